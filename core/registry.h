@@ -1,0 +1,61 @@
+/* daecl — the plugin registry: finds, opens and validates plugins.
+ *
+ * Search path: $DAECL_PLUGIN_PATH (colon-separated), then the build tree's
+ * plugin folder, then <prefix>/lib/daecl/plugins. Every daecl-*.so in those
+ * folders is opened with RTLD_NOW | RTLD_LOCAL and its descriptor checked;
+ * each refusal is kept as one sentence naming the file. A plugin whose kind
+ * and name were already found earlier in the path is refused, naming both
+ * files. Plugins are never dlclose'd once accepted (a backend's driver
+ * threads may still run in them). */
+#ifndef DAECL_CORE_REGISTRY_H
+#define DAECL_CORE_REGISTRY_H
+
+#include <stddef.h>
+
+#include "daecl/backend.h"
+#include "daecl/plugin.h"
+
+typedef struct daecl_registry daecl_registry;
+
+/* search_path NULL: the default path above; "" searches nowhere (tests add
+ * plugins with daecl_registry_add). */
+int daecl_registry_create(const char *search_path, daecl_registry **out, daecl_err *err);
+void daecl_registry_destroy(daecl_registry *reg);
+
+/* Validates and adds an in-memory descriptor; `origin` stands in for a file
+ * name in messages. Fails (and adds nothing) where a file would be refused. */
+int daecl_registry_add(daecl_registry *reg, const daecl_plugin *plugin, const char *origin,
+                       daecl_err *err);
+
+/* The accepted plugin of that kind and name, or NULL; *path (if not NULL)
+ * gets its file. */
+const daecl_plugin *daecl_registry_find(const daecl_registry *reg, daecl_plugin_kind kind,
+                                        const char *name, const char **path);
+
+/* Accepted plugins and refusals, in discovery order, for `daecl plugins`. */
+size_t daecl_registry_count(const daecl_registry *reg);
+const daecl_plugin *daecl_registry_at(const daecl_registry *reg, size_t i, const char **path);
+size_t daecl_registry_refused_count(const daecl_registry *reg);
+const char *daecl_registry_refused_at(const daecl_registry *reg, size_t i); /* one sentence */
+/* The folders searched, colon-separated, for messages. */
+const char *daecl_registry_search_path(const daecl_registry *reg);
+
+/* Checks a descriptor without loading anything: ABI, sizes, kind, name,
+ * ops table and its required slots, schema (names, types, defaults within
+ * range). `origin` names the file in the sentence. */
+int daecl_plugin_validate(const daecl_plugin *plugin, const char *origin, daecl_err *err);
+
+/* The host table handed to every plugin's init(). */
+const daecl_host *daecl_host_table(void);
+
+/* "corruption", "likelihood", "backend" (or "unknown"). */
+const char *daecl_plugin_kind_name(uint32_t kind);
+/* Parses a kind name; 0 when unknown. */
+uint32_t daecl_plugin_kind_parse(const char *name);
+
+/* Packs resolved values into the floats ops receive (plugin.h, "Packed
+ * parameters"); returns the count, at most DAECL_MAX_PACKED_PARAMS. */
+size_t daecl_params_pack(const daecl_param_spec *spec, size_t n_spec,
+                         const daecl_param_value *values, float *packed);
+
+#endif

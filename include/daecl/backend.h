@@ -1,0 +1,166 @@
+/* daecl - what a compute backend implements.
+ *
+ * The core talks to a device only through this table and never includes a
+ * vendor header. The shapes follow OpenCL + CLBlast so that backend maps onto
+ * it directly: buffers are opaque handles, offsets into them are counted in
+ * 4-byte elements (float or uint32), GEMMs are row-major with leading
+ * dimensions, and every compute op is enqueued on one in-order queue and may
+ * return before it has run. Only read() and finish() wait. An op's err is
+ * filled only by problems found when it is enqueued; a device fault may
+ * surface at the next read() or finish(). */
+#ifndef DAECL_BACKEND_H
+#define DAECL_BACKEND_H
+
+#include "daecl/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A device buffer. Each backend defines struct daecl_buf privately. */
+typedef struct daecl_buf daecl_buf;
+
+/* A position in a buffer: `off` is in elements, not bytes. A slice whose
+ * buf is NULL means "not wanted" where an op says it may be. */
+typedef struct daecl_slice {
+    daecl_buf *buf;
+    size_t off;
+} daecl_slice;
+
+typedef enum daecl_act {
+    DAECL_ACT_LINEAR = 0,
+    DAECL_ACT_SIGMOID = 1,
+    DAECL_ACT_TANH = 2,
+    DAECL_ACT_RELU = 3
+} daecl_act;
+
+typedef enum daecl_optim_kind {
+    DAECL_OPTIM_SGD = 0,  /* momentum 0 = plain SGD; s1 is the velocity */
+    DAECL_OPTIM_ADAM = 1, /* weight decay added to the gradient (L2) */
+    DAECL_OPTIM_ADAMW = 2 /* weight decay applied to the weight (decoupled) */
+} daecl_optim_kind;
+
+/* One update, PyTorch's conventions (torch.optim.SGD, Adam, AdamW):
+ *   SGD:   g' = g + wd w;  v = mu v + g';  d = nesterov ? g' + mu v : v;  w -= lr d
+ *   Adam:  g' = g + wd w;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
+ *          w -= lr (m / bc1) / (sqrt(v / bc2) + eps)
+ *   AdamW: w -= lr wd w, then Adam with wd = 0.
+ * bc1 = 1 - b1^t and bc2 = 1 - b2^t for the step t (1-based) being taken. */
+typedef struct daecl_optim_step {
+    uint32_t kind;
+    uint32_t nesterov;
+    float lr;
+    float momentum;
+    float weight_decay;
+    float beta1, beta2, eps;
+    float bias_corr1, bias_corr2;
+} daecl_optim_step;
+
+/* What `daecl devices` shows of one device. Strings are NUL-terminated. */
+typedef struct daecl_device_info {
+    char platform[128];
+    char name[128];
+    char vendor[128];
+    char type[16];        /* "cpu", "gpu", "accelerator", "other" */
+    char c_version[64];   /* OpenCL C version, or "" */
+    char driver[64];
+    uint32_t platform_index;
+    uint32_t device_index;
+    uint32_t compute_units;
+    uint64_t global_mem_bytes;
+    uint64_t max_alloc_bytes;
+    uint8_t fp16, fp64, compiler;
+    uint8_t is_default;   /* what an `any` choice would open */
+    char note[256];       /* why it is the default, or why it was passed over */
+} daecl_device_info;
+
+typedef struct daecl_backend_ops {
+    uint32_t size;
+
+    /* ---- lifecycle ---- */
+    /* Optional. Lists the devices this backend can open (up to max). */
+    int (*list_devices)(const daecl_host *host, daecl_device_info *out, size_t max, size_t *n,
+                        daecl_err *err);
+    /* Opens a device chosen by the backend's parameters (schema order). */
+    int (*open)(const daecl_host *host, const daecl_param_value *values, void **ctx,
+                daecl_err *err);
+    void (*close)(void *ctx); /* accepts NULL; frees what open made */
+    /* Describes the opened device. */
+    void (*describe)(void *ctx, daecl_device_info *out);
+
+    /* ---- memory ---- */
+    /* A zero-filled buffer of n_bytes; `what` names it in an out-of-memory
+     * sentence ("train set", "layer 1 activations"). */
+    int (*alloc)(void *ctx, size_t n_bytes, const char *what, daecl_buf **out, daecl_err *err);
+    void (*free)(void *ctx, daecl_buf *buf); /* accepts NULL */
+    /* Blocking copies: src may be reused, dst read, when they return. */
+    int (*write)(void *ctx, daecl_buf *dst, size_t off_bytes, const void *src, size_t n_bytes,
+                 daecl_err *err);
+    int (*read)(void *ctx, daecl_buf *src, size_t off_bytes, void *dst, size_t n_bytes,
+                daecl_err *err);
+    /* dst[0..n) = value. */
+    int (*fill)(void *ctx, daecl_slice dst, size_t n, float value, daecl_err *err);
+    /* dst[0..n) = src[0..n); the ranges do not overlap. */
+    int (*copy)(void *ctx, daecl_slice dst, daecl_slice src, size_t n, daecl_err *err);
+
+    /* ---- dense algebra ---- */
+    /* C (m, n) = alpha op(A) (m, k) op(B) (k, n) + beta C, row-major;
+     * op(X) = X^T when trans_x. A is (m, k) or (k, m) with leading dimension
+     * lda, likewise B; beta = 0 ignores C's old contents, NaN included. */
+    int (*gemm)(void *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                daecl_slice a, size_t lda, daecl_slice b, size_t ldb, float beta, daecl_slice c,
+                size_t ldc, daecl_err *err);
+
+    /* ---- elementwise and reductions ---- */
+    /* z (n_rows, dim) = act(z + bias) in place; bias (dim), NULL for none. */
+    int (*bias_act)(void *ctx, daecl_slice z, daecl_slice bias, size_t n_rows, size_t dim,
+                    daecl_act act, daecl_err *err);
+    /* dh[i] *= act'(.) for n elements, from the activation's output h. */
+    int (*act_grad)(void *ctx, daecl_slice dh, daecl_slice h, size_t n, daecl_act act,
+                    daecl_err *err);
+    /* dst (dim) = beta dst + sum over rows of src (n_rows, dim). */
+    int (*col_sum)(void *ctx, daecl_slice src, size_t n_rows, size_t dim, float beta,
+                   daecl_slice dst, daecl_err *err);
+    /* dst[0] = sum of src[0..n). */
+    int (*sum)(void *ctx, daecl_slice src, size_t n, daecl_slice dst, daecl_err *err);
+    /* out (n_rows, dim) row r = data row idx[r]; idx holds uint32 row numbers
+     * below the data's row count (the core guarantees it). */
+    int (*gather)(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, size_t n_rows,
+                  daecl_slice out, daecl_err *err);
+    /* One optimiser step over n parameters w with gradients g and state
+     * s1, s2 (unused state may be NULL slices). */
+    int (*optim_update)(void *ctx, const daecl_optim_step *step, daecl_slice w, daecl_slice g,
+                        daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err);
+
+    /* ---- plugins on the device ----
+     * bind() prepares a corruption or likelihood plugin with its packed
+     * parameters (compiles its cl_source, uploads the parameters). It returns
+     * DAECL_ENOTSUP when this backend cannot run the plugin itself; the core
+     * then runs the plugin's host ops around read() and write(). A NULL bind
+     * means the same for every plugin. */
+    int (*bind)(void *ctx, const daecl_plugin *plugin, const float *params, size_t n_params,
+                void **bound, daecl_err *err);
+    void (*unbind)(void *ctx, void *bound); /* accepts NULL */
+    /* Corruption: xt (n_rows, dim) from x; elem0 etc. as in daecl_noise_key. */
+    int (*corrupt)(void *ctx, void *bound, daecl_slice x, daecl_slice xt, size_t n_rows,
+                   size_t dim, const daecl_noise_key *key, daecl_err *err);
+    /* Likelihood ops as in daecl_likelihood_ops, on device slices; nll_rows
+     * (n_rows) and grad (n_rows, k*dim) may be NULL slices. */
+    int (*lik_loss_grad)(void *ctx, void *bound, daecl_slice x, daecl_slice a, size_t n_rows,
+                         size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
+                         daecl_err *err);
+    int (*lik_mean)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
+                    daecl_slice mean, daecl_err *err);
+    int (*lik_sample)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
+                      const daecl_noise_key *key, daecl_slice out, daecl_err *err);
+
+    /* ---- synchronisation ---- */
+    /* Waits until everything enqueued has run; reports deferred faults. */
+    int (*finish)(void *ctx, daecl_err *err);
+} daecl_backend_ops;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

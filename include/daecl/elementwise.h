@@ -1,0 +1,105 @@
+/* daecl - host loops for plugins written as shared kernel C element functions.
+ *
+ * A corruption or likelihood plugin writes its element functions once (a .cl
+ * file in the common subset of C and OpenCL C, see clc.h), includes that file
+ * in its C source, and lets these macros build the required host ops from it.
+ * The same text, embedded as cl_source, becomes the device kernels; the
+ * element function is inlined into the loop, so there is no per-element call. */
+#ifndef DAECL_ELEMENTWISE_H
+#define DAECL_ELEMENTWISE_H
+
+#include "daecl/philox.h"
+#include "daecl/plugin.h"
+
+/* The Philox block of element i of a call (plugin.h: daecl_noise_key). */
+static inline daecl_u4 daecl_noise_block(const daecl_noise_key *key, uint64_t i)
+{
+    uint64_t e = key->elem0 + i;
+    return daecl_philox_block((uint32_t)key->seed, (uint32_t)(key->seed >> 32), key->stream,
+                              key->step, (uint32_t)e, (uint32_t)(e >> 32));
+}
+
+/* Defines `static int NAME(...)`, a daecl_corruption_ops.host_apply that runs
+ * daecl_corrupt() over every element. */
+#define DAECL_DEFINE_HOST_CORRUPTION(NAME)                                                  \
+    static int NAME(const float *x, float *xt, size_t n_rows, size_t dim,                   \
+                    const daecl_noise_key *key, const float *params, daecl_err *err)        \
+    {                                                                                       \
+        (void)err;                                                                          \
+        size_t n = n_rows * dim;                                                            \
+        for (size_t i = 0; i < n; i++)                                                      \
+            xt[i] = daecl_corrupt(x[i], daecl_noise_block(key, i), params);                 \
+        return 0;                                                                           \
+    }
+
+/* The k values of dimension j of row r (blocked layout, plugin.h). */
+static inline daecl_f4 daecl__lik_gather(const float *a_row, size_t dim, size_t j, unsigned k)
+{
+    daecl_f4 v = daecl_f4_make(a_row[j], 0.0f, 0.0f, 0.0f);
+    if (k > 1)
+        v.y = a_row[dim + j];
+    if (k > 2)
+        v.z = a_row[2 * dim + j];
+    if (k > 3)
+        v.w = a_row[3 * dim + j];
+    return v;
+}
+
+/* Defines the three required likelihood host ops, PREFIX_loss_grad,
+ * PREFIX_mean and PREFIX_sample, from daecl_lik_nll/grad/mean/sample with K
+ * parameters per dimension. Row sums accumulate in double. */
+#define DAECL_DEFINE_HOST_LIKELIHOOD(PREFIX, K)                                             \
+    static int PREFIX##_loss_grad(const float *x, const float *a, size_t n_rows, size_t dim, \
+                                  const float *params, float scale, float *nll_rows,        \
+                                  float *grad, daecl_err *err)                              \
+    {                                                                                       \
+        (void)err;                                                                          \
+        for (size_t r = 0; r < n_rows; r++) {                                               \
+            const float *xr = x + r * dim;                                                  \
+            const float *ar = a + r * (K) * dim;                                            \
+            float *gr = grad ? grad + r * (K) * dim : NULL;                                 \
+            double sum = 0.0;                                                               \
+            for (size_t j = 0; j < dim; j++) {                                              \
+                daecl_f4 aj = daecl__lik_gather(ar, dim, j, (K));                           \
+                if (nll_rows)                                                               \
+                    sum += (double)daecl_lik_nll(xr[j], aj, params);                        \
+                if (gr) {                                                                   \
+                    daecl_f4 g = daecl_lik_grad(xr[j], aj, params);                         \
+                    gr[j] = scale * g.x;                                                    \
+                    if ((K) > 1)                                                            \
+                        gr[dim + j] = scale * g.y;                                          \
+                    if ((K) > 2)                                                            \
+                        gr[2 * dim + j] = scale * g.z;                                      \
+                    if ((K) > 3)                                                            \
+                        gr[3 * dim + j] = scale * g.w;                                      \
+                }                                                                           \
+            }                                                                               \
+            if (nll_rows)                                                                   \
+                nll_rows[r] = (float)sum;                                                   \
+        }                                                                                   \
+        return 0;                                                                           \
+    }                                                                                       \
+    static int PREFIX##_mean(const float *a, float *mean, size_t n_rows, size_t dim,        \
+                             const float *params, daecl_err *err)                           \
+    {                                                                                       \
+        (void)err;                                                                          \
+        for (size_t r = 0; r < n_rows; r++)                                                 \
+            for (size_t j = 0; j < dim; j++)                                                \
+                mean[r * dim + j] =                                                         \
+                    daecl_lik_mean(daecl__lik_gather(a + r * (K) * dim, dim, j, (K)), params); \
+        return 0;                                                                           \
+    }                                                                                       \
+    static int PREFIX##_sample(const float *a, float *out, size_t n_rows, size_t dim,       \
+                               const daecl_noise_key *key, const float *params,             \
+                               daecl_err *err)                                              \
+    {                                                                                       \
+        (void)err;                                                                          \
+        for (size_t r = 0; r < n_rows; r++)                                                 \
+            for (size_t j = 0; j < dim; j++)                                                \
+                out[r * dim + j] = daecl_lik_sample(                                        \
+                    daecl__lik_gather(a + r * (K) * dim, dim, j, (K)),                      \
+                    daecl_noise_block(key, r * dim + j), params);                           \
+        return 0;                                                                           \
+    }
+
+#endif

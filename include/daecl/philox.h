@@ -1,0 +1,158 @@
+/* daecl - Philox4x32-10 and the noise it yields, in shared kernel C.
+ *
+ * This one text is compiled as C (core, plugins, cpu backend) and as OpenCL C
+ * (the opencl backend embeds it after its prelude), so the host and every
+ * device draw identical bits. Noise for element `elem` of training step `step`
+ * in stream `stream` under seed `seed` is the Philox block
+ *     key     = {seed & 0xffffffff, seed >> 32}
+ *     counter = {elem & 0xffffffff, elem >> 32, step, stream}
+ * a pure function of (seed, stream, step, elem): results depend on neither
+ * work-group size nor chunking, and a resumed run draws what an uninterrupted
+ * one would. One block (four 32-bit words) belongs to one element.
+ * Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011. */
+#ifndef DAECL_PHILOX_H
+#define DAECL_PHILOX_H
+
+#ifndef DAECL_OPENCL
+#include "daecl/clc.h"
+#endif
+
+#define DAECL_PHILOX_M0 0xD2511F53u
+#define DAECL_PHILOX_M1 0xCD9E8D57u
+#define DAECL_PHILOX_W0 0x9E3779B9u
+#define DAECL_PHILOX_W1 0xBB67AE85u
+
+/* Philox4x32 with 10 rounds on counter c under key (k0, k1). */
+static inline daecl_u4 daecl_philox4x32_10(daecl_u4 c, daecl_u32 k0, daecl_u32 k1)
+{
+    for (int round = 0; round < 10; round++) {
+        daecl_u32 hi0 = daecl_mulhi(DAECL_PHILOX_M0, c.x);
+        daecl_u32 lo0 = DAECL_PHILOX_M0 * c.x;
+        daecl_u32 hi1 = daecl_mulhi(DAECL_PHILOX_M1, c.z);
+        daecl_u32 lo1 = DAECL_PHILOX_M1 * c.z;
+        c = daecl_u4_make(hi1 ^ c.y ^ k0, lo1, hi0 ^ c.w ^ k1, lo0);
+        k0 += DAECL_PHILOX_W0;
+        k1 += DAECL_PHILOX_W1;
+    }
+    return c;
+}
+
+/* The block of element (elem_lo, elem_hi) in (step, stream) under the seed's
+ * two key words: the one addressing rule every daecl noise source uses. */
+static inline daecl_u4 daecl_philox_block(daecl_u32 seed_lo, daecl_u32 seed_hi, daecl_u32 stream,
+                                          daecl_u32 step, daecl_u32 elem_lo, daecl_u32 elem_hi)
+{
+    return daecl_philox4x32_10(daecl_u4_make(elem_lo, elem_hi, step, stream), seed_lo, seed_hi);
+}
+
+/* Uniform in [0, 1) with 24 random bits: exact in float. */
+static inline float daecl_u01(daecl_u32 u)
+{
+    return (float)(u >> 8) * 5.9604644775390625e-08f; /* 2^-24 */
+}
+
+/* Uniform in (0, 1]: safe to take the log of. */
+static inline float daecl_u01_open0(daecl_u32 u)
+{
+    return (float)((u >> 8) + 1u) * 5.9604644775390625e-08f;
+}
+
+/* 1/d for d in [1, 4), by Newton steps from a bit-trick guess: only mul and
+ * sub, so host and device agree to the bit (a device's `/` may be 2.5 ulp). */
+static inline float daecl__recip_1_4(float d)
+{
+    float r = daecl_as_f32(0x7EF311C3u - daecl_as_u32(d));
+    r = r * (2.0f - d * r);
+    r = r * (2.0f - d * r);
+    r = r * (2.0f - d * r);
+    r = r * (2.0f - d * r);
+    return r;
+}
+
+/* Natural log of a normal float u in (0, 1] (daecl_u01_open0 never gives a
+ * subnormal one), within about 1 ulp, from mul and add alone:
+ * u = m 2^e with m in [0.75, 1.5), f = m - 1, and log(1 + f) evaluated as
+ * fdlibm's log1p does, with s = f / (2 + f) and 2 atanh(s) = 2s + s r. */
+static inline float daecl_portable_log(float u)
+{
+    daecl_u32 bits = daecl_as_u32(u);
+    int e = (int)((bits >> 23) & 0xffu) - 127;
+    float m = daecl_as_f32((bits & 0x007fffffu) | 0x3f800000u); /* [1, 2) */
+    if (m >= 1.5f) {
+        m = m * 0.5f;
+        e = e + 1;
+    }
+    float f = m - 1.0f;                       /* [-0.25, 0.5) */
+    float s = f * daecl__recip_1_4(2.0f + f); /* |s| < 0.2 */
+    float s2 = s * s;
+    float r = 0.1538461538f;                  /* 2/13, 2/11, ..., 2/3 */
+    r = r * s2 + 0.1818181818f;
+    r = r * s2 + 0.2222222222f;
+    r = r * s2 + 0.2857142857f;
+    r = r * s2 + 0.4f;
+    r = r * s2 + 0.6666666667f;
+    r = r * s2;
+    float hfsq = 0.5f * f * f;
+    float ln_m = f - (hfsq - s * (hfsq + r));
+    float fe = (float)e; /* ln 2 split in hi + lo so that fe * hi is exact */
+    return fe * 6.9313812256e-01f + (fe * 9.0580006145e-06f + ln_m);
+}
+
+/* sqrt(x) for a normal x >= 0 (or 0) from an inverse-sqrt guess and Newton
+ * steps (mul/sub); subnormal x are outside its contract. */
+static inline float daecl_portable_sqrt(float x)
+{
+    if (x <= 0.0f)
+        return 0.0f;
+    float y = daecl_as_f32(0x5f3759dfu - (daecl_as_u32(x) >> 1));
+    float hx = 0.5f * x;
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    return x * y;
+}
+
+/* cos(2 pi t) for t = (v >> 8) * 2^-24: the top two bits pick the quadrant,
+ * the other 22 the angle within it, so no range reduction is inexact. */
+static inline float daecl_portable_cos2pi(daecl_u32 v)
+{
+    daecl_u32 quadrant = v >> 30;
+    float frac = (float)((v >> 8) & 0x3fffffu) * 2.384185791015625e-07f; /* 2^-22 */
+    float x = frac * 1.57079632679489662f;  /* [0, pi/2) */
+    float x2 = x * x;
+    float c = -1.1470745597729725e-11f;     /* -1/16! */
+    c = c * x2 + 2.08767569878681e-09f;     /* 1/14! */
+    c = c * x2 - 2.755731922398589e-07f;    /* -1/10! ... */
+    c = c * x2 + 2.48015873015873e-05f;
+    c = c * x2 - 1.388888888888889e-03f;
+    c = c * x2 + 4.166666666666667e-02f;
+    c = c * x2 - 0.5f;
+    c = c * x2 + 1.0f;
+    float s = 7.647163731819816e-13f;       /* 1/15! */
+    s = s * x2 - 1.605904383682161e-10f;
+    s = s * x2 + 2.505210838544172e-08f;
+    s = s * x2 - 2.755731922398589e-06f;
+    s = s * x2 + 1.984126984126984e-04f;
+    s = s * x2 - 8.333333333333333e-03f;
+    s = s * x2 + 1.666666666666667e-01f;
+    s = s * x2;
+    s = x - x * s;                          /* sin x */
+    if (quadrant == 0u)
+        return c;
+    if (quadrant == 1u)
+        return -s;
+    if (quadrant == 2u)
+        return -c;
+    return s;
+}
+
+/* A standard normal from two words (Box-Muller), bit-identical on every
+ * device that rounds add and mul as IEEE 754 requires. */
+static inline float daecl_normal(daecl_u32 a, daecl_u32 b)
+{
+    float r = daecl_portable_sqrt(-2.0f * daecl_portable_log(daecl_u01_open0(a)));
+    return r * daecl_portable_cos2pi(b);
+}
+
+#endif

@@ -1,0 +1,193 @@
+/* daecl - the plugin ABI: everything a plugin author needs.
+ *
+ * A plugin is a shared object exporting one symbol,
+ *     const daecl_plugin *daecl_plugin_entry(void);
+ * that returns a static descriptor. The descriptor and each ops table start
+ * with their own size and only ever grow by appending fields (tests/test_abi.c
+ * pins the offsets). A NULL op slot means "not provided": the core falls back.
+ * Plugins call into the core only through the daecl_host table handed to
+ * init(), so they never link against libdaecl. */
+#ifndef DAECL_PLUGIN_H
+#define DAECL_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daecl/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Major must equal the core's; a plugin's minor must not be newer. */
+#define DAECL_ABI_MAJOR 1
+#define DAECL_ABI_MINOR 0
+
+/* The sizes check: a plugin built for another data model is refused. */
+#define DAECL_ABI_SIZES \
+    ((uint32_t)sizeof(float) | (uint32_t)sizeof(size_t) << 8 | (uint32_t)sizeof(void *) << 16)
+
+#define DAECL_PLUGIN_ENTRY_SYMBOL "daecl_plugin_entry"
+
+typedef enum daecl_plugin_kind {
+    DAECL_KIND_CORRUPTION = 1,
+    DAECL_KIND_LIKELIHOOD = 2,
+    DAECL_KIND_BACKEND = 3
+} daecl_plugin_kind;
+
+/* ---- Parameter schema ------------------------------------------------------
+ * The core validates a config section against the schema (unknown names,
+ * types, ranges, with file:line:col), fills defaults, and `daecl plugins NAME`
+ * prints it. Numeric bounds are inclusive; +-INFINITY means unbounded. */
+typedef enum daecl_param_type {
+    DAECL_PARAM_FLOAT = 1,  /* number; def[0] */
+    DAECL_PARAM_INT = 2,    /* whole number; def[0] */
+    DAECL_PARAM_BOOL = 3,   /* true/false; def[0] is 0 or 1 */
+    DAECL_PARAM_STRING = 4, /* text; def_str (may be "") */
+    DAECL_PARAM_ENUM = 5,   /* one of `choices` ("a|b|c"); def_str */
+    DAECL_PARAM_FLOAT2 = 6  /* [lo, hi] pair; def[0], def[1]; needs lo <= hi */
+} daecl_param_type;
+
+typedef struct daecl_param_spec {
+    const char *name; /* lower_snake_case */
+    daecl_param_type type;
+    double def[2];
+    const char *def_str;
+    double min, max;
+    const char *choices;
+    const char *doc; /* one line: what it does, its unit */
+} daecl_param_spec;
+
+/* A resolved value, in schema order. `str` is owned by the core and stays
+ * valid while the plugin is in use. */
+typedef struct daecl_param_value {
+    double num[2];
+    const char *str;
+} daecl_param_value;
+
+/* Packed parameters: what corruption and likelihood ops receive, on the host
+ * and on a device alike (`DAECL_PARAMS p` in shared kernel C). Values in
+ * schema order, as floats: FLOAT, INT, BOOL take one slot, FLOAT2 two, ENUM
+ * one (the index of the choice), STRING none. */
+#define DAECL_MAX_PACKED_PARAMS 16
+
+/* ---- Host table: the only way back into the core -------------------------- */
+enum { DAECL_LOG_ERROR = 0, DAECL_LOG_WARN = 1, DAECL_LOG_INFO = 2, DAECL_LOG_DEBUG = 3 };
+
+typedef struct daecl_host {
+    uint32_t size;
+    uint16_t abi_major, abi_minor;
+    /* Log one line; `who` names the plugin. */
+    void (*log)(int level, const char *who, const char *fmt, ...);
+    /* Fill err with one sentence; returns `status` for `return host->error(...)`. */
+    int (*error)(daecl_err *err, int status, const char *fmt, ...);
+    void *(*alloc)(size_t n_bytes); /* NULL on failure */
+    void (*free)(void *p);
+    /* daecl's cache folder for this user, or NULL when caching is disabled. */
+    const char *(*cache_dir)(void);
+} daecl_host;
+
+/* ---- Noise addressing (philox.h) ----------------------------------------- */
+/* Element r*dim + j of a call draws Philox block elem0 + r*dim + j of
+ * (seed, stream, step): chunked calls pass the chunk's first element. */
+typedef struct daecl_noise_key {
+    uint64_t seed;
+    uint32_t stream;
+    uint32_t step;
+    uint64_t elem0;
+} daecl_noise_key;
+
+/* Standard streams; plugins may not invent their own. */
+enum {
+    DAECL_STREAM_TRAIN_CORRUPTION = 0,
+    DAECL_STREAM_SHUFFLE = 1,
+    DAECL_STREAM_EVAL_CORRUPTION = 2,
+    DAECL_STREAM_INIT = 3,
+    DAECL_STREAM_SAMPLE = 4,
+    DAECL_STREAM_PROBE = 5
+};
+
+/* ---- Corruption: x~ ~ C(x~ | x) ------------------------------------------- */
+typedef struct daecl_corruption_ops {
+    uint32_t size;
+    /* Required. The reference: xt (n_rows, dim) from x (n_rows, dim), both
+     * row-major host arrays that do not overlap; element i draws its noise
+     * from daecl_noise_block(key, i) only. */
+    int (*host_apply)(const float *x, float *xt, size_t n_rows, size_t dim,
+                      const daecl_noise_key *key, const float *params, daecl_err *err);
+    /* Optional. Shared kernel C defining
+     *     float daecl_corrupt(float x, daecl_u4 r, DAECL_PARAMS p)
+     * for one element with its Philox block r; NULL runs host_apply instead
+     * (correct everywhere, slower on a device). */
+    const char *cl_source;
+} daecl_corruption_ops;
+
+/* ---- Likelihood: -log p_decoder(x | a) -------------------------------------
+ * The decoder emits k = params_per_dim values per data dimension, blocked per
+ * row: a[r*k*dim + c*dim + j] is parameter c of dimension j of row r. */
+typedef struct daecl_likelihood_ops {
+    uint32_t size;
+    uint32_t params_per_dim; /* k, 1..4 */
+    /* Required. nll_rows[r] = sum_j -log p(x[r,j] | a[r,:,j]) in nats
+     * (NULL: not wanted); grad (n_rows, k*dim) = scale * dnll/da (NULL: not
+     * wanted). Stable in float32 for any finite a. */
+    int (*host_loss_grad)(const float *x, const float *a, size_t n_rows, size_t dim,
+                          const float *params, float scale, float *nll_rows, float *grad,
+                          daecl_err *err);
+    /* Required. mean (n_rows, dim) = E[x | a]: the reconstruction. */
+    int (*host_mean)(const float *a, float *mean, size_t n_rows, size_t dim, const float *params,
+                     daecl_err *err);
+    /* Required. out (n_rows, dim) ~ p(x | a), element i from block i of key. */
+    int (*host_sample)(const float *a, float *out, size_t n_rows, size_t dim,
+                       const daecl_noise_key *key, const float *params, daecl_err *err);
+    /* Optional. Shared kernel C defining, for one dimension with its k values
+     * in a.x, a.y, ... (unused ones are 0):
+     *     float    daecl_lik_nll(float x, daecl_f4 a, DAECL_PARAMS p)
+     *     daecl_f4 daecl_lik_grad(float x, daecl_f4 a, DAECL_PARAMS p)
+     *     float    daecl_lik_mean(daecl_f4 a, DAECL_PARAMS p)
+     *     float    daecl_lik_sample(daecl_f4 a, daecl_u4 r, DAECL_PARAMS p)
+     * NULL runs the host ops instead. */
+    const char *cl_source;
+} daecl_likelihood_ops;
+
+/* ---- The descriptor -------------------------------------------------------- */
+typedef struct daecl_plugin {
+    uint32_t size;       /* sizeof(daecl_plugin) as the plugin was built */
+    uint16_t abi_major;  /* DAECL_ABI_MAJOR */
+    uint16_t abi_minor;  /* DAECL_ABI_MINOR */
+    uint32_t abi_sizes;  /* DAECL_ABI_SIZES */
+    uint32_t kind;       /* daecl_plugin_kind */
+    const char *name;    /* [a-z][a-z0-9_]*: what configs say */
+    const char *version; /* the plugin's own, e.g. "1.0.0" */
+    const char *summary; /* one line */
+    const char *license; /* SPDX identifier */
+    const daecl_param_spec *params;
+    uint32_t n_params;
+    /* Optional. Called once after loading; keep `host` for later use. */
+    int (*init)(const daecl_host *host, daecl_err *err);
+    /* Optional. Checks values beyond the schema (e.g. min < max). */
+    int (*check)(const daecl_param_value *values, daecl_err *err);
+    /* The kind's ops table (daecl_corruption_ops, daecl_likelihood_ops or
+     * daecl_backend_ops from backend.h); it starts with its own size. */
+    const void *ops;
+} daecl_plugin;
+
+/* Fills the fixed head of a descriptor: size, ABI and sizes check. */
+#define DAECL_PLUGIN_HEAD(kind_)                                                          \
+    .size = sizeof(daecl_plugin), .abi_major = DAECL_ABI_MAJOR, .abi_minor = DAECL_ABI_MINOR, \
+    .abi_sizes = DAECL_ABI_SIZES, .kind = (kind_)
+
+#if defined(_WIN32)
+#define DAECL_EXPORT __declspec(dllexport)
+#else
+#define DAECL_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* The one symbol a plugin exports. */
+typedef const daecl_plugin *(*daecl_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

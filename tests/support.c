@@ -1,0 +1,214 @@
+/* daecl tests — shared helpers (support.h). */
+#include "tests/support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static daecl_registry *registry;
+
+static void free_registry(void)
+{
+    daecl_registry_destroy(registry);
+    registry = NULL;
+}
+
+const daecl_registry *test_registry(void)
+{
+    if (!registry) {
+        daecl_err err = {0};
+        if (daecl_registry_create(DAECL_TEST_PLUGIN_DIR, &registry, &err) != 0)
+            fail_msg("registry: %s", err.msg);
+        atexit(free_registry);
+    }
+    return registry;
+}
+
+const daecl_plugin *test_plugin(daecl_plugin_kind kind, const char *name)
+{
+    const daecl_plugin *p = daecl_registry_find(test_registry(), kind, name, NULL);
+    if (!p)
+        fail_msg("plugin %s/%s not found in %s", daecl_plugin_kind_name(kind), name,
+                 DAECL_TEST_PLUGIN_DIR);
+    return p;
+}
+
+static daecl_param_value default_values[64];
+
+const daecl_param_value *test_default_values(const daecl_plugin *plugin)
+{
+    assert_true(plugin->n_params <= 64);
+    for (uint32_t i = 0; i < plugin->n_params; i++) {
+        const daecl_param_spec *s = &plugin->params[i];
+        default_values[i].num[0] = s->def[0];
+        default_values[i].num[1] = s->def[1];
+        default_values[i].str = s->def_str;
+        if (s->type == DAECL_PARAM_ENUM && s->choices) {
+            /* ENUM packs as the index of its choice: find the default's. */
+            const char *c = s->choices;
+            double idx = 0;
+            size_t dlen = s->def_str ? strlen(s->def_str) : 0;
+            while (*c) {
+                const char *bar = strchr(c, '|');
+                size_t len = bar ? (size_t)(bar - c) : strlen(c);
+                if (len == dlen && strncmp(c, s->def_str, len) == 0)
+                    break;
+                idx++;
+                c += len + (bar ? 1 : 0);
+            }
+            default_values[i].num[0] = idx;
+        }
+    }
+    return default_values;
+}
+
+size_t test_pack_params(const daecl_plugin *plugin, float *packed, size_t n_overrides, ...)
+{
+    const daecl_param_value *defs = test_default_values(plugin);
+    daecl_param_value values[64];
+    memcpy(values, defs, sizeof(values[0]) * plugin->n_params);
+    va_list ap;
+    va_start(ap, n_overrides);
+    for (size_t k = 0; k < n_overrides; k++) {
+        const char *name = va_arg(ap, const char *);
+        double v = va_arg(ap, double);
+        uint32_t i;
+        for (i = 0; i < plugin->n_params; i++)
+            if (strcmp(plugin->params[i].name, name) == 0)
+                break;
+        if (i == plugin->n_params)
+            fail_msg("plugin %s has no parameter %s", plugin->name, name);
+        values[i].num[0] = v;
+    }
+    va_end(ap);
+    return daecl_params_pack(plugin->params, plugin->n_params, values, packed);
+}
+
+char *test_tmpdir(const char *tag)
+{
+    static unsigned counter;
+    char path[1024];
+    for (;;) {
+        snprintf(path, sizeof path, "%s/%s-%ld-%u", DAECL_TEST_TMP_DIR, tag, (long)getpid(),
+                 counter++);
+        if (mkdir(path, 0700) == 0)
+            break;
+        if (errno != EEXIST)
+            fail_msg("mkdir %s: %s", path, strerror(errno));
+    }
+    char *out = strdup(path);
+    assert_non_null(out);
+    return out;
+}
+
+void test_write_file(const char *path, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+    if (n && fwrite(bytes, 1, n, f) != n)
+        fail_msg("short write to %s", path);
+    assert_int_equal(fclose(f), 0);
+}
+
+char *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot read %s: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (n)
+        *n = len;
+    return buf;
+}
+
+int test_run(char *const argv[], char *const env[], char **output)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    ssize_t got;
+    while ((got = read(fds[0], buf + len, cap - len)) > 0 || (got < 0 && errno == EINTR)) {
+        if (got < 0)
+            continue;
+        len += (size_t)got;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+    }
+    close(fds[0]);
+    buf[len] = '\0';
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return -1;
+}
+
+void test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) {
+        s += 0x9E3779B97F4A7C15ull;
+        uint64_t z = s;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        x[i] = lo + (hi - lo) * (float)((double)(z >> 11) * 0x1.0p-53);
+    }
+}
+
+void test_assert_close(double a, double b, double tol, const char *an, const char *bn,
+                       const char *file, int line)
+{
+    double scale = fmax(1.0, fmax(fabs(a), fabs(b)));
+    if (!(fabs(a - b) <= tol * scale)) {
+        print_error("%s = %.9g and %s = %.9g differ by more than %g (relative)\n", an, a, bn, b,
+                    tol);
+        _fail(file, line);
+    }
+}

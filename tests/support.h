@@ -1,0 +1,48 @@
+/* daecl tests — shared helpers: plugins, temporary folders, child processes,
+ * reproducible random data. Every test program links this (tests/CMakeLists). */
+#ifndef DAECL_TEST_SUPPORT_H
+#define DAECL_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "core/registry.h"
+#include "daecl/backend.h"
+#include "daecl/plugin.h"
+
+/* The registry over the build tree's plugin folder, created once per process. */
+const daecl_registry *test_registry(void);
+/* A plugin from that registry; fails the test when it is missing. */
+const daecl_plugin *test_plugin(daecl_plugin_kind kind, const char *name);
+/* Resolved default values of a plugin's schema (valid until the next call). */
+const daecl_param_value *test_default_values(const daecl_plugin *plugin);
+/* Packs the plugin's defaults, with `overrides` (name/value pairs, n of them)
+ * applied to numeric parameters; returns the packed count. */
+size_t test_pack_params(const daecl_plugin *plugin, float *packed, size_t n_overrides, ...);
+
+/* A fresh empty folder under the build tree's tests/tmp, unique per call;
+ * returns a static buffer's copy the caller frees. */
+char *test_tmpdir(const char *tag);
+/* Writes bytes to path; fails the test on error. */
+void test_write_file(const char *path, const void *bytes, size_t n);
+/* Reads a whole file (NUL-terminated); *n gets the size. Caller frees. */
+char *test_read_file(const char *path, size_t *n);
+
+/* Runs argv[0] with argv (NULL-terminated) and optional extra environment
+ * ("K=V" strings, NULL-terminated), capturing stdout+stderr into a malloc'd
+ * string; returns the exit status (128+signal if killed). */
+int test_run(char *const argv[], char *const env[], char **output);
+
+/* Deterministic uniform floats in [lo, hi) (splitmix64 over seed). */
+void test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* Relative closeness |a-b| <= tol * max(1, |a|, |b|) with a helpful message. */
+#define assert_close(a, b, tol) test_assert_close((double)(a), (double)(b), (tol), #a, #b, __FILE__, __LINE__)
+void test_assert_close(double a, double b, double tol, const char *an, const char *bn,
+                       const char *file, int line);
+
+#endif

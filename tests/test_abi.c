@@ -1,0 +1,171 @@
+/* daecl tests — the plugin ABI's layout is pinned: these offsets and sizes
+ * may only grow by appending. A reordered or resized field fails the build
+ * (static asserts) before it can break a plugin built against older headers.
+ * The numbers are for the LP64 data model (x86-64, arm64 Linux). */
+#include <stddef.h>
+
+#include "daecl/backend.h"
+#include "daecl/elementwise.h"
+#include "tests/support.h"
+
+#if UINTPTR_MAX == 0xffffffffffffffffu
+#define PIN(T, f, off) _Static_assert(offsetof(T, f) == (off), #T "." #f " moved")
+#define SIZE(T, n) _Static_assert(sizeof(T) == (n), "sizeof(" #T ") changed")
+PIN(daecl_plugin, size, 0);
+PIN(daecl_plugin, abi_major, 4);
+PIN(daecl_plugin, abi_minor, 6);
+PIN(daecl_plugin, abi_sizes, 8);
+PIN(daecl_plugin, kind, 12);
+PIN(daecl_plugin, name, 16);
+PIN(daecl_plugin, version, 24);
+PIN(daecl_plugin, summary, 32);
+PIN(daecl_plugin, license, 40);
+PIN(daecl_plugin, params, 48);
+PIN(daecl_plugin, n_params, 56);
+PIN(daecl_plugin, init, 64);
+PIN(daecl_plugin, check, 72);
+PIN(daecl_plugin, ops, 80);
+SIZE(daecl_plugin, 88);
+PIN(daecl_host, size, 0);
+PIN(daecl_host, abi_major, 4);
+PIN(daecl_host, abi_minor, 6);
+PIN(daecl_host, log, 8);
+PIN(daecl_host, error, 16);
+PIN(daecl_host, alloc, 24);
+PIN(daecl_host, free, 32);
+PIN(daecl_host, cache_dir, 40);
+SIZE(daecl_host, 48);
+PIN(daecl_param_spec, name, 0);
+PIN(daecl_param_spec, type, 8);
+PIN(daecl_param_spec, def, 16);
+PIN(daecl_param_spec, def_str, 32);
+PIN(daecl_param_spec, min, 40);
+PIN(daecl_param_spec, max, 48);
+PIN(daecl_param_spec, choices, 56);
+PIN(daecl_param_spec, doc, 64);
+SIZE(daecl_param_spec, 72);
+PIN(daecl_param_value, num, 0);
+PIN(daecl_param_value, str, 16);
+SIZE(daecl_param_value, 24);
+PIN(daecl_noise_key, seed, 0);
+PIN(daecl_noise_key, stream, 8);
+PIN(daecl_noise_key, step, 12);
+PIN(daecl_noise_key, elem0, 16);
+SIZE(daecl_noise_key, 24);
+PIN(daecl_corruption_ops, size, 0);
+PIN(daecl_corruption_ops, host_apply, 8);
+PIN(daecl_corruption_ops, cl_source, 16);
+SIZE(daecl_corruption_ops, 24);
+PIN(daecl_likelihood_ops, size, 0);
+PIN(daecl_likelihood_ops, params_per_dim, 4);
+PIN(daecl_likelihood_ops, host_loss_grad, 8);
+PIN(daecl_likelihood_ops, host_mean, 16);
+PIN(daecl_likelihood_ops, host_sample, 24);
+PIN(daecl_likelihood_ops, cl_source, 32);
+SIZE(daecl_likelihood_ops, 40);
+PIN(daecl_err, status, 0);
+PIN(daecl_err, line, 4);
+PIN(daecl_err, col, 8);
+PIN(daecl_err, file, 12);
+PIN(daecl_err, msg, 524);
+SIZE(daecl_err, 1548);
+PIN(daecl_slice, buf, 0);
+PIN(daecl_slice, off, 8);
+SIZE(daecl_slice, 16);
+PIN(daecl_optim_step, kind, 0);
+PIN(daecl_optim_step, nesterov, 4);
+PIN(daecl_optim_step, lr, 8);
+PIN(daecl_optim_step, momentum, 12);
+PIN(daecl_optim_step, weight_decay, 16);
+PIN(daecl_optim_step, beta1, 20);
+PIN(daecl_optim_step, beta2, 24);
+PIN(daecl_optim_step, eps, 28);
+PIN(daecl_optim_step, bias_corr1, 32);
+PIN(daecl_optim_step, bias_corr2, 36);
+SIZE(daecl_optim_step, 40);
+PIN(daecl_device_info, platform, 0);
+PIN(daecl_device_info, name, 128);
+PIN(daecl_device_info, vendor, 256);
+PIN(daecl_device_info, type, 384);
+PIN(daecl_device_info, c_version, 400);
+PIN(daecl_device_info, driver, 464);
+PIN(daecl_device_info, platform_index, 528);
+PIN(daecl_device_info, device_index, 532);
+PIN(daecl_device_info, compute_units, 536);
+PIN(daecl_device_info, global_mem_bytes, 544);
+PIN(daecl_device_info, max_alloc_bytes, 552);
+PIN(daecl_device_info, fp16, 560);
+PIN(daecl_device_info, fp64, 561);
+PIN(daecl_device_info, compiler, 562);
+PIN(daecl_device_info, is_default, 563);
+PIN(daecl_device_info, note, 564);
+SIZE(daecl_device_info, 824);
+PIN(daecl_backend_ops, size, 0);
+PIN(daecl_backend_ops, list_devices, 8);
+PIN(daecl_backend_ops, open, 16);
+PIN(daecl_backend_ops, close, 24);
+PIN(daecl_backend_ops, describe, 32);
+PIN(daecl_backend_ops, alloc, 40);
+PIN(daecl_backend_ops, free, 48);
+PIN(daecl_backend_ops, write, 56);
+PIN(daecl_backend_ops, read, 64);
+PIN(daecl_backend_ops, fill, 72);
+PIN(daecl_backend_ops, copy, 80);
+PIN(daecl_backend_ops, gemm, 88);
+PIN(daecl_backend_ops, bias_act, 96);
+PIN(daecl_backend_ops, act_grad, 104);
+PIN(daecl_backend_ops, col_sum, 112);
+PIN(daecl_backend_ops, sum, 120);
+PIN(daecl_backend_ops, gather, 128);
+PIN(daecl_backend_ops, optim_update, 136);
+PIN(daecl_backend_ops, bind, 144);
+PIN(daecl_backend_ops, unbind, 152);
+PIN(daecl_backend_ops, corrupt, 160);
+PIN(daecl_backend_ops, lik_loss_grad, 168);
+PIN(daecl_backend_ops, lik_mean, 176);
+PIN(daecl_backend_ops, lik_sample, 184);
+PIN(daecl_backend_ops, finish, 192);
+SIZE(daecl_backend_ops, 200);
+#endif
+
+/* The head a loader reads before it trusts anything else sits in the first
+ * 16 bytes, identical in every data model. */
+static void test_descriptor_head_is_fixed_width(void **state)
+{
+    (void)state;
+    assert_int_equal(offsetof(daecl_plugin, size), 0);
+    assert_int_equal(sizeof(((daecl_plugin *)0)->size), 4);
+    assert_int_equal(offsetof(daecl_plugin, abi_major), 4);
+    assert_int_equal(offsetof(daecl_plugin, abi_minor), 6);
+    assert_int_equal(offsetof(daecl_plugin, abi_sizes), 8);
+    assert_int_equal(offsetof(daecl_plugin, kind), 12);
+}
+
+/* Every ops table and the host table start with their own 32-bit size. */
+static void test_tables_start_with_their_size(void **state)
+{
+    (void)state;
+    assert_int_equal(offsetof(daecl_corruption_ops, size), 0);
+    assert_int_equal(offsetof(daecl_likelihood_ops, size), 0);
+    assert_int_equal(offsetof(daecl_backend_ops, size), 0);
+    assert_int_equal(offsetof(daecl_host, size), 0);
+    assert_int_equal(sizeof(((daecl_backend_ops *)0)->size), 4);
+}
+
+static void test_sizes_check_describes_this_machine(void **state)
+{
+    (void)state;
+    assert_int_equal(DAECL_ABI_SIZES & 0xff, sizeof(float));
+    assert_int_equal((DAECL_ABI_SIZES >> 8) & 0xff, sizeof(size_t));
+    assert_int_equal((DAECL_ABI_SIZES >> 16) & 0xff, sizeof(void *));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_descriptor_head_is_fixed_width),
+        cmocka_unit_test(test_tables_start_with_their_size),
+        cmocka_unit_test(test_sizes_check_describes_this_machine),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
