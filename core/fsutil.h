@@ -1,0 +1,23 @@
+/* daecl — small file-system helpers: atomic whole-file writes (temporary
+ * file, fsync, rename, fsync of the folder) and folder creation. A failed
+ * atomic write leaves any earlier file at the path untouched. */
+#ifndef DAECL_CORE_FSUTIL_H
+#define DAECL_CORE_FSUTIL_H
+
+#include <stddef.h>
+
+#include "daecl/error.h"
+
+/* Writes the concatenation of n_parts buffers to path atomically. `what`
+ * names the file in the error sentence ("checkpoint", "summary"). */
+int daecl_write_atomic(const char *path, const void *const *parts, const size_t *sizes,
+                       size_t n_parts, const char *what, daecl_err *err);
+/* The one-buffer case. */
+int daecl_write_file_atomic(const char *path, const void *data, size_t n, const char *what,
+                            daecl_err *err);
+/* mkdir -p with mode 0755; existing folders are fine. */
+int daecl_mkdirs(const char *path, daecl_err *err);
+/* A hint for an errno from writing ("free disk space", ...). */
+const char *daecl_errno_hint(int errnum);
+
+#endif
