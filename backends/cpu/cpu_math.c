@@ -1,0 +1,210 @@
+/* daecl cpu backend — the numerical ops on plain host arrays (cpu_math.h).
+ * Written to be read first: each op is the formula from backend.h as a loop,
+ * with the activation or optimiser chosen once outside the loop so the inner
+ * loops stay simple enough for the compiler to vectorise. Single-threaded
+ * except GEMM, which OpenBLAS threads. */
+#include "cpu_math.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void daecl__cpu_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                     size_t ldc)
+{
+    if (m == 0 || n == 0)
+        return;
+    /* beta == 0 must ignore C's old contents, NaN included. OpenBLAS 0.3.21
+     * does so on the kernels we tried, but it picks kernels per CPU at run
+     * time (DYNAMIC_ARCH) and some BLAS kernels have scaled by 0 instead;
+     * zeroing first costs m*n stores against the GEMM's m*n*k multiply-adds
+     * and makes the contract hold whatever kernel runs. */
+    if (beta == 0.0f)
+        for (size_t i = 0; i < m; i++)
+            memset(c + i * ldc, 0, n * sizeof *c);
+    if (k == 0) {
+        /* op(A) op(B) is the zero matrix: C = beta C. Done here because
+         * BLAS wants lda >= 1 even for an empty A. */
+        if (beta != 0.0f && beta != 1.0f)
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < n; j++)
+                    c[i * ldc + j] *= beta;
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+/* sigmoid(x) = 1 / (1 + exp(-x)), arranged so exp never overflows: for
+ * x < 0 it is e / (1 + e) with e = exp(x) <= 1. NaN stays NaN. */
+static inline float sigmoid(float x)
+{
+    if (x >= 0.0f)
+        return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* relu written `x < 0 ? 0 : x` so that NaN propagates (fmaxf would hide it
+ * and a diverging run would not stop). */
+static inline float relu(float x)
+{
+    return x < 0.0f ? 0.0f : x;
+}
+
+void daecl__cpu_bias_act_forward(float *z, const float *bias, size_t n_rows, size_t dim,
+                                 daecl_act act)
+{
+    /* z is (n_rows, dim), bias is (dim). */
+    if (bias)
+        for (size_t r = 0; r < n_rows; r++) {
+            float *zr = z + r * dim;
+            for (size_t j = 0; j < dim; j++)
+                zr[j] = zr[j] + bias[j];
+        }
+    size_t n = n_rows * dim;
+    switch (act) {
+    case DAECL_ACT_LINEAR:
+        break;
+    case DAECL_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            z[i] = sigmoid(z[i]);
+        break;
+    case DAECL_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            z[i] = tanhf(z[i]);
+        break;
+    case DAECL_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            z[i] = relu(z[i]);
+        break;
+    }
+}
+
+void daecl__cpu_act_backward(float *dh, const float *h, size_t n, daecl_act act)
+{
+    /* dh and h are (n). The derivative is written from h = act(z), the
+     * forward output, so the pre-activation need not be kept:
+     *   sigmoid' = h (1 - h),  tanh' = 1 - h^2,  relu' = [h > 0],  linear' = 1. */
+    switch (act) {
+    case DAECL_ACT_LINEAR:
+        break;
+    case DAECL_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            dh[i] = dh[i] * (h[i] * (1.0f - h[i]));
+        break;
+    case DAECL_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            dh[i] = dh[i] * (1.0f - h[i] * h[i]);
+        break;
+    case DAECL_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            dh[i] = h[i] > 0.0f ? dh[i] : 0.0f;
+        break;
+    }
+}
+
+/* Columns summed per pass of col_sum: 256 doubles (2 KiB) of accumulators on
+ * the stack, so rows are read contiguously 1 KiB at a time without a heap
+ * scratch buffer. */
+enum { COL_BLOCK = 256 };
+
+void daecl__cpu_col_sum(const float *src, size_t n_rows, size_t dim, float beta, float *dst)
+{
+    /* src is (n_rows, dim), dst is (dim). Each column is summed in row
+     * order, in double, whatever the block width: the result does not
+     * depend on how columns are blocked. */
+    double acc[COL_BLOCK];
+    for (size_t j0 = 0; j0 < dim; j0 += COL_BLOCK) {
+        size_t w = dim - j0 < COL_BLOCK ? dim - j0 : COL_BLOCK;
+        for (size_t j = 0; j < w; j++)
+            acc[j] = 0.0;
+        for (size_t r = 0; r < n_rows; r++) {
+            const float *row = src + r * dim + j0;
+            for (size_t j = 0; j < w; j++)
+                acc[j] += (double)row[j];
+        }
+        for (size_t j = 0; j < w; j++)
+            dst[j0 + j] = beta == 0.0f ? (float)acc[j]
+                                       : (float)((double)beta * (double)dst[j0 + j] + acc[j]);
+    }
+}
+
+float daecl__cpu_sum(const float *src, size_t n)
+{
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++)
+        acc += (double)src[i];
+    return (float)acc;
+}
+
+size_t daecl__cpu_gather(const float *data, size_t n_data_rows, size_t dim, const uint32_t *idx,
+                         size_t n_rows, float *out)
+{
+    /* data is (n_data_rows, dim), idx is (n_rows), out is (n_rows, dim).
+     * Indices are checked before anything is copied: one pass over n_rows
+     * integers, nothing next to the n_rows * dim floats copied. */
+    for (size_t r = 0; r < n_rows; r++)
+        if (idx[r] >= n_data_rows)
+            return r;
+    for (size_t r = 0; r < n_rows; r++)
+        memcpy(out + r * dim, data + (size_t)idx[r] * dim, dim * sizeof *out);
+    return n_rows;
+}
+
+/* torch.optim.SGD with dampening 0:
+ *   g' = g + wd w;  v = mu v + g';  d = nesterov ? g' + mu v : v;  w -= lr d.
+ * The velocity starts at zero, so the first step's v is g' as in PyTorch. */
+static void sgd_update(const daecl_optim_step *s, float *w, const float *g, float *v, size_t n)
+{
+    const float lr = s->lr, mu = s->momentum, wd = s->weight_decay;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f)
+            gi = gi + wd * w[i];
+        float d = gi;
+        if (mu != 0.0f) {
+            v[i] = mu * v[i] + gi;
+            d = s->nesterov ? gi + mu * v[i] : v[i];
+        }
+        w[i] = w[i] - lr * d;
+    }
+}
+
+/* torch.optim.Adam (L2 weight decay in the gradient) and AdamW (decoupled:
+ * the weight shrinks by lr * wd before the Adam step, which then has wd 0):
+ *   m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
+ *   w -= lr (m / bc1) / (sqrt(v / bc2) + eps). */
+static void adam_update(const daecl_optim_step *s, float *w, const float *g, float *m, float *v,
+                        size_t n)
+{
+    const int decoupled = s->kind == DAECL_OPTIM_ADAMW;
+    const float lr = s->lr, wd = s->weight_decay;
+    const float b1 = s->beta1, b2 = s->beta2, eps = s->eps;
+    const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+    const float bc1 = s->bias_corr1, bc2 = s->bias_corr2;
+    const float shrink = lr * wd;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) {
+            if (decoupled)
+                w[i] = w[i] - shrink * w[i];
+            else
+                gi = gi + wd * w[i];
+        }
+        m[i] = b1 * m[i] + one_m_b1 * gi;
+        v[i] = b2 * v[i] + one_m_b2 * (gi * gi);
+        w[i] = w[i] - lr * (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps);
+    }
+}
+
+void daecl__cpu_optim_update(const daecl_optim_step *step, float *w, const float *g, float *s1,
+                             float *s2, size_t n)
+{
+    if (step->kind == DAECL_OPTIM_SGD)
+        sgd_update(step, w, g, s1, n);
+    else
+        adam_update(step, w, g, s1, s2, n);
+}

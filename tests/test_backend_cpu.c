@@ -1,0 +1,1023 @@
+/* daecl tests — the cpu reference backend (backends/cpu): every op against
+ * naive double-precision loops written here, with offsets and padding that
+ * prove slices are honoured, out-of-range access refused, and plugins run
+ * on the right memory through small in-test corruption and likelihood
+ * plugins (the real ones are tested on their own). */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/registry.h"
+#include "tests/support.h"
+
+/* The cpu backend's buffer (backends/cpu/cpu.c), to check its alignment. */
+struct daecl_buf {
+    float *p;
+    size_t n_bytes;
+};
+
+static const daecl_plugin *plugin;
+static const daecl_backend_ops *B;
+static void *ctx;
+static daecl_err err;
+
+static int setup(void **state)
+{
+    (void)state;
+    plugin = test_plugin(DAECL_KIND_BACKEND, "cpu");
+    B = plugin->ops;
+    if (B->open(daecl_host_table(), test_default_values(plugin), &ctx, &err) != 0) {
+        print_error("cpu backend open: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    B->close(ctx);
+    return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static void check_ok(int rc, const char *what)
+{
+    if (rc != 0)
+        fail_msg("%s failed (%d): %s", what, rc, err.msg);
+}
+
+/* Calls op on the opened backend, failing the test with its message. */
+#define CALL(op, ...) check_ok(B->op(ctx, __VA_ARGS__, &err), #op)
+/* Calls op and expects DAECL_EINVAL with a message naming the op. */
+#define REFUSED(op, ...)                                                                      \
+    do {                                                                                      \
+        memset(&err, 0, sizeof err);                                                          \
+        assert_int_equal(B->op(ctx, __VA_ARGS__, &err), DAECL_EINVAL);                        \
+        assert_int_equal(err.status, DAECL_EINVAL);                                           \
+        if (!strstr(err.msg, #op))                                                            \
+            fail_msg("refusal of %s does not name it: %s", #op, err.msg);                     \
+    } while (0)
+
+static daecl_slice S(daecl_buf *b, size_t off)
+{
+    return (daecl_slice){b, off};
+}
+
+static const daecl_slice NONE = {NULL, 0};
+
+static float *floats(size_t n)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    assert_non_null(x);
+    return x;
+}
+
+static float *random_floats(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *x = floats(n);
+    test_fill_uniform(x, n, seed, lo, hi);
+    return x;
+}
+
+static daecl_buf *alloc_elems(size_t n)
+{
+    daecl_buf *b = NULL;
+    CALL(alloc, n * sizeof(float), "test buffer", &b);
+    return b;
+}
+
+static daecl_buf *upload(const void *x, size_t n_elems)
+{
+    daecl_buf *b = alloc_elems(n_elems);
+    CALL(write, b, 0, x, n_elems * sizeof(float));
+    return b;
+}
+
+/* The whole first n elements of b, in a malloc'd array. */
+static float *download(daecl_buf *b, size_t n)
+{
+    float *x = floats(n);
+    CALL(read, b, 0, x, n * sizeof(float));
+    return x;
+}
+
+static int same_bits(float a, float b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* ---- device and memory ------------------------------------------------------- */
+
+static void test_describe_reports_the_host_cpu_as_the_one_default_device(void **state)
+{
+    (void)state;
+    daecl_device_info info;
+    B->describe(ctx, &info);
+    assert_string_equal(info.type, "cpu");
+    assert_string_equal(info.platform, "daecl cpu");
+    assert_int_equal(strncmp(info.name, "cpu", 3), 0);
+    assert_int_equal(info.compute_units, (uint32_t)sysconf(_SC_NPROCESSORS_ONLN));
+    assert_true(info.global_mem_bytes ==
+                (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE));
+    assert_true(info.max_alloc_bytes == info.global_mem_bytes);
+    assert_int_equal(strncmp(info.driver, "OpenBLAS", 8), 0);
+    assert_int_equal(info.is_default, 1);
+
+    /* The model name from /proc/cpuinfo, when there is one, is in the name. */
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *v = strchr(line, ':') + 2;
+            v[strcspn(v, "\n")] = '\0';
+            if (!strstr(info.name, v))
+                fail_msg("device name '%s' lacks the model '%s'", info.name, v);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+
+    daecl_device_info list[4];
+    size_t n = 0;
+    check_ok(B->list_devices(daecl_host_table(), list, 4, &n, &err), "list_devices");
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].is_default, 1);
+    assert_string_equal(list[0].name, info.name);
+    check_ok(B->finish(ctx, &err), "finish");
+}
+
+static void test_schema_has_threads_defaulting_to_openblas(void **state)
+{
+    (void)state;
+    assert_int_equal(plugin->n_params, 1);
+    assert_string_equal(plugin->params[0].name, "threads");
+    assert_int_equal(plugin->params[0].type, DAECL_PARAM_INT);
+    assert_true(plugin->params[0].def[0] == 0 && plugin->params[0].min == 0 &&
+                plugin->params[0].max == 1024);
+}
+
+/* The threads parameter reaches OpenBLAS, and 0 restores its default. */
+static void test_threads_parameter_sets_openblas_thread_count(void **state)
+{
+    (void)state;
+    void *blas = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+    if (!blas)
+        fail_msg("the cpu backend should have loaded libopenblas.so.0: %s", dlerror());
+    int (*get_threads)(void) = (int (*)(void))dlsym(blas, "openblas_get_num_threads");
+    assert_non_null(get_threads);
+    int def = get_threads();
+
+    daecl_param_value v = {{1, 0}, NULL};
+    void *c1 = NULL;
+    check_ok(B->open(daecl_host_table(), &v, &c1, &err), "open threads=1");
+    assert_int_equal(get_threads(), 1);
+    v.num[0] = 0;
+    void *c0 = NULL;
+    check_ok(B->open(daecl_host_table(), &v, &c0, &err), "open threads=0");
+    assert_int_equal(get_threads(), def);
+    B->close(c1);
+    B->close(c0);
+
+    v.num[0] = 2000;
+    void *bad = NULL;
+    assert_int_equal(B->open(daecl_host_table(), &v, &bad, &err), DAECL_EINVAL);
+    assert_non_null(strstr(err.msg, "threads"));
+    dlclose(blas);
+}
+
+static void test_alloc_gives_aligned_zeroed_buffers_even_for_zero_bytes(void **state)
+{
+    (void)state;
+    size_t sizes[] = {0, 1, 7, 1000, 1001};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        daecl_buf *b = alloc_elems(sizes[s]);
+        assert_non_null(b);
+        assert_non_null(b->p);
+        assert_int_equal((uintptr_t)b->p % 64, 0);
+        assert_int_equal(b->n_bytes, sizes[s] * sizeof(float));
+        float *x = download(b, sizes[s]);
+        for (size_t i = 0; i < sizes[s]; i++)
+            assert_true(same_bits(x[i], 0.0f));
+        free(x);
+        B->free(ctx, b);
+    }
+    B->free(ctx, NULL);
+
+    daecl_buf *huge = NULL;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(B->alloc(ctx, SIZE_MAX, "train set", &huge, &err), DAECL_ENOMEM);
+    assert_non_null(strstr(err.msg, "train set"));
+    assert_null(huge);
+}
+
+static void test_write_read_fill_copy_honour_offsets(void **state)
+{
+    (void)state;
+    size_t n = 1001;
+    float *x = random_floats(n, 1, -1, 1);
+    daecl_buf *a = upload(x, n), *b = alloc_elems(n);
+
+    /* write and read at byte offsets. */
+    float part[7] = {1, 2, 3, 4, 5, 6, 7}, back[7];
+    CALL(write, a, 40, part, sizeof part);
+    CALL(read, a, 36, back, sizeof back);
+    assert_true(same_bits(back[0], x[9]));
+    for (int i = 1; i < 7; i++)
+        assert_true(back[i] == part[i - 1]);
+    memcpy(x + 10, part, sizeof part);
+
+    /* fill [3, 3+7) of b, copy a[100, 100+900) to b[50, 950). */
+    CALL(fill, S(b, 3), 7, 2.5f);
+    CALL(copy, S(b, 50), S(a, 100), 900);
+    float *y = download(b, n);
+    for (size_t i = 0; i < n; i++) {
+        float want = i >= 3 && i < 10 ? 2.5f : i >= 50 && i < 950 ? x[i + 50] : 0.0f;
+        if (!same_bits(y[i], want))
+            fail_msg("element %zu is %g, not %g", i, y[i], want);
+    }
+    /* Sizes 0 are fine anywhere up to the end. */
+    CALL(fill, S(b, n), 0, 1.0f);
+    CALL(copy, S(b, n), S(a, 0), 0);
+    free(x);
+    free(y);
+    B->free(ctx, a);
+    B->free(ctx, b);
+}
+
+static void test_out_of_range_access_is_refused_and_changes_nothing(void **state)
+{
+    (void)state;
+    size_t n = 7;
+    daecl_buf *a = alloc_elems(n), *b = alloc_elems(n);
+    float host[8] = {0};
+    REFUSED(write, a, 4, host, n * sizeof(float));
+    REFUSED(write, a, 29, host, 0);
+    REFUSED(read, a, 0, host, 8 * sizeof(float));
+    REFUSED(fill, S(a, 1), 7, 1.0f);
+    REFUSED(fill, S(a, 8), 0, 1.0f);
+    REFUSED(fill, NONE, 1, 1.0f);
+    REFUSED(copy, S(a, 0), S(b, 1), 7);
+    REFUSED(copy, S(a, 1), S(a, 3), 3); /* overlapping */
+    REFUSED(bias_act, S(a, 0), S(b, 1), 1, 7, DAECL_ACT_SIGMOID);
+    REFUSED(bias_act, S(a, 0), NONE, 2, 4, DAECL_ACT_SIGMOID);
+    REFUSED(bias_act, S(a, 0), NONE, SIZE_MAX, 2, DAECL_ACT_SIGMOID); /* overflow */
+    REFUSED(act_grad, S(a, 0), S(b, 2), 6, DAECL_ACT_TANH);
+    REFUSED(col_sum, S(a, 0), 2, 4, 0.0f, S(b, 0));
+    REFUSED(col_sum, S(a, 0), 1, 7, 0.0f, S(b, 1));
+    REFUSED(sum, S(a, 0), 8, S(b, 0));
+    REFUSED(sum, S(a, 0), 7, S(b, 7));
+    REFUSED(gather, S(a, 0), 2, S(b, 0), 4, S(b, 0));
+    daecl_optim_step sgd = {.kind = DAECL_OPTIM_SGD, .lr = 0.1f};
+    REFUSED(optim_update, &sgd, S(a, 0), S(b, 1), NONE, NONE, 7);
+    float *ya = download(a, n), *yb = download(b, n);
+    for (size_t i = 0; i < n; i++)
+        assert_true(same_bits(ya[i], 0.0f) && same_bits(yb[i], 0.0f));
+    free(ya);
+    free(yb);
+    B->free(ctx, a);
+    B->free(ctx, b);
+}
+
+/* ---- gemm ---------------------------------------------------------------------- */
+
+/* C (m, n) = alpha op(A) op(B) + beta C against a double loop; A, B, C sit
+ * at offsets in buffers with padded rows, and every element outside C's
+ * (m, n) window must keep its bits. nan_c fills C's window with NaN. */
+static void gemm_case(int ta, int tb, size_t m, size_t n, size_t k, float alpha, float beta,
+                      int nan_c)
+{
+    size_t a_rows = ta ? k : m, a_cols = ta ? m : k, lda = a_cols + 3, off_a = 5;
+    size_t b_rows = tb ? n : k, b_cols = tb ? k : n, ldb = b_cols + 2, off_b = 1;
+    size_t ldc = n + 4, off_c = 7;
+    size_t na = off_a + a_rows * lda, nb = off_b + b_rows * ldb, nc = off_c + m * ldc + 3;
+    float *a = random_floats(na, 10 + m, -1, 1);
+    float *b = random_floats(nb, 20 + n, -1, 1);
+    float *c = random_floats(nc, 30 + k, -1, 1);
+    if (nan_c)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                c[off_c + i * ldc + j] = NAN;
+    daecl_buf *ba = upload(a, na), *bb = upload(b, nb), *bc = upload(c, nc);
+    CALL(gemm, ta, tb, m, n, k, alpha, S(ba, off_a), lda, S(bb, off_b), ldb, beta, S(bc, off_c),
+         ldc);
+    float *got = download(bc, nc);
+
+    double tol = 3e-6 * sqrt((double)k) + 1e-6;
+    for (size_t e = 0; e < nc; e++) {
+        size_t rel = e - off_c, i = rel / ldc, j = rel % ldc;
+        if (e < off_c || i >= m || j >= n) {
+            if (!same_bits(got[e], c[e]))
+                fail_msg("gemm wrote element %zu outside C's window", e);
+            continue;
+        }
+        double s = 0.0;
+        for (size_t p = 0; p < k; p++) {
+            double av = ta ? a[off_a + p * lda + i] : a[off_a + i * lda + p];
+            double bv = tb ? b[off_b + j * ldb + p] : b[off_b + p * ldb + j];
+            s += av * bv;
+        }
+        double want = alpha * s + (beta == 0.0f ? 0.0 : (double)beta * c[e]);
+        if (!(fabs(got[e] - want) <= tol * fmax(1.0, fabs(want))))
+            fail_msg("gemm ta=%d tb=%d m=%zu n=%zu k=%zu: C[%zu,%zu] = %.9g, want %.9g", ta, tb, m,
+                     n, k, i, j, got[e], want);
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(got);
+    B->free(ctx, ba);
+    B->free(ctx, bb);
+    B->free(ctx, bc);
+}
+
+static const size_t gemm_shapes[][3] = {
+    {1, 1, 1}, {7, 7, 7}, {1, 1001, 7}, {1000, 7, 1}, {7, 1, 1000}, {33, 65, 129}, {130, 70, 1001},
+};
+
+static void test_gemm_matches_naive_loops_in_all_transposes(void **state)
+{
+    (void)state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
+                const size_t *sh = gemm_shapes[s];
+                gemm_case(ta, tb, sh[0], sh[1], sh[2], 0.75f, -0.5f, 0);
+                gemm_case(ta, tb, sh[0], sh[1], sh[2], 1.0f, 1.0f, 0);
+            }
+}
+
+static void test_gemm_with_beta_zero_ignores_nan_in_c(void **state)
+{
+    (void)state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
+                const size_t *sh = gemm_shapes[s];
+                gemm_case(ta, tb, sh[0], sh[1], sh[2], 1.25f, 0.0f, 1);
+            }
+    /* alpha 0 too: C becomes exactly zero. */
+    gemm_case(0, 1, 7, 9, 5, 0.0f, 0.0f, 1);
+}
+
+static void test_gemm_with_empty_inner_dimension_scales_c(void **state)
+{
+    (void)state;
+    gemm_case(0, 0, 3, 4, 0, 1.0f, 0.0f, 1); /* zeroes despite NaN */
+    gemm_case(1, 1, 3, 4, 0, 1.0f, 2.0f, 0);
+    gemm_case(0, 0, 3, 4, 0, 1.0f, 1.0f, 0);
+    gemm_case(0, 0, 0, 4, 5, 1.0f, 0.5f, 0); /* nothing to do */
+}
+
+static void test_gemm_refuses_short_leading_dimensions_and_buffers(void **state)
+{
+    (void)state;
+    daecl_buf *a = alloc_elems(12), *b = alloc_elems(12), *c = alloc_elems(12);
+    /* A (3, 4) needs lda >= 4. */
+    REFUSED(gemm, 0, 0, 3, 3, 4, 1.0f, S(a, 0), 3, S(b, 0), 3, 0.0f, S(c, 0), 3);
+    /* A^T stored (4, 3): lda 3 fits, but from offset 1 it runs past 12. */
+    REFUSED(gemm, 1, 0, 3, 3, 4, 1.0f, S(a, 1), 3, S(b, 0), 3, 0.0f, S(c, 0), 3);
+    /* C (3, 3) with ldc 5 needs 13 elements. */
+    REFUSED(gemm, 0, 0, 3, 3, 3, 1.0f, S(a, 0), 3, S(b, 0), 3, 0.0f, S(c, 0), 5);
+    REFUSED(gemm, 0, 0, 3, 3, 3, 1.0f, S(a, 0), 3, NONE, 3, 0.0f, S(c, 0), 3);
+    B->free(ctx, a);
+    B->free(ctx, b);
+    B->free(ctx, c);
+}
+
+/* ---- activations --------------------------------------------------------------- */
+
+static const daecl_act all_acts[] = {DAECL_ACT_LINEAR, DAECL_ACT_SIGMOID, DAECL_ACT_TANH,
+                                     DAECL_ACT_RELU};
+
+static double act_ref(double x, daecl_act act)
+{
+    switch (act) {
+    case DAECL_ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-x));
+    case DAECL_ACT_TANH:
+        return tanh(x);
+    case DAECL_ACT_RELU:
+        return x > 0.0 ? x : 0.0;
+    default:
+        return x;
+    }
+}
+
+/* act'(z) written from the output h = act(z). */
+static double act_deriv_ref(double h, daecl_act act)
+{
+    switch (act) {
+    case DAECL_ACT_SIGMOID:
+        return h * (1.0 - h);
+    case DAECL_ACT_TANH:
+        return 1.0 - h * h;
+    case DAECL_ACT_RELU:
+        return h > 0.0 ? 1.0 : 0.0;
+    default:
+        return 1.0;
+    }
+}
+
+static const size_t row_shapes[][2] = {{1, 1}, {7, 1001}, {1000, 7}, {1, 1000}, {1001, 1}};
+
+static void test_bias_act_matches_reference_for_every_activation(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof row_shapes / sizeof row_shapes[0]; s++) {
+        size_t rows = row_shapes[s][0], dim = row_shapes[s][1], n = rows * dim;
+        for (size_t ai = 0; ai < 4; ai++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                daecl_act act = all_acts[ai];
+                float *z = random_floats(n + 4, 40 + s, -6, 6);
+                float *bias = random_floats(dim + 2, 50 + s, -1, 1);
+                daecl_buf *bz = upload(z, n + 4), *bb = upload(bias, dim + 2);
+                CALL(bias_act, S(bz, 3), with_bias ? S(bb, 2) : NONE, rows, dim, act);
+                float *got = download(bz, n + 4);
+                for (size_t i = 0; i < n + 4; i++) {
+                    if (i < 3 || i >= n + 3) {
+                        assert_true(same_bits(got[i], z[i]));
+                        continue;
+                    }
+                    double x = (double)z[i] + (with_bias ? (double)bias[2 + (i - 3) % dim] : 0.0);
+                    assert_close(got[i], act_ref(x, act), 1e-6);
+                }
+                free(z);
+                free(bias);
+                free(got);
+                B->free(ctx, bz);
+                B->free(ctx, bb);
+            }
+    }
+}
+
+static void test_sigmoid_stays_accurate_and_finite_for_large_inputs(void **state)
+{
+    (void)state;
+    const float z[] = {-1e30f, -1e4f, -1000, -104, -88, -80, -50, -30, -20, -1, -0.0f, 0,
+                       1, 20, 30, 50, 88, 104, 1000, 1e4f, 1e30f, -INFINITY, INFINITY};
+    size_t n = sizeof z / sizeof z[0];
+    daecl_buf *b = upload(z, n);
+    CALL(bias_act, S(b, 0), NONE, 1, n, DAECL_ACT_SIGMOID);
+    float *got = download(b, n);
+    for (size_t i = 0; i < n; i++) {
+        double want = act_ref((double)z[i], DAECL_ACT_SIGMOID);
+        /* Relative accuracy down to float's normal range, then absolute. */
+        if (!(isfinite(got[i]) && got[i] >= 0.0f && got[i] <= 1.0f &&
+              fabs(got[i] - want) <= 1e-6 * want + 1e-44))
+            fail_msg("sigmoid(%g) = %.9g, want %.9g", z[i], got[i], want);
+    }
+    free(got);
+    /* tanh saturates cleanly too. */
+    CALL(write, b, 0, z, n * sizeof(float));
+    CALL(bias_act, S(b, 0), NONE, n, 1, DAECL_ACT_TANH);
+    got = download(b, n);
+    for (size_t i = 0; i < n; i++)
+        assert_close(got[i], tanh((double)z[i]), 1e-6);
+    free(got);
+    B->free(ctx, b);
+}
+
+static void test_act_grad_multiplies_by_derivative_from_output(void **state)
+{
+    (void)state;
+    size_t sizes[] = {1, 7, 1000, 1001};
+    for (size_t s = 0; s < 4; s++)
+        for (size_t ai = 0; ai < 4; ai++) {
+            size_t n = sizes[s];
+            daecl_act act = all_acts[ai];
+            float *z = random_floats(n, 60 + s, -4, 4);
+            float *h = floats(n + 1);
+            for (size_t i = 0; i < n; i++)
+                h[i + 1] = (float)act_ref(z[i], act);
+            float *dh = random_floats(n + 2, 70 + s, -2, 2);
+            daecl_buf *bh = upload(h, n + 1), *bd = upload(dh, n + 2);
+            CALL(act_grad, S(bd, 2), S(bh, 1), n, act);
+            float *got = download(bd, n + 2);
+            assert_true(same_bits(got[0], dh[0]) && same_bits(got[1], dh[1]));
+            for (size_t i = 0; i < n; i++)
+                assert_close(got[i + 2], (double)dh[i + 2] * act_deriv_ref(h[i + 1], act), 1e-6);
+            free(z);
+            free(h);
+            free(dh);
+            free(got);
+            B->free(ctx, bh);
+            B->free(ctx, bd);
+        }
+}
+
+/* ---- reductions and gather ----------------------------------------------------- */
+
+static void test_col_sum_accumulates_in_double_with_beta(void **state)
+{
+    (void)state;
+    const size_t shapes[][2] = {{1, 1}, {7, 1001}, {1000, 7}, {1001, 300}, {3, 1000}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t rows = shapes[s][0], dim = shapes[s][1], n = rows * dim;
+        float *x = random_floats(n + 1, 80 + s, -1, 1);
+        float *old = random_floats(dim + 2, 90 + s, -1, 1);
+        for (float beta = 0.0f; beta < 1.0f; beta += 0.75f) {
+            float *d0 = floats(dim + 2);
+            memcpy(d0, old, (dim + 2) * sizeof *d0);
+            if (beta == 0.0f)
+                for (size_t j = 0; j < dim; j++)
+                    d0[j + 2] = NAN; /* beta 0 overwrites */
+            daecl_buf *bx = upload(x, n + 1), *bd = upload(d0, dim + 2);
+            CALL(col_sum, S(bx, 1), rows, dim, beta, S(bd, 2));
+            float *got = download(bd, dim + 2);
+            assert_true(same_bits(got[0], d0[0]) && same_bits(got[1], d0[1]));
+            for (size_t j = 0; j < dim; j++) {
+                double acc = 0.0;
+                for (size_t r = 0; r < rows; r++)
+                    acc += (double)x[1 + r * dim + j];
+                if (beta == 0.0f) {
+                    /* A double sum in row order, rounded once: exact. */
+                    if (!same_bits(got[j + 2], (float)acc))
+                        fail_msg("col_sum column %zu = %.9g, want %.9g", j, got[j + 2],
+                                 (float)acc);
+                } else {
+                    assert_close(got[j + 2], beta * (double)d0[j + 2] + acc, 1e-6);
+                }
+            }
+            free(d0);
+            free(got);
+            B->free(ctx, bx);
+            B->free(ctx, bd);
+        }
+        free(x);
+        free(old);
+    }
+}
+
+static void test_sum_accumulates_in_double(void **state)
+{
+    (void)state;
+    size_t sizes[] = {1, 7, 1000, 1001, 100000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        float *x = random_floats(n + 5, 100 + s, -1, 1);
+        daecl_buf *bx = upload(x, n + 5), *bd = alloc_elems(3);
+        CALL(sum, S(bx, 5), n, S(bd, 2));
+        float *got = download(bd, 3);
+        double acc = 0.0;
+        for (size_t i = 0; i < n; i++)
+            acc += x[5 + i];
+        assert_true(same_bits(got[2], (float)acc));
+        assert_true(got[0] == 0.0f && got[1] == 0.0f);
+        free(x);
+        free(got);
+        B->free(ctx, bx);
+        B->free(ctx, bd);
+    }
+    /* 2^24 then 1000 ones: a float accumulator would stay at 2^24, and the
+     * columns of col_sum likewise. */
+    size_t n = 1001;
+    float *x = floats(n);
+    x[0] = 16777216.0f;
+    for (size_t i = 1; i < n; i++)
+        x[i] = 1.0f;
+    daecl_buf *bx = upload(x, n), *bd = alloc_elems(1);
+    CALL(sum, S(bx, 0), n, S(bd, 0));
+    float got;
+    CALL(read, bd, 0, &got, sizeof got);
+    assert_true(got == 16778216.0f);
+    CALL(col_sum, S(bx, 0), n, 1, 0.0f, S(bd, 0));
+    CALL(read, bd, 0, &got, sizeof got);
+    assert_true(got == 16778216.0f);
+    free(x);
+    B->free(ctx, bx);
+    B->free(ctx, bd);
+}
+
+static void test_gather_copies_indexed_rows_and_refuses_bad_indices(void **state)
+{
+    (void)state;
+    const size_t data_rows = 50;
+    const size_t shapes[][2] = {{1, 1}, {7, 7}, {1000, 1}, {1000, 1001}, {7, 1000}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t rows = shapes[s][0], dim = shapes[s][1];
+        float *data = random_floats(3 + data_rows * dim, 110 + s, -1, 1);
+        uint32_t *idx = malloc((rows + 2) * sizeof *idx);
+        assert_non_null(idx);
+        for (size_t r = 0; r < rows + 2; r++)
+            idx[r] = (uint32_t)((r * 7919u + s) % data_rows);
+        idx[2] = (uint32_t)(data_rows - 1); /* the last row is reachable */
+        daecl_buf *bdata = upload(data, 3 + data_rows * dim);
+        daecl_buf *bidx = upload(idx, rows + 2);
+        daecl_buf *bout = alloc_elems(5 + rows * dim);
+        CALL(gather, S(bdata, 3), dim, S(bidx, 2), rows, S(bout, 5));
+        float *got = download(bout, 5 + rows * dim);
+        for (size_t e = 0; e < 5; e++)
+            assert_true(same_bits(got[e], 0.0f));
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < dim; j++)
+                if (!same_bits(got[5 + r * dim + j], data[3 + idx[r + 2] * dim + j]))
+                    fail_msg("gather row %zu column %zu is wrong", r, j);
+        free(got);
+
+        /* One index past the data: refused, nothing written. */
+        uint32_t bad = (uint32_t)data_rows;
+        CALL(write, bidx, (2 + rows - 1) * sizeof bad, &bad, sizeof bad);
+        CALL(fill, S(bout, 0), 5 + rows * dim, -3.0f);
+        REFUSED(gather, S(bdata, 3), dim, S(bidx, 2), rows, S(bout, 5));
+        got = download(bout, 5 + rows * dim);
+        for (size_t e = 0; e < 5 + rows * dim; e++)
+            assert_true(got[e] == -3.0f);
+        free(got);
+        free(data);
+        free(idx);
+        B->free(ctx, bdata);
+        B->free(ctx, bidx);
+        B->free(ctx, bout);
+    }
+}
+
+/* ---- optimisers ---------------------------------------------------------------- */
+
+/* One optimiser configuration checked over several steps against PyTorch's
+ * formulas in double (torch/optim/sgd.py, adam.py, adamw.py; Adam's first
+ * moment as PyTorch writes it, m.lerp_(g, 1 - b1)). */
+typedef struct optim_case {
+    const char *name;
+    daecl_optim_step step;
+} optim_case;
+
+static void optim_run(const optim_case *oc, size_t n)
+{
+    const int steps = 5;
+    daecl_optim_step st = oc->step;
+    int adam = st.kind != DAECL_OPTIM_SGD;
+    int has_v = adam || st.momentum != 0.0f;
+    float *w0 = random_floats(n, 120, -1, 1);
+    double *w = malloc(n * sizeof *w), *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
+    assert_true(w && m && v);
+    for (size_t i = 0; i < n; i++)
+        w[i] = w0[i];
+    daecl_buf *bw = upload(w0, n), *bg = alloc_elems(n + 1);
+    daecl_buf *b1 = alloc_elems(n + 2), *b2 = alloc_elems(n + 3);
+
+    for (int t = 1; t <= steps; t++) {
+        float *g = random_floats(n, 130 + (uint64_t)t, -0.1f, 0.1f);
+        CALL(write, bg, sizeof(float), g, n * sizeof(float));
+        st.bias_corr1 = (float)(1.0 - pow(st.beta1, t));
+        st.bias_corr2 = (float)(1.0 - pow(st.beta2, t));
+        CALL(optim_update, &st, S(bw, 0), S(bg, 1), has_v ? S(b1, 2) : NONE,
+             adam ? S(b2, 3) : NONE, n);
+
+        const double lr = st.lr, mu = st.momentum, wd = st.weight_decay;
+        const double beta1 = st.beta1, beta2 = st.beta2, eps = st.eps;
+        for (size_t i = 0; i < n; i++) {
+            double gi = g[i];
+            if (st.kind == DAECL_OPTIM_SGD) {
+                if (wd != 0.0)
+                    gi += wd * w[i];
+                double d = gi;
+                if (mu != 0.0) {
+                    m[i] = t == 1 ? gi : mu * m[i] + gi; /* torch: buf = clone(g) first */
+                    d = st.nesterov ? gi + mu * m[i] : m[i];
+                }
+                w[i] -= lr * d;
+                continue;
+            }
+            if (st.kind == DAECL_OPTIM_ADAMW)
+                w[i] *= 1.0 - lr * wd;
+            else if (wd != 0.0)
+                gi += wd * w[i];
+            m[i] += (1.0 - beta1) * (gi - m[i]);
+            v[i] = v[i] * beta2 + (1.0 - beta2) * gi * gi;
+            double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
+            double denom = sqrt(v[i]) / sqrt(bc2) + eps;
+            w[i] -= lr / bc1 * m[i] / denom;
+        }
+        float *gw = download(bw, n), *g1 = download(b1, n + 2), *g2 = download(b2, n + 3);
+        for (size_t i = 0; i < n; i++) {
+            if (!(fabs(gw[i] - w[i]) <= 1e-5 * fmax(1.0, fabs(w[i]))))
+                fail_msg("%s n=%zu step %d: w[%zu] = %.9g, want %.9g", oc->name, n, t, i, gw[i],
+                         w[i]);
+            if (has_v)
+                assert_close(g1[2 + i], m[i], 1e-5);
+            else
+                assert_true(same_bits(g1[2 + i], 0.0f)); /* velocity untouched */
+            if (adam)
+                assert_close(g2[3 + i], v[i], 1e-6);
+            else
+                assert_true(same_bits(g2[3 + i], 0.0f));
+        }
+        assert_true(same_bits(g1[0], 0.0f) && same_bits(g1[1], 0.0f));
+        free(g);
+        free(gw);
+        free(g1);
+        free(g2);
+    }
+    free(w0);
+    free(w);
+    free(m);
+    free(v);
+    B->free(ctx, bw);
+    B->free(ctx, bg);
+    B->free(ctx, b1);
+    B->free(ctx, b2);
+}
+
+static void test_optim_update_follows_pytorch_sgd_adam_adamw(void **state)
+{
+    (void)state;
+    const optim_case cases[] = {
+        {"sgd", {.kind = DAECL_OPTIM_SGD, .lr = 0.1f}},
+        {"sgd+wd", {.kind = DAECL_OPTIM_SGD, .lr = 0.1f, .weight_decay = 0.05f}},
+        {"sgd+momentum", {.kind = DAECL_OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f}},
+        {"sgd+nesterov", {.kind = DAECL_OPTIM_SGD, .nesterov = 1, .lr = 0.1f, .momentum = 0.9f}},
+        {"sgd+momentum+wd",
+         {.kind = DAECL_OPTIM_SGD, .lr = 0.1f, .momentum = 0.5f, .weight_decay = 0.05f}},
+        {"adam",
+         {.kind = DAECL_OPTIM_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-3f}},
+        {"adam+wd",
+         {.kind = DAECL_OPTIM_ADAM, .lr = 0.01f, .weight_decay = 0.05f, .beta1 = 0.9f,
+          .beta2 = 0.999f, .eps = 1e-3f}},
+        {"adamw",
+         {.kind = DAECL_OPTIM_ADAMW, .lr = 0.01f, .weight_decay = 0.05f, .beta1 = 0.8f,
+          .beta2 = 0.99f, .eps = 1e-8f}},
+    };
+    size_t sizes[] = {1, 7, 1001};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t s = 0; s < 3; s++)
+            optim_run(&cases[c], sizes[s]);
+}
+
+static void test_optim_update_refuses_missing_state(void **state)
+{
+    (void)state;
+    daecl_buf *w = alloc_elems(4), *g = alloc_elems(4), *s = alloc_elems(4);
+    daecl_optim_step adam = {.kind = DAECL_OPTIM_ADAM, .lr = 0.1f, .beta1 = 0.9f,
+                             .beta2 = 0.99f, .eps = 1e-8f, .bias_corr1 = 0.1f,
+                             .bias_corr2 = 0.01f};
+    REFUSED(optim_update, &adam, S(w, 0), S(g, 0), S(s, 0), NONE, 4);
+    daecl_optim_step momentum = {.kind = DAECL_OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f};
+    REFUSED(optim_update, &momentum, S(w, 0), S(g, 0), NONE, NONE, 4);
+    adam.bias_corr1 = 0.0f; /* step 0 does not exist */
+    REFUSED(optim_update, &adam, S(w, 0), S(g, 0), S(s, 0), S(s, 0), 4);
+    daecl_optim_step unknown = {.kind = 7};
+    REFUSED(optim_update, &unknown, S(w, 0), S(g, 0), S(s, 0), S(s, 0), 4);
+    B->free(ctx, w);
+    B->free(ctx, g);
+    B->free(ctx, s);
+}
+
+/* ---- plugins ------------------------------------------------------------------- */
+
+/* A corruption whose output shows what it was given: xt = x p0 + p1 +
+ * (elem0 + i) + 1000 step. It refuses p0 < 0, to show errors come back. */
+static daecl_noise_key affine_key;
+static size_t affine_rows, affine_dim;
+
+static int affine_apply(const float *x, float *xt, size_t n_rows, size_t dim,
+                        const daecl_noise_key *key, const float *p, daecl_err *e)
+{
+    affine_key = *key;
+    affine_rows = n_rows;
+    affine_dim = dim;
+    if (p[0] < 0.0f) {
+        e->status = DAECL_EPLUGIN;
+        snprintf(e->msg, sizeof e->msg, "affine refuses a negative scale");
+        return DAECL_EPLUGIN;
+    }
+    for (size_t i = 0; i < n_rows * dim; i++)
+        xt[i] = x[i] * p[0] + p[1] + (float)(key->elem0 + i) + 1000.0f * (float)key->step;
+    return 0;
+}
+
+static const daecl_corruption_ops affine_ops = {.size = sizeof(daecl_corruption_ops),
+                                                .host_apply = affine_apply};
+static const daecl_plugin affine_plugin = {DAECL_PLUGIN_HEAD(DAECL_KIND_CORRUPTION),
+                                           .name = "affine", .version = "0.0.1",
+                                           .summary = "test", .license = "MIT",
+                                           .ops = &affine_ops};
+
+/* A likelihood with k = 2 whose outputs are easy to predict:
+ * nll_row = sum_j (x - a0)^2 + a1, grad = scale (p0 (a0 - x), p1),
+ * mean = a0 + p0, sample = a1 + (elem0 + i). It records NULL outputs. */
+static int probe_nll_null, probe_grad_null;
+
+static int probe_loss_grad(const float *x, const float *a, size_t n_rows, size_t dim,
+                           const float *p, float scale, float *nll_rows, float *grad,
+                           daecl_err *e)
+{
+    (void)e;
+    probe_nll_null = nll_rows == NULL;
+    probe_grad_null = grad == NULL;
+    for (size_t r = 0; r < n_rows; r++) {
+        double s = 0.0;
+        for (size_t j = 0; j < dim; j++) {
+            float x_ = x[r * dim + j], a0 = a[r * 2 * dim + j], a1 = a[r * 2 * dim + dim + j];
+            s += (double)((x_ - a0) * (x_ - a0) + a1);
+            if (grad) {
+                grad[r * 2 * dim + j] = scale * (p[0] * (a0 - x_));
+                grad[r * 2 * dim + dim + j] = scale * p[1];
+            }
+        }
+        if (nll_rows)
+            nll_rows[r] = (float)s;
+    }
+    return 0;
+}
+
+static int probe_mean(const float *a, float *mean, size_t n_rows, size_t dim, const float *p,
+                      daecl_err *e)
+{
+    (void)e;
+    for (size_t r = 0; r < n_rows; r++)
+        for (size_t j = 0; j < dim; j++)
+            mean[r * dim + j] = a[r * 2 * dim + j] + p[0];
+    return 0;
+}
+
+static int probe_sample(const float *a, float *out, size_t n_rows, size_t dim,
+                        const daecl_noise_key *key, const float *p, daecl_err *e)
+{
+    (void)p;
+    (void)e;
+    for (size_t r = 0; r < n_rows; r++)
+        for (size_t j = 0; j < dim; j++)
+            out[r * dim + j] = a[r * 2 * dim + dim + j] + (float)(key->elem0 + r * dim + j);
+    return 0;
+}
+
+static const daecl_likelihood_ops probe_ops = {.size = sizeof(daecl_likelihood_ops),
+                                               .params_per_dim = 2,
+                                               .host_loss_grad = probe_loss_grad,
+                                               .host_mean = probe_mean,
+                                               .host_sample = probe_sample};
+static const daecl_plugin probe_plugin = {DAECL_PLUGIN_HEAD(DAECL_KIND_LIKELIHOOD),
+                                          .name = "probe", .version = "0.0.1",
+                                          .summary = "test", .license = "MIT",
+                                          .ops = &probe_ops};
+
+static void test_corrupt_runs_the_plugin_on_the_slices_with_its_params(void **state)
+{
+    (void)state;
+    size_t rows = 7, dim = 13, n = rows * dim;
+    float params[2] = {2.0f, 0.5f};
+    void *bound = NULL;
+    CALL(bind, &affine_plugin, params, 2, &bound);
+    params[0] = -1.0f; /* bind keeps its own copy */
+
+    float *x = random_floats(n + 3, 140, 0, 1);
+    daecl_buf *bx = upload(x, n + 3), *bt = alloc_elems(n + 6);
+    CALL(fill, S(bt, 0), n + 6, -7.0f);
+    daecl_noise_key key = {.seed = 0x123456789ull, .stream = 2, .step = 3, .elem0 = 100};
+    CALL(corrupt, bound, S(bx, 3), S(bt, 5), rows, dim, &key);
+    assert_int_equal(affine_rows, rows);
+    assert_int_equal(affine_dim, dim);
+    assert_true(affine_key.seed == key.seed && affine_key.stream == 2 && affine_key.elem0 == 100);
+    float *got = download(bt, n + 6);
+    for (size_t i = 0; i < n + 6; i++) {
+        float want = i < 5 || i >= n + 5
+                         ? -7.0f
+                         : x[i - 2] * 2.0f + 0.5f + (float)(100 + i - 5) + 1000.0f * 3.0f;
+        if (!same_bits(got[i], want))
+            fail_msg("corrupt element %zu = %.9g, want %.9g", i, got[i], want);
+    }
+    free(got);
+
+    /* A slice past the end is refused before the plugin runs. */
+    affine_rows = 0;
+    REFUSED(corrupt, bound, S(bx, 4), S(bt, 5), rows, dim, &key);
+    assert_int_equal(affine_rows, 0);
+    /* A likelihood op on a corruption binding is refused. */
+    REFUSED(lik_mean, bound, S(bx, 0), 1, 1, S(bt, 0));
+    B->unbind(ctx, bound);
+
+    /* The plugin's own error comes back as it was. */
+    CALL(bind, &affine_plugin, params, 2, &bound);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(B->corrupt(ctx, bound, S(bx, 0), S(bt, 0), rows, dim, &key, &err),
+                     DAECL_EPLUGIN);
+    assert_string_equal(err.msg, "affine refuses a negative scale");
+    B->unbind(ctx, bound);
+    B->unbind(ctx, NULL);
+    free(x);
+    B->free(ctx, bx);
+    B->free(ctx, bt);
+}
+
+static void test_likelihood_ops_run_on_the_slices_and_pass_null_outputs(void **state)
+{
+    (void)state;
+    size_t rows = 5, dim = 11, n = rows * dim, na = 2 * n;
+    float params[2] = {0.25f, 3.0f};
+    void *bound = NULL;
+    CALL(bind, &probe_plugin, params, 2, &bound);
+    float *x = random_floats(n + 3, 150, 0, 1);
+    float *a = random_floats(na + 5, 160, -2, 2);
+    daecl_buf *bx = upload(x, n + 3), *ba = upload(a, na + 5);
+    daecl_buf *bn = alloc_elems(rows + 4), *bg = alloc_elems(na + 6), *bo = alloc_elems(n + 3);
+    CALL(fill, S(bn, 0), rows + 4, -7.0f);
+    CALL(fill, S(bg, 0), na + 6, -7.0f);
+    CALL(fill, S(bo, 0), n + 3, -7.0f);
+
+    CALL(lik_loss_grad, bound, S(bx, 3), S(ba, 5), rows, dim, 0.5f, S(bn, 2), S(bg, 4));
+    assert_false(probe_nll_null || probe_grad_null);
+    float *nll = download(bn, rows + 4), *grad = download(bg, na + 6);
+    for (size_t r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (size_t j = 0; j < dim; j++) {
+            float x_ = x[3 + r * dim + j], a0 = a[5 + r * 2 * dim + j];
+            float a1 = a[5 + r * 2 * dim + dim + j];
+            s += (double)((x_ - a0) * (x_ - a0) + a1);
+            assert_true(same_bits(grad[4 + r * 2 * dim + j], 0.5f * (0.25f * (a0 - x_))));
+            assert_true(grad[4 + r * 2 * dim + dim + j] == 1.5f);
+        }
+        assert_true(same_bits(nll[2 + r], (float)s));
+    }
+    assert_true(nll[0] == -7.0f && nll[1] == -7.0f && nll[rows + 2] == -7.0f);
+    for (size_t e = 0; e < 4; e++)
+        assert_true(grad[e] == -7.0f);
+    assert_true(grad[na + 4] == -7.0f && grad[na + 5] == -7.0f);
+    free(nll);
+    free(grad);
+
+    /* NULL outputs reach the plugin as NULL pointers. */
+    CALL(fill, S(bg, 0), na + 6, -7.0f);
+    CALL(lik_loss_grad, bound, S(bx, 3), S(ba, 5), rows, dim, 0.5f, S(bn, 2), NONE);
+    assert_true(!probe_nll_null && probe_grad_null);
+    CALL(lik_loss_grad, bound, S(bx, 3), S(ba, 5), rows, dim, 0.5f, NONE, NONE);
+    assert_true(probe_nll_null && probe_grad_null);
+    grad = download(bg, na + 6);
+    for (size_t e = 0; e < na + 6; e++)
+        assert_true(grad[e] == -7.0f);
+    free(grad);
+
+    CALL(lik_mean, bound, S(ba, 5), rows, dim, S(bo, 3));
+    float *mean = download(bo, n + 3);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < dim; j++)
+            assert_true(same_bits(mean[3 + r * dim + j], a[5 + r * 2 * dim + j] + 0.25f));
+    assert_true(mean[0] == -7.0f && mean[2] == -7.0f);
+    free(mean);
+
+    daecl_noise_key key = {.seed = 9, .stream = DAECL_STREAM_SAMPLE, .step = 1, .elem0 = 40};
+    CALL(lik_sample, bound, S(ba, 5), rows, dim, &key, S(bo, 2));
+    float *out = download(bo, n + 3);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < dim; j++)
+            assert_true(same_bits(out[2 + r * dim + j],
+                                  a[5 + r * 2 * dim + dim + j] + (float)(40 + r * dim + j)));
+    free(out);
+
+    /* a must hold k * dim values per row: one short is refused. */
+    REFUSED(lik_mean, bound, S(ba, 6), rows, dim, S(bo, 0));
+    REFUSED(lik_loss_grad, bound, S(bx, 3), S(ba, 5), rows, dim, 1.0f, NONE, S(bg, 7));
+    REFUSED(corrupt, bound, S(bx, 0), S(bo, 0), 1, 1, &key);
+    B->unbind(ctx, bound);
+    free(x);
+    free(a);
+    B->free(ctx, bx);
+    B->free(ctx, ba);
+    B->free(ctx, bn);
+    B->free(ctx, bg);
+    B->free(ctx, bo);
+}
+
+static void test_bind_refuses_backends_and_too_many_params(void **state)
+{
+    (void)state;
+    void *bound = NULL;
+    REFUSED(bind, plugin, NULL, 0, &bound);
+    assert_null(bound);
+    float many[DAECL_MAX_PACKED_PARAMS + 1] = {0};
+    REFUSED(bind, &affine_plugin, many, DAECL_MAX_PACKED_PARAMS + 1, &bound);
+    assert_null(bound);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_describe_reports_the_host_cpu_as_the_one_default_device),
+        cmocka_unit_test(test_schema_has_threads_defaulting_to_openblas),
+        cmocka_unit_test(test_threads_parameter_sets_openblas_thread_count),
+        cmocka_unit_test(test_alloc_gives_aligned_zeroed_buffers_even_for_zero_bytes),
+        cmocka_unit_test(test_write_read_fill_copy_honour_offsets),
+        cmocka_unit_test(test_out_of_range_access_is_refused_and_changes_nothing),
+        cmocka_unit_test(test_gemm_matches_naive_loops_in_all_transposes),
+        cmocka_unit_test(test_gemm_with_beta_zero_ignores_nan_in_c),
+        cmocka_unit_test(test_gemm_with_empty_inner_dimension_scales_c),
+        cmocka_unit_test(test_gemm_refuses_short_leading_dimensions_and_buffers),
+        cmocka_unit_test(test_bias_act_matches_reference_for_every_activation),
+        cmocka_unit_test(test_sigmoid_stays_accurate_and_finite_for_large_inputs),
+        cmocka_unit_test(test_act_grad_multiplies_by_derivative_from_output),
+        cmocka_unit_test(test_col_sum_accumulates_in_double_with_beta),
+        cmocka_unit_test(test_sum_accumulates_in_double),
+        cmocka_unit_test(test_gather_copies_indexed_rows_and_refuses_bad_indices),
+        cmocka_unit_test(test_optim_update_follows_pytorch_sgd_adam_adamw),
+        cmocka_unit_test(test_optim_update_refuses_missing_state),
+        cmocka_unit_test(test_corrupt_runs_the_plugin_on_the_slices_with_its_params),
+        cmocka_unit_test(test_likelihood_ops_run_on_the_slices_and_pass_null_outputs),
+        cmocka_unit_test(test_bind_refuses_backends_and_too_many_params),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
