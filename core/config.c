@@ -1,0 +1,1030 @@
+/* daecl — experiment configs (config.h): reads the YAML file into a tree
+ * (yamltree.c), applies key=value overrides to that tree, validates it against
+ * the schema tables (config_schema.c) and each plugin's own schema, fills a
+ * daecl_config, and writes a config back as YAML. */
+#include "core/config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config_schema.h"
+#include "core/error.h"
+#include "core/yamltree.h"
+
+/* What a config owns besides its fixed fields: plugin STRING and ENUM values. */
+struct daecl_config_tree {
+    char **strs;
+    size_t n, cap;
+};
+
+/* The state of one load: where messages point, and what blame falls on. */
+typedef struct vctx {
+    const char *file; /* the config as named, for err->file */
+    const char *const *overrides;
+    daecl_err *err;
+    daecl_config *cfg;
+    const daecl_registry *reg;
+    const char *base;        /* absolute folder that relative data paths resolve against */
+    int was_empty;           /* the file had no document */
+    const daecl__ynode *root;
+    const daecl__ynode *at_nesterov, *at_tied; /* for the rules across keys */
+} vctx;
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* One sentence about node n: file:line:col for nodes of the file, the
+ * override as typed for nodes an override made. Never allocates. */
+static int report(vctx *v, const daecl__ynode *n, const char *msg)
+{
+    if (n && n->src >= 0)
+        return daecl_err_set_at(v->err, DAECL_ECONFIG, "", 0, 0, "override '%.200s': %s",
+                                v->overrides[n->src], msg);
+    return daecl_err_set_at(v->err, DAECL_ECONFIG, v->file, n ? n->line : 0, n ? n->col : 0,
+                            "%s", msg);
+}
+
+static int fail_at(vctx *v, const daecl__ynode *n, const char *fmt, ...) DAECL_PRINTF(3, 4);
+static int fail_at(vctx *v, const daecl__ynode *n, const char *fmt, ...)
+{
+    char msg[DAECL_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return report(v, n, msg);
+}
+
+static int fail_override(vctx *v, size_t i, const char *fmt, ...) DAECL_PRINTF(3, 4);
+static int fail_override(vctx *v, size_t i, const char *fmt, ...)
+{
+    daecl__ynode at = {.src = (int)i};
+    char msg[DAECL_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return report(v, &at, msg);
+}
+
+static int oom(daecl_err *err)
+{
+    return daecl_err_set(err, DAECL_ENOMEM, "out of memory while loading the config; free some "
+                                            "memory and try again");
+}
+
+/* "a, b, c" into buf. */
+static void join_names(char *buf, size_t n, const char *const *names, size_t n_names)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n_names && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", names[i]);
+}
+
+/* An unknown key: the nearest valid one, or the list of valid ones. */
+static int unknown_key(vctx *v, const daecl__ynode *key, const char *where,
+                       const char *const *names, size_t n_names)
+{
+    daecl__near near;
+    char list[512], what[160];
+    daecl__near_init(&near, key->str);
+    for (size_t i = 0; i < n_names; i++)
+        daecl__near_add(&near, names[i], strlen(names[i]));
+    if (where[0])
+        snprintf(what, sizeof what, "unknown key '%.60s' in '%s'", key->str, where);
+    else
+        snprintf(what, sizeof what, "unknown top-level key '%.60s'", key->str);
+    if (near.best)
+        return fail_at(v, key, "%s; did you mean '%.*s'?", what, (int)near.best_len, near.best);
+    join_names(list, sizeof list, names, n_names);
+    return fail_at(v, key, "%s; the valid keys are %s", what, list);
+}
+
+/* ---- owned strings ------------------------------------------------------------- */
+
+static const char *own(daecl_config *cfg, const char *s)
+{
+    struct daecl_config_tree *t = cfg->tree;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        char **strs = realloc(t->strs, cap * sizeof *strs);
+        if (!strs)
+            return NULL;
+        t->strs = strs;
+        t->cap = cap;
+    }
+    char *copy = strdup(s ? s : "");
+    if (!copy)
+        return NULL;
+    t->strs[t->n++] = copy;
+    return copy;
+}
+
+/* ---- paths ----------------------------------------------------------------------- */
+
+/* dir + "/" + rel into out, dropping leading "./" of rel; -1 when too long. */
+static int join_path(const char *dir, const char *rel, char *out, size_t n)
+{
+    while (rel[0] == '.' && rel[1] == '/') {
+        rel += 2;
+        while (*rel == '/')
+            rel++;
+    }
+    size_t ld = strlen(dir);
+    int w = snprintf(out, n, "%s%s%s", dir, ld && dir[ld - 1] == '/' ? "" : "/", rel);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+/* The absolute folder of `path` (the cwd when it has none). */
+static int base_folder(const char *path, char *out, size_t n, daecl_err *err)
+{
+    char cwd[DAECL_PATH_MAX];
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (path && path[0] == '/') {
+        size_t len = slash == path ? 1 : (size_t)(slash - path);
+        if (len >= n)
+            return daecl_err_set(err, DAECL_ECONFIG, "the config path %.200s is too long", path);
+        memcpy(out, path, len);
+        out[len] = '\0';
+        return 0;
+    }
+    if (!getcwd(cwd, sizeof cwd))
+        return daecl_err_set(err, DAECL_EIO,
+                             "cannot get the current folder (%s) to resolve relative data paths; "
+                             "run daecl from a folder that still exists",
+                             strerror(errno));
+    if (!slash) {
+        snprintf(out, n, "%s", cwd);
+        return 0;
+    }
+    int w = snprintf(out, n, "%s/%.*s", cwd, (int)(slash - path), path);
+    if (w < 0 || (size_t)w >= n)
+        return daecl_err_set(err, DAECL_ECONFIG, "the config path %.200s is too long", path);
+    return 0;
+}
+
+/* ---- overrides --------------------------------------------------------------------- */
+
+static int is_index(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static const daecl__cfg_section *plugin_section_named(const char *name)
+{
+    for (size_t i = 0; i < daecl__cfg_n_sections; i++)
+        if (daecl__cfg_sections[i].kind == DAECL__SEC_PLUGIN &&
+            strcmp(daecl__cfg_sections[i].name, name) == 0)
+            return &daecl__cfg_sections[i];
+    return NULL;
+}
+
+/* `corruption: none` is `corruption: {plugin: none}`; an empty section is
+ * an empty mapping. Applied to the file and again after every override. */
+static int normalize_plugins(daecl__ynode *root)
+{
+    for (size_t i = 0; i < root->n; i++) {
+        daecl__ynode *val = root->vals[i];
+        if (!plugin_section_named(root->keys[i]->str) || val->kind != DAECL__Y_SCALAR)
+            continue;
+        daecl__ynode *map = daecl__ynode_coll(DAECL__Y_MAP, val->line, val->col, val->src);
+        if (!map)
+            return DAECL_ENOMEM;
+        if (!daecl__ynode_is_null(val)) {
+            daecl__ynode *key = daecl__ynode_scalar("plugin", 6, val->line, val->col, val->src);
+            if (!key || daecl__ynode_push(map, key, val) != 0) {
+                daecl__ynode_free(key);
+                daecl__ynode_free(map);
+                return DAECL_ENOMEM;
+            }
+        } else {
+            daecl__ynode_free(val);
+        }
+        root->vals[i] = map;
+    }
+    return 0;
+}
+
+/* Setting `SECTION.plugin` to another plugin drops the section's other keys:
+ * they were that plugin's parameters. */
+static void drop_old_plugin_keys(daecl__ynode *section, const daecl__cfg_section *sec,
+                                 const daecl__ynode *val)
+{
+    long at = daecl__ymap_find(section, "plugin");
+    const char *old = sec->default_plugin;
+    if (at >= 0 && section->vals[at]->kind == DAECL__Y_SCALAR)
+        old = section->vals[at]->str;
+    if (val->kind == DAECL__Y_SCALAR && strcmp(val->str, old) == 0)
+        return;
+    for (size_t i = section->n; i-- > 0;)
+        if (strcmp(section->keys[i]->str, "plugin") != 0)
+            daecl__ymap_remove(section, i);
+}
+
+/* Walks `path` (parts[0..n_parts)) from root, making missing sections on the
+ * way, and sets the last part to val (taking it, also on failure). */
+static int set_path(vctx *v, size_t oi, daecl__ynode *root, char **parts, size_t n_parts,
+                    daecl__ynode *val)
+{
+    daecl__ynode *node = root;
+    for (size_t k = 0; k < n_parts; k++) {
+        const char *part = parts[k];
+        int last = k + 1 == n_parts;
+        /* the dotted path so far, for messages: parts[0..k) */
+        char done[256];
+        size_t used = 0;
+        done[0] = '\0';
+        for (size_t j = 0; j < k && used < sizeof done; j++)
+            used += (size_t)snprintf(done + used, sizeof done - used, "%s%s", j ? "." : "",
+                                     parts[j]);
+        daecl__ynode **slot = NULL;
+        if (node->kind == DAECL__Y_MAP) {
+            if (last && k == 1 && strcmp(part, "plugin") == 0 && plugin_section_named(parts[0]))
+                drop_old_plugin_keys(node, plugin_section_named(parts[0]), val);
+            long at = daecl__ymap_find(node, part);
+            if (at < 0) {
+                daecl__ynode *key = daecl__ynode_scalar(part, strlen(part), 0, 0, (int)oi);
+                daecl__ynode *child =
+                    last ? NULL
+                         : daecl__ynode_coll(is_index(parts[k + 1]) ? DAECL__Y_SEQ : DAECL__Y_MAP,
+                                             0, 0, (int)oi);
+                if (!key || (!last && !child) || daecl__ynode_push(node, key, child) != 0) {
+                    daecl__ynode_free(key);
+                    daecl__ynode_free(child);
+                    goto nomem;
+                }
+                at = (long)node->n - 1;
+            } else if (last) {
+                /* the override now owns the key: blame it for what it set */
+                node->keys[at]->src = (int)oi;
+                node->keys[at]->line = node->keys[at]->col = 0;
+            }
+            slot = &node->vals[at];
+        } else if (node->kind == DAECL__Y_SEQ) {
+            if (!is_index(part)) {
+                daecl__ynode_free(val);
+                return fail_override(v, oi,
+                                     "'%s' is a list, so '%.60s' must be an item number (0, 1, "
+                                     "...)",
+                                     done, part);
+            }
+            unsigned long idx = strtoul(part, NULL, 10);
+            if (idx > node->n || strlen(part) > 9) {
+                daecl__ynode_free(val);
+                return fail_override(v, oi,
+                                     "'%s' has %zu item%s, so the item number can be at most %zu "
+                                     "(that one appends), not %.60s",
+                                     done, node->n, node->n == 1 ? "" : "s", node->n, part);
+            }
+            if (idx == node->n) {
+                daecl__ynode *child =
+                    last ? NULL
+                         : daecl__ynode_coll(is_index(parts[k + 1]) ? DAECL__Y_SEQ : DAECL__Y_MAP,
+                                             0, 0, (int)oi);
+                if ((!last && !child) || daecl__ynode_push(node, NULL, child) != 0) {
+                    daecl__ynode_free(child);
+                    goto nomem;
+                }
+            }
+            slot = &node->vals[idx];
+        } else {
+            daecl__ynode_free(val);
+            return fail_override(v, oi,
+                                 "'%s' is a single value, not a section, so it has no key '%.60s'",
+                                 done, part);
+        }
+        if (last) {
+            daecl__ynode_free(*slot);
+            *slot = val;
+            return 0;
+        }
+        if (!*slot || daecl__ynode_is_null(*slot)) {
+            daecl__ynode *child = daecl__ynode_coll(
+                is_index(parts[k + 1]) ? DAECL__Y_SEQ : DAECL__Y_MAP, 0, 0, (int)oi);
+            if (!child)
+                goto nomem;
+            daecl__ynode_free(*slot);
+            *slot = child;
+        }
+        node = *slot;
+    }
+    return 0; /* not reached: n_parts >= 1 */
+nomem:
+    daecl__ynode_free(val);
+    return oom(v->err);
+}
+
+static int apply_override(vctx *v, size_t oi, daecl__ynode *root)
+{
+    const char *ov = v->overrides[oi];
+    if (!ov)
+        return daecl_err_set(v->err, DAECL_EINVAL, "override %zu is NULL", oi);
+    const char *eq = strchr(ov, '=');
+    if (!eq)
+        return fail_override(v, oi, "it has no '='; write KEY=VALUE, e.g. train.epochs=3");
+    if (eq == ov)
+        return fail_override(v, oi, "the key before '=' is empty; write KEY=VALUE, e.g. "
+                                    "train.epochs=3");
+    size_t len = (size_t)(eq - ov);
+    char path[256];
+    char *parts[32];
+    size_t n_parts = 0;
+    if (len >= sizeof path)
+        return fail_override(v, oi, "its key is longer than %zu bytes", sizeof path - 1);
+    memcpy(path, ov, len);
+    path[len] = '\0';
+    for (char *p = path;;) {
+        char *dot = strchr(p, '.');
+        if (dot)
+            *dot = '\0';
+        if (!*p)
+            return fail_override(v, oi,
+                                 "its key has an empty part; separate keys with single dots, "
+                                 "e.g. model.encoder.0.units=500");
+        if (n_parts == sizeof parts / sizeof parts[0])
+            return fail_override(v, oi, "its key has more than %zu parts",
+                                 sizeof parts / sizeof parts[0]);
+        parts[n_parts++] = p;
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+
+    daecl_err perr = {0};
+    daecl__ynode *val = NULL;
+    int rc = daecl__yaml_parse(eq + 1, strlen(eq + 1), "", (int)oi, &val, &perr);
+    if (rc == DAECL_ENOMEM)
+        return oom(v->err);
+    if (rc != 0) {
+        if (perr.col > 0)
+            return fail_override(v, oi, "its value is not valid YAML: %s (column %d of the value)",
+                                 perr.msg, perr.col);
+        return fail_override(v, oi, "its value is not valid YAML: %s", perr.msg);
+    }
+    if (!val && !(val = daecl__ynode_scalar("", 0, 0, 0, (int)oi)))
+        return oom(v->err);
+    if ((rc = set_path(v, oi, root, parts, n_parts, val)) != 0)
+        return rc;
+    if (normalize_plugins(root) != 0)
+        return oom(v->err);
+    return 0;
+}
+
+/* ---- validation: core keys ---------------------------------------------------------- */
+
+static const daecl__cfg_key *find_key(const daecl__cfg_key *keys, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i].spec.name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int check_run_name(vctx *v, const daecl__ynode *val, const char *s)
+{
+    size_t len = strlen(s);
+    int ok = len >= 1 && len <= 100 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+    for (const char *p = s; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '_' || *p == '-';
+    if (ok)
+        return 0;
+    char found[96];
+    return fail_at(v, val,
+                   "name must be 1 to 100 of the characters A-Z a-z 0-9 . _ - and not '.' or "
+                   "'..' (it names the run's folder), not %s",
+                   daecl__ynode_describe(val, found, sizeof found));
+}
+
+/* Parses, checks and stores one core key's value into base. */
+static int core_key(vctx *v, const daecl__cfg_key *key, const char *where,
+                    const daecl__ynode *val, void *base)
+{
+    char why[DAECL_ERR_MSG_MAX];
+    const daecl__ynode *at;
+    daecl_param_value pv;
+    if (daecl__param_parse(&key->spec, where, val, &pv, &at, why, sizeof why) != 0)
+        return report(v, at, why);
+    if ((key->flags & DAECL__KEY_RUN_NAME) && check_run_name(v, val, pv.str) != 0)
+        return v->err->status;
+    char abs[DAECL_PATH_MAX];
+    if ((key->flags & DAECL__KEY_PATH) && pv.str[0] && pv.str[0] != '/') {
+        if (join_path(v->base, pv.str, abs, sizeof abs) != 0)
+            return fail_at(v, val,
+                           "%s is too long once made absolute against %.200s (the limit is %d "
+                           "bytes)",
+                           where, v->base, DAECL_PATH_MAX - 1);
+        pv.str = abs;
+    }
+    if (daecl__key_store(key, base, &pv) != 0)
+        return fail_at(v, val, "%s is too long (%zu bytes; the limit is %zu)", where,
+                       strlen(pv.str), key->size - 1);
+    return 0;
+}
+
+/* A mapping of core keys (a section, or one layer): unknown keys, values,
+ * then required keys that are missing. */
+static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const char *where,
+                    const daecl__ynode *map, void *base)
+{
+    char dotted[160];
+    unsigned seen = 0;
+    const char *names[32];
+    for (size_t i = 0; i < map->n; i++) {
+        const daecl__cfg_key *key = find_key(keys, n_keys, map->keys[i]->str);
+        if (!key) {
+            for (size_t k = 0; k < n_keys; k++)
+                names[k] = keys[k].spec.name;
+            return unknown_key(v, map->keys[i], where, names, n_keys);
+        }
+        snprintf(dotted, sizeof dotted, "%s%s%s", where, where[0] ? "." : "", key->spec.name);
+        if (core_key(v, key, dotted, map->vals[i], base) != 0)
+            return v->err->status;
+        seen |= 1u << (key - keys);
+        if (strcmp(dotted, "optimizer.nesterov") == 0)
+            v->at_nesterov = map->vals[i]; /* the rule across keys blames it */
+    }
+    for (size_t k = 0; k < n_keys; k++)
+        if ((keys[k].flags & DAECL__KEY_REQUIRED) && !(seen & (1u << k)))
+            return fail_at(v, map, "missing required key '%s' in '%s' (%s)", keys[k].spec.name,
+                           where, keys[k].spec.doc);
+    return 0;
+}
+
+static void fill_key_defaults(const daecl__cfg_key *keys, size_t n_keys, void *base)
+{
+    for (size_t k = 0; k < n_keys; k++) {
+        daecl_param_value pv;
+        if (keys[k].flags & DAECL__KEY_LAYERS)
+            continue;
+        daecl__param_default(&keys[k].spec, &pv);
+        daecl__key_store(&keys[k], base, &pv); /* core defaults fit by construction */
+    }
+}
+
+/* model.encoder or model.decoder: "mirror" (decoder only) or a list of layers. */
+static int layer_list(vctx *v, const char *where, int decoder, const daecl__ynode *val)
+{
+    daecl_config *cfg = v->cfg;
+    uint32_t *n_out = decoder ? &cfg->model.n_decoder : &cfg->model.n_encoder;
+    daecl_layer_spec *out = decoder ? cfg->model.decoder : cfg->model.encoder;
+    char found[96], item[64];
+    if (decoder && val->kind == DAECL__Y_SCALAR && strcmp(val->str, "mirror") == 0) {
+        cfg->model.decoder_mirror = 1;
+        cfg->model.n_decoder = 0;
+        return 0;
+    }
+    if (val->kind != DAECL__Y_SEQ)
+        return fail_at(v, val, "%s must be %sa list of layers such as [{units: 500, activation: "
+                               "sigmoid}], not %s",
+                       where, decoder ? "mirror or " : "",
+                       daecl__ynode_describe(val, found, sizeof found));
+    size_t lo = decoder ? 0 : 1;
+    if (val->n < lo || val->n > DAECL_MAX_LAYERS)
+        return fail_at(v, val, "%s needs %zu to %d layers, not %zu", where, lo, DAECL_MAX_LAYERS,
+                       val->n);
+    for (size_t i = 0; i < val->n; i++) {
+        const daecl__ynode *layer = val->vals[i];
+        snprintf(item, sizeof item, "%s.%zu", where, i);
+        if (layer->kind != DAECL__Y_MAP)
+            return fail_at(v, layer,
+                           "%s must be a mapping such as {units: 500, activation: sigmoid}, not %s",
+                           item, daecl__ynode_describe(layer, found, sizeof found));
+        fill_key_defaults(daecl__cfg_layer_keys, daecl__cfg_n_layer_keys, &out[i]);
+        if (keys_map(v, daecl__cfg_layer_keys, daecl__cfg_n_layer_keys, item, layer, &out[i]) != 0)
+            return v->err->status;
+    }
+    *n_out = (uint32_t)val->n;
+    if (decoder)
+        cfg->model.decoder_mirror = 0;
+    return 0;
+}
+
+/* Layer defaults are YAML text in the table, read like the user's. */
+static int layer_default(vctx *v, const daecl__cfg_key *key)
+{
+    daecl__ynode *val = NULL;
+    const char *text = key->spec.def_str;
+    int rc = daecl__yaml_parse(text, strlen(text), "<default>", -1, &val, v->err);
+    if (rc == 0 && val)
+        rc = layer_list(v, strcmp(key->spec.name, "decoder") == 0 ? "model.decoder"
+                                                                  : "model.encoder",
+                        strcmp(key->spec.name, "decoder") == 0, val);
+    daecl__ynode_free(val);
+    return rc;
+}
+
+static int model_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode *map)
+{
+    const char *names[8];
+    for (size_t i = 0; i < map->n; i++) {
+        const daecl__cfg_key *key = find_key(sec->keys, sec->n_keys, map->keys[i]->str);
+        if (!key) {
+            for (size_t k = 0; k < sec->n_keys; k++)
+                names[k] = sec->keys[k].spec.name;
+            return unknown_key(v, map->keys[i], "model", names, sec->n_keys);
+        }
+        if (key->flags & DAECL__KEY_LAYERS) {
+            int dec = strcmp(key->spec.name, "decoder") == 0;
+            if (layer_list(v, dec ? "model.decoder" : "model.encoder", dec, map->vals[i]) != 0)
+                return v->err->status;
+        } else if (core_key(v, key, "model.tied_weights", map->vals[i], v->cfg) != 0) {
+            return v->err->status;
+        } else {
+            v->at_tied = map->vals[i];
+        }
+    }
+    return 0;
+}
+
+/* ---- validation: plugin sections ----------------------------------------------------- */
+
+static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *name,
+                          const daecl__ynode *at)
+{
+    const char *names[64];
+    size_t n_names = 0;
+    char list[512];
+    daecl__near near;
+    daecl__near_init(&near, name);
+    for (size_t i = 0; i < daecl_registry_count(v->reg); i++) {
+        const daecl_plugin *p = daecl_registry_at(v->reg, i, NULL);
+        if (!p || p->kind != (uint32_t)sec->plugin_kind)
+            continue;
+        daecl__near_add(&near, p->name, strlen(p->name));
+        if (n_names < sizeof names / sizeof names[0])
+            names[n_names++] = p->name;
+    }
+    if (near.best)
+        return fail_at(v, at,
+                       "unknown %s plugin '%.60s'; did you mean '%.*s'? (`daecl plugins` lists "
+                       "the plugins found)",
+                       sec->name, name, (int)near.best_len, near.best);
+    if (n_names) {
+        join_names(list, sizeof list, names, n_names);
+        return fail_at(v, at,
+                       "unknown %s plugin '%.60s'; the %s plugins found are %s (`daecl plugins` "
+                       "lists them)",
+                       sec->name, name, sec->name, list);
+    }
+    const char *path = daecl_registry_search_path(v->reg);
+    return fail_at(v, at,
+                   "unknown %s plugin '%.60s': no %s plugins were found in '%.300s'; set "
+                   "DAECL_PLUGIN_PATH to the folder that holds daecl's plugins",
+                   sec->name, name, sec->name, path ? path : "");
+}
+
+static int plugin_param(vctx *v, const daecl__cfg_section *sec, const daecl_plugin *plugin,
+                        const daecl__ynode *key, const daecl__ynode *val,
+                        daecl_param_value *values)
+{
+    char why[DAECL_ERR_MSG_MAX], where[160];
+    const daecl__ynode *at;
+    uint32_t k;
+    for (k = 0; k < plugin->n_params; k++)
+        if (strcmp(plugin->params[k].name, key->str) == 0)
+            break;
+    if (k == plugin->n_params) {
+        daecl__near near;
+        daecl__near_init(&near, key->str);
+        const char *names[DAECL_MAX_PARAMS];
+        char list[512];
+        for (uint32_t j = 0; j < plugin->n_params; j++) {
+            names[j] = plugin->params[j].name;
+            daecl__near_add(&near, names[j], strlen(names[j]));
+        }
+        if (near.best)
+            return fail_at(v, key,
+                           "unknown parameter '%.60s' for %s plugin '%s'; did you mean '%.*s'?",
+                           key->str, sec->name, plugin->name, (int)near.best_len, near.best);
+        if (plugin->n_params == 0)
+            return fail_at(v, key,
+                           "unknown parameter '%.60s': %s plugin '%s' takes no parameters",
+                           key->str, sec->name, plugin->name);
+        join_names(list, sizeof list, names, plugin->n_params);
+        return fail_at(v, key,
+                       "unknown parameter '%.60s' for %s plugin '%s'; its parameters are %s "
+                       "(`daecl plugins %s` documents them)",
+                       key->str, sec->name, plugin->name, list, plugin->name);
+    }
+    snprintf(where, sizeof where, "%s.%s", sec->name, plugin->params[k].name);
+    daecl_param_value pv;
+    if (daecl__param_parse(&plugin->params[k], where, val, &pv, &at, why, sizeof why) != 0)
+        return report(v, at, why);
+    if (pv.str && !(pv.str = own(v->cfg, pv.str)))
+        return oom(v->err);
+    values[k] = pv;
+    return 0;
+}
+
+/* One plugin section: `map` is NULL when the config leaves it out, `key`
+ * is the section's key node (NULL likewise). */
+static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode *key,
+                      const daecl__ynode *map)
+{
+    daecl_plugin_cfg *pc = (daecl_plugin_cfg *)((char *)v->cfg + sec->offset);
+    const char *name = sec->default_plugin;
+    const daecl__ynode *name_at = key ? key : v->root, *blame = name_at;
+    char found[96];
+    if (map && map->kind != DAECL__Y_MAP)
+        return fail_at(v, map,
+                       "%s must be a plugin name or a mapping such as {plugin: %s, ...}, not %s",
+                       sec->name, sec->default_plugin,
+                       daecl__ynode_describe(map, found, sizeof found));
+    long at = map ? daecl__ymap_find(map, "plugin") : -1;
+    if (at >= 0) {
+        const daecl__ynode *val = map->vals[at];
+        if (val->kind != DAECL__Y_SCALAR || val->len == 0)
+            return fail_at(v, val, "%s.plugin must be a plugin name such as %s, not %s",
+                           sec->name, sec->default_plugin,
+                           daecl__ynode_describe(val, found, sizeof found));
+        name = val->str;
+        name_at = val;
+    }
+    const char *path = NULL;
+    const daecl_plugin *plugin =
+        daecl_registry_find(v->reg, sec->plugin_kind, name, &path);
+    if (!plugin || strlen(name) >= sizeof pc->name)
+        return unknown_plugin(v, sec, name, name_at);
+    if (plugin->n_params > DAECL_MAX_PARAMS)
+        return fail_at(v, name_at,
+                       "%s plugin '%s' has %u parameters, more than the %d this daecl supports; "
+                       "update daecl",
+                       sec->name, plugin->name, plugin->n_params, DAECL_MAX_PARAMS);
+    snprintf(pc->name, sizeof pc->name, "%s", name);
+    pc->plugin = plugin;
+    pc->path = path;
+    pc->n_values = plugin->n_params;
+    for (uint32_t k = 0; k < plugin->n_params; k++) {
+        daecl__param_default(&plugin->params[k], &pc->values[k]);
+        if (pc->values[k].str && !(pc->values[k].str = own(v->cfg, pc->values[k].str)))
+            return oom(v->err);
+    }
+    for (size_t i = 0; map && i < map->n; i++) {
+        if ((long)i == at)
+            continue;
+        if (plugin_param(v, sec, plugin, map->keys[i], map->vals[i], pc->values) != 0)
+            return v->err->status;
+        if (map->vals[i]->src >= 0)
+            blame = map->vals[i]; /* an override changed it: its check failure is the override's */
+    }
+    if (plugin->check) {
+        daecl_err cerr = {0};
+        if (plugin->check(pc->values, &cerr) != 0)
+            return fail_at(v, blame, "%s", cerr.msg[0] ? cerr.msg : "the plugin refused its parameters");
+    }
+    pc->n_packed = (uint32_t)daecl_params_pack(plugin->params, plugin->n_params, pc->values,
+                                               pc->packed);
+    return 0;
+}
+
+/* ---- validation: the whole document -------------------------------------------------- */
+
+static int cross_checks(vctx *v)
+{
+    daecl_config *cfg = v->cfg;
+    if (cfg->optimizer.nesterov && !(cfg->optimizer.momentum > 0))
+        return fail_at(v, v->at_nesterov,
+                       "optimizer.nesterov needs optimizer.momentum > 0 (PyTorch's rule); set a "
+                       "momentum such as 0.9 or turn nesterov off");
+    if (!cfg->model.tied_weights)
+        return 0;
+    const daecl_likelihood_ops *ops = cfg->likelihood.plugin->ops;
+    if (ops->params_per_dim != 1)
+        return fail_at(v, v->at_tied,
+                       "model.tied_weights needs a likelihood with 1 parameter per dimension, "
+                       "but likelihood plugin '%s' has %u; untie the weights or choose another "
+                       "likelihood",
+                       cfg->likelihood.name, ops->params_per_dim);
+    if (cfg->model.decoder_mirror)
+        return 0;
+    uint32_t n_enc = cfg->model.n_encoder;
+    if (cfg->model.n_decoder != n_enc - 1)
+        return fail_at(v, v->at_tied,
+                       "model.tied_weights needs %u decoder layer%s mirroring the encoder, not "
+                       "%u; write decoder: mirror",
+                       n_enc - 1, n_enc - 1 == 1 ? "" : "s", cfg->model.n_decoder);
+    for (uint32_t i = 0; i < cfg->model.n_decoder; i++) {
+        uint32_t want = cfg->model.encoder[n_enc - 2 - i].units;
+        if (cfg->model.decoder[i].units != want)
+            return fail_at(v, v->at_tied,
+                           "model.tied_weights needs model.decoder.%u to have %u units like "
+                           "model.encoder.%u, not %u; write decoder: mirror",
+                           i, want, n_enc - 2 - i, cfg->model.decoder[i].units);
+    }
+    return 0;
+}
+
+static int validate(vctx *v, const daecl__ynode *root)
+{
+    const daecl__cfg_section *top = &daecl__cfg_sections[0];
+    const daecl__ynode *given[16] = {0}, *given_key[16] = {0};
+    assert(daecl__cfg_n_sections <= 16);
+    const char *names[32];
+    size_t n_names = 0;
+    char found[96];
+
+    for (size_t k = 0; k < top->n_keys; k++)
+        names[n_names++] = top->keys[k].spec.name;
+    for (size_t s = 1; s < daecl__cfg_n_sections; s++)
+        names[n_names++] = daecl__cfg_sections[s].name;
+
+    /* defaults first, then what the document says, in document order */
+    for (size_t s = 0; s < daecl__cfg_n_sections; s++)
+        if (daecl__cfg_sections[s].kind != DAECL__SEC_PLUGIN)
+            fill_key_defaults(daecl__cfg_sections[s].keys, daecl__cfg_sections[s].n_keys, v->cfg);
+    for (size_t s = 0; s < daecl__cfg_n_sections; s++)
+        for (size_t k = 0; k < daecl__cfg_sections[s].n_keys; k++)
+            if ((daecl__cfg_sections[s].keys[k].flags & DAECL__KEY_LAYERS) &&
+                layer_default(v, &daecl__cfg_sections[s].keys[k]) != 0)
+                return v->err->status;
+
+    for (size_t i = 0; i < root->n; i++) {
+        const daecl__ynode *key = root->keys[i], *val = root->vals[i];
+        const daecl__cfg_key *ck = find_key(top->keys, top->n_keys, key->str);
+        if (ck) {
+            if (core_key(v, ck, ck->spec.name, val, v->cfg) != 0)
+                return v->err->status;
+            continue;
+        }
+        size_t s;
+        for (s = 1; s < daecl__cfg_n_sections; s++)
+            if (strcmp(daecl__cfg_sections[s].name, key->str) == 0)
+                break;
+        if (s == daecl__cfg_n_sections)
+            return unknown_key(v, key, "", names, n_names);
+        const daecl__cfg_section *sec = &daecl__cfg_sections[s];
+        given[s] = val;
+        given_key[s] = key;
+        if (sec->kind == DAECL__SEC_PLUGIN) {
+            if (plugin_map(v, sec, key, val) != 0)
+                return v->err->status;
+            continue;
+        }
+        if (daecl__ynode_is_null(val))
+            continue; /* `train:` with nothing under it: all defaults */
+        if (val->kind != DAECL__Y_MAP)
+            return fail_at(v, val, "%s must be a mapping of keys, not %s", sec->name,
+                           daecl__ynode_describe(val, found, sizeof found));
+        int rc = sec->kind == DAECL__SEC_MODEL
+                     ? model_map(v, sec, val)
+                     : keys_map(v, sec->keys, sec->n_keys, sec->name, val, v->cfg);
+        if (rc != 0)
+            return rc;
+    }
+
+    for (size_t s = 1; s < daecl__cfg_n_sections; s++) {
+        const daecl__cfg_section *sec = &daecl__cfg_sections[s];
+        if (given[s] && !daecl__ynode_is_null(given[s]))
+            continue;
+        if (sec->kind == DAECL__SEC_PLUGIN) {
+            if (plugin_map(v, sec, given_key[s], NULL) != 0)
+                return v->err->status;
+            continue;
+        }
+        for (size_t k = 0; k < sec->n_keys; k++) {
+            if (!(sec->keys[k].flags & DAECL__KEY_REQUIRED))
+                continue;
+            if (v->was_empty)
+                return daecl_err_set_at(v->err, DAECL_ECONFIG, v->file, 0, 0,
+                                        "the config is empty; a config needs at least %s.%s "
+                                        "(%s)",
+                                        sec->name, sec->keys[k].spec.name, sec->keys[k].spec.doc);
+            return fail_at(v, given_key[s] ? given_key[s] : root,
+                           "missing required key '%s.%s' (%s)", sec->name,
+                           sec->keys[k].spec.name, sec->keys[k].spec.doc);
+        }
+    }
+    return cross_checks(v);
+}
+
+/* ---- loading --------------------------------------------------------------------------- */
+
+static int load(const char *text, size_t n_bytes, const char *file, const char *base,
+                const char *const *overrides, size_t n_overrides, const daecl_registry *reg,
+                daecl_config **out, daecl_err *err)
+{
+    daecl_config *cfg = calloc(1, sizeof *cfg);
+    daecl__ynode *root = NULL;
+    int rc;
+    if (!cfg || !(cfg->tree = calloc(1, sizeof *cfg->tree))) {
+        rc = oom(err);
+        goto fail;
+    }
+    snprintf(cfg->source, sizeof cfg->source, "%s", file);
+    vctx v = {.file = file, .overrides = overrides, .err = err, .cfg = cfg, .reg = reg,
+              .base = base};
+    if ((rc = daecl__yaml_parse(text, n_bytes, file, -1, &root, err)) != 0)
+        goto fail;
+    if (!root || daecl__ynode_is_null(root)) {
+        v.was_empty = 1;
+        daecl__ynode_free(root);
+        if (!(root = daecl__ynode_coll(DAECL__Y_MAP, 1, 1, -1))) {
+            rc = oom(err);
+            goto fail;
+        }
+    }
+    v.root = root;
+    if (root->kind != DAECL__Y_MAP) {
+        char found[96];
+        rc = fail_at(&v, root,
+                     "the top level of a config must be a mapping of keys (data, model, train, "
+                     "...), not %s",
+                     daecl__ynode_describe(root, found, sizeof found));
+        goto fail;
+    }
+    if (normalize_plugins(root) != 0) {
+        rc = oom(err);
+        goto fail;
+    }
+    for (size_t i = 0; i < n_overrides; i++)
+        if ((rc = apply_override(&v, i, root)) != 0)
+            goto fail;
+    if ((rc = validate(&v, root)) != 0)
+        goto fail;
+    daecl__ynode_free(root);
+    *out = cfg;
+    return 0;
+fail:
+    daecl__ynode_free(root);
+    daecl_config_destroy(cfg);
+    return rc;
+}
+
+int daecl_config_load_string(const char *text, size_t n_bytes, const char *name,
+                             const char *const *overrides, size_t n_overrides,
+                             const daecl_registry *reg, daecl_config **out, daecl_err *err)
+{
+    char base[DAECL_PATH_MAX];
+    int rc;
+    if (!out || !reg || (!text && n_bytes) || (!overrides && n_overrides))
+        return daecl_err_set(err, DAECL_EINVAL,
+                             "daecl_config_load_string needs text, a registry and an out pointer");
+    *out = NULL;
+    if ((rc = base_folder(NULL, base, sizeof base, err)) != 0)
+        return rc;
+    return load(text ? text : "", n_bytes, name ? name : "<string>", base, overrides,
+                n_overrides, reg, out, err);
+}
+
+int daecl_config_load(const char *path, const char *const *overrides, size_t n_overrides,
+                      const daecl_registry *reg, daecl_config **out, daecl_err *err)
+{
+    char base[DAECL_PATH_MAX];
+    struct stat st;
+    int rc;
+    if (!path || !out || !reg || (!overrides && n_overrides))
+        return daecl_err_set(err, DAECL_EINVAL,
+                             "daecl_config_load needs a path, a registry and an out pointer");
+    *out = NULL;
+    if ((rc = base_folder(path, base, sizeof base, err)) != 0)
+        return rc;
+    FILE *f = fopen(path, "rb");
+    /* A config that cannot be opened is a usage problem (exit 2), not a
+     * run-time one: the user named the wrong file. */
+    if (!f)
+        return daecl_err_set_at(err, DAECL_ECONFIG, path, 0, 0,
+                                "cannot open the config: %s; check the path", strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return daecl_err_set_at(err, DAECL_ECONFIG, path, 0, 0,
+                                "this is a folder, not a config file; name a .yaml file");
+    }
+    /* one byte more than the limit tells an oversize file without reading it all */
+    size_t cap = DAECL__YAML_MAX_BYTES + 1, len = 0, got;
+    char *text = malloc(cap);
+    if (!text) {
+        fclose(f);
+        return oom(err);
+    }
+    while (len < cap && (got = fread(text + len, 1, cap - len, f)) > 0)
+        len += got;
+    int read_err = ferror(f);
+    fclose(f);
+    if (read_err) {
+        free(text);
+        return daecl_err_set_at(err, DAECL_EIO, path, 0, 0,
+                                "cannot read the config; check the file and its permissions");
+    }
+    if (len > DAECL__YAML_MAX_BYTES) {
+        free(text);
+        return daecl__yaml_refuse_size(st.st_size > (off_t)len ? (size_t)st.st_size : len, path,
+                                       err);
+    }
+    rc = load(text, len, path, base, overrides, n_overrides, reg, out, err);
+    free(text);
+    return rc;
+}
+
+void daecl_config_destroy(daecl_config *cfg)
+{
+    if (!cfg)
+        return;
+    if (cfg->tree) {
+        for (size_t i = 0; i < cfg->tree->n; i++)
+            free(cfg->tree->strs[i]);
+        free(cfg->tree->strs);
+        free(cfg->tree);
+    }
+    free(cfg);
+}
+
+const daecl_param_value *daecl_plugin_cfg_value(const daecl_plugin_cfg *pc, const char *name)
+{
+    if (!pc || !pc->plugin || !name)
+        return NULL;
+    for (uint32_t k = 0; k < pc->n_values && k < pc->plugin->n_params; k++)
+        if (strcmp(pc->plugin->params[k].name, name) == 0)
+            return &pc->values[k];
+    return NULL;
+}
+
+/* ---- writing back ------------------------------------------------------------------------ */
+
+static void write_keys(daecl__sbuf *b, const daecl__cfg_key *keys, size_t n_keys,
+                       const void *base, const char *indent)
+{
+    for (size_t k = 0; k < n_keys; k++) {
+        daecl_param_value pv;
+        if (keys[k].flags & DAECL__KEY_LAYERS)
+            continue;
+        daecl__key_load(&keys[k], base, &pv);
+        daecl__sbuf_printf(b, "%s%s: ", indent, keys[k].spec.name);
+        daecl__sbuf_value(b, &keys[k].spec, &pv);
+        daecl__sbuf_printf(b, "\n");
+    }
+}
+
+static void write_layers(daecl__sbuf *b, const char *name, const daecl_layer_spec *layers,
+                         uint32_t n)
+{
+    if (n == 0) {
+        daecl__sbuf_printf(b, "  %s: []\n", name);
+        return;
+    }
+    daecl__sbuf_printf(b, "  %s:\n", name);
+    for (uint32_t i = 0; i < n; i++) {
+        daecl__sbuf_printf(b, "    - ");
+        for (size_t k = 0; k < daecl__cfg_n_layer_keys; k++) {
+            daecl_param_value pv;
+            daecl__key_load(&daecl__cfg_layer_keys[k], &layers[i], &pv);
+            daecl__sbuf_printf(b, "%s%s: ", k ? "      " : "", daecl__cfg_layer_keys[k].spec.name);
+            daecl__sbuf_value(b, &daecl__cfg_layer_keys[k].spec, &pv);
+            daecl__sbuf_printf(b, "\n");
+        }
+    }
+}
+
+char *daecl_config_to_yaml(const daecl_config *cfg)
+{
+    daecl__sbuf b = {0};
+    if (!cfg)
+        return NULL;
+    daecl__sbuf_printf(&b, "# daecl config, resolved: every key with its value, defaults "
+                           "filled in\n");
+    for (size_t s = 0; s < daecl__cfg_n_sections; s++) {
+        const daecl__cfg_section *sec = &daecl__cfg_sections[s];
+        if (!sec->name[0]) {
+            write_keys(&b, sec->keys, sec->n_keys, cfg, "");
+            continue;
+        }
+        daecl__sbuf_printf(&b, "%s:\n", sec->name);
+        if (sec->kind == DAECL__SEC_PLUGIN) {
+            const daecl_plugin_cfg *pc =
+                (const daecl_plugin_cfg *)((const char *)cfg + sec->offset);
+            daecl__sbuf_printf(&b, "  plugin: ");
+            daecl__sbuf_yaml_str(&b, pc->name);
+            daecl__sbuf_printf(&b, "\n");
+            for (uint32_t k = 0; pc->plugin && k < pc->n_values; k++) {
+                daecl__sbuf_printf(&b, "  %s: ", pc->plugin->params[k].name);
+                daecl__sbuf_value(&b, &pc->plugin->params[k], &pc->values[k]);
+                daecl__sbuf_printf(&b, "\n");
+            }
+            continue;
+        }
+        if (sec->kind == DAECL__SEC_MODEL) {
+            write_layers(&b, "encoder", cfg->model.encoder, cfg->model.n_encoder);
+            if (cfg->model.decoder_mirror)
+                daecl__sbuf_printf(&b, "  decoder: mirror\n");
+            else
+                write_layers(&b, "decoder", cfg->model.decoder, cfg->model.n_decoder);
+        }
+        write_keys(&b, sec->keys, sec->n_keys, cfg, "  ");
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

@@ -1,0 +1,108 @@
+/* daecl — experiment configs: YAML (libyaml) plus key=value overrides.
+ *
+ * A config is validated against one schema (core sections below, plugin
+ * sections against each plugin's own daecl_param_spec list): an unknown key,
+ * a wrong type, a value out of range, an unknown plugin or plugin parameter
+ * is an error with file:line:col and, where one is close, the nearest valid
+ * key. Defaults are filled in, and the resolved config can be written back
+ * as YAML that loads to the same config. docs/config.md lists every key. */
+#ifndef DAECL_CORE_CONFIG_H
+#define DAECL_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "daecl/backend.h"
+
+#define DAECL_PATH_MAX 1024
+#define DAECL_NAME_MAX 128
+#define DAECL_MAX_LAYERS 16
+#define DAECL_MAX_PARAMS 32
+
+typedef struct daecl_layer_spec {
+    uint32_t units;
+    daecl_act act;
+} daecl_layer_spec;
+
+/* A plugin section (corruption, likelihood, backend): `plugin: NAME` plus
+ * that plugin's parameters. */
+typedef struct daecl_plugin_cfg {
+    char name[DAECL_NAME_MAX];
+    const daecl_plugin *plugin; /* found in the registry */
+    const char *path;           /* its file (registry-owned) */
+    daecl_param_value values[DAECL_MAX_PARAMS]; /* schema order; strings owned by the config */
+    uint32_t n_values;
+    float packed[DAECL_MAX_PACKED_PARAMS];      /* daecl_params_pack(values) */
+    uint32_t n_packed;
+} daecl_plugin_cfg;
+
+typedef struct daecl_config {
+    char source[DAECL_PATH_MAX]; /* the YAML file as named ("<string>" for text) */
+    char name[DAECL_NAME_MAX];   /* run name: [A-Za-z0-9._-]+, not "." or ".." */
+    uint64_t seed;
+
+    struct {
+        /* Paths resolved against the config file's folder ("" = not given). */
+        char train[DAECL_PATH_MAX];
+        char test[DAECL_PATH_MAX];
+        char train_labels[DAECL_PATH_MAX];
+        char test_labels[DAECL_PATH_MAX];
+        uint64_t train_limit; /* rows; 0 = all */
+        uint64_t test_limit;
+        double resident_max_mb; /* 0 = decide from the device's memory */
+    } data;
+
+    struct {
+        uint32_t n_encoder;
+        daecl_layer_spec encoder[DAECL_MAX_LAYERS];
+        int decoder_mirror; /* 1: decoder hidden layers mirror the encoder */
+        uint32_t n_decoder; /* explicit decoder hidden layers (not the output layer) */
+        daecl_layer_spec decoder[DAECL_MAX_LAYERS];
+        int tied_weights;
+    } model;
+
+    daecl_plugin_cfg corruption;
+    daecl_plugin_cfg likelihood;
+    daecl_plugin_cfg backend;
+
+    struct {
+        daecl_optim_kind kind;
+        double lr, momentum, weight_decay, beta1, beta2, eps;
+        int nesterov;
+    } optimizer;
+
+    struct {
+        uint32_t epochs;
+        uint32_t batch_size;
+        uint32_t log_every;  /* steps between log lines; 0 = once per epoch */
+        uint64_t max_steps;  /* stop after this many steps in all; 0 = no limit */
+    } train;
+
+    struct {
+        char dir[DAECL_PATH_MAX]; /* parent of run folders, relative to the cwd */
+    } output;
+
+    struct daecl_config_tree *tree; /* private: the resolved document */
+} daecl_config;
+
+/* Loads `path`, applies overrides ("a.b.c=VALUE", VALUE in YAML flow syntax)
+ * in order, validates, and resolves plugins in `reg`. */
+int daecl_config_load(const char *path, const char *const *overrides, size_t n_overrides,
+                      const daecl_registry *reg, daecl_config **out, daecl_err *err);
+/* The same from text; `name` stands in for the file name in messages and
+ * relative data paths resolve against the cwd. */
+int daecl_config_load_string(const char *text, size_t n_bytes, const char *name,
+                             const char *const *overrides, size_t n_overrides,
+                             const daecl_registry *reg, daecl_config **out, daecl_err *err);
+void daecl_config_destroy(daecl_config *cfg);
+
+/* The resolved config as YAML (every key, defaults filled, data paths
+ * absolute): a NUL-terminated string the caller frees, or NULL when out of
+ * memory. Loading it gives the same config. */
+char *daecl_config_to_yaml(const daecl_config *cfg);
+
+/* The parameter value of a plugin section by name, or NULL. */
+const daecl_param_value *daecl_plugin_cfg_value(const daecl_plugin_cfg *pc, const char *name);
+
+#endif
