@@ -14,6 +14,7 @@
 
 #include "core/cache.h"
 #include "core/error.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 
 #define MAX_NAME 63
@@ -25,7 +26,7 @@
 #define PLUGIN_SIZE_1_0 (offsetof(daecl_plugin, ops) + sizeof(const void *))
 #define CORRUPTION_SIZE_1_0 (offsetof(daecl_corruption_ops, cl_source) + sizeof(const char *))
 #define LIKELIHOOD_SIZE_1_0 (offsetof(daecl_likelihood_ops, cl_source) + sizeof(const char *))
-#define BACKEND_SIZE_1_0 (offsetof(daecl_backend_ops, finish) + sizeof(void *))
+#define BACKEND_SIZE_1_0 (offsetof(daecl_backend_ops, precompile) + sizeof(void *))
 
 /* One accepted plugin. The registry keeps zero-padded copies of the
  * descriptor and its ops table at this core's sizes, so a slot a plugin's
@@ -86,6 +87,22 @@ static void host_free(void *p)
     free(p);
 }
 
+/* Creates the file's folder, then writes it atomically. */
+static int host_write_file_atomic(const char *path, const void *data, size_t n, const char *what,
+                                  daecl_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        int rc = daecl_mkdirs(dir, err);
+        if (rc)
+            return rc;
+    }
+    return daecl_write_file_atomic(path, data, n, what, err);
+}
+
 static const daecl_host host_table = {
     .size = sizeof(daecl_host),
     .abi_major = DAECL_ABI_MAJOR,
@@ -95,6 +112,7 @@ static const daecl_host host_table = {
     .alloc = host_alloc,
     .free = host_free,
     .cache_dir = daecl_cache_dir,
+    .write_file_atomic = host_write_file_atomic,
 };
 
 const daecl_host *daecl_host_table(void)

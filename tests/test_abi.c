@@ -34,7 +34,8 @@ PIN(daecl_host, error, 16);
 PIN(daecl_host, alloc, 24);
 PIN(daecl_host, free, 32);
 PIN(daecl_host, cache_dir, 40);
-SIZE(daecl_host, 48);
+PIN(daecl_host, write_file_atomic, 48);
+SIZE(daecl_host, 56);
 PIN(daecl_param_spec, name, 0);
 PIN(daecl_param_spec, type, 8);
 PIN(daecl_param_spec, def, 16);
@@ -125,7 +126,8 @@ PIN(daecl_backend_ops, lik_loss_grad, 168);
 PIN(daecl_backend_ops, lik_mean, 176);
 PIN(daecl_backend_ops, lik_sample, 184);
 PIN(daecl_backend_ops, finish, 192);
-SIZE(daecl_backend_ops, 200);
+PIN(daecl_backend_ops, precompile, 200);
+SIZE(daecl_backend_ops, 208);
 #endif
 
 /* The head a loader reads before it trusts anything else sits in the first

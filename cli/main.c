@@ -1,0 +1,86 @@
+/* daecl — the command: dispatches to the subcommands. Only cli/ may exit. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/error.h"
+
+static const cli_command *const commands[] = {&cli_train, &cli_plugins, &cli_devices,
+                                              &cli_precompile};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+int cli_fail(const daecl_err *err)
+{
+    char buf[DAECL_ERR_MSG_MAX + DAECL_ERR_FILE_MAX + 64];
+    fprintf(stderr, "daecl: error: %s\n", daecl_err_format(err, buf, sizeof buf));
+    return daecl_status_exit_code(err->status ? err->status : DAECL_EINVAL);
+}
+
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "daecl %s: ", cmd->name);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nrun `daecl %s --help` for usage\n", cmd->name);
+    return 2;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: daecl COMMAND [ARGS]\n\n"
+               "daecl trains denoising autoencoders; noise, likelihoods and backends are plugins.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\noptions:\n"
+               "  -h, --help     show this help (also after a command)\n"
+               "  --version      print the version\n\n"
+               "Exit status: 0 ok, 2 usage or config error, 1 run-time error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("daecl %s\n", DAECL_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc >= 3)
+            for (size_t i = 0; i < N_COMMANDS; i++)
+                if (strcmp(argv[2], commands[i]->name) == 0) {
+                    fputs(commands[i]->usage, stdout);
+                    return 0;
+                }
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i]->name) != 0)
+            continue;
+        if (cli_wants_help(argc - 1, argv + 1)) {
+            fputs(commands[i]->usage, stdout);
+            return 0;
+        }
+        return commands[i]->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "daecl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

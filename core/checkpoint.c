@@ -1,0 +1,247 @@
+/* daecl — checkpoints: model and optimiser state <-> safetensors. */
+#include "core/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+
+/* torch.optim's names for the state arrays of each optimiser. */
+static void state_names(daecl_optim_kind kind, const char **n1, const char **n2)
+{
+    if (kind == DAECL_OPTIM_SGD) {
+        *n1 = "momentum_buffer";
+        *n2 = NULL;
+    } else {
+        *n1 = "exp_avg";
+        *n2 = "exp_avg_sq";
+    }
+}
+
+/* The tensors of a model: weights and biases, then optimiser state. `names`
+ * is storage for the generated names (n_max * 96 bytes). */
+static size_t list_tensors(const daecl_model *m, daecl_optim_kind kind, const float *params,
+                           const float *s1, const float *s2, daecl_st_tensor *out, char *names,
+                           size_t n_max)
+{
+    const char *sn[2];
+    state_names(kind, &sn[0], &sn[1]);
+    const float *arrays[3] = {params, s1, s2};
+    size_t n = 0;
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a] || (a > 0 && !sn[a - 1]))
+            continue;
+        for (uint32_t l = 0; l < m->n_layers && n + 2 <= n_max; l++) {
+            const daecl_dense *ly = &m->layers[l];
+            for (int is_bias = 0; is_bias < 2; is_bias++) {
+                if (!is_bias && ly->tied)
+                    continue;
+                char *name = names + n * 96;
+                if (a == 0)
+                    snprintf(name, 96, "%s.%s", ly->name, is_bias ? "bias" : "weight");
+                else
+                    snprintf(name, 96, "optim.%s.%s.%s", ly->name, is_bias ? "bias" : "weight",
+                             sn[a - 1]);
+                daecl_st_tensor *t = &out[n++];
+                t->name = name;
+                t->data = arrays[a] + (is_bias ? ly->b_off : ly->w_off);
+                t->ndim = is_bias ? 1 : 2;
+                t->shape[0] = ly->out;
+                t->shape[1] = ly->in;
+            }
+        }
+    }
+    return n;
+}
+
+static char *layers_json(const daecl_model *m)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return NULL;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const daecl_dense *ly = &m->layers[l];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "name", ly->name);
+        cJSON_AddNumberToObject(o, "in", ly->in);
+        cJSON_AddNumberToObject(o, "out", ly->out);
+        cJSON_AddStringToObject(o, "activation", daecl_act_name(ly->act));
+        if (ly->tied)
+            cJSON_AddStringToObject(o, "tied_to", m->layers[ly->tied_to].name);
+        else
+            cJSON_AddNullToObject(o, "tied_to");
+    }
+    char *s = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return s;
+}
+
+/* {"name": value, ...} of a plugin section's numeric parameters. */
+static char *plugin_params_json(const daecl_plugin_cfg *pc)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const daecl_plugin *p = pc->plugin;
+    for (uint32_t i = 0; i < p->n_params && i < pc->n_values; i++) {
+        const daecl_param_spec *s = &p->params[i];
+        const daecl_param_value *v = &pc->values[i];
+        if (s->type == DAECL_PARAM_STRING || s->type == DAECL_PARAM_ENUM) {
+            cJSON_AddStringToObject(o, s->name, v->str ? v->str : "");
+        } else if (s->type == DAECL_PARAM_FLOAT2) {
+            double pair[2] = {v->num[0], v->num[1]};
+            cJSON *a = cJSON_CreateDoubleArray(pair, 2);
+            if (a)
+                cJSON_AddItemToObject(o, s->name, a);
+        } else {
+            cJSON_AddNumberToObject(o, s->name, v->num[0]);
+        }
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_config *cfg,
+                          const float *params, const float *s1, const float *s2,
+                          const daecl_ckpt_state *st, daecl_err *err)
+{
+    size_t n_max = 6 * (size_t)m->n_layers;
+    daecl_st_tensor *tensors = calloc(n_max, sizeof *tensors);
+    char *names = malloc(n_max * 96);
+    char *layers = layers_json(m);
+    char *yaml = daecl_config_to_yaml(cfg);
+    char *lik_params = plugin_params_json(&cfg->likelihood);
+    int rc;
+    if (!tensors || !names || !layers || !yaml || !lik_params) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory writing checkpoint %s", path);
+        goto done;
+    }
+    size_t n = list_tensors(m, cfg->optimizer.kind, params, s1, s2, tensors, names, n_max);
+    char step[32], epoch[32], seed[32], dim[32], k[32];
+    snprintf(step, sizeof step, "%" PRIu64, st->step);
+    snprintf(epoch, sizeof epoch, "%u", st->epoch);
+    snprintf(seed, sizeof seed, "%" PRIu64, st->seed);
+    snprintf(dim, sizeof dim, "%u", m->dim);
+    snprintf(k, sizeof k, "%u", m->k);
+    const char *meta[] = {
+        "format",           "pt", /* what Hugging Face tools expect */
+        "daecl.version",    DAECL_VERSION,
+        "daecl.step",       step,
+        "daecl.epoch",      epoch,
+        "daecl.seed",       seed,
+        "daecl.dim",        dim,
+        "daecl.params_per_dim", k,
+        "daecl.layers",     layers,
+        "daecl.likelihood", cfg->likelihood.name,
+        "daecl.likelihood_params", lik_params,
+        "daecl.corruption", cfg->corruption.name,
+        "daecl.optimizer",  cfg->optimizer.kind == DAECL_OPTIM_SGD    ? "sgd"
+                            : cfg->optimizer.kind == DAECL_OPTIM_ADAM ? "adam"
+                                                                      : "adamw",
+        "daecl.config",     yaml,
+    };
+    rc = daecl_safetensors_write(path, tensors, n, meta, sizeof meta / sizeof meta[0] / 2, err);
+done:
+    free(tensors);
+    free(names);
+    free(layers);
+    free(yaml);
+    free(lik_params);
+    return rc;
+}
+
+static int parse_u64(const daecl_safetensors *st, const char *key, uint64_t *out, const char *path,
+                     daecl_err *err)
+{
+    const char *v = daecl_safetensors_meta(st, key);
+    char *end = NULL;
+    if (!v || !*v || (*out = strtoull(v, &end, 10), *end))
+        return daecl_err_set(err, DAECL_ECKPT, "checkpoint %s lacks a valid '%s' entry in its "
+                             "metadata; it was not written by daecl", path, key);
+    return 0;
+}
+
+int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params, float *s1,
+                          float *s2, daecl_ckpt_state *st, daecl_err *err)
+{
+    daecl_safetensors *file = NULL;
+    int rc = daecl_safetensors_read(path, &file, err);
+    if (rc)
+        return rc;
+    size_t n_max = 6 * (size_t)m->n_layers;
+    daecl_st_tensor *want = calloc(n_max, sizeof *want);
+    char *names = malloc(n_max * 96);
+    if (!want || !names) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory reading checkpoint %s", path);
+        goto done;
+    }
+    const char *opt = daecl_safetensors_meta(file, "daecl.optimizer");
+    daecl_optim_kind kind = opt && strcmp(opt, "sgd") != 0 ? DAECL_OPTIM_ADAM : DAECL_OPTIM_SGD;
+    size_t n = list_tensors(m, kind, params, s1, s2, want, names, n_max);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ndim = 0;
+        uint64_t shape[DAECL_ST_MAX_DIMS] = {0};
+        const float *data = daecl_safetensors_get(file, want[i].name, &ndim, shape);
+        if (!data) {
+            rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s has no float32 tensor '%s' that "
+                               "the configured model needs; it belongs to another model or "
+                               "optimiser", path, want[i].name);
+            goto done;
+        }
+        int same = ndim == want[i].ndim && shape[0] == want[i].shape[0] &&
+                   (ndim == 1 || shape[1] == want[i].shape[1]);
+        if (!same) {
+            char got[64], need[64];
+            if (ndim == 2)
+                snprintf(got, sizeof got, "[%" PRIu64 ", %" PRIu64 "]", shape[0], shape[1]);
+            else
+                snprintf(got, sizeof got, "%u dimensions", ndim);
+            if (want[i].ndim == 2)
+                snprintf(need, sizeof need, "[%" PRIu64 ", %" PRIu64 "]", want[i].shape[0],
+                         want[i].shape[1]);
+            else
+                snprintf(need, sizeof need, "[%" PRIu64 "]", want[i].shape[0]);
+            rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s: tensor '%s' has shape %s but "
+                               "the configured model needs %s; it belongs to another model",
+                               path, want[i].name, got, need);
+            goto done;
+        }
+        size_t count = want[i].ndim == 2 ? want[i].shape[0] * want[i].shape[1] : want[i].shape[0];
+        memcpy((float *)want[i].data, data, count * sizeof(float));
+    }
+    uint64_t epoch = 0;
+    if ((rc = parse_u64(file, "daecl.step", &st->step, path, err)) ||
+        (rc = parse_u64(file, "daecl.epoch", &epoch, path, err)) ||
+        (rc = parse_u64(file, "daecl.seed", &st->seed, path, err)))
+        goto done;
+    st->epoch = (uint32_t)epoch;
+done:
+    free(want);
+    free(names);
+    daecl_safetensors_destroy(file);
+    return rc;
+}
+
+char *daecl_checkpoint_config(const char *path, daecl_err *err)
+{
+    daecl_safetensors *file = NULL;
+    if (daecl_safetensors_read(path, &file, err))
+        return NULL;
+    const char *yaml = daecl_safetensors_meta(file, "daecl.config");
+    char *copy = yaml ? strdup(yaml) : NULL;
+    if (!yaml)
+        daecl_err_set(err, DAECL_ECKPT, "checkpoint %s holds no daecl config; it was not written "
+                      "by daecl", path);
+    else if (!copy)
+        daecl_err_set(err, DAECL_ENOMEM, "out of memory reading checkpoint %s", path);
+    daecl_safetensors_destroy(file);
+    return copy;
+}

@@ -1,0 +1,36 @@
+/* daecl — checkpoints: a model's weights, optimiser state and training
+ * position in one safetensors file. Tensors use PyTorch's nn.Linear names
+ * and shapes ("encoder.0.weight" [out, in], "encoder.0.bias" [out]; a tied
+ * decoder layer stores no weight), optimiser state those of torch.optim
+ * ("optim.encoder.0.weight.momentum_buffer", "....exp_avg", "....exp_avg_sq"),
+ * and the metadata says everything needed to use the weights without daecl:
+ * "daecl.layers" (JSON: name, in, out, activation, tied_to), the likelihood,
+ * the resolved config, step, epoch and seed. */
+#ifndef DAECL_CORE_CHECKPOINT_H
+#define DAECL_CORE_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/model.h"
+
+typedef struct daecl_ckpt_state {
+    uint64_t step;  /* optimiser steps taken */
+    uint32_t epoch; /* epochs completed */
+    uint64_t seed;
+} daecl_ckpt_state;
+
+/* params is (n_params); s1/s2 are the optimiser state arrays or NULL. */
+int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_config *cfg,
+                          const float *params, const float *s1, const float *s2,
+                          const daecl_ckpt_state *st, daecl_err *err);
+
+/* Fills params (and s1/s2 when not NULL) from a checkpoint whose tensors
+ * must match model m exactly; st gets the position. */
+int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params, float *s1,
+                          float *s2, daecl_ckpt_state *st, daecl_err *err);
+
+/* The resolved config YAML stored in a checkpoint (caller frees), or NULL. */
+char *daecl_checkpoint_config(const char *path, daecl_err *err);
+
+#endif

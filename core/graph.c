@@ -1,0 +1,227 @@
+/* daecl — forward, backward and update passes of the DAE as backend ops. */
+#include "core/graph.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_max,
+                       daecl_optim_kind kind, double momentum, daecl_graph **out, daecl_err *err)
+{
+    *out = NULL;
+    daecl_graph *g = calloc(1, sizeof *g);
+    if (!g)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory building the training graph");
+    g->s = s;
+    g->m = m;
+    g->batch_max = batch_max;
+    int rc;
+    size_t acts = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        g->act_off[l] = acts;
+        acts += (size_t)batch_max * m->layers[l].out;
+    }
+    size_t delta = (size_t)batch_max * m->max_width;
+    if ((rc = daecl_session_alloc(s, m->n_params, "parameters", &g->params, err)) ||
+        (rc = daecl_session_alloc(s, m->n_params, "gradients", &g->grads, err)) ||
+        (rc = daecl_session_alloc(s, acts, "activations", &g->acts, err)) ||
+        (rc = daecl_session_alloc(s, delta, "backward buffer 1", &g->delta[0], err)) ||
+        (rc = daecl_session_alloc(s, delta, "backward buffer 2", &g->delta[1], err)) ||
+        (rc = daecl_session_alloc(s, batch_max, "per-row losses", &g->nll, err)) ||
+        (rc = daecl_session_alloc(s, (size_t)batch_max * m->dim, "corrupted batch", &g->input, err)))
+        goto fail;
+    int need1 = kind != DAECL_OPTIM_SGD || momentum > 0;
+    int need2 = kind != DAECL_OPTIM_SGD;
+    if (need1 && (rc = daecl_session_alloc(s, m->n_params, "optimiser state 1", &g->state1, err)))
+        goto fail;
+    if (need2 && (rc = daecl_session_alloc(s, m->n_params, "optimiser state 2", &g->state2, err)))
+        goto fail;
+    *out = g;
+    return 0;
+fail:
+    daecl_graph_destroy(g);
+    return rc;
+}
+
+void daecl_graph_destroy(daecl_graph *g)
+{
+    if (!g)
+        return;
+    const daecl_backend_ops *be = g->s->be;
+    void *ctx = g->s->ctx;
+    daecl_buf *bufs[] = {g->params, g->grads, g->state1, g->state2,
+                         g->acts,   g->delta[0], g->delta[1], g->nll, g->input};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        be->free(ctx, bufs[i]);
+    free(g);
+}
+
+daecl_slice daecl_graph_layer_out(const daecl_graph *g, uint32_t l)
+{
+    return daecl_at(g->acts, g->act_off[l]);
+}
+
+/* Input of layer l: x for the first, the previous layer's output after. */
+static daecl_slice layer_in(const daecl_graph *g, daecl_slice x, uint32_t l)
+{
+    return l == 0 ? x : daecl_graph_layer_out(g, l - 1);
+}
+
+int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err)
+{
+    const daecl_backend_ops *be = g->s->be;
+    void *ctx = g->s->ctx;
+    const daecl_model *m = g->m;
+    if (last >= m->n_layers)
+        last = m->n_layers - 1;
+    for (uint32_t l = 0; l <= last; l++) {
+        const daecl_dense *ly = &m->layers[l];
+        daecl_slice in = layer_in(g, x, l), out = daecl_graph_layer_out(g, l);
+        daecl_slice w = daecl_at(g->params, ly->w_off);
+        int rc;
+        if (ly->tied) /* out (n, out) = in (n, in) W_owner (in, out) */
+            rc = be->gemm(ctx, 0, 0, n, ly->out, ly->in, 1.0f, in, ly->in, w, ly->out, 0.0f, out,
+                          ly->out, err);
+        else /* out (n, out) = in (n, in) W^T, W (out, in) */
+            rc = be->gemm(ctx, 0, 1, n, ly->out, ly->in, 1.0f, in, ly->in, w, ly->in, 0.0f, out,
+                          ly->out, err);
+        if (rc)
+            return rc;
+        /* out = act(out + b) */
+        rc = be->bias_act(ctx, out, daecl_at(g->params, ly->b_off), n, ly->out, ly->act, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
+                     int want_grad, daecl_err *err)
+{
+    const daecl_model *m = g->m;
+    daecl_slice a = daecl_graph_layer_out(g, m->n_layers - 1);
+    daecl_slice grad = want_grad ? daecl_at(g->delta[0], 0) : daecl_at(NULL, 0);
+    int rc = daecl_session_loss_grad(g->s, clean, a, n, m->dim, 1.0f / (float)n,
+                                     daecl_at(g->nll, 0), grad, err);
+    if (rc)
+        return rc;
+    return g->s->be->sum(g->s->ctx, daecl_at(g->nll, 0), n, loss_dst, err);
+}
+
+int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err)
+{
+    const daecl_backend_ops *be = g->s->be;
+    void *ctx = g->s->ctx;
+    const daecl_model *m = g->m;
+    /* A tied weight gets contributions from two layers: the first one
+     * written (backward order) overwrites, the second accumulates. */
+    int written[DAECL_MAX_DENSE] = {0};
+    int cur = 0; /* delta[cur] holds dZ of the layer being processed */
+    for (uint32_t l = m->n_layers; l-- > 0;) {
+        const daecl_dense *ly = &m->layers[l];
+        daecl_slice dz = daecl_at(g->delta[cur], 0);
+        daecl_slice in = layer_in(g, x, l);
+        uint32_t owner = ly->tied ? ly->tied_to : l;
+        float beta = written[owner] ? 1.0f : 0.0f;
+        written[owner] = 1;
+        daecl_slice dw = daecl_at(g->grads, ly->w_off);
+        int rc;
+        if (ly->tied) /* dW_owner (in, out) += in^T (in, n) dZ (n, out) */
+            rc = be->gemm(ctx, 1, 0, ly->in, ly->out, n, 1.0f, in, ly->in, dz, ly->out, beta, dw,
+                          ly->out, err);
+        else /* dW (out, in) = dZ^T (out, n) in (n, in) */
+            rc = be->gemm(ctx, 1, 0, ly->out, ly->in, n, 1.0f, dz, ly->out, in, ly->in, beta, dw,
+                          ly->in, err);
+        if (rc)
+            return rc;
+        /* db (out) = sum over rows of dZ */
+        rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err);
+        if (rc)
+            return rc;
+        if (l == 0)
+            break;
+        /* dH_{l-1} (n, in) = dZ (n, out) W_eff (out, in), differentiating the
+         * forward gemm; then dZ_{l-1} = dH * act'(H_{l-1}). */
+        daecl_slice dh = daecl_at(g->delta[1 - cur], 0);
+        daecl_slice w = daecl_at(g->params, ly->w_off);
+        if (ly->tied) /* W_eff = W_owner^T, W_owner (in, out) */
+            rc = be->gemm(ctx, 0, 1, n, ly->in, ly->out, 1.0f, dz, ly->out, w, ly->out, 0.0f, dh,
+                          ly->in, err);
+        else /* W_eff = W (out, in) */
+            rc = be->gemm(ctx, 0, 0, n, ly->in, ly->out, 1.0f, dz, ly->out, w, ly->in, 0.0f, dh,
+                          ly->in, err);
+        if (rc)
+            return rc;
+        rc = be->act_grad(ctx, dh, daecl_graph_layer_out(g, l - 1), n * ly->in,
+                          m->layers[l - 1].act, err);
+        if (rc)
+            return rc;
+        cur = 1 - cur;
+    }
+    return 0;
+}
+
+int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daecl_err *err)
+{
+    const daecl_backend_ops *be = g->s->be;
+    void *ctx = g->s->ctx;
+    const daecl_model *m = g->m;
+    daecl_optim_step step = {
+        .kind = cfg->optimizer.kind,
+        .nesterov = (uint32_t)cfg->optimizer.nesterov,
+        .lr = (float)cfg->optimizer.lr,
+        .momentum = (float)cfg->optimizer.momentum,
+        .weight_decay = (float)cfg->optimizer.weight_decay,
+        .beta1 = (float)cfg->optimizer.beta1,
+        .beta2 = (float)cfg->optimizer.beta2,
+        .eps = (float)cfg->optimizer.eps,
+        .bias_corr1 = (float)(1.0 - pow(cfg->optimizer.beta1, (double)t)),
+        .bias_corr2 = (float)(1.0 - pow(cfg->optimizer.beta2, (double)t)),
+    };
+    /* Weights with decay, then biases without: two contiguous ranges. */
+    daecl_slice s1 = daecl_at(g->state1, 0), s2 = daecl_at(g->state2, 0);
+    int rc = be->optim_update(ctx, &step, daecl_at(g->params, 0), daecl_at(g->grads, 0), s1, s2,
+                              m->n_weights, err);
+    if (rc)
+        return rc;
+    step.weight_decay = 0.0f;
+    size_t nb = m->n_params - m->n_weights;
+    s1.off = s2.off = m->n_weights;
+    return be->optim_update(ctx, &step, daecl_at(g->params, m->n_weights),
+                            daecl_at(g->grads, m->n_weights), g->state1 ? s1 : daecl_at(NULL, 0),
+                            g->state2 ? s2 : daecl_at(NULL, 0), nb, err);
+}
+
+int daecl_graph_set_params(daecl_graph *g, const float *params, daecl_err *err)
+{
+    return g->s->be->write(g->s->ctx, g->params, 0, params, g->m->n_params * sizeof(float), err);
+}
+
+int daecl_graph_get_params(daecl_graph *g, float *params, daecl_err *err)
+{
+    return g->s->be->read(g->s->ctx, g->params, 0, params, g->m->n_params * sizeof(float), err);
+}
+
+int daecl_graph_set_state(daecl_graph *g, const float *s1, const float *s2, daecl_err *err)
+{
+    size_t bytes = g->m->n_params * sizeof(float);
+    int rc = 0;
+    if (g->state1 && s1)
+        rc = g->s->be->write(g->s->ctx, g->state1, 0, s1, bytes, err);
+    if (!rc && g->state2 && s2)
+        rc = g->s->be->write(g->s->ctx, g->state2, 0, s2, bytes, err);
+    return rc;
+}
+
+int daecl_graph_get_state(daecl_graph *g, float *s1, float *s2, daecl_err *err)
+{
+    size_t bytes = g->m->n_params * sizeof(float);
+    int rc = 0;
+    if (g->state1 && s1)
+        rc = g->s->be->read(g->s->ctx, g->state1, 0, s1, bytes, err);
+    if (!rc && g->state2 && s2)
+        rc = g->s->be->read(g->s->ctx, g->state2, 0, s2, bytes, err);
+    return rc;
+}

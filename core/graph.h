@@ -1,0 +1,60 @@
+/* daecl — the training graph on a device: parameters, gradients, optimiser
+ * state and activations in backend buffers, and the forward, backward and
+ * update passes of the DAE expressed as backend ops. Nothing here waits for
+ * the device: every call only enqueues work. */
+#ifndef DAECL_CORE_GRAPH_H
+#define DAECL_CORE_GRAPH_H
+
+#include "core/model.h"
+#include "core/session.h"
+
+typedef struct daecl_graph {
+    daecl_session *s;
+    const daecl_model *m;
+    uint32_t batch_max;
+    daecl_buf *params;   /* (n_params) */
+    daecl_buf *grads;    /* (n_params) */
+    daecl_buf *state1;   /* (n_params): SGD velocity or Adam m; NULL for plain SGD */
+    daecl_buf *state2;   /* (n_params): Adam v; NULL for SGD */
+    daecl_buf *acts;     /* layer l's output (batch_max, out_l) at act_off[l] */
+    size_t act_off[DAECL_MAX_DENSE];
+    daecl_buf *delta[2]; /* (batch_max, max_width) each: backward ping-pong */
+    daecl_buf *nll;      /* (batch_max): per-row loss of the last batch */
+    daecl_buf *input;    /* (batch_max, D): the corrupted copy of a batch */
+} daecl_graph;
+
+/* Allocates every buffer for batches of up to batch_max rows; optimiser
+ * state only where `kind`/`momentum` need it. Parameters start at zero. */
+int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_max,
+                       daecl_optim_kind kind, double momentum, daecl_graph **out, daecl_err *err);
+void daecl_graph_destroy(daecl_graph *g);
+
+/* Output of layer l for the last forward pass: (n, out_l). */
+daecl_slice daecl_graph_layer_out(const daecl_graph *g, uint32_t l);
+
+/* Forward pass of x (n, D) through every layer (up to and including
+ * `last`, or all when last >= n_layers). */
+int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err);
+
+/* Loss of the last forward pass against the clean batch: per-row nll into
+ * g->nll, their sum into loss_dst[0]; with `want_grad`, dL/dA (scaled by
+ * 1/n: the loss is the batch mean) into delta[0]. */
+int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
+                     int want_grad, daecl_err *err);
+
+/* Backward pass for input x (n, D) after forward + loss(want_grad): fills
+ * g->grads with the gradient of the batch-mean loss. */
+int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err);
+
+/* One optimiser step on every parameter; weight decay on weights only.
+ * `t` is the 1-based number of this step (Adam's bias correction). */
+int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daecl_err *err);
+
+/* Uploads / downloads the flat parameter and optimiser state arrays. */
+int daecl_graph_set_params(daecl_graph *g, const float *params, daecl_err *err);
+int daecl_graph_get_params(daecl_graph *g, float *params, daecl_err *err);
+/* state is (n_params) for each non-NULL state buffer, in order state1, state2. */
+int daecl_graph_set_state(daecl_graph *g, const float *s1, const float *s2, daecl_err *err);
+int daecl_graph_get_state(daecl_graph *g, float *s1, float *s2, daecl_err *err);
+
+#endif

@@ -1,0 +1,197 @@
+/* daecl — an opened device with the run's plugins bound, and the host
+ * fallback for plugins the device cannot run. */
+#include "core/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/registry.h"
+
+static int bind_plugin(daecl_session *s, const daecl_plugin_cfg *pc, void **bound, daecl_err *err)
+{
+    *bound = NULL;
+    if (!s->be->bind)
+        return 0;
+    daecl_err why = {0};
+    int rc = s->be->bind(s->ctx, pc->plugin, pc->packed, pc->n_packed, bound, &why);
+    if (rc == DAECL_ENOTSUP) {
+        daecl_log(DAECL_LOG_INFO, NULL,
+                  "%s plugin '%s' runs on the host (%s): correct, but each step copies data "
+                  "between host and device",
+                  daecl_plugin_kind_name(pc->plugin->kind), pc->name,
+                  why.msg[0] ? why.msg : "the backend cannot run it on the device");
+        *bound = NULL;
+        return 0;
+    }
+    if (rc) {
+        *err = why;
+        return rc;
+    }
+    return 0;
+}
+
+int daecl_session_create(const daecl_config *cfg, daecl_session **out, daecl_err *err)
+{
+    *out = NULL;
+    daecl_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory opening the backend");
+    int rc;
+    s->backend = cfg->backend.plugin;
+    s->be = cfg->backend.plugin->ops;
+    rc = s->be->open(daecl_host_table(), cfg->backend.values, &s->ctx, err);
+    if (rc)
+        goto fail;
+    s->be->describe(s->ctx, &s->device);
+    s->corruption = cfg->corruption.plugin;
+    s->corruption_cfg = &cfg->corruption;
+    s->likelihood = cfg->likelihood.plugin;
+    s->likelihood_cfg = &cfg->likelihood;
+    rc = bind_plugin(s, &cfg->corruption, &s->corruption_bound, err);
+    if (rc)
+        goto fail;
+    rc = bind_plugin(s, &cfg->likelihood, &s->likelihood_bound, err);
+    if (rc)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    daecl_session_destroy(s);
+    return rc;
+}
+
+void daecl_session_destroy(daecl_session *s)
+{
+    if (!s)
+        return;
+    if (s->ctx) {
+        if (s->be->unbind) {
+            s->be->unbind(s->ctx, s->corruption_bound);
+            s->be->unbind(s->ctx, s->likelihood_bound);
+        }
+        s->be->close(s->ctx);
+    }
+    for (int i = 0; i < 4; i++)
+        free(s->stage[i]);
+    free(s);
+}
+
+const char *daecl_session_device_name(const daecl_session *s)
+{
+    return s->device.name;
+}
+
+int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,
+                        daecl_err *err)
+{
+    return s->be->alloc(s->ctx, n_floats * sizeof(float), what, out, err);
+}
+
+/* stage[i] with room for n floats. */
+static float *stage(daecl_session *s, int i, size_t n, daecl_err *err)
+{
+    if (s->stage_floats[i] < n) {
+        float *p = realloc(s->stage[i], n * sizeof(float));
+        if (!p) {
+            daecl_err_set(err, DAECL_ENOMEM, "out of memory staging %zu floats for a host plugin", n);
+            return NULL;
+        }
+        s->stage[i] = p;
+        s->stage_floats[i] = n;
+    }
+    return s->stage[i];
+}
+
+static int read_slice(daecl_session *s, daecl_slice src, float *dst, size_t n, daecl_err *err)
+{
+    return s->be->read(s->ctx, src.buf, src.off * sizeof(float), dst, n * sizeof(float), err);
+}
+
+static int write_slice(daecl_session *s, daecl_slice dst, const float *src, size_t n,
+                       daecl_err *err)
+{
+    return s->be->write(s->ctx, dst.buf, dst.off * sizeof(float), src, n * sizeof(float), err);
+}
+
+/* Names a failing plugin op in the sentence if the plugin did not. */
+static int plugin_failed(const daecl_plugin *p, const char *op, int rc, daecl_err *err)
+{
+    char msg[DAECL_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : daecl_status_message(rc));
+    daecl_err_set(err, rc == DAECL_ENOMEM ? rc : DAECL_EPLUGIN, "%s plugin '%s' failed in %s: %s",
+                  daecl_plugin_kind_name(p->kind), p->name, op, msg);
+    return err->status;
+}
+
+int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_t n_rows,
+                          size_t dim, const daecl_noise_key *key, daecl_err *err)
+{
+    if (s->corruption_bound)
+        return s->be->corrupt(s->ctx, s->corruption_bound, x, xt, n_rows, dim, key, err);
+    size_t n = n_rows * dim;
+    float *hx = stage(s, 0, n, err), *hxt = stage(s, 1, n, err);
+    if (!hx || !hxt)
+        return DAECL_ENOMEM;
+    int rc = read_slice(s, x, hx, n, err);
+    if (rc)
+        return rc;
+    const daecl_corruption_ops *ops = s->corruption->ops;
+    daecl_err_clear(err);
+    rc = ops->host_apply(hx, hxt, n_rows, dim, key, s->corruption_cfg->packed, err);
+    if (rc)
+        return plugin_failed(s->corruption, "host_apply", rc, err);
+    return write_slice(s, xt, hxt, n, err);
+}
+
+int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,
+                            size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
+                            daecl_err *err)
+{
+    if (s->likelihood_bound)
+        return s->be->lik_loss_grad(s->ctx, s->likelihood_bound, x, a, n_rows, dim, scale,
+                                    nll_rows, grad, err);
+    const daecl_likelihood_ops *ops = s->likelihood->ops;
+    size_t n = n_rows * dim, na = n * ops->params_per_dim;
+    float *hx = stage(s, 0, n, err), *ha = stage(s, 1, na, err);
+    float *hg = grad.buf ? stage(s, 2, na, err) : NULL;
+    float *hn = nll_rows.buf ? stage(s, 3, n_rows, err) : NULL;
+    if (!hx || !ha || (grad.buf && !hg) || (nll_rows.buf && !hn))
+        return DAECL_ENOMEM;
+    int rc = read_slice(s, x, hx, n, err);
+    if (!rc)
+        rc = read_slice(s, a, ha, na, err);
+    if (rc)
+        return rc;
+    daecl_err_clear(err);
+    rc = ops->host_loss_grad(hx, ha, n_rows, dim, s->likelihood_cfg->packed, scale, hn, hg, err);
+    if (rc)
+        return plugin_failed(s->likelihood, "host_loss_grad", rc, err);
+    if (hg && (rc = write_slice(s, grad, hg, na, err)))
+        return rc;
+    if (hn && (rc = write_slice(s, nll_rows, hn, n_rows, err)))
+        return rc;
+    return 0;
+}
+
+int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
+                       daecl_slice mean, daecl_err *err)
+{
+    if (s->likelihood_bound)
+        return s->be->lik_mean(s->ctx, s->likelihood_bound, a, n_rows, dim, mean, err);
+    const daecl_likelihood_ops *ops = s->likelihood->ops;
+    size_t n = n_rows * dim, na = n * ops->params_per_dim;
+    float *ha = stage(s, 1, na, err), *hm = stage(s, 0, n, err);
+    if (!ha || !hm)
+        return DAECL_ENOMEM;
+    int rc = read_slice(s, a, ha, na, err);
+    if (rc)
+        return rc;
+    daecl_err_clear(err);
+    rc = ops->host_mean(ha, hm, n_rows, dim, s->likelihood_cfg->packed, err);
+    if (rc)
+        return plugin_failed(s->likelihood, "host_mean", rc, err);
+    return write_slice(s, mean, hm, n, err);
+}

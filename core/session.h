@@ -1,0 +1,57 @@
+/* daecl — an opened compute device with the run's corruption and likelihood
+ * bound to it. Where the backend cannot run a plugin itself (bind returns
+ * DAECL_ENOTSUP, or the plugin has no device code), the session runs the
+ * plugin's host ops around blocking read() and write(): correct on every
+ * backend, slower, and said once in the log. */
+#ifndef DAECL_CORE_SESSION_H
+#define DAECL_CORE_SESSION_H
+
+#include "core/config.h"
+#include "daecl/backend.h"
+
+typedef struct daecl_session {
+    const daecl_backend_ops *be;
+    void *ctx;
+    const daecl_plugin *backend;
+    daecl_device_info device;
+    /* Bound plugins; *_bound NULL means the host fallback runs them. */
+    const daecl_plugin *corruption;
+    const daecl_plugin_cfg *corruption_cfg;
+    void *corruption_bound;
+    const daecl_plugin *likelihood;
+    const daecl_plugin_cfg *likelihood_cfg;
+    void *likelihood_bound;
+    /* Host staging for the fallback, grown on demand: stage[i] holds
+     * stage_floats[i] floats. */
+    float *stage[4];
+    size_t stage_floats[4];
+} daecl_session;
+
+/* Opens cfg's backend and binds cfg's corruption and likelihood. */
+int daecl_session_create(const daecl_config *cfg, daecl_session **out, daecl_err *err);
+void daecl_session_destroy(daecl_session *s);
+
+/* "cpu: AMD EPYC ..." style, for log lines. */
+const char *daecl_session_device_name(const daecl_session *s);
+
+/* Plugin ops on device slices, with the host fallback (see above). */
+int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_t n_rows,
+                          size_t dim, const daecl_noise_key *key, daecl_err *err);
+int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,
+                            size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
+                            daecl_err *err);
+int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
+                       daecl_slice mean, daecl_err *err);
+
+/* Allocates a named buffer of n floats (zero-filled). */
+int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,
+                        daecl_err *err);
+
+/* A slice helper. */
+static inline daecl_slice daecl_at(daecl_buf *buf, size_t off)
+{
+    daecl_slice s = {buf, off};
+    return s;
+}
+
+#endif

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages daecl needs to build, test and run, if any are
+# missing. Used by ./run.sh and ./test.sh; safe to run again (it only acts when
+# something is missing). Needs root, or sudo, to install.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libyaml-dev zlib1g-dev libcjson-dev libopenblas-dev libcmocka-dev
+  ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo
+  dataset-fashion-mnist python3-numpy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "daecl: installing missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "daecl: these packages are missing and installing them needs root: ${missing[*]}" >&2
+  echo "daecl: run as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

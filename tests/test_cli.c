@@ -1,0 +1,122 @@
+/* daecl tests — the `daecl` command as a user meets it: help and version,
+ * exit statuses (0 ok, 2 usage or config error, 1 run-time error), the
+ * plugin listing and documentation, and a whole tiny training run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/support.h"
+
+/* Runs `daecl ARGS...`; returns the exit status, output in *out. */
+static int daecl(char **out, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char *argv[] = {DAECL_TEST_BIN, (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
+    return test_run(argv, NULL, out);
+}
+
+static void expect(int want_rc, const char *want_text, const char *a1, const char *a2,
+                   const char *a3, const char *a4)
+{
+    char *out = NULL;
+    int rc = daecl(&out, a1, a2, a3, a4);
+    if (rc != want_rc || (want_text && !strstr(out, want_text)))
+        fail_msg("daecl %s %s: exit %d (want %d), output:\n%s\n(wanted '%s')", a1 ? a1 : "",
+                 a2 ? a2 : "", rc, want_rc, out, want_text ? want_text : "");
+    free(out);
+}
+
+static void test_version_and_help(void **state)
+{
+    (void)state;
+    expect(0, "daecl 0.", "--version", NULL, NULL, NULL);
+    expect(0, "commands:", "--help", NULL, NULL, NULL);
+    expect(0, "usage: daecl train CONFIG", "train", "--help", NULL, NULL);
+    expect(0, "usage: daecl plugins", "plugins", "-h", NULL, NULL);
+    expect(0, "usage: daecl train CONFIG", "help", "train", NULL, NULL);
+}
+
+static void test_usage_errors_exit_2(void **state)
+{
+    (void)state;
+    expect(2, "usage: daecl COMMAND", NULL, NULL, NULL, NULL);
+    expect(2, "unknown command 'trian'", "trian", NULL, NULL, NULL);
+    expect(2, "give a CONFIG file", "train", NULL, NULL, NULL);
+    expect(2, "unknown option '--outt'", "train", "x.yaml", "--outt", "d");
+    expect(2, "no plugin named 'nonesuch'", "plugins", "nonesuch", NULL, NULL);
+}
+
+static void test_config_errors_exit_2_with_position(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("cli-config");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/bad.yaml", dir);
+    const char *text = "data: {train: x.idx}\ntrain:\n  epoch: 3\n";
+    test_write_file(path, text, strlen(text));
+    char where[1200];
+    snprintf(where, sizeof where, "%s:3:3:", path);
+    expect(2, where, "train", path, NULL, NULL);
+    expect(2, "did you mean 'epochs'", "train", path, NULL, NULL);
+    snprintf(path, sizeof path, "%s/missing.yaml", dir);
+    expect(2, "missing.yaml", "train", path, NULL, NULL);
+    free(dir);
+}
+
+static void test_plugins_lists_and_documents(void **state)
+{
+    (void)state;
+    expect(0, "daecl-corruption-masking.so", "plugins", NULL, NULL, NULL);
+    expect(0, "daecl-backend-cpu.so", "plugins", NULL, NULL, NULL);
+    expect(0, "daecl-likelihood-gaussian_learned.so", "plugins", NULL, NULL, NULL);
+    char *out = NULL;
+    assert_int_equal(daecl(&out, "plugins", "masking", NULL, NULL), 0);
+    assert_non_null(strstr(out, "corruption plugin 'masking'"));
+    assert_non_null(strstr(out, "0.25"));
+    assert_non_null(strstr(out, "[0, 1]"));
+    free(out);
+    /* "gaussian" names a corruption and a likelihood: both are shown, or
+     * one when the kind is given. */
+    assert_int_equal(daecl(&out, "plugins", "gaussian", NULL, NULL), 0);
+    assert_non_null(strstr(out, "corruption plugin 'gaussian'"));
+    assert_non_null(strstr(out, "likelihood plugin 'gaussian'"));
+    free(out);
+    assert_int_equal(daecl(&out, "plugins", "likelihood/gaussian", NULL, NULL), 0);
+    assert_null(strstr(out, "corruption plugin"));
+    free(out);
+}
+
+static void test_train_runs_and_reports_its_folder(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("cli-train");
+    char data[1100], cfg[1100], out[1100], text[2048];
+    snprintf(data, sizeof data, "%s/data.idx", dir);
+    unsigned char idx[16 + 40 * 9] = {0, 0, 0x08, 3, 0, 0, 0, 40, 0, 0, 0, 3, 0, 0, 0, 3};
+    for (size_t i = 16; i < sizeof idx; i++)
+        idx[i] = (unsigned char)(i * 29);
+    test_write_file(data, idx, sizeof idx);
+    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
+    snprintf(text, sizeof text,
+             "data: {train: data.idx, test: data.idx}\nmodel: {encoder: [{units: 4}]}\n"
+             "train: {epochs: 2, batch_size: 8}\nbackend: cpu\n");
+    test_write_file(cfg, text, strlen(text));
+    snprintf(out, sizeof out, "%s/run", dir);
+    expect(0, "run folder: ", "train", cfg, "--out", out);
+    /* A run-time error (the data file vanished) exits 1. */
+    remove(data);
+    snprintf(out, sizeof out, "%s/run2", dir);
+    expect(1, "data.idx", "train", cfg, "--out", out);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_and_help),
+        cmocka_unit_test(test_usage_errors_exit_2),
+        cmocka_unit_test(test_config_errors_exit_2_with_position),
+        cmocka_unit_test(test_plugins_lists_and_documents),
+        cmocka_unit_test(test_train_runs_and_reports_its_folder),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

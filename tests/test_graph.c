@@ -1,0 +1,277 @@
+/* daecl tests — the training graph's gradients against central finite
+ * differences of an independent double-precision forward pass written here,
+ * for every activation, tied and untied weights, and likelihoods with one and
+ * two values per dimension; plus what one optimiser step does. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/graph.h"
+#include "core/model.h"
+#include "core/session.h"
+#include "tests/support.h"
+
+enum { N_ROWS = 3, DIM = 6 };
+
+typedef struct fixture {
+    daecl_config *cfg;
+    daecl_model model;
+    daecl_session *s;
+    daecl_graph *g;
+    daecl_buf *x; /* (N_ROWS, DIM) */
+} fixture;
+
+static void fixture_open(fixture *f, const char *act, int tied, const char *likelihood)
+{
+    memset(f, 0, sizeof *f);
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "data: {train: unused.idx}\n"
+             "model:\n"
+             "  encoder: [{units: 5, activation: %s}, {units: 3, activation: %s}]\n"
+             "  tied_weights: %s\n"
+             "corruption: none\n"
+             "likelihood: %s\n"
+             "backend: cpu\n",
+             act, act, tied ? "true" : "false", likelihood);
+    daecl_err err = {0};
+    if (daecl_config_load_string(yaml, strlen(yaml), "graph-test", NULL, 0, test_registry(),
+                                 &f->cfg, &err))
+        fail_msg("config: %s", err.msg);
+    const daecl_likelihood_ops *lik = f->cfg->likelihood.plugin->ops;
+    assert_int_equal(daecl_model_init(&f->model, f->cfg, DIM, lik->params_per_dim, &err), 0);
+    assert_int_equal(daecl_session_create(f->cfg, &f->s, &err), 0);
+    assert_int_equal(daecl_graph_create(f->s, &f->model, N_ROWS, f->cfg->optimizer.kind,
+                                        f->cfg->optimizer.momentum, &f->g, &err),
+                     0);
+    assert_int_equal(daecl_session_alloc(f->s, N_ROWS * DIM, "x", &f->x, &err), 0);
+}
+
+static void fixture_close(fixture *f)
+{
+    if (f->s)
+        f->s->be->free(f->s->ctx, f->x);
+    daecl_graph_destroy(f->g);
+    daecl_session_destroy(f->s);
+    daecl_config_destroy(f->cfg);
+}
+
+/* ---- the independent reference, in double --------------------------------- */
+
+static double act_fwd(daecl_act a, double z)
+{
+    switch (a) {
+    case DAECL_ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-z));
+    case DAECL_ACT_TANH:
+        return tanh(z);
+    case DAECL_ACT_RELU:
+        return z > 0 ? z : 0;
+    default:
+        return z;
+    }
+}
+
+/* W_eff[j][i]: a layer's own W is [out, in]; a tied layer reads its owner's
+ * [in, out] array transposed. */
+static double weight(const daecl_dense *l, const double *p, size_t j, size_t i)
+{
+    return l->tied ? p[l->w_off + i * l->out + j] : p[l->w_off + j * l->in + i];
+}
+
+/* Batch-mean loss of the network with parameters p on x. */
+static double ref_loss(const daecl_model *m, const char *likelihood, const double *p,
+                       const float *x)
+{
+    double total = 0;
+    for (size_t r = 0; r < N_ROWS; r++) {
+        double cur[64], next[64];
+        for (size_t i = 0; i < DIM; i++)
+            cur[i] = x[r * DIM + i];
+        for (uint32_t l = 0; l < m->n_layers; l++) {
+            const daecl_dense *ly = &m->layers[l];
+            for (size_t j = 0; j < ly->out; j++) {
+                double z = p[ly->b_off + j];
+                for (size_t i = 0; i < ly->in; i++)
+                    z += weight(ly, p, j, i) * cur[i];
+                next[j] = act_fwd(ly->act, z);
+            }
+            memcpy(cur, next, ly->out * sizeof(double));
+        }
+        for (size_t j = 0; j < DIM; j++) {
+            double xv = x[r * DIM + j], a = cur[j];
+            if (strcmp(likelihood, "bernoulli") == 0) {
+                total += fmax(a, 0) - xv * a + log1p(exp(-fabs(a)));
+            } else { /* gaussian_learned: mean a, log-variance cur[DIM + j] (within the clamp) */
+                double s = cur[DIM + j];
+                total += 0.5 * (log(2 * M_PI) + s + (xv - a) * (xv - a) * exp(-s));
+            }
+        }
+    }
+    return total / N_ROWS;
+}
+
+/* ---- the check ------------------------------------------------------------- */
+
+static void check_gradients(const char *act, int tied, const char *likelihood)
+{
+    fixture f;
+    fixture_open(&f, act, tied, likelihood);
+    const daecl_model *m = &f.model;
+    size_t np = m->n_params;
+    float *pf = malloc(np * sizeof *pf), *grad = malloc(np * sizeof *grad);
+    double *pd = malloc(np * sizeof *pd);
+    float x[N_ROWS * DIM];
+    assert_non_null(pf);
+    assert_non_null(grad);
+    assert_non_null(pd);
+    test_fill_uniform(pf, np, 7, -0.8f, 0.8f);
+    test_fill_uniform(x, N_ROWS * DIM, 11, 0.0f, 1.0f);
+    for (size_t i = 0; i < np; i++)
+        pd[i] = pf[i];
+
+    daecl_err err = {0};
+    daecl_buf *loss = NULL;
+    assert_int_equal(daecl_session_alloc(f.s, 1, "loss", &loss, &err), 0);
+    const daecl_backend_ops *be = f.s->be;
+    assert_int_equal(be->write(f.s->ctx, f.x, 0, x, sizeof x, &err), 0);
+    assert_int_equal(daecl_graph_set_params(f.g, pf, &err), 0);
+    daecl_slice xs = daecl_at(f.x, 0);
+    assert_int_equal(daecl_graph_forward(f.g, xs, N_ROWS, UINT32_MAX, &err), 0);
+    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+    assert_int_equal(daecl_graph_backward(f.g, xs, N_ROWS, &err), 0);
+    assert_int_equal(be->read(f.s->ctx, f.g->grads, 0, grad, np * sizeof(float), &err), 0);
+    float loss_sum;
+    assert_int_equal(be->read(f.s->ctx, loss, 0, &loss_sum, sizeof loss_sum, &err), 0);
+    be->free(f.s->ctx, loss);
+
+    /* The graph's loss (a batch sum) against the reference (a batch mean). */
+    assert_close(loss_sum / N_ROWS, ref_loss(m, likelihood, pd, x), 1e-5);
+
+    double worst = 0;
+    for (size_t i = 0; i < np; i++) {
+        double h = 1e-5, keep = pd[i];
+        pd[i] = keep + h;
+        double up = ref_loss(m, likelihood, pd, x);
+        pd[i] = keep - h;
+        double down = ref_loss(m, likelihood, pd, x);
+        pd[i] = keep;
+        double fd = (up - down) / (2 * h);
+        double rel = fabs(fd - grad[i]) / fmax(1e-3, fmax(fabs(fd), fabs(grad[i])));
+        if (rel > worst)
+            worst = rel;
+        if (rel > 2e-3)
+            fail_msg("%s %s %s: parameter %zu: graph %.8g, finite differences %.8g", act,
+                     tied ? "tied" : "untied", likelihood, i, (double)grad[i], fd);
+    }
+    /* Every parameter is reached by the gradient (none silently zero). */
+    size_t nonzero = 0;
+    for (size_t i = 0; i < np; i++)
+        nonzero += grad[i] != 0.0f;
+    if (strcmp(act, "relu") != 0)
+        assert_int_equal(nonzero, np);
+    free(pf);
+    free(pd);
+    free(grad);
+    fixture_close(&f);
+}
+
+static void test_gradients_match_finite_differences_sigmoid(void **state)
+{
+    (void)state;
+    check_gradients("sigmoid", 0, "bernoulli");
+    check_gradients("sigmoid", 1, "bernoulli");
+}
+
+static void test_gradients_match_finite_differences_tanh(void **state)
+{
+    (void)state;
+    check_gradients("tanh", 0, "bernoulli");
+    check_gradients("tanh", 1, "bernoulli");
+}
+
+static void test_gradients_match_finite_differences_relu(void **state)
+{
+    (void)state;
+    check_gradients("relu", 0, "bernoulli");
+    check_gradients("relu", 1, "bernoulli");
+}
+
+static void test_gradients_match_finite_differences_linear(void **state)
+{
+    (void)state;
+    check_gradients("linear", 0, "bernoulli");
+    check_gradients("linear", 1, "bernoulli");
+}
+
+static void test_gradients_with_two_values_per_dimension(void **state)
+{
+    (void)state;
+    check_gradients("tanh", 0, "gaussian_learned");
+}
+
+static void test_tied_layout_shares_encoder_weights(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "sigmoid", 1, "bernoulli");
+    const daecl_model *m = &f.model;
+    assert_int_equal(m->n_layers, 4);
+    assert_true(m->layers[2].tied && m->layers[2].tied_to == 1);
+    assert_true(m->layers[3].tied && m->layers[3].tied_to == 0);
+    assert_int_equal(m->layers[3].w_off, m->layers[0].w_off);
+    assert_int_equal(m->n_weights, DIM * 5 + 5 * 3);
+    assert_int_equal(m->n_params, m->n_weights + 5 + 3 + 5 + DIM);
+    fixture_close(&f);
+}
+
+/* Plain SGD: one update moves every parameter by exactly -lr * gradient. */
+static void test_sgd_step_moves_parameters_against_the_gradient(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "sigmoid", 0, "bernoulli");
+    size_t np = f.model.n_params;
+    float *p0 = malloc(np * sizeof(float)), *p1 = malloc(np * sizeof(float));
+    float *grad = malloc(np * sizeof(float));
+    float x[N_ROWS * DIM];
+    test_fill_uniform(p0, np, 3, -0.5f, 0.5f);
+    test_fill_uniform(x, N_ROWS * DIM, 5, 0.0f, 1.0f);
+    daecl_err err = {0};
+    daecl_buf *loss = NULL;
+    const daecl_backend_ops *be = f.s->be;
+    assert_int_equal(daecl_session_alloc(f.s, 1, "loss", &loss, &err), 0);
+    assert_int_equal(be->write(f.s->ctx, f.x, 0, x, sizeof x, &err), 0);
+    assert_int_equal(daecl_graph_set_params(f.g, p0, &err), 0);
+    daecl_slice xs = daecl_at(f.x, 0);
+    assert_int_equal(daecl_graph_forward(f.g, xs, N_ROWS, UINT32_MAX, &err), 0);
+    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+    assert_int_equal(daecl_graph_backward(f.g, xs, N_ROWS, &err), 0);
+    assert_int_equal(be->read(f.s->ctx, f.g->grads, 0, grad, np * sizeof(float), &err), 0);
+    assert_int_equal(daecl_graph_update(f.g, f.cfg, 1, &err), 0);
+    assert_int_equal(daecl_graph_get_params(f.g, p1, &err), 0);
+    float lr = (float)f.cfg->optimizer.lr;
+    for (size_t i = 0; i < np; i++)
+        assert_true(p1[i] == p0[i] - lr * grad[i]);
+    be->free(f.s->ctx, loss);
+    free(p0);
+    free(p1);
+    free(grad);
+    fixture_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradients_match_finite_differences_sigmoid),
+        cmocka_unit_test(test_gradients_match_finite_differences_tanh),
+        cmocka_unit_test(test_gradients_match_finite_differences_relu),
+        cmocka_unit_test(test_gradients_match_finite_differences_linear),
+        cmocka_unit_test(test_gradients_with_two_values_per_dimension),
+        cmocka_unit_test(test_tied_layout_shares_encoder_weights),
+        cmocka_unit_test(test_sgd_step_moves_parameters_against_the_gradient),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
