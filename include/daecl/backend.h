@@ -157,6 +157,13 @@ typedef struct daecl_backend_ops {
     /* ---- synchronisation ---- */
     /* Waits until everything enqueued has run; reports deferred faults. */
     int (*finish)(void *ctx, daecl_err *err);
+
+    /* ---- ahead-of-time compilation (optional) ----
+     * Writes into folder `dir` every device program this backend would build
+     * for the opened device: its own kernels and those of the n plugins, so
+     * a device without an online compiler can load them (FPGA flow). */
+    int (*precompile)(void *ctx, const daecl_plugin *const *plugins, size_t n, const char *dir,
+                      daecl_err *err);
 } daecl_backend_ops;
 
 #ifdef __cplusplus

@@ -85,6 +85,10 @@ typedef struct daecl_host {
     void (*free)(void *p);
     /* daecl's cache folder for this user, or NULL when caching is disabled. */
     const char *(*cache_dir)(void);
+    /* Writes n bytes to path atomically (temporary file, fsync, rename);
+     * creates missing folders. `what` names the file in err's sentence. */
+    int (*write_file_atomic)(const char *path, const void *data, size_t n, const char *what,
+                             daecl_err *err);
 } daecl_host;
 
 /* ---- Noise addressing (philox.h) ----------------------------------------- */
