@@ -3,6 +3,8 @@
 #ifndef DAECL_CLI_H
 #define DAECL_CLI_H
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "daecl/error.h"
@@ -14,7 +16,26 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } cli_command;
 
-extern const cli_command cli_train, cli_plugins, cli_devices, cli_precompile;
+extern const cli_command cli_train, cli_resume, cli_eval, cli_sweep, cli_plugins, cli_devices,
+    cli_precompile;
+
+/* The arguments the run commands share: a target (config or run folder),
+ * KEY=VALUE overrides, and options. */
+#define CLI_MAX_OVERRIDES 256
+typedef struct cli_run_args_t {
+    const char *target;
+    const char *overrides[CLI_MAX_OVERRIDES];
+    size_t n_overrides;
+    const char *out, *checkpoint, *config;
+    int quiet, progress, probe_baseline, no_probe;
+} cli_run_args_t;
+
+/* Parses argv (argv[0] is the command); returns 0, or 2 after a usage error. */
+int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *a);
+
+/* Ctrl-C asks a run to stop after its current step (cli_stop_requested). */
+extern volatile sig_atomic_t cli_stop_requested;
+void cli_catch_sigint(void);
 
 /* Prints "daecl: error: file:line:col: message" and returns the exit code. */
 int cli_fail(const daecl_err *err);

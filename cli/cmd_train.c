@@ -1,80 +1,88 @@
-/* daecl train CONFIG [key=value ...] [--out DIR] [--quiet] */
+/* daecl train CONFIG [KEY=VALUE ...] and daecl resume RUN_DIR [KEY=VALUE ...] */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "core/train.h"
 
-static int run(int argc, char **argv);
+static int run_train(int argc, char **argv);
+static int run_resume(int argc, char **argv);
+
+#define PROGRESS_HELP                                                                     \
+    "  --quiet           nothing on stdout (errors still go to stderr)\n"                 \
+    "  --progress=MODE   bar (redrawn in place) or lines; default: a bar on a terminal\n" \
+    "\nCtrl-C stops after the current step, writes a checkpoint and says how to resume;\n" \
+    "a second Ctrl-C quits at once (the last checkpoint stays intact).\n"
 
 const cli_command cli_train = {
     .name = "train",
     .summary = "train a DAE from a YAML experiment",
     .usage =
-        "usage: daecl train CONFIG [KEY=VALUE ...] [--out DIR] [--quiet]\n\n"
+        "usage: daecl train CONFIG [KEY=VALUE ...] [--out DIR] [--quiet] [--progress=MODE]\n\n"
         "Trains the experiment in CONFIG (YAML). Each KEY=VALUE overrides one key by its\n"
         "dotted path, validated like the file: train.epochs=3 corruption.p=0.5\n"
         "model.encoder.0.units=500 'corruption.clip=[0, 1]'.\n\n"
         "The run folder (config.yaml, metrics.jsonl, checkpoint.safetensors, summary.json)\n"
         "is <output.dir>/<name>, with -2, -3, ... added when it exists.\n\n"
         "options:\n"
-        "  --out DIR   write the run into DIR instead\n"
-        "  --quiet     no progress lines (errors still go to stderr)\n",
-    .run = run,
+        "  --out DIR         write the run into DIR instead\n" PROGRESS_HELP,
+    .run = run_train,
 };
 
-static int run(int argc, char **argv)
+const cli_command cli_resume = {
+    .name = "resume",
+    .summary = "continue a run from its last checkpoint",
+    .usage =
+        "usage: daecl resume RUN_DIR [KEY=VALUE ...] [--quiet] [--progress=MODE]\n\n"
+        "Continues the run in RUN_DIR from checkpoint.safetensors with the run's own\n"
+        "config.yaml. The result is bit-identical to a run that was never interrupted (on\n"
+        "the same backend and device). Overrides change the config first; to train\n"
+        "longer: daecl resume RUN_DIR train.epochs=20.\n\n"
+        "options:\n" PROGRESS_HELP,
+    .run = run_resume,
+};
+
+static int train_or_resume(const cli_command *cmd, int argc, char **argv, int resume)
 {
-    const char *config = NULL, *out = NULL;
-    int quiet = 0;
-    const char **overrides = calloc((size_t)argc, sizeof *overrides);
-    size_t n_overrides = 0;
-    if (!overrides) {
-        fprintf(stderr, "daecl: out of memory\n");
-        return 1;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0) {
-            if (i + 1 >= argc) {
-                free(overrides);
-                return cli_usage_error(&cli_train, "--out needs a folder");
-            }
-            out = argv[++i];
-        } else if (strncmp(argv[i], "--out=", 6) == 0) {
-            out = argv[i] + 6;
-        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            free(overrides);
-            return cli_usage_error(&cli_train, "unknown option '%s'", argv[i]);
-        } else if (!config && !strchr(argv[i], '=')) {
-            config = argv[i];
-        } else if (strchr(argv[i], '=')) {
-            overrides[n_overrides++] = argv[i];
-        } else {
-            free(overrides);
-            return cli_usage_error(&cli_train, "unexpected argument '%s' (overrides look like "
-                                   "train.epochs=3)", argv[i]);
-        }
-    }
-    if (!config) {
-        free(overrides);
-        return cli_usage_error(&cli_train, "which experiment? give a CONFIG file, e.g. "
-                               "configs/fashion-mnist.yaml");
-    }
-    daecl_train_opts opts = {.config_path = config, .overrides = overrides,
-                             .n_overrides = n_overrides, .out_dir = out, .quiet = quiet};
+    cli_run_args_t a;
+    int rc = cli_run_args(cmd, argc, argv, &a);
+    if (rc)
+        return rc;
+    if (!a.target)
+        return cli_usage_error(cmd, resume ? "which run? give its folder, e.g. runs/fashion-mnist"
+                                           : "which experiment? give a CONFIG file, e.g. "
+                                             "configs/fashion-mnist.yaml");
+    if (a.checkpoint || a.config || a.probe_baseline || a.no_probe || (resume && a.out))
+        return cli_usage_error(cmd, "that option belongs to another command");
+    cli_catch_sigint();
+    daecl_train_opts opts = {.config_path = resume ? NULL : a.target,
+                             .resume_dir = resume ? a.target : NULL,
+                             .overrides = a.overrides,
+                             .n_overrides = a.n_overrides,
+                             .out_dir = a.out,
+                             .quiet = a.quiet,
+                             .progress = a.progress,
+                             .stop = &cli_stop_requested};
     char run_dir[4096];
     daecl_err err = {0};
-    int rc = daecl_train(&opts, run_dir, sizeof run_dir, &err);
-    free(overrides);
+    rc = daecl_train(&opts, run_dir, sizeof run_dir, &err);
     if (rc) {
         int code = cli_fail(&err);
-        if (run_dir[0])
+        if (run_dir[0] && rc != DAECL_EINTR)
             fprintf(stderr, "daecl: the run folder is %s\n", run_dir);
         return code;
     }
-    printf("daecl: run folder: %s\n", run_dir);
+    if (!a.quiet)
+        printf("daecl: run folder: %s\n", run_dir);
     return 0;
+}
+
+static int run_train(int argc, char **argv)
+{
+    return train_or_resume(&cli_train, argc, argv, 0);
+}
+
+static int run_resume(int argc, char **argv)
+{
+    return train_or_resume(&cli_resume, argc, argv, 1);
 }

@@ -6,14 +6,17 @@
 #include "cli/cli.h"
 #include "core/error.h"
 
-static const cli_command *const commands[] = {&cli_train, &cli_plugins, &cli_devices,
+static const cli_command *const commands[] = {&cli_train,   &cli_resume,  &cli_eval,
+                                              &cli_sweep,   &cli_plugins, &cli_devices,
                                               &cli_precompile};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int cli_fail(const daecl_err *err)
 {
     char buf[DAECL_ERR_MSG_MAX + DAECL_ERR_FILE_MAX + 64];
-    fprintf(stderr, "daecl: error: %s\n", daecl_err_format(err, buf, sizeof buf));
+    /* An interrupted run did what was asked: no "error" label. */
+    fprintf(stderr, "daecl: %s%s\n", err->status == DAECL_EINTR ? "" : "error: ",
+            daecl_err_format(err, buf, sizeof buf));
     return daecl_status_exit_code(err->status ? err->status : DAECL_EINVAL);
 }
 

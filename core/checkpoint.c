@@ -125,8 +125,10 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
         goto done;
     }
     size_t n = list_tensors(m, cfg->optimizer.kind, params, s1, s2, tensors, names, n_max);
-    char step[32], epoch[32], seed[32], dim[32], k[32];
+    char step[32], epoch[32], seed[32], dim[32], k[32], loss_sum[40], rows[32];
     snprintf(step, sizeof step, "%" PRIu64, st->step);
+    snprintf(loss_sum, sizeof loss_sum, "%.17g", st->epoch_loss_sum);
+    snprintf(rows, sizeof rows, "%" PRIu64, st->epoch_rows);
     snprintf(epoch, sizeof epoch, "%u", st->epoch);
     snprintf(seed, sizeof seed, "%" PRIu64, st->seed);
     snprintf(dim, sizeof dim, "%u", m->dim);
@@ -137,6 +139,8 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
         "daecl.step",       step,
         "daecl.epoch",      epoch,
         "daecl.seed",       seed,
+        "daecl.epoch_loss_sum", loss_sum,
+        "daecl.epoch_rows", rows,
         "daecl.dim",        dim,
         "daecl.params_per_dim", k,
         "daecl.layers",     layers,
@@ -223,6 +227,15 @@ int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params,
         (rc = parse_u64(file, "daecl.seed", &st->seed, path, err)))
         goto done;
     st->epoch = (uint32_t)epoch;
+    if ((rc = parse_u64(file, "daecl.epoch_rows", &st->epoch_rows, path, err)))
+        goto done;
+    const char *ls = daecl_safetensors_meta(file, "daecl.epoch_loss_sum");
+    char *end = NULL;
+    if (!ls || !*ls || (st->epoch_loss_sum = strtod(ls, &end), *end)) {
+        rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s lacks a valid 'daecl.epoch_loss_sum' "
+                           "entry in its metadata; it was not written by daecl", path);
+        goto done;
+    }
 done:
     free(want);
     free(names);

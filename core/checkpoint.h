@@ -18,6 +18,11 @@ typedef struct daecl_ckpt_state {
     uint64_t step;  /* optimiser steps taken */
     uint32_t epoch; /* epochs completed */
     uint64_t seed;
+    /* Within the epoch under way (a checkpoint between epochs has zeros):
+     * the sum of its batch losses so far and the rows they covered, so a
+     * resumed run reports the same epoch train NLL as an uninterrupted one. */
+    double epoch_loss_sum;
+    uint64_t epoch_rows;
 } daecl_ckpt_state;
 
 /* params is (n_params); s1/s2 are the optimiser state arrays or NULL. */

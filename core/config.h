@@ -20,6 +20,8 @@
 #define DAECL_MAX_LAYERS 16
 #define DAECL_MAX_PARAMS 32
 
+enum { DAECL_CKPT_EPOCH = 0, DAECL_CKPT_STEP = 1 };
+
 typedef struct daecl_layer_spec {
     uint32_t units;
     daecl_act act;
@@ -77,7 +79,19 @@ typedef struct daecl_config {
         uint32_t batch_size;
         uint32_t log_every;  /* steps between log lines; 0 = once per epoch */
         uint64_t max_steps;  /* stop after this many steps in all; 0 = no limit */
+        uint32_t checkpoint_every; /* in checkpoint_unit; 0 = only at the end */
+        int checkpoint_unit;       /* DAECL_CKPT_EPOCH or DAECL_CKPT_STEP */
     } train;
+
+    struct {
+        int denoising;      /* MSE/PSNR of reconstructions at the end of training */
+        int probe;          /* linear probe on the top code at the end of training */
+        int probe_baseline; /* the same probe on raw inputs */
+        uint32_t probe_epochs;
+        uint32_t probe_batch_size;
+        double probe_lr;
+        double probe_weight_decay;
+    } eval;
 
     struct {
         char dir[DAECL_PATH_MAX]; /* parent of run folders, relative to the cwd */

@@ -26,6 +26,7 @@ _Static_assert(sizeof(daecl_act) == sizeof(int), "daecl_act is stored as an int"
 _Static_assert(sizeof(daecl_optim_kind) == sizeof(int), "daecl_optim_kind is stored as an int");
 
 static const int optim_values[] = {DAECL_OPTIM_SGD, DAECL_OPTIM_ADAM, DAECL_OPTIM_ADAMW};
+static const int ckpt_values[] = {DAECL_CKPT_EPOCH, DAECL_CKPT_STEP};
 static const int act_values[] = {DAECL_ACT_SIGMOID, DAECL_ACT_TANH, DAECL_ACT_RELU,
                                  DAECL_ACT_LINEAR};
 
@@ -112,6 +113,39 @@ static const daecl__cfg_key train_keys[] = {
     {{"max_steps", DAECL_PARAM_INT, {0, 0}, NULL, 0, INT53, NULL,
       "stop after this many steps in all; 0 = no limit"},
      CFG(train.max_steps), NULL, 0},
+    {{"checkpoint_every", DAECL_PARAM_INT, {1, 0}, NULL, 0, 1e9, NULL,
+      "write checkpoint.safetensors every N checkpoint_units; 0 = only at the end (a run "
+      "always writes one when it ends or is interrupted)"},
+     CFG(train.checkpoint_every), NULL, 0},
+    {{"checkpoint_unit", DAECL_PARAM_ENUM, {0, 0}, "epoch", 0, 0, "epoch|step",
+      "what checkpoint_every counts"},
+     CFG(train.checkpoint_unit), ckpt_values, 0},
+};
+
+static const daecl__cfg_key eval_keys[] = {
+    {{"denoising", DAECL_PARAM_BOOL, {1, 0}, NULL, 0, 1, NULL,
+      "at the end of training, report the denoising MSE and PSNR on the test set"},
+     CFG(eval.denoising), NULL, 0},
+    {{"probe", DAECL_PARAM_BOOL, {0, 0}, NULL, 0, 1, NULL,
+      "at the end of training, fit a linear probe (multinomial logistic regression) on the "
+      "top code of the training set and report its test accuracy; needs data.train_labels "
+      "and data.test_labels"},
+     CFG(eval.probe), NULL, 0},
+    {{"probe_baseline", DAECL_PARAM_BOOL, {0, 0}, NULL, 0, 1, NULL,
+      "also fit the same probe on the raw inputs, for comparison"},
+     CFG(eval.probe_baseline), NULL, 0},
+    {{"probe_epochs", DAECL_PARAM_INT, {20, 0}, NULL, 1, 1e6, NULL,
+      "passes of the probe over the training features"},
+     CFG(eval.probe_epochs), NULL, 0},
+    {{"probe_batch_size", DAECL_PARAM_INT, {256, 0}, NULL, 1, 65536, NULL,
+      "examples per probe step"},
+     CFG(eval.probe_batch_size), NULL, 0},
+    {{"probe_lr", DAECL_PARAM_FLOAT, {0.01, 0}, NULL, ABOVE_0, 1e6, NULL,
+      "the probe's Adam learning rate"},
+     CFG(eval.probe_lr), NULL, 0},
+    {{"probe_weight_decay", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, 1e6, NULL,
+      "the probe's L2 weight decay"},
+     CFG(eval.probe_weight_decay), NULL, 0},
 };
 
 static const daecl__cfg_key output_keys[] = {
@@ -145,6 +179,8 @@ const daecl__cfg_section daecl__cfg_sections[] = {
     {"optimizer", DAECL__SEC_KEYS, optimizer_keys, N(optimizer_keys), 0, 0, NULL,
      "the optimiser"},
     {"train", DAECL__SEC_KEYS, train_keys, N(train_keys), 0, 0, NULL, "the training loop"},
+    {"eval", DAECL__SEC_KEYS, eval_keys, N(eval_keys), 0, 0, NULL,
+     "what `daecl train` evaluates at the end (`daecl eval` can do the same later)"},
     PLUGIN_SEC("backend", backend, DAECL_KIND_BACKEND, "cpu", "the compute backend"),
     {"output", DAECL__SEC_KEYS, output_keys, N(output_keys), 0, 0, NULL, "where runs go"},
 };

@@ -104,5 +104,7 @@ int daecl_status_exit_code(int status)
         return 0;
     if (status == DAECL_ECONFIG || status == DAECL_EUSAGE)
         return 2;
+    if (status == DAECL_EINTR)
+        return 130; /* the shell's convention for a run stopped by SIGINT */
     return 1;
 }

@@ -25,7 +25,8 @@ const char *daecl_err_format(const daecl_err *err, char *buf, size_t n);
 /* "ECONFIG", and "invalid configuration", for a status. */
 const char *daecl_status_name(int status);
 const char *daecl_status_message(int status);
-/* The exit status the CLI uses: 2 for usage and config errors, 1 otherwise. */
+/* The exit status the CLI uses: 2 for usage and config errors, 130 for an
+ * interrupted run (as a shell reports SIGINT), 1 otherwise. */
 int daecl_status_exit_code(int status);
 
 #endif

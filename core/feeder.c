@@ -13,11 +13,11 @@
  * copies, but every chunk copy waits for the device. */
 #define MAX_CHUNK_BATCHES 64
 
-void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t epoch)
+void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t stream, uint32_t epoch)
 {
     for (size_t i = 0; i < n; i++)
         order[i] = (uint32_t)i;
-    daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_SHUFFLE, .step = epoch};
+    daecl_noise_key key = {.seed = seed, .stream = stream, .step = epoch};
     /* Fisher-Yates from the top; j uniform in [0, i] from 64 random bits by
      * multiply-shift (bias below 2^-32 for any n daecl can hold). */
     for (size_t i = n; i-- > 1;) {
@@ -107,7 +107,7 @@ void daecl_feeder_destroy(daecl_feeder *f)
 
 int daecl_feeder_shuffle(daecl_feeder *f, uint64_t seed, uint32_t epoch, daecl_err *err)
 {
-    daecl_shuffle_order(f->order, f->ds->n_rows, seed, epoch);
+    daecl_shuffle_order(f->order, f->ds->n_rows, seed, DAECL_STREAM_SHUFFLE, epoch);
     f->shuffled = 1;
     f->chunk_valid = 0;
     if (!f->resident)

@@ -46,7 +46,8 @@ int daecl_feeder_sequential(daecl_feeder *f, daecl_err *err);
  * the next call. */
 int daecl_feeder_batch(daecl_feeder *f, size_t first, size_t n, daecl_slice *out, daecl_err *err);
 
-/* The permutation used for `epoch` (host; exposed for tests). */
-void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t epoch);
+/* order = a permutation of 0..n-1: a Fisher-Yates shuffle drawing from
+ * Philox (seed, stream, step = epoch); the same on every machine. */
+void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t stream, uint32_t epoch);
 
 #endif

@@ -166,3 +166,12 @@ int daecl_mkdirs(const char *path, daecl_err *err)
                              buf);
     return 0;
 }
+
+int daecl_path_join(char *out, size_t n, const char *dir, const char *name, daecl_err *err)
+{
+    int w = snprintf(out, n, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= n)
+        return daecl_err_set(err, DAECL_EIO, "path %s/%s is too long; use shorter folder names",
+                             dir, name);
+    return 0;
+}

@@ -17,6 +17,8 @@ int daecl_write_file_atomic(const char *path, const void *data, size_t n, const 
                             daecl_err *err);
 /* mkdir -p with mode 0755; existing folders are fine. */
 int daecl_mkdirs(const char *path, daecl_err *err);
+/* "DIR/NAME" into out; DAECL_EIO when it does not fit in n bytes. */
+int daecl_path_join(char *out, size_t n, const char *dir, const char *name, daecl_err *err);
 /* A hint for an errno from writing ("free disk space", ...). */
 const char *daecl_errno_hint(int errnum);
 

@@ -1,4 +1,4 @@
-/* daecl — the train loop and the run folder it keeps. */
+/* daecl — the train loop, checkpoints and the run folder it keeps. */
 #include "core/train.h"
 
 #include <cjson/cJSON.h>
@@ -10,67 +10,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include "core/checkpoint.h"
-#include "core/config.h"
-#include "core/data.h"
 #include "core/error.h"
-#include "core/eval.h"
-#include "core/feeder.h"
+#include "core/evaluate.h"
 #include "core/fsutil.h"
-#include "core/graph.h"
 #include "core/log.h"
-#include "core/model.h"
-#include "core/registry.h"
-#include "core/session.h"
+#include "core/progress.h"
+#include "core/run.h"
 
 typedef struct trainer {
     const daecl_train_opts *opts;
-    daecl_registry *reg;
-    daecl_config *cfg;
-    daecl_dataset *train, *test;
-    daecl_model model;
-    daecl_session *s;
-    daecl_graph *g;
-    daecl_feeder *train_feed, *test_feed;
-    daecl_buf *losses;   /* (steps_per_epoch): each step's batch loss sum */
-    float *host_losses;  /* host copy, filled as logging reads them */
-    float *params, *s1, *s2;
-    size_t steps_per_epoch;
-    uint64_t step;       /* optimiser steps taken */
+    daecl_run r;
+    daecl_buf *losses;  /* (steps_per_epoch): each step's batch loss sum, this epoch */
+    float *host_losses; /* host copy of the slots read so far */
+    size_t read_upto;   /* slots [.., read_upto) of this epoch are counted in epoch_sum */
+    double epoch_sum;   /* loss sum of this epoch's steps read so far (incl. resumed) */
+    uint64_t epoch_rows; /* rows of this epoch's steps taken (incl. resumed) */
+    uint64_t step;      /* optimiser steps taken */
+    uint32_t epochs_done;
+    size_t first_step;  /* the step within the epoch a resumed run starts at */
+    int resumed;
     char run_dir[PATH_MAX];
     char ckpt_path[PATH_MAX];
     FILE *metrics;
+    daecl_progress progress;
+    double t_start;
 } trainer;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int path_join(char *out, size_t n, const char *dir, const char *name, daecl_err *err)
-{
-    int w = snprintf(out, n, "%s/%s", dir, name);
-    if (w < 0 || (size_t)w >= n)
-        return daecl_err_set(err, DAECL_EIO, "path %s/%s is too long", dir, name);
-    return 0;
-}
-
-/* ---- the run folder -------------------------------------------------------- */
+/* ---- the run folder ---------------------------------------------------------- */
 
 static int make_run_dir(trainer *t, daecl_err *err)
 {
     const char *out = t->opts->out_dir;
+    const daecl_config *c = t->r.cfg;
     int rc;
     if (out) {
         if ((rc = daecl_mkdirs(out, err)))
             return rc;
         snprintf(t->run_dir, sizeof t->run_dir, "%s", out);
         char ck[PATH_MAX];
-        if ((rc = path_join(ck, sizeof ck, out, "checkpoint.safetensors", err)))
+        if ((rc = daecl_path_join(ck, sizeof ck, out, "checkpoint.safetensors", err)))
             return rc;
         struct stat st;
         if (stat(ck, &st) == 0)
@@ -79,16 +58,16 @@ static int make_run_dir(trainer *t, daecl_err *err)
                                  out, out);
         return 0;
     }
-    if ((rc = daecl_mkdirs(t->cfg->output.dir, err)))
+    if ((rc = daecl_mkdirs(c->output.dir, err)))
         return rc;
     /* runs/NAME, else runs/NAME-2, -3, ...: never reuse a folder. */
     for (unsigned i = 1; i < 100000; i++) {
         char name[DAECL_NAME_MAX + 16];
         if (i == 1)
-            snprintf(name, sizeof name, "%s", t->cfg->name);
+            snprintf(name, sizeof name, "%s", c->name);
         else
-            snprintf(name, sizeof name, "%s-%u", t->cfg->name, i);
-        if ((rc = path_join(t->run_dir, sizeof t->run_dir, t->cfg->output.dir, name, err)))
+            snprintf(name, sizeof name, "%s-%u", c->name, i);
+        if ((rc = daecl_path_join(t->run_dir, sizeof t->run_dir, c->output.dir, name, err)))
             return rc;
         if (mkdir(t->run_dir, 0755) == 0)
             return 0;
@@ -99,21 +78,73 @@ static int make_run_dir(trainer *t, daecl_err *err)
         }
     }
     return daecl_err_set(err, DAECL_EIO, "cannot find a free run folder name under %s; "
-                         "clean it up or set output.dir", t->cfg->output.dir);
+                         "clean it up or set output.dir", c->output.dir);
 }
 
 static int write_config(trainer *t, daecl_err *err)
 {
     char path[PATH_MAX];
-    int rc = path_join(path, sizeof path, t->run_dir, "config.yaml", err);
+    int rc = daecl_path_join(path, sizeof path, t->run_dir, "config.yaml", err);
     if (rc)
         return rc;
-    char *yaml = daecl_config_to_yaml(t->cfg);
+    char *yaml = daecl_config_to_yaml(t->r.cfg);
     if (!yaml)
         return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
     rc = daecl_write_file_atomic(path, yaml, strlen(yaml), "config", err);
     free(yaml);
     return rc;
+}
+
+/* Opens metrics.jsonl for appending. A resumed run first drops the lines an
+ * interrupted run wrote after its last checkpoint (step > ckpt_step), so the
+ * file reads as if the run had never stopped. */
+static int open_metrics(trainer *t, int resumed, uint64_t ckpt_step, daecl_err *err)
+{
+    char path[PATH_MAX];
+    int rc = daecl_path_join(path, sizeof path, t->run_dir, "metrics.jsonl", err);
+    if (rc)
+        return rc;
+    if (resumed) {
+        FILE *in = fopen(path, "r");
+        char *kept = NULL;
+        size_t kept_len = 0, cap = 0;
+        if (in) {
+            char line[8192];
+            while (fgets(line, sizeof line, in)) {
+                cJSON *o = cJSON_Parse(line);
+                const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
+                int keep = cJSON_IsNumber(s) && s->valuedouble <= (double)ckpt_step;
+                cJSON_Delete(o);
+                if (!keep)
+                    continue;
+                size_t n = strlen(line);
+                if (kept_len + n + 1 > cap) {
+                    cap = (kept_len + n + 1) * 2;
+                    char *p = realloc(kept, cap);
+                    if (!p) {
+                        free(kept);
+                        fclose(in);
+                        return daecl_err_set(err, DAECL_ENOMEM, "out of memory reading %s", path);
+                    }
+                    kept = p;
+                }
+                memcpy(kept + kept_len, line, n);
+                kept_len += n;
+            }
+            fclose(in);
+        }
+        rc = daecl_write_file_atomic(path, kept ? kept : "", kept_len, "metrics", err);
+        free(kept);
+        if (rc)
+            return rc;
+    }
+    t->metrics = fopen(path, resumed ? "a" : "w");
+    if (!t->metrics) {
+        int e = errno;
+        return daecl_err_set(err, DAECL_EIO, "cannot open %s: %s; %s", path, strerror(e),
+                             daecl_errno_hint(e));
+    }
+    return 0;
 }
 
 /* Appends one JSON object as a line of metrics.jsonl and frees it. */
@@ -133,197 +164,232 @@ static int metrics_line(trainer *t, cJSON *obj, daecl_err *err)
     return 0;
 }
 
-/* ---- set-up -------------------------------------------------------------- */
-
-static int load_data(trainer *t, daecl_err *err)
+static cJSON *metrics_obj(const char *type, uint32_t epoch, uint64_t step)
 {
-    const daecl_config *c = t->cfg;
-    int rc = daecl_dataset_load(c->data.train, c->data.train_limit, 0, &t->train, err);
-    if (rc)
-        return rc;
-    if (c->data.test[0]) {
-        if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, 0, &t->test, err)))
-            return rc;
-        if (t->test->dim != t->train->dim)
-            return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu values per example but "
-                                 "the training set %s has %zu; use matching files",
-                                 c->data.test, t->test->dim, c->data.train, t->train->dim);
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "type", type);
+        cJSON_AddNumberToObject(o, "epoch", epoch);
+        cJSON_AddNumberToObject(o, "step", (double)step);
     }
-    if (t->train->dim > UINT32_MAX / 4)
-        return daecl_err_set(err, DAECL_EDATA, "training set %s has %zu values per example; "
-                             "daecl supports at most %u", c->data.train, t->train->dim,
-                             UINT32_MAX / 4);
-    if (strcmp(c->likelihood.name, "bernoulli") == 0 && (t->train->min < 0 || t->train->max > 1))
-        daecl_log(DAECL_LOG_WARN, NULL, "the training data spans [%g, %g] but the bernoulli "
-                  "likelihood expects values in [0, 1]; consider likelihood.plugin=gaussian",
-                  (double)t->train->min, (double)t->train->max);
+    return o;
+}
+
+/* ---- losses, checkpoints ----------------------------------------------------- */
+
+static int nan_stop(trainer *t, daecl_err *err)
+{
+    struct stat st;
+    int have_ckpt = stat(t->ckpt_path, &st) == 0;
+    return daecl_err_set(err, DAECL_ENAN,
+                         "the training loss became NaN or infinite by step %" PRIu64
+                         " (epoch %u); training stopped%s%s; try a smaller optimizer.lr (now %g)",
+                         t->step, t->epochs_done + 1,
+                         have_ckpt ? " and the last good checkpoint is kept in " : "",
+                         have_ckpt ? t->ckpt_path : "", t->r.cfg->optimizer.lr);
+}
+
+/* Reads loss slots [read_upto, upto) of this epoch; *new_sum gets their sum.
+ * A non-finite loss stops training here. */
+static int read_losses(trainer *t, size_t upto, double *new_sum, daecl_err *err)
+{
+    double sum = 0;
+    if (upto > t->read_upto) {
+        daecl_session *s = t->r.s;
+        int rc = s->be->read(s->ctx, t->losses, t->read_upto * sizeof(float),
+                             t->host_losses + t->read_upto, (upto - t->read_upto) * sizeof(float),
+                             err);
+        if (rc)
+            return rc;
+        for (size_t i = t->read_upto; i < upto; i++)
+            sum += t->host_losses[i];
+        t->read_upto = upto;
+    }
+    if (!isfinite(sum))
+        return nan_stop(t, err);
+    t->epoch_sum += sum;
+    if (new_sum)
+        *new_sum = sum;
     return 0;
 }
 
-static int setup(trainer *t, daecl_err *err)
+/* Writes checkpoint.safetensors for the current position; steps_in_epoch
+ * steps of the epoch under way are done (0 at an epoch boundary). */
+static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
 {
-    const daecl_train_opts *o = t->opts;
-    int rc = daecl_registry_create(NULL, &t->reg, err);
+    int rc = read_losses(t, steps_in_epoch, NULL, err);
     if (rc)
         return rc;
-    if ((rc = daecl_config_load(o->config_path, o->overrides, o->n_overrides, t->reg, &t->cfg, err)))
+    daecl_err why = {0};
+    if ((rc = daecl_run_fetch_params(&t->r, &why)) == DAECL_ENAN)
+        return nan_stop(t, err);
+    if (rc) {
+        *err = why;
         return rc;
-    if ((rc = load_data(t, err)))
-        return rc;
-    const daecl_config *c = t->cfg;
-    const daecl_likelihood_ops *lik = c->likelihood.plugin->ops;
-    if ((rc = daecl_model_init(&t->model, c, (uint32_t)t->train->dim, lik->params_per_dim, err)))
-        return rc;
-    if ((rc = daecl_session_create(c, &t->s, err)))
-        return rc;
-    uint32_t b = c->train.batch_size;
-    if (b > t->train->n_rows)
-        b = (uint32_t)t->train->n_rows;
-    if ((rc = daecl_graph_create(t->s, &t->model, b, c->optimizer.kind, c->optimizer.momentum,
-                                 &t->g, err)))
-        return rc;
-    uint64_t limit = (uint64_t)(c->data.resident_max_mb * 1048576.0);
-    if ((rc = daecl_feeder_create(t->s, t->train, b, limit, "training set", &t->train_feed, err)))
-        return rc;
-    if (t->test &&
-        (rc = daecl_feeder_create(t->s, t->test, b, limit, "test set", &t->test_feed, err)))
-        return rc;
-    t->steps_per_epoch = (t->train->n_rows + b - 1) / b;
-    if ((rc = daecl_session_alloc(t->s, t->steps_per_epoch, "loss history", &t->losses, err)))
-        return rc;
-    size_t np = t->model.n_params;
-    t->host_losses = calloc(t->steps_per_epoch, sizeof(float));
-    t->params = malloc(np * sizeof(float));
-    t->s1 = t->g->state1 ? calloc(np, sizeof(float)) : NULL;
-    t->s2 = t->g->state2 ? calloc(np, sizeof(float)) : NULL;
-    if (!t->host_losses || !t->params || (t->g->state1 && !t->s1) || (t->g->state2 && !t->s2))
-        return daecl_err_set(err, DAECL_ENOMEM, "out of memory for host copies of %zu parameters",
-                             np);
-    daecl_model_init_params(&t->model, c->seed, t->params);
-    return daecl_graph_set_params(t->g, t->params, err);
+    }
+    daecl_ckpt_state st = {.step = t->step, .epoch = t->epochs_done, .seed = t->r.cfg->seed,
+                           .epoch_loss_sum = steps_in_epoch ? t->epoch_sum : 0,
+                           .epoch_rows = steps_in_epoch ? t->epoch_rows : 0};
+    return daecl_checkpoint_save(t->ckpt_path, &t->r.model, t->r.cfg, t->r.params, t->r.s1,
+                                 t->r.s2, &st, err);
 }
 
-static void teardown(trainer *t)
-{
-    if (t->metrics)
-        fclose(t->metrics);
-    if (t->s)
-        t->s->be->free(t->s->ctx, t->losses);
-    daecl_feeder_destroy(t->train_feed);
-    daecl_feeder_destroy(t->test_feed);
-    daecl_graph_destroy(t->g);
-    daecl_session_destroy(t->s);
-    daecl_dataset_destroy(t->train);
-    daecl_dataset_destroy(t->test);
-    daecl_config_destroy(t->cfg);
-    daecl_registry_destroy(t->reg);
-    free(t->host_losses);
-    free(t->params);
-    free(t->s1);
-    free(t->s2);
-}
+/* ---- one step ------------------------------------------------------------------- */
 
-/* ---- the loop -------------------------------------------------------------- */
-
-/* One optimiser step on batch `i` of the epoch; its loss sum goes to slot i. */
+/* One optimiser step on batch i of the epoch; its loss sum goes to slot i. */
 static int train_step(trainer *t, size_t i, size_t *rows, daecl_err *err)
 {
-    const daecl_config *c = t->cfg;
-    size_t b = t->g->batch_max, n_rows = t->train->n_rows, dim = t->train->dim;
+    daecl_run *r = &t->r;
+    const daecl_config *c = r->cfg;
+    size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
     size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
-    daecl_slice x, xt = daecl_at(t->g->input, 0);
+    daecl_slice x, xt = daecl_at(r->g->input, 0);
     daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
                            .step = (uint32_t)t->step, .elem0 = 0};
     int rc;
-    if ((rc = daecl_feeder_batch(t->train_feed, first, n, &x, err)) ||
-        (rc = daecl_session_corrupt(t->s, x, xt, n, dim, &key, err)) ||
-        (rc = daecl_graph_forward(t->g, xt, n, UINT32_MAX, err)) ||
-        (rc = daecl_graph_loss(t->g, x, n, daecl_at(t->losses, i), 1, err)) ||
-        (rc = daecl_graph_backward(t->g, xt, n, err)) ||
-        (rc = daecl_graph_update(t->g, c, t->step + 1, err)))
+    if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
+        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &key, err)) ||
+        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
+        (rc = daecl_graph_loss(r->g, x, n, daecl_at(t->losses, i), 1, err)) ||
+        (rc = daecl_graph_backward(r->g, xt, n, err)) ||
+        (rc = daecl_graph_update(r->g, c, t->step + 1, err)))
         return rc;
     t->step++;
     *rows = n;
     return 0;
 }
 
-/* Reads slots [from, to) of the epoch's losses; returns their sum. */
-static int read_losses(trainer *t, size_t from, size_t to, double *sum, daecl_err *err)
+/* ---- the loop --------------------------------------------------------------------- */
+
+typedef struct epoch_result {
+    double train_nll, examples_per_s, seconds;
+    daecl_evaluation eval;
+} epoch_result;
+
+static int baseline_eval(trainer *t, daecl_err *err)
 {
-    *sum = 0;
-    if (to <= from)
-        return 0;
-    int rc = t->s->be->read(t->s->ctx, t->losses, from * sizeof(float), t->host_losses + from,
-                            (to - from) * sizeof(float), err);
+    daecl_evaluation e;
+    int rc = daecl_evaluate(&t->r, 0, 0, 0, &e, err);
     if (rc)
         return rc;
-    for (size_t i = from; i < to; i++)
-        *sum += t->host_losses[i];
+    cJSON *o = metrics_obj("epoch", 0, 0);
+    if (o)
+        daecl_evaluation_to_json(&e, o);
+    if ((rc = metrics_line(t, o, err)))
+        return rc;
+    daecl_progress_line(&t->progress, "epoch 0/%u (untrained): test_nll clean %.4f corrupted %.4f",
+                        t->r.cfg->train.epochs, e.test.nll_clean, e.test.nll_corrupted);
     return 0;
 }
 
-static int nan_stop(trainer *t, uint32_t epoch, daecl_err *err)
+/* Runs the steps of one epoch from t->first_step; *stopped gets why it
+ * ended early (1 max_steps, 2 interrupted), else 0. */
+static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
 {
-    struct stat st;
-    int have_ckpt = stat(t->ckpt_path, &st) == 0;
-    return daecl_err_set(err, DAECL_ENAN,
-                         "the training loss became %s by step %" PRIu64 " (epoch %u); training "
-                         "stopped%s%s; try a smaller optimizer.lr (now %g)",
-                         "NaN or infinite", t->step, epoch + 1,
-                         have_ckpt ? " and the last good checkpoint is kept in " : "",
-                         have_ckpt ? t->ckpt_path : "", t->cfg->optimizer.lr);
+    daecl_run *r = &t->r;
+    const daecl_config *c = r->cfg;
+    size_t spe = r->steps_per_epoch;
+    double t_epoch = daecl_now(), t_log = t_epoch;
+    uint64_t rows_log = 0;
+    size_t steps_here = 0;
+    int rc;
+    *stopped = 0;
+    for (size_t i = t->first_step; i < spe; i++) {
+        size_t rows;
+        if ((rc = train_step(t, i, &rows, err)))
+            return rc;
+        steps_here++;
+        t->epoch_rows += rows;
+        rows_log += rows;
+        double now = daecl_now();
+        if (c->train.log_every && t->step % c->train.log_every == 0) {
+            size_t from = t->read_upto;
+            double sum;
+            if ((rc = read_losses(t, i + 1, &sum, err)))
+                return rc;
+            uint64_t rows_read = 0;
+            for (size_t k = from; k <= i; k++)
+                rows_read += k + 1 == spe ? r->train->n_rows - k * r->g->batch_max
+                                          : r->g->batch_max;
+            double nll = sum / (double)rows_read, rate = (double)rows_log / (now - t_log);
+            cJSON *o = metrics_obj("step", epoch + 1, t->step);
+            if (o) {
+                cJSON_AddNumberToObject(o, "train_nll", nll);
+                cJSON_AddNumberToObject(o, "examples_per_s", rate);
+                cJSON_AddNumberToObject(o, "seconds", now - t->t_start);
+            }
+            if ((rc = metrics_line(t, o, err)))
+                return rc;
+            if (t->progress.mode == DAECL_PROGRESS_LINES)
+                daecl_progress_line(&t->progress, "epoch %u/%u  step %zu/%zu  train_nll %.4f  "
+                                    "%.0f examples/s", epoch + 1, c->train.epochs, i + 1, spe,
+                                    nll, rate);
+            t_log = now;
+            rows_log = 0;
+        }
+        if (daecl_progress_due(&t->progress, now)) {
+            size_t from = t->read_upto;
+            double sum;
+            if ((rc = read_losses(t, i + 1, &sum, err)))
+                return rc;
+            double loss = from <= i ? sum / (double)((i + 1 - from) * r->g->batch_max) : NAN;
+            double per_step = (now - t_epoch) / (double)steps_here;
+            daecl_progress_bar(&t->progress, now, epoch + 1, c->train.epochs, i + 1, spe, loss,
+                               (double)t->epoch_rows / (now - t_epoch + 1e-9),
+                               per_step * (double)(spe - i - 1));
+        }
+        if (c->train.checkpoint_unit == DAECL_CKPT_STEP && c->train.checkpoint_every &&
+            t->step % c->train.checkpoint_every == 0 && i + 1 < spe &&
+            (rc = save_checkpoint(t, i + 1, err)))
+            return rc;
+        if (t->opts->stop && *t->opts->stop) {
+            *stopped = 2;
+            t->first_step = i + 1;
+            return 0;
+        }
+        if (c->train.max_steps && t->step >= c->train.max_steps) {
+            *stopped = 1;
+            t->first_step = i + 1;
+            return 0;
+        }
+    }
+    t->first_step = spe;
+    return 0;
 }
 
-static int save_checkpoint(trainer *t, uint32_t epochs_done, daecl_err *err)
-{
-    int rc = daecl_graph_get_params(t->g, t->params, err);
-    if (!rc)
-        rc = daecl_graph_get_state(t->g, t->s1, t->s2, err);
-    if (rc)
-        return rc;
-    daecl_ckpt_state st = {.step = t->step, .epoch = epochs_done, .seed = t->cfg->seed};
-    return daecl_checkpoint_save(t->ckpt_path, &t->model, t->cfg, t->params, t->s1, t->s2, &st,
-                                 err);
-}
-
-typedef struct epoch_result {
-    double train_nll, test_clean, test_corrupted, examples_per_s, seconds;
-    int have_test;
-} epoch_result;
-
-static int write_summary(trainer *t, const epoch_result *last, uint32_t epochs_done,
-                         double seconds, daecl_err *err)
+static int write_summary(trainer *t, const epoch_result *last, const char *status,
+                         daecl_err *err)
 {
     char path[PATH_MAX], model[512];
-    int rc = path_join(path, sizeof path, t->run_dir, "summary.json", err);
+    int rc = daecl_path_join(path, sizeof path, t->run_dir, "summary.json", err);
     if (rc)
         return rc;
+    const daecl_run *r = &t->r;
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
-    cJSON_AddStringToObject(o, "name", t->cfg->name);
+    cJSON_AddStringToObject(o, "name", r->cfg->name);
+    cJSON_AddStringToObject(o, "status", status);
     cJSON_AddStringToObject(o, "run_dir", t->run_dir);
-    cJSON_AddStringToObject(o, "model", daecl_model_describe(&t->model, model, sizeof model));
-    cJSON_AddStringToObject(o, "backend", t->cfg->backend.name);
-    cJSON_AddStringToObject(o, "device", daecl_session_device_name(t->s));
-    cJSON_AddNumberToObject(o, "epochs", epochs_done);
+    cJSON_AddStringToObject(o, "model", daecl_model_describe(&r->model, model, sizeof model));
+    cJSON_AddStringToObject(o, "corruption", r->cfg->corruption.name);
+    cJSON_AddStringToObject(o, "likelihood", r->cfg->likelihood.name);
+    cJSON_AddStringToObject(o, "backend", r->cfg->backend.name);
+    cJSON_AddStringToObject(o, "device", daecl_session_device_name(r->s));
+    cJSON_AddNumberToObject(o, "epochs", t->epochs_done);
     cJSON_AddNumberToObject(o, "steps", (double)t->step);
-    cJSON_AddNumberToObject(o, "train_examples", (double)t->train->n_rows);
+    cJSON_AddNumberToObject(o, "train_examples", (double)r->train->n_rows);
     cJSON_AddNumberToObject(o, "train_nll", last->train_nll);
-    if (last->have_test) {
-        cJSON_AddNumberToObject(o, "test_examples", (double)t->test->n_rows);
-        cJSON_AddNumberToObject(o, "test_nll_clean", last->test_clean);
-        cJSON_AddNumberToObject(o, "test_nll_corrupted", last->test_corrupted);
-    }
+    daecl_evaluation_to_json(&last->eval, o);
     cJSON_AddNumberToObject(o, "examples_per_s", last->examples_per_s);
-    cJSON_AddNumberToObject(o, "seconds", seconds);
+    cJSON_AddNumberToObject(o, "seconds", daecl_now() - t->t_start);
     cJSON_AddStringToObject(o, "checkpoint", t->ckpt_path);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s)
         return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
     size_t len = strlen(s);
-    s[len] = '\n'; /* cJSON leaves room for its NUL, which the file does not need */
+    s[len] = '\n'; /* cJSON left room for a NUL the file does not need */
     rc = daecl_write_file_atomic(path, s, len + 1, "summary", err);
     free(s);
     return rc;
@@ -331,163 +397,205 @@ static int write_summary(trainer *t, const epoch_result *last, uint32_t epochs_d
 
 static int run(trainer *t, daecl_err *err)
 {
-    const daecl_config *c = t->cfg;
-    char model[512];
-    int quiet = t->opts->quiet;
+    daecl_run *r = &t->r;
+    const daecl_config *c = r->cfg;
     uint32_t epochs = c->train.epochs;
-    if (!quiet)
-        printf("daecl: training %s on %s, %zu training%s examples, batch %u, %zu steps per "
-               "epoch, %u epochs\n",
-               daecl_model_describe(&t->model, model, sizeof model),
-               daecl_session_device_name(t->s), t->train->n_rows,
-               t->test ? "" : " (no test set)", t->g->batch_max, t->steps_per_epoch, epochs);
-    double t_start = now_seconds();
+    size_t spe = r->steps_per_epoch;
+    char model[512];
+    int rc;
+    if (t->resumed)
+        daecl_progress_line(&t->progress, "daecl: resuming %s at step %" PRIu64 " (epoch %u, "
+                            "step %zu of %zu)", t->run_dir, t->step, t->epochs_done + 1,
+                            t->first_step, spe);
+    daecl_progress_line(&t->progress, "daecl: training %s on %s, %zu training%s examples, batch "
+                        "%u, %zu steps per epoch, %u epochs",
+                        daecl_model_describe(&r->model, model, sizeof model),
+                        daecl_session_device_name(r->s), r->train->n_rows,
+                        r->test ? "" : " (no test set)", r->g->batch_max, spe, epochs);
+    if (!t->resumed && r->test && (rc = baseline_eval(t, err)))
+        return rc;
     epoch_result last = {0};
-    uint32_t epochs_done = 0;
-    int rc = 0, stopped = 0;
-    /* Epoch 0: the untrained model's test NLL, the baseline every later
-     * epoch is read against. */
-    if (t->test) {
-        daecl_nll_result r;
-        if ((rc = daecl_eval_nll(t->g, t->test_feed, c->seed, &r, err)))
+    int stopped = 0;
+    while (t->epochs_done < epochs && !stopped) {
+        uint32_t epoch = t->epochs_done;
+        if ((rc = daecl_feeder_shuffle(r->train_feed, c->seed, epoch, err)))
             return rc;
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            cJSON_AddStringToObject(o, "type", "epoch");
-            cJSON_AddNumberToObject(o, "epoch", 0);
-            cJSON_AddNumberToObject(o, "step", 0);
-            cJSON_AddNumberToObject(o, "test_nll_clean", r.clean);
-            cJSON_AddNumberToObject(o, "test_nll_corrupted", r.corrupted);
-        }
-        if ((rc = metrics_line(t, o, err)))
+        double t0 = daecl_now();
+        if ((rc = run_epoch(t, epoch, &stopped, err)))
             return rc;
-        if (!quiet)
-            printf("epoch 0/%u (untrained): test_nll clean %.4f corrupted %.4f\n", epochs, r.clean,
-                   r.corrupted);
-    }
-    for (uint32_t epoch = 0; epoch < epochs && !stopped; epoch++) {
-        if ((rc = daecl_feeder_shuffle(t->train_feed, c->seed, epoch, err)))
-            return rc;
-        double t_epoch = now_seconds(), t_log = t_epoch;
-        size_t logged = 0, rows_epoch = 0, rows_log = 0, i;
-        for (i = 0; i < t->steps_per_epoch; i++) {
-            size_t rows;
-            if ((rc = train_step(t, i, &rows, err)))
+        if (stopped == 2) {
+            if ((rc = save_checkpoint(t, t->first_step, err)))
                 return rc;
-            rows_epoch += rows;
-            rows_log += rows;
-            if (c->train.log_every && t->step % c->train.log_every == 0) {
-                double sum, tnow;
-                if ((rc = read_losses(t, logged, i + 1, &sum, err)))
-                    return rc;
-                logged = i + 1;
-                if (!isfinite(sum))
-                    return nan_stop(t, epoch, err);
-                tnow = now_seconds();
-                double nll = sum / (double)rows_log, rate = (double)rows_log / (tnow - t_log);
-                if (!quiet)
-                    printf("epoch %u/%u  step %zu/%zu  train_nll %.4f  %.0f examples/s\n",
-                           epoch + 1, epochs, i + 1, t->steps_per_epoch, nll, rate);
-                cJSON *o = cJSON_CreateObject();
-                if (o) {
-                    cJSON_AddStringToObject(o, "type", "step");
-                    cJSON_AddNumberToObject(o, "epoch", epoch + 1);
-                    cJSON_AddNumberToObject(o, "step", (double)t->step);
-                    cJSON_AddNumberToObject(o, "train_nll", nll);
-                    cJSON_AddNumberToObject(o, "examples_per_s", rate);
-                    cJSON_AddNumberToObject(o, "seconds", tnow - t_start);
-                }
-                if ((rc = metrics_line(t, o, err)))
-                    return rc;
-                t_log = tnow;
-                rows_log = 0;
-            }
-            if (c->train.max_steps && t->step >= c->train.max_steps) {
-                stopped = 1;
-                i++;
-                break;
-            }
+            daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64, t->step);
+            return daecl_err_set(err, DAECL_EINTR, "training was interrupted at step %" PRIu64
+                                 " and checkpointed; continue it with `daecl resume %s`",
+                                 t->step, t->run_dir);
         }
-        double rest;
-        if ((rc = read_losses(t, logged, i, &rest, err)))
+        if ((rc = read_losses(t, t->first_step, NULL, err)))
             return rc;
-        double sum = 0;
-        for (size_t k = 0; k < i; k++)
-            sum += t->host_losses[k];
-        if (!isfinite(sum))
-            return nan_stop(t, epoch, err);
-        double train_seconds = now_seconds() - t_epoch;
-        last.train_nll = sum / (double)rows_epoch;
-        last.examples_per_s = (double)rows_epoch / train_seconds;
-        if (t->test) {
-            daecl_nll_result r;
-            if ((rc = daecl_eval_nll(t->g, t->test_feed, c->seed, &r, err)))
-                return rc;
-            last.test_clean = r.clean;
-            last.test_corrupted = r.corrupted;
-            last.have_test = 1;
+        double train_seconds = daecl_now() - t0;
+        last.train_nll = t->epoch_sum / (double)t->epoch_rows;
+        last.examples_per_s = (double)(t->epoch_rows) / train_seconds;
+        int finished = t->first_step == spe;
+        int last_epoch = stopped || (finished && epoch + 1 == epochs);
+        if (r->test &&
+            (rc = daecl_evaluate(r, last_epoch && c->eval.denoising, 0, 0, &last.eval, err)))
+            return rc;
+        last.seconds = daecl_now() - t0;
+        if (finished) {
+            t->epochs_done = epoch + 1;
+            t->first_step = 0;
         }
-        last.seconds = now_seconds() - t_epoch;
-        if (i == t->steps_per_epoch)
-            epochs_done = epoch + 1;
-        if ((rc = save_checkpoint(t, epochs_done, err)))
-            return rc;
-        cJSON *o = cJSON_CreateObject();
+        cJSON *o = metrics_obj("epoch", epoch + 1, t->step);
         if (o) {
-            cJSON_AddStringToObject(o, "type", "epoch");
-            cJSON_AddNumberToObject(o, "epoch", epoch + 1);
-            cJSON_AddNumberToObject(o, "step", (double)t->step);
             cJSON_AddNumberToObject(o, "train_nll", last.train_nll);
-            if (last.have_test) {
-                cJSON_AddNumberToObject(o, "test_nll_clean", last.test_clean);
-                cJSON_AddNumberToObject(o, "test_nll_corrupted", last.test_corrupted);
-            }
+            daecl_evaluation_to_json(&last.eval, o);
             cJSON_AddNumberToObject(o, "examples_per_s", last.examples_per_s);
             cJSON_AddNumberToObject(o, "seconds", last.seconds);
         }
         if ((rc = metrics_line(t, o, err)))
             return rc;
-        if (!quiet) {
-            printf("epoch %u/%u done: train_nll %.4f", epoch + 1, epochs, last.train_nll);
-            if (last.have_test)
-                printf("  test_nll clean %.4f corrupted %.4f", last.test_clean,
-                       last.test_corrupted);
-            printf("  (%.0f examples/s, %.1f s)\n", last.examples_per_s, last.seconds);
-            fflush(stdout);
+        if (last.eval.have_test)
+            daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  test_nll clean "
+                                "%.4f corrupted %.4f  (%.0f examples/s, %.1f s)", epoch + 1,
+                                epochs, last.train_nll, last.eval.test.nll_clean,
+                                last.eval.test.nll_corrupted, last.examples_per_s, last.seconds);
+        else
+            daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  (%.0f "
+                                "examples/s, %.1f s)", epoch + 1, epochs, last.train_nll,
+                                last.examples_per_s, last.seconds);
+        int due = c->train.checkpoint_unit == DAECL_CKPT_EPOCH && c->train.checkpoint_every &&
+                  t->epochs_done % c->train.checkpoint_every == 0;
+        if (due || last_epoch) {
+            if ((rc = save_checkpoint(t, finished ? 0 : t->first_step, err)))
+                return rc;
+        }
+        if (finished) {
+            t->epoch_sum = 0;
+            t->epoch_rows = 0;
+            t->read_upto = 0;
         }
     }
-    if (stopped && !quiet)
-        printf("daecl: stopped after train.max_steps = %" PRIu64 " steps\n", c->train.max_steps);
-    return write_summary(t, &last, epochs_done, now_seconds() - t_start, err);
+    if (stopped == 1)
+        daecl_progress_line(&t->progress, "daecl: stopped after train.max_steps = %" PRIu64
+                            " steps", c->train.max_steps);
+    if (c->eval.probe || c->eval.probe_baseline) {
+        daecl_evaluation probe;
+        if ((rc = daecl_evaluate(r, 0, c->eval.probe, c->eval.probe_baseline, &probe, err)))
+            return rc;
+        last.eval.have_probe = probe.have_probe;
+        last.eval.probe = probe.probe;
+        last.eval.have_baseline = probe.have_baseline;
+        last.eval.baseline = probe.baseline;
+        if (probe.have_probe)
+            daecl_progress_line(&t->progress, "linear probe on the code: test accuracy %.2f%%",
+                                100 * probe.probe.accuracy);
+        if (probe.have_baseline)
+            daecl_progress_line(&t->progress, "linear probe on raw inputs: test accuracy %.2f%%",
+                                100 * probe.baseline.accuracy);
+    }
+    if (last.eval.have_denoising)
+        daecl_progress_line(&t->progress, "denoising MSE %.6f (PSNR %.2f dB); corrupted input "
+                            "%.6f (PSNR %.2f dB)", last.eval.test.mse_reconstruction,
+                            last.eval.test.psnr_reconstruction, last.eval.test.mse_corrupted,
+                            last.eval.test.psnr_corrupted);
+    return write_summary(t, &last, stopped == 1 ? "max_steps" : "finished", err);
+}
+
+/* ---- entry --------------------------------------------------------------------- */
+
+/* Positions a resumed run after its checkpoint. */
+static int resume_from_checkpoint(trainer *t, daecl_err *err)
+{
+    daecl_ckpt_state st;
+    int rc = daecl_run_load_checkpoint(&t->r, t->ckpt_path, &st, err);
+    if (rc)
+        return rc;
+    const daecl_config *c = t->r.cfg;
+    size_t spe = t->r.steps_per_epoch;
+    if (st.seed != c->seed)
+        return daecl_err_set(err, DAECL_ECONFIG, "the checkpoint in %s was trained with seed %" PRIu64
+                             " but the config says %" PRIu64 "; resume with the run's own seed",
+                             t->run_dir, st.seed, c->seed);
+    if (st.step < (uint64_t)st.epoch * spe || st.step - (uint64_t)st.epoch * spe >= spe)
+        return daecl_err_set(err, DAECL_ECKPT, "the checkpoint in %s is at step %" PRIu64
+                             " of epoch %u, which does not fit %zu steps per epoch; the data or "
+                             "train.batch_size changed since it was written",
+                             t->run_dir, st.step, st.epoch + 1, spe);
+    t->step = st.step;
+    t->epochs_done = st.epoch;
+    t->first_step = (size_t)(st.step - (uint64_t)st.epoch * spe);
+    t->read_upto = t->first_step;
+    t->epoch_sum = st.epoch_loss_sum;
+    t->epoch_rows = st.epoch_rows;
+    return open_metrics(t, 1, st.step, err);
 }
 
 int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, daecl_err *err)
 {
-    trainer t = {.opts = opts};
+    trainer t = {.opts = opts, .t_start = daecl_now()};
+    daecl_progress_init(&t.progress, opts->quiet ? DAECL_PROGRESS_QUIET : opts->progress, stdout);
     if (run_dir && run_dir_n)
         run_dir[0] = '\0';
-    int rc = setup(&t, err);
-    if (rc)
+    char cfg_path[PATH_MAX];
+    int rc = 0;
+    if (opts->resume_dir) {
+        snprintf(t.run_dir, sizeof t.run_dir, "%s", opts->resume_dir);
+        rc = daecl_path_join(cfg_path, sizeof cfg_path, opts->resume_dir, "config.yaml", err);
+        if (!rc) {
+            struct stat st;
+            if (stat(cfg_path, &st) != 0)
+                rc = daecl_err_set(err, DAECL_EUSAGE, "%s is not a daecl run folder (it has no "
+                                   "config.yaml)", opts->resume_dir);
+        }
+    } else {
+        snprintf(cfg_path, sizeof cfg_path, "%s", opts->config_path ? opts->config_path : "");
+    }
+    if (rc || (rc = daecl_run_open(&t.r, cfg_path, opts->overrides, opts->n_overrides, err)))
         goto done;
-    if ((rc = make_run_dir(&t, err)))
+    const daecl_run *r = &t.r;
+    if (!opts->resume_dir && (rc = make_run_dir(&t, err)))
         goto done;
     if (run_dir && run_dir_n)
         snprintf(run_dir, run_dir_n, "%s", t.run_dir);
-    if ((rc = path_join(t.ckpt_path, sizeof t.ckpt_path, t.run_dir, "checkpoint.safetensors", err)) ||
-        (rc = write_config(&t, err)))
+    if ((rc = daecl_path_join(t.ckpt_path, sizeof t.ckpt_path, t.run_dir, "checkpoint.safetensors",
+                              err)))
         goto done;
-    char path[PATH_MAX];
-    if ((rc = path_join(path, sizeof path, t.run_dir, "metrics.jsonl", err)))
+    if ((rc = daecl_session_alloc(r->s, r->steps_per_epoch, "loss history", &t.losses, err)))
         goto done;
-    t.metrics = fopen(path, "w");
-    if (!t.metrics) {
-        int e = errno;
-        rc = daecl_err_set(err, DAECL_EIO, "cannot create %s: %s; %s", path, strerror(e),
-                           daecl_errno_hint(e));
+    t.host_losses = calloc(r->steps_per_epoch, sizeof(float));
+    if (!t.host_losses) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory for the loss history");
         goto done;
     }
+    if (opts->resume_dir) {
+        struct stat st;
+        if (stat(t.ckpt_path, &st) != 0) {
+            rc = daecl_err_set(err, DAECL_EUSAGE, "run folder %s has no checkpoint to resume "
+                               "from; start it again with `daecl train`", t.run_dir);
+            goto done;
+        }
+        if ((rc = resume_from_checkpoint(&t, err)))
+            goto done;
+        t.resumed = 1;
+        if (t.epochs_done >= r->cfg->train.epochs) {
+            daecl_progress_line(&t.progress, "daecl: %s already finished its %u epochs; continue "
+                                "it with `daecl resume %s train.epochs=N`", t.run_dir,
+                                t.epochs_done, t.run_dir);
+            goto done;
+        }
+    } else if ((rc = open_metrics(&t, 0, 0, err))) {
+        goto done;
+    }
+    if ((rc = write_config(&t, err)))
+        goto done;
     rc = run(&t, err);
 done:
-    teardown(&t);
+    if (t.metrics)
+        fclose(t.metrics);
+    if (t.r.s)
+        t.r.s->be->free(t.r.s->ctx, t.losses);
+    free(t.host_losses);
+    daecl_run_close(&t.r);
     return rc;
 }

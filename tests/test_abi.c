@@ -127,7 +127,8 @@ PIN(daecl_backend_ops, lik_mean, 176);
 PIN(daecl_backend_ops, lik_sample, 184);
 PIN(daecl_backend_ops, finish, 192);
 PIN(daecl_backend_ops, precompile, 200);
-SIZE(daecl_backend_ops, 208);
+PIN(daecl_backend_ops, softmax_xent, 208);
+SIZE(daecl_backend_ops, 216);
 #endif
 
 /* The head a loader reads before it trusts anything else sits in the first

@@ -649,6 +649,24 @@ static int cpu_lik_sample(void *ctx, void *bp, daecl_slice a, size_t n_rows, siz
     return ops->host_sample(pa, po, n_rows, dim, key, b->params, err);
 }
 
+static int cpu_softmax_xent(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
+                            size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
+                            daecl_err *err)
+{
+    cpu *c = ctx;
+    size_t n;
+    float *pz, *py, *pl, *pg;
+    int rc;
+    if ((rc = mul_size(c, n_rows, n_classes, &n, "softmax_xent", err)) ||
+        (rc = span(c, logits, n, "softmax_xent", "logits", &pz, err)) ||
+        (rc = span(c, labels, n_rows, "softmax_xent", "labels", &py, err)) ||
+        (rc = span_opt(c, loss_rows, n_rows, "softmax_xent", "loss_rows", &pl, err)) ||
+        (rc = span_opt(c, grad, n, "softmax_xent", "grad", &pg, err)))
+        return rc;
+    daecl__cpu_softmax_xent(pz, py, n_rows, n_classes, scale, pl, pg);
+    return 0;
+}
+
 static int cpu_finish(void *ctx, daecl_err *err)
 {
     (void)ctx;
@@ -684,6 +702,7 @@ static const daecl_backend_ops ops = {
     .lik_mean = cpu_lik_mean,
     .lik_sample = cpu_lik_sample,
     .finish = cpu_finish,
+    .softmax_xent = cpu_softmax_xent,
 };
 
 static const daecl_param_spec params[] = {

@@ -208,3 +208,26 @@ void daecl__cpu_optim_update(const daecl_optim_step *step, float *w, const float
     else
         adam_update(step, w, g, s1, s2, n);
 }
+
+void daecl__cpu_softmax_xent(const float *logits, const float *labels, size_t n_rows,
+                             size_t n_classes, float scale, float *loss_rows, float *grad)
+{
+    for (size_t r = 0; r < n_rows; r++) {
+        const float *z = logits + r * n_classes;
+        size_t y = (size_t)labels[r];
+        double zmax = z[0];
+        for (size_t c = 1; c < n_classes; c++)
+            if (z[c] > zmax)
+                zmax = z[c];
+        double sum = 0;
+        for (size_t c = 0; c < n_classes; c++)
+            sum += exp((double)z[c] - zmax);
+        if (loss_rows)
+            loss_rows[r] = (float)(zmax + log(sum) - (double)z[y]);
+        if (grad)
+            for (size_t c = 0; c < n_classes; c++) {
+                double p = exp((double)z[c] - zmax) / sum;
+                grad[r * n_classes + c] = (float)(scale * (p - (c == y ? 1.0 : 0.0)));
+            }
+    }
+}

@@ -41,4 +41,11 @@ size_t daecl__cpu_gather(const float *data, size_t n_data_rows, size_t dim, cons
 void daecl__cpu_optim_update(const daecl_optim_step *step, float *w, const float *g, float *s1,
                              float *s2, size_t n);
 
+/* Softmax cross-entropy (backend.h: softmax_xent) of logits (n_rows,
+ * n_classes) against float class indices (n_rows): loss_rows (n_rows) and
+ * grad (n_rows, n_classes), each may be NULL. Computed in double with the
+ * max subtracted, so no logit overflows. */
+void daecl__cpu_softmax_xent(const float *logits, const float *labels, size_t n_rows,
+                             size_t n_classes, float scale, float *loss_rows, float *grad);
+
 #endif

@@ -164,6 +164,17 @@ typedef struct daecl_backend_ops {
      * a device without an online compiler can load them (FPGA flow). */
     int (*precompile)(void *ctx, const daecl_plugin *const *plugins, size_t n, const char *dir,
                       daecl_err *err);
+
+    /* ---- classification (optional: NULL runs it on the host) ----
+     * Softmax cross-entropy of logits (n_rows, n_classes) against labels
+     * (n_rows): class indices stored as floats (0.0, 1.0, ...), the core
+     * guarantees them in range. loss_rows[r] = logsumexp(z_r) - z_r[y_r]
+     * (NULL slice: not wanted); grad (n_rows, n_classes) = scale *
+     * (softmax(z_r) - onehot(y_r)) (NULL slice: not wanted). For the linear
+     * probe of `daecl eval`. */
+    int (*softmax_xent)(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
+                        size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
+                        daecl_err *err);
 } daecl_backend_ops;
 
 #ifdef __cplusplus

@@ -1,0 +1,49 @@
+/* daecl — judging a trained run: test NLL (clean and corrupted), denoising
+ * MSE/PSNR, and the linear probe on the top code (and on raw inputs as the
+ * baseline). `daecl eval` and the end of `daecl train` share this. */
+#ifndef DAECL_CORE_EVALUATE_H
+#define DAECL_CORE_EVALUATE_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "core/eval.h"
+#include "core/probe.h"
+#include "core/run.h"
+
+typedef struct daecl_evaluation {
+    int have_test;
+    daecl_eval_result test; /* denoising fields valid when have_denoising */
+    int have_denoising;
+    int have_probe;
+    daecl_probe_result probe;
+    int have_baseline;
+    daecl_probe_result baseline;
+} daecl_evaluation;
+
+/* Evaluates the run's current parameters on its test set; the probe needs
+ * data.train_labels and data.test_labels. */
+int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
+                   daecl_evaluation *out, daecl_err *err);
+/* Adds the evaluation's numbers to a JSON object (eval.json, summary.json). */
+void daecl_evaluation_to_json(const daecl_evaluation *e, cJSON *obj);
+/* Prints the numbers, one per line, for people. */
+void daecl_evaluation_print(const daecl_evaluation *e, FILE *out);
+
+typedef struct daecl_eval_opts {
+    const char *run_dir;    /* its config.yaml and checkpoint.safetensors, and where eval.json goes */
+    const char *checkpoint; /* overrides the run folder's checkpoint */
+    const char *config;     /* overrides the run folder's config.yaml */
+    const char *const *overrides;
+    size_t n_overrides;
+    int probe_baseline;     /* also the raw-input probe */
+    int no_probe;           /* skip the probe even if labels exist */
+} daecl_eval_opts;
+
+/* `daecl eval`: loads the config and checkpoint, evaluates everything the
+ * data allows (the probe when labels are configured), and writes eval.json
+ * into the run folder (json_path gets its path; "" when there is none). */
+int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_path,
+                   size_t json_path_n, daecl_err *err);
+
+#endif

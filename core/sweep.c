@@ -1,0 +1,419 @@
+/* daecl — sweeps over a grid of config overrides. */
+#include "core/sweep.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/fsutil.h"
+#include "core/registry.h"
+#include "core/train.h"
+
+#define MAX_POINTS 10000
+
+/* The metrics of summary.json the tables show, and which way is better. */
+static const struct {
+    const char *key;
+    int higher_is_better;
+} metrics[] = {
+    {"train_nll", 0},          {"test_nll_clean", 0},     {"test_nll_corrupted", 0},
+    {"mse_reconstruction", 0}, {"psnr_reconstruction_db", 1}, {"probe_accuracy", 1},
+    {"probe_baseline_accuracy", 1}, {"seconds", 0},
+};
+#define N_METRICS (sizeof metrics / sizeof metrics[0])
+
+typedef struct point {
+    size_t index;
+    char name[512];
+    char status[DAECL_ERR_MSG_MAX]; /* "ok" or the failure's sentence */
+    double values[N_METRICS];       /* NAN: not reported */
+} point;
+
+int daecl_sweep_parse_axis(const char *arg, daecl_sweep_axis *axis, daecl_err *err)
+{
+    memset(axis, 0, sizeof *axis);
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return daecl_err_set(err, DAECL_EUSAGE, "sweep argument '%s' is not KEY=V1,V2,...", arg);
+    axis->key = strndup(arg, (size_t)(eq - arg));
+    if (!axis->key)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory");
+    const char *p = eq + 1, *start = p;
+    int depth = 0;
+    char quote = 0;
+    for (;; p++) {
+        char ch = *p;
+        if (quote) {
+            if (ch == quote)
+                quote = 0;
+            else if (!ch)
+                break;
+            continue;
+        }
+        if (ch == '\'' || ch == '"')
+            quote = ch;
+        else if (ch == '[' || ch == '{')
+            depth++;
+        else if ((ch == ']' || ch == '}') && depth > 0)
+            depth--;
+        if ((ch == ',' && depth == 0) || !ch) {
+            if (axis->n_values == DAECL_SWEEP_MAX_VALUES) {
+                daecl_sweep_axis_free(axis);
+                return daecl_err_set(err, DAECL_EUSAGE, "sweep argument '%s' has more than %d "
+                                     "values", arg, DAECL_SWEEP_MAX_VALUES);
+            }
+            axis->values[axis->n_values] = strndup(start, (size_t)(p - start));
+            if (!axis->values[axis->n_values++]) {
+                daecl_sweep_axis_free(axis);
+                return daecl_err_set(err, DAECL_ENOMEM, "out of memory");
+            }
+            start = p + 1;
+            if (!ch)
+                break;
+        }
+    }
+    if (quote || depth) {
+        daecl_sweep_axis_free(axis);
+        return daecl_err_set(err, DAECL_EUSAGE, "sweep argument '%s' has an unclosed %s", arg,
+                             quote ? "quote" : "bracket");
+    }
+    return 0;
+}
+
+void daecl_sweep_axis_free(daecl_sweep_axis *axis)
+{
+    free(axis->key);
+    for (size_t i = 0; i < axis->n_values; i++)
+        free(axis->values[i]);
+    memset(axis, 0, sizeof *axis);
+}
+
+/* The overrides of point i: axis a takes value (i / stride_a) % n_a. */
+static int point_overrides(const daecl_sweep_axis *ax, size_t n_ax, size_t i, char **ov,
+                           char *storage, size_t per, daecl_err *err)
+{
+    size_t stride = 1;
+    for (size_t a = n_ax; a-- > 0;) {
+        size_t v = (i / stride) % ax[a].n_values;
+        int w = snprintf(storage + a * per, per, "%s=%s", ax[a].key, ax[a].values[v]);
+        if (w < 0 || (size_t)w >= per)
+            return daecl_err_set(err, DAECL_EUSAGE, "sweep value '%.40s...' of %s is longer "
+                                 "than %zu bytes", ax[a].values[v], ax[a].key, per - 1);
+        ov[a] = storage + a * per;
+        stride *= ax[a].n_values;
+    }
+    return 0;
+}
+
+/* A folder name from the swept (multi-valued) overrides. */
+static void point_name(const daecl_sweep_axis *ax, size_t n_ax, char *const *ov, size_t i,
+                       char *out, size_t n)
+{
+    size_t len = (size_t)snprintf(out, n, "%03zu", i + 1);
+    for (size_t a = 0; a < n_ax && len + 2 < n; a++) {
+        if (ax[a].n_values < 2)
+            continue;
+        out[len++] = '_';
+        for (const char *c = ov[a]; *c && len + 1 < n; c++)
+            out[len++] = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                                 (*c >= '0' && *c <= '9') || *c == '.' || *c == '=' || *c == '-'
+                             ? *c
+                             : '_';
+        out[len] = '\0';
+    }
+}
+
+static void read_summary(const char *run_dir, point *p)
+{
+    for (size_t m = 0; m < N_METRICS; m++)
+        p->values[m] = NAN;
+    char path[PATH_MAX];
+    if (daecl_path_join(path, sizeof path, run_dir, "summary.json", NULL))
+        return;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *o = cJSON_Parse(buf);
+    for (size_t m = 0; o && m < N_METRICS; m++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, metrics[m].key);
+        if (cJSON_IsNumber(v))
+            p->values[m] = v->valuedouble;
+    }
+    cJSON_Delete(o);
+}
+
+static int sort_metric;
+
+static int cmp_points(const void *a, const void *b)
+{
+    const point *p = a, *q = b;
+    double x = p->values[sort_metric], y = q->values[sort_metric];
+    int xn = isnan(x), yn = isnan(y);
+    if (xn || yn)
+        return xn != yn ? (xn ? 1 : -1) : (p->index > q->index) - (p->index < q->index);
+    if (x == y)
+        return (p->index > q->index) - (p->index < q->index);
+    int less = x < y;
+    return metrics[sort_metric].higher_is_better ? (less ? 1 : -1) : (less ? -1 : 1);
+}
+
+/* sweep.csv (grid order) and sweep.md (sorted), rewritten after each point. */
+static int write_tables(const char *dir, const daecl_sweep_axis *ax, size_t n_ax, const point *pts,
+                        size_t n_pts, char ***point_ov, daecl_err *err)
+{
+    size_t cap = 4096 + n_pts * 2048, len = 0;
+    char *csv = malloc(cap), *md = malloc(cap);
+    point *sorted = malloc((n_pts ? n_pts : 1) * sizeof *sorted);
+    int rc = 0;
+    if (!csv || !md || !sorted) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory writing the sweep tables");
+        goto done;
+    }
+#define PUT(buf, ...) (len += (size_t)snprintf((buf) + len, len < cap ? cap - len : 0, __VA_ARGS__))
+    PUT(csv, "point,run");
+    for (size_t a = 0; a < n_ax; a++)
+        PUT(csv, ",%s", ax[a].key);
+    PUT(csv, ",status");
+    for (size_t m = 0; m < N_METRICS; m++)
+        PUT(csv, ",%s", metrics[m].key);
+    PUT(csv, "\n");
+    for (size_t i = 0; i < n_pts; i++) {
+        PUT(csv, "%zu,%s", pts[i].index + 1, pts[i].name);
+        for (size_t a = 0; a < n_ax; a++) {
+            const char *v = strchr(point_ov[pts[i].index][a], '=') + 1;
+            PUT(csv, ",\"");
+            for (const char *c = v; *c; c++)
+                PUT(csv, *c == '"' ? "\"\"" : "%c", *c);
+            PUT(csv, "\"");
+        }
+        PUT(csv, ",\"");
+        for (const char *c = pts[i].status; *c; c++)
+            PUT(csv, *c == '"' ? "\"\"" : "%c", *c);
+        PUT(csv, "\"");
+        for (size_t m = 0; m < N_METRICS; m++)
+            if (isnan(pts[i].values[m]))
+                PUT(csv, ",");
+            else
+                PUT(csv, ",%.10g", pts[i].values[m]);
+        PUT(csv, "\n");
+    }
+    if (len >= cap) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "the sweep table outgrew its buffer");
+        goto done;
+    }
+    char path[PATH_MAX];
+    if ((rc = daecl_path_join(path, sizeof path, dir, "sweep.csv", err)) ||
+        (rc = daecl_write_file_atomic(path, csv, len, "sweep table", err)))
+        goto done;
+
+    memcpy(sorted, pts, n_pts * sizeof *sorted);
+    qsort(sorted, n_pts, sizeof *sorted, cmp_points);
+    len = 0;
+    PUT(md, "Sorted by %s (%s is better).\n\n| run |", metrics[sort_metric].key,
+        metrics[sort_metric].higher_is_better ? "higher" : "lower");
+    for (size_t a = 0; a < n_ax; a++)
+        if (ax[a].n_values > 1)
+            PUT(md, " %s |", ax[a].key);
+    for (size_t m = 0; m < N_METRICS; m++)
+        PUT(md, " %s |", metrics[m].key);
+    PUT(md, "\n|---|");
+    for (size_t a = 0; a < n_ax; a++)
+        if (ax[a].n_values > 1)
+            PUT(md, "---|");
+    for (size_t m = 0; m < N_METRICS; m++)
+        PUT(md, "---:|");
+    PUT(md, "\n");
+    for (size_t i = 0; i < n_pts; i++) {
+        PUT(md, "| %s |", sorted[i].name);
+        for (size_t a = 0; a < n_ax; a++)
+            if (ax[a].n_values > 1)
+                PUT(md, " %s |", strchr(point_ov[sorted[i].index][a], '=') + 1);
+        for (size_t m = 0; m < N_METRICS; m++) {
+            double v = sorted[i].values[m];
+            if (isnan(v))
+                PUT(md, " %s |", strcmp(sorted[i].status, "ok") ? "failed" : "");
+            else if (strstr(metrics[m].key, "accuracy"))
+                PUT(md, " %.2f%% |", 100 * v);
+            else
+                PUT(md, " %.4f |", v);
+        }
+        PUT(md, "\n");
+    }
+#undef PUT
+    if (len >= cap) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "the sweep table outgrew its buffer");
+        goto done;
+    }
+    if (!(rc = daecl_path_join(path, sizeof path, dir, "sweep.md", err)))
+        rc = daecl_write_file_atomic(path, md, len, "sweep table", err);
+done:
+    free(csv);
+    free(md);
+    free(sorted);
+    return rc;
+}
+
+/* The sweep folder: o->out_dir, else <output.dir>/<name>-sweep[-N]. */
+static int make_dir(const daecl_sweep_opts *o, const daecl_config *cfg, char *dir, size_t n,
+                    daecl_err *err)
+{
+    if (o->out_dir) {
+        snprintf(dir, n, "%s", o->out_dir);
+        return daecl_mkdirs(dir, err);
+    }
+    int rc = daecl_mkdirs(cfg->output.dir, err);
+    if (rc)
+        return rc;
+    for (unsigned i = 1; i < 100000; i++) {
+        if (i == 1)
+            snprintf(dir, n, "%s/%s-sweep", cfg->output.dir, cfg->name);
+        else
+            snprintf(dir, n, "%s/%s-sweep-%u", cfg->output.dir, cfg->name, i);
+        if (mkdir(dir, 0755) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return daecl_err_set(err, DAECL_EIO, "cannot create sweep folder %s: %s", dir,
+                                 strerror(errno));
+    }
+    return daecl_err_set(err, DAECL_EIO, "no free sweep folder name under %s", cfg->output.dir);
+}
+
+int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *err)
+{
+    memset(out, 0, sizeof *out);
+    daecl_sweep_axis ax[DAECL_SWEEP_MAX_KEYS];
+    size_t n_ax = 0, n_pts = 1;
+    int rc = 0;
+    point *pts = NULL;
+    char ***point_ov = NULL, *storage = NULL;
+    daecl_registry *reg = NULL;
+    daecl_config *first = NULL;
+    if (o->n_args > DAECL_SWEEP_MAX_KEYS)
+        return daecl_err_set(err, DAECL_EUSAGE, "a sweep takes at most %d keys",
+                             DAECL_SWEEP_MAX_KEYS);
+    for (; n_ax < o->n_args; n_ax++) {
+        if ((rc = daecl_sweep_parse_axis(o->args[n_ax], &ax[n_ax], err)))
+            goto done;
+        n_pts *= ax[n_ax].n_values;
+        if (n_pts > MAX_POINTS) {
+            rc = daecl_err_set(err, DAECL_EUSAGE, "the sweep has more than %d points; split it",
+                               MAX_POINTS);
+            n_ax++;
+            goto done;
+        }
+    }
+    sort_metric = 1;
+    if (o->sort) {
+        size_t m;
+        for (m = 0; m < N_METRICS && strcmp(metrics[m].key, o->sort) != 0; m++)
+            ;
+        if (m == N_METRICS) {
+            rc = daecl_err_set(err, DAECL_EUSAGE, "cannot sort by '%s'; use one of train_nll, "
+                               "test_nll_clean, test_nll_corrupted, mse_reconstruction, "
+                               "psnr_reconstruction_db, probe_accuracy, probe_baseline_accuracy, "
+                               "seconds", o->sort);
+            goto done;
+        }
+        sort_metric = (int)m;
+    }
+    /* Every point's config is checked before anything trains: a typo in the
+     * last value must not surface hours into the sweep. */
+    const size_t per = 1024;
+    pts = calloc(n_pts, sizeof *pts);
+    point_ov = calloc(n_pts, sizeof *point_ov);
+    storage = calloc(n_pts * (n_ax ? n_ax : 1), per);
+    if (!pts || !point_ov || !storage) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory planning the sweep");
+        goto done;
+    }
+    if ((rc = daecl_registry_create(NULL, &reg, err)))
+        goto done;
+    for (size_t i = 0; i < n_pts; i++) {
+        point_ov[i] = calloc(n_ax ? n_ax : 1, sizeof(char *));
+        if (!point_ov[i]) {
+            rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory planning the sweep");
+            goto done;
+        }
+        daecl_config *cfg = NULL;
+        if ((rc = point_overrides(ax, n_ax, i, point_ov[i], storage + i * n_ax * per, per, err)) ||
+            (rc = daecl_config_load(o->config_path, (const char *const *)point_ov[i], n_ax, reg,
+                                    &cfg, err)))
+            goto done;
+        if (i == 0)
+            first = cfg;
+        else
+            daecl_config_destroy(cfg);
+    }
+    if ((rc = make_dir(o, first, out->dir, sizeof out->dir, err)))
+        goto done;
+
+    daecl_err first_failure = {0};
+    for (size_t i = 0; i < n_pts; i++) {
+        point *p = &pts[i];
+        p->index = i;
+        point_name(ax, n_ax, point_ov[i], i, p->name, sizeof p->name);
+        char run_dir[PATH_MAX];
+        if ((rc = daecl_path_join(run_dir, sizeof run_dir, out->dir, p->name, err)))
+            goto done;
+        if (!o->quiet) {
+            printf("daecl sweep: point %zu/%zu:", i + 1, n_pts);
+            for (size_t a = 0; a < n_ax; a++)
+                printf(" %s", point_ov[i][a]);
+            printf("\n");
+            fflush(stdout);
+        }
+        daecl_train_opts t = {.config_path = o->config_path,
+                              .overrides = (const char *const *)point_ov[i],
+                              .n_overrides = n_ax,
+                              .out_dir = run_dir,
+                              .quiet = o->quiet,
+                              .progress = -1,
+                              .stop = o->stop};
+        daecl_err e = {0};
+        int trc = daecl_train(&t, NULL, 0, &e);
+        out->n_points++;
+        if (trc) {
+            out->n_failed++;
+            snprintf(p->status, sizeof p->status, "%s", e.msg);
+            if (!first_failure.status)
+                first_failure = e;
+        } else {
+            snprintf(p->status, sizeof p->status, "ok");
+        }
+        read_summary(run_dir, p);
+        if ((rc = write_tables(out->dir, ax, n_ax, pts, i + 1, point_ov, err)))
+            goto done;
+        if (trc == DAECL_EINTR) {
+            *err = e;
+            rc = DAECL_EINTR;
+            goto done;
+        }
+    }
+    if (out->n_failed) {
+        *err = first_failure;
+        rc = first_failure.status;
+    }
+done:
+    for (size_t a = 0; a < n_ax; a++)
+        daecl_sweep_axis_free(&ax[a]);
+    if (point_ov)
+        for (size_t i = 0; i < n_pts; i++)
+            free(point_ov[i]);
+    free(point_ov);
+    free(storage);
+    free(pts);
+    daecl_config_destroy(first);
+    daecl_registry_destroy(reg);
+    return rc;
+}

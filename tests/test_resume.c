@@ -1,0 +1,251 @@
+/* daecl tests — exact resume: a run interrupted after an epoch, in the middle
+ * of one, or by Ctrl-C, and resumed, ends with weights and optimiser state
+ * bit-identical to a run that was never interrupted; a diverging run keeps
+ * the last good checkpoint. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/safetensors.h"
+#include "core/train.h"
+#include "tests/support.h"
+
+/* An experiment on 100 synthetic 16-value examples: 7 steps per epoch. */
+static char *make_experiment(const char *tag, const char *extra)
+{
+    char *dir = test_tmpdir(tag);
+    char path[1200], text[2048];
+    unsigned char idx[12 + 100 * 16] = {0, 0, 0x08, 2, 0, 0, 0, 100, 0, 0, 0, 16};
+    for (size_t i = 12; i < sizeof idx; i++)
+        idx[i] = (unsigned char)((i * 7919) % 251);
+    snprintf(path, sizeof path, "%s/data.idx", dir);
+    test_write_file(path, idx, sizeof idx);
+    snprintf(text, sizeof text,
+             "data: {train: data.idx, test: data.idx, test_limit: 30}\n"
+             "model: {encoder: [{units: 6, activation: tanh}]}\n"
+             "corruption: {plugin: gaussian, sigma: 0.2}\n"
+             "likelihood: bernoulli\n"
+             "optimizer: {name: adam, lr: 0.01}\n"
+             "train: {epochs: 3, batch_size: 15, log_every: 0}\n"
+             "backend: cpu\n"
+             "%s",
+             extra);
+    snprintf(path, sizeof path, "%s/exp.yaml", dir);
+    test_write_file(path, text, strlen(text));
+    return dir;
+}
+
+static void train(const char *dir, const char *run, const char *const *ov, size_t n, int want)
+{
+    char cfg[1200], out[1200];
+    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
+    snprintf(out, sizeof out, "%s/%s", dir, run);
+    daecl_train_opts o = {.config_path = cfg, .overrides = ov, .n_overrides = n, .out_dir = out,
+                          .quiet = 1};
+    daecl_err err = {0};
+    int rc = daecl_train(&o, NULL, 0, &err);
+    if (rc != want)
+        fail_msg("train %s: %d (%s)", run, rc, err.msg);
+}
+
+static int resume(const char *dir, const char *run, const char *const *ov, size_t n,
+                  daecl_err *err)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, run);
+    daecl_train_opts o = {.resume_dir = path, .overrides = ov, .n_overrides = n, .quiet = 1};
+    return daecl_train(&o, NULL, 0, err);
+}
+
+/* Every tensor of two checkpoints is byte-identical, and so are the step
+ * and epoch. */
+static void same_checkpoints(const char *dir, const char *run_a, const char *run_b)
+{
+    char pa[1300], pb[1300];
+    snprintf(pa, sizeof pa, "%s/%s/checkpoint.safetensors", dir, run_a);
+    snprintf(pb, sizeof pb, "%s/%s/checkpoint.safetensors", dir, run_b);
+    daecl_safetensors *a = NULL, *b = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_safetensors_read(pa, &a, &err), 0);
+    assert_int_equal(daecl_safetensors_read(pb, &b, &err), 0);
+    assert_int_equal(daecl_safetensors_count(a), daecl_safetensors_count(b));
+    assert_true(daecl_safetensors_count(a) >= 8); /* weights, biases and Adam's m and v */
+    for (size_t i = 0; i < daecl_safetensors_count(a); i++) {
+        const char *name = daecl_safetensors_name_at(a, i);
+        uint32_t na, nb;
+        uint64_t sa[DAECL_ST_MAX_DIMS], sb[DAECL_ST_MAX_DIMS];
+        const float *ta = daecl_safetensors_get(a, name, &na, sa);
+        const float *tb = daecl_safetensors_get(b, name, &nb, sb);
+        assert_non_null(tb);
+        assert_int_equal(na, nb);
+        size_t count = 1;
+        for (uint32_t d = 0; d < na; d++)
+            count *= sa[d];
+        if (memcmp(ta, tb, count * sizeof(float)) != 0)
+            fail_msg("tensor %s differs between %s and %s", name, run_a, run_b);
+    }
+    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
+                        daecl_safetensors_meta(b, "daecl.step"));
+    assert_string_equal(daecl_safetensors_meta(a, "daecl.epoch"),
+                        daecl_safetensors_meta(b, "daecl.epoch"));
+    daecl_safetensors_destroy(a);
+    daecl_safetensors_destroy(b);
+}
+
+/* The "epoch" lines of metrics.jsonl: their epoch numbers in order, and
+ * the last one's train NLL. */
+static void epoch_lines(const char *dir, const char *run, char *epochs, size_t n, double *last_nll)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run);
+    char *text = test_read_file(path, NULL);
+    epochs[0] = '\0';
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, "epoch") == 0) {
+            size_t len = strlen(epochs);
+            snprintf(epochs + len, n - len, "%d", cJSON_GetObjectItem(o, "epoch")->valueint);
+            const cJSON *nll = cJSON_GetObjectItem(o, "train_nll");
+            if (nll)
+                *last_nll = nll->valuedouble;
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+}
+
+static void test_resume_after_an_epoch_is_bit_identical(void **state)
+{
+    (void)state;
+    char *dir = make_experiment("resume-epoch", "");
+    train(dir, "whole", NULL, 0, 0);
+    const char *one[] = {"train.epochs=1"};
+    train(dir, "split", one, 1, 0);
+    const char *three[] = {"train.epochs=3"};
+    daecl_err err = {0};
+    if (resume(dir, "split", three, 1, &err))
+        fail_msg("resume: %s", err.msg);
+    same_checkpoints(dir, "whole", "split");
+    char ea[32], eb[32];
+    double na = 0, nb = 1;
+    epoch_lines(dir, "whole", ea, sizeof ea, &na);
+    epoch_lines(dir, "split", eb, sizeof eb, &nb);
+    assert_string_equal(ea, "0123");
+    assert_string_equal(eb, "0123");
+    assert_true(na == nb);
+    /* A finished run has nothing left to do. */
+    if (resume(dir, "whole", NULL, 0, &err))
+        fail_msg("resume of a finished run: %s", err.msg);
+    free(dir);
+}
+
+static void test_resume_in_the_middle_of_an_epoch_is_bit_identical(void **state)
+{
+    (void)state;
+    char *dir = make_experiment("resume-mid", "");
+    train(dir, "whole", NULL, 0, 0);
+    /* Stop at step 10 (epoch 2, step 3 of 7), checkpointing every 4 steps. */
+    const char *stop[] = {"train.max_steps=10", "train.checkpoint_unit=step",
+                          "train.checkpoint_every=4"};
+    train(dir, "split", stop, 3, 0);
+    const char *go[] = {"train.max_steps=0"};
+    daecl_err err = {0};
+    if (resume(dir, "split", go, 1, &err))
+        fail_msg("resume: %s", err.msg);
+    same_checkpoints(dir, "whole", "split");
+    char ea[32], eb[32];
+    double na = 0, nb = 1;
+    epoch_lines(dir, "whole", ea, sizeof ea, &na);
+    epoch_lines(dir, "split", eb, sizeof eb, &nb);
+    /* The partial epoch 2 reported at the stop, then 2 and 3 after resuming:
+     * the resumed epoch's train NLL covers all its steps, as if unbroken. */
+    assert_string_equal(eb, "01223");
+    assert_true(na == nb);
+    free(dir);
+}
+
+static void test_sigint_checkpoints_and_resume_is_bit_identical(void **state)
+{
+    (void)state;
+    char *dir = make_experiment("resume-sigint", "");
+    const char *many[] = {"train.epochs=400"};
+    train(dir, "whole", many, 1, 0);
+
+    char cfg[1200], out[1200];
+    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
+    snprintf(out, sizeof out, "%s/split", dir);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(DAECL_TEST_BIN, DAECL_TEST_BIN, "train", cfg, "train.epochs=400", "--out", out,
+              "--progress=lines", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    /* Interrupt once the run has done a few epochs. */
+    FILE *f = fdopen(fds[0], "r");
+    char line[1024];
+    int sent = 0;
+    while (fgets(line, sizeof line, f))
+        if (!sent && strstr(line, "epoch 3/400 done")) {
+            kill(pid, SIGINT);
+            sent = 1;
+        }
+    fclose(f);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(sent);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    /* The checkpoint it left loads, and resuming finishes the same run. */
+    daecl_err err = {0};
+    if (resume(dir, "split", NULL, 0, &err))
+        fail_msg("resume: %s", err.msg);
+    same_checkpoints(dir, "whole", "split");
+    free(dir);
+}
+
+static void test_diverging_run_keeps_the_last_good_checkpoint(void **state)
+{
+    (void)state;
+    char *dir = make_experiment("resume-nan", "");
+    const char *ov[] = {"train.epochs=1", "model.encoder=[{units: 6, activation: linear}]",
+                        "likelihood=gaussian"};
+    train(dir, "run", ov, 3, 0);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/run/checkpoint.safetensors", dir);
+    size_t n0, n1;
+    char *before = test_read_file(path, &n0);
+    const char *boom[] = {"train.epochs=3", "optimizer.name=sgd", "optimizer.lr=1e5",
+                          "train.log_every=1"};
+    daecl_err err = {0};
+    assert_int_equal(resume(dir, "run", boom, 4, &err), DAECL_ENAN);
+    assert_non_null(strstr(err.msg, "last good checkpoint is kept"));
+    assert_non_null(strstr(err.msg, "optimizer.lr"));
+    char *after = test_read_file(path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_after_an_epoch_is_bit_identical),
+        cmocka_unit_test(test_resume_in_the_middle_of_an_epoch_is_bit_identical),
+        cmocka_unit_test(test_sigint_checkpoints_and_resume_is_bit_identical),
+        cmocka_unit_test(test_diverging_run_keeps_the_last_good_checkpoint),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
