@@ -16,8 +16,8 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } cli_command;
 
-extern const cli_command cli_train, cli_resume, cli_eval, cli_sweep, cli_plugins, cli_devices,
-    cli_precompile;
+extern const cli_command cli_train, cli_resume, cli_eval, cli_sweep, cli_plot, cli_plugins, cli_plugin,
+    cli_devices, cli_precompile;
 
 /* The arguments the run commands share: a target (config or run folder),
  * KEY=VALUE overrides, and options. */

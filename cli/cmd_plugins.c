@@ -17,8 +17,9 @@ const cli_command cli_plugins = {
              "Without NAME: every plugin found (kind, name, version, file), then every file\n"
              "that was refused and why. With NAME: that plugin's summary and parameters\n"
              "(type, default, range, doc); KIND/NAME picks one kind (likelihood/gaussian).\n\n"
-             "Plugins are searched in $DAECL_PLUGIN_PATH (colon-separated), then the build\n"
-             "tree's lib/daecl/plugins, then the installed lib/daecl/plugins.\n",
+             "Plugins are searched in $DAECL_PLUGIN_PATH (colon-separated), then the folder\n"
+             "beside this program (<bindir>/../lib/daecl/plugins), then the configured install\n"
+             "prefix's lib/daecl/plugins.\n",
     .run = run,
 };
 

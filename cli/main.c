@@ -5,10 +5,11 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/pictures.h"
 
 static const cli_command *const commands[] = {&cli_train,   &cli_resume,  &cli_eval,
-                                              &cli_sweep,   &cli_plugins, &cli_devices,
-                                              &cli_precompile};
+                                              &cli_sweep,   &cli_plot,    &cli_plugins,
+                                              &cli_plugin,  &cli_devices, &cli_precompile};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int cli_fail(const daecl_err *err)
@@ -52,7 +53,16 @@ static void usage(FILE *f)
                "Exit status: 0 ok, 2 usage or config error, 1 run-time error.\n");
 }
 
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    int code = dispatch(argc, argv);
+    daecl_picture_release_caches(); /* cairo's and fontconfig's font caches */
+    return code;
+}
+
+static int dispatch(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {

@@ -83,7 +83,7 @@ int daecl_feeder_create(daecl_session *s, const daecl_dataset *ds, uint32_t batc
         if ((rc = daecl_session_alloc(s, f->chunk_rows * ds->dim, what, &f->data, err)))
             goto fail;
         daecl_log(DAECL_LOG_INFO, NULL,
-                  "the %s (%.1f MiB) is streamed to the device in chunks of %zu rows (limit %.1f MiB)",
+                  "the %s (%.3g MiB) is streamed to the device in chunks of %zu rows (limit %.3g MiB)",
                   what, (double)bytes / 1048576.0, f->chunk_rows, (double)limit / 1048576.0);
     }
     *out = f;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/cache.h"
 #include "core/error.h"
@@ -592,6 +593,39 @@ static int path_append(char **list, const char *dir)
     return 0;
 }
 
+/* The plugin folder of the installation the running program belongs to:
+ * <program's folder>/DAECL_PLUGIN_REL_DIR (cmake/DaeclInstall.cmake defines
+ * it: the install plugin folder relative to the install bin folder, which is
+ * also where the build tree keeps its plugins relative to build/bin), so an
+ * install moved away from its compiled-in prefix finds its own plugins. ""
+ * when the program's path is unknown (no /proc). */
+static void beside_program(char *out, size_t n)
+{
+    char exe[4096];
+    out[0] = '\0';
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    char joined[4200];
+    snprintf(joined, sizeof joined, "%s/%s", exe, DAECL_PLUGIN_REL_DIR);
+    char resolved[4096]; /* build/bin/../lib/... reads better as build/lib/... */
+    snprintf(out, n, "%s", realpath(joined, resolved) ? resolved : joined);
+}
+
+/* Whether folder `a` is folder `b` (through links and `..`). */
+static bool same_folder(const char *a, const char *b)
+{
+    char ra[4096], rb[4096];
+    if (!realpath(a, ra) || !realpath(b, rb))
+        return strcmp(a, b) == 0;
+    return strcmp(ra, rb) == 0;
+}
+
 int daecl_registry_create(const char *search_path, daecl_registry **out, daecl_err *err)
 {
     *out = NULL;
@@ -623,10 +657,20 @@ int daecl_registry_create(const char *search_path, daecl_registry **out, daecl_e
     }
     free(explicit_list);
     if (!search_path) {
-        const char *builtin[] = {DAECL_PLUGIN_BUILD_DIR, DAECL_PLUGIN_INSTALL_DIR};
-        for (size_t i = 0; i < 2 && rc == 0; i++) {
-            if (i == 1 && strcmp(builtin[0], builtin[1]) == 0)
-                break;
+        char beside[4200];
+        beside_program(beside, sizeof beside);
+        const char *builtin[] = {beside, DAECL_PLUGIN_BUILD_DIR, DAECL_PLUGIN_INSTALL_DIR};
+        /* An installed program does not load the plugins of the build tree
+         * it was built in: they would all clash with its own. */
+        struct stat st;
+        bool installed = beside[0] && stat(beside, &st) == 0 && S_ISDIR(st.st_mode) &&
+                         !same_folder(beside, DAECL_PLUGIN_BUILD_DIR);
+        for (size_t i = 0; i < 3 && rc == 0; i++) {
+            bool skip = !builtin[i][0] || (i == 1 && installed);
+            for (size_t j = 0; j < i && !skip; j++)
+                skip = builtin[j][0] && same_folder(builtin[i], builtin[j]);
+            if (skip)
+                continue;
             if (path_append(&reg->search_path, builtin[i]))
                 rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory creating the plugin registry");
             else

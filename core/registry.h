@@ -1,8 +1,13 @@
 /* daecl — the plugin registry: finds, opens and validates plugins.
  *
- * Search path: $DAECL_PLUGIN_PATH (colon-separated), then the build tree's
- * plugin folder, then <prefix>/lib/daecl/plugins. Every daecl-*.so in those
- * folders is opened with RTLD_NOW | RTLD_LOCAL and its descriptor checked;
+ * Search path: $DAECL_PLUGIN_PATH (colon-separated), then the plugin folder
+ * beside the running program (<bindir>/../lib/daecl/plugins: the build
+ * tree's for build/bin/daecl, the installed one for an installed daecl, even
+ * one installed with `cmake --install --prefix`), then the build tree's
+ * plugin folder (only for a program that is not installed), then
+ * <prefix>/lib/daecl/plugins; a folder already searched is not searched
+ * again. Every daecl-*.so in those folders is opened with
+ * RTLD_NOW | RTLD_LOCAL and its descriptor checked;
  * each refusal is kept as one sentence naming the file. A plugin whose kind
  * and name were already found earlier in the path is refused, naming both
  * files. Plugins are never dlclose'd once accepted (a backend's driver

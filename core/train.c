@@ -15,6 +15,7 @@
 #include "core/evaluate.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/plots.h"
 #include "core/progress.h"
 #include "core/run.h"
 
@@ -499,7 +500,9 @@ static int run(trainer *t, daecl_err *err)
                             "%.6f (PSNR %.2f dB)", last.eval.test.mse_reconstruction,
                             last.eval.test.psnr_reconstruction, last.eval.test.mse_corrupted,
                             last.eval.test.psnr_corrupted);
-    return write_summary(t, &last, stopped == 1 ? "max_steps" : "finished", err);
+    if ((rc = write_summary(t, &last, stopped == 1 ? "max_steps" : "finished", err)))
+        return rc;
+    return daecl_run_pictures(r, t->run_dir, err);
 }
 
 /* ---- entry --------------------------------------------------------------------- */

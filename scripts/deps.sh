@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libyaml-dev zlib1g-dev libcjson-dev libopenblas-dev libcmocka-dev
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo
+  libpng-dev libcairo2-dev libfontconfig-dev
   dataset-fashion-mnist python3-numpy
 )
 

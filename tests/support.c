@@ -1,6 +1,8 @@
 /* daecl tests — shared helpers (support.h). */
 #include "tests/support.h"
 
+#include "core/pictures.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -10,6 +12,14 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* cairo and fontconfig keep font caches until exit, which LeakSanitizer
+ * reports in every test that draws a run's pictures: release them first
+ * (atexit handlers run before LSan's exit-time check). */
+__attribute__((constructor)) static void release_picture_caches_at_exit(void)
+{
+    atexit(daecl_picture_release_caches);
+}
 
 static daecl_registry *registry;
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/support.h"
 
@@ -102,6 +103,14 @@ static void test_train_runs_and_reports_its_folder(void **state)
     test_write_file(cfg, text, strlen(text));
     snprintf(out, sizeof out, "%s/run", dir);
     expect(0, "run folder: ", "train", cfg, "--out", out);
+    /* plot redraws the run's pictures (3x3 examples: not image tiles, so
+     * only the curves), eval measures it. */
+    char curves[1200];
+    snprintf(curves, sizeof curves, "%s/curves.png", out);
+    assert_int_equal(remove(curves), 0);
+    expect(0, "pictures written", "plot", out, NULL, NULL);
+    assert_int_equal(access(curves, R_OK), 0);
+    expect(0, "test NLL (nats/example): clean", "eval", out, NULL, NULL);
     /* A run-time error (the data file vanished) exits 1. */
     remove(data);
     snprintf(out, sizeof out, "%s/run2", dir);

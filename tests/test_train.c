@@ -12,6 +12,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model.h"
+#include "core/png.h"
 #include "core/train.h"
 #include "tests/support.h"
 
@@ -98,6 +99,29 @@ static void test_short_training_lowers_test_nll(void **state)
     if (!(last < 0.8 * first))
         fail_msg("test NLL went from %.2f to %.2f", first, last);
     assert_true(last_train > 0 && isfinite(last_train));
+
+    /* The pictures decode (libpng) to the sizes their layout promises:
+     * 64 filters of 28x28 drawn at 2x in an 8x8 grid, 10 examples in three
+     * rows, and the fixed-size curves. */
+    const struct {
+        const char *name;
+        uint32_t w, h;
+        int channels;
+    } pics[] = {{"filters.png", 8 * 56 + 9 * 2, 8 * 56 + 9 * 2, 1},
+                {"reconstructions.png", 120 + 10 * 58 + 2, 3 * 58 + 2, 3},
+                {"curves.png", 800, 500, 3}};
+    for (size_t i = 0; i < 3; i++) {
+        char pic[1200];
+        snprintf(pic, sizeof pic, "%s/%s", run_dir, pics[i].name);
+        uint8_t *px = NULL;
+        uint32_t w, h;
+        int ch;
+        if (daecl_png_read(pic, &px, &w, &h, &ch, &err))
+            fail_msg("%s: %s", pics[i].name, err.msg);
+        if (w != pics[i].w || h != pics[i].h || ch != pics[i].channels)
+            fail_msg("%s is %ux%u with %d channels", pics[i].name, w, h, ch);
+        free(px);
+    }
 
     /* summary.json repeats the last epoch. */
     char path[1200];

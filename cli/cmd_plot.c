@@ -1,0 +1,37 @@
+/* daecl plot RUN_DIR: (re)draw the pictures of a run. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "core/plots.h"
+
+static int run(int argc, char **argv);
+
+const cli_command cli_plot = {
+    .name = "plot",
+    .summary = "draw filters.png, reconstructions.png and curves.png of a run",
+    .usage = "usage: daecl plot RUN_DIR [KEY=VALUE ...]\n\n"
+             "Draws, into RUN_DIR, from its config.yaml, checkpoint.safetensors and\n"
+             "metrics.jsonl: filters.png (the first layer's weights as image tiles, each\n"
+             "normalised, when the data are gray images), reconstructions.png (rows: clean,\n"
+             "corrupted and reconstructed test examples) and curves.png (train and test NLL\n"
+             "per epoch). `daecl train` writes the same pictures when a run ends.\n",
+    .run = run,
+};
+
+static int run(int argc, char **argv)
+{
+    cli_run_args_t a;
+    int rc = cli_run_args(&cli_plot, argc, argv, &a);
+    if (rc)
+        return rc;
+    if (!a.target)
+        return cli_usage_error(&cli_plot, "which run? give its folder");
+    if (a.out || a.config || a.checkpoint || a.probe_baseline || a.no_probe || a.progress >= 0)
+        return cli_usage_error(&cli_plot, "that option belongs to another command");
+    daecl_err err = {0};
+    if (daecl_plot_run(a.target, a.overrides, a.n_overrides, &err))
+        return cli_fail(&err);
+    if (!a.quiet)
+        printf("daecl: pictures written into %s\n", a.target);
+    return 0;
+}

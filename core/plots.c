@@ -1,0 +1,154 @@
+/* daecl — the pictures of a run folder. */
+#include "core/plots.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/pictures.h"
+#include "daecl/plugin.h"
+
+/* The first n rows of `data`: clean, corrupted (the evaluation's noise) and
+ * reconstructed means, read back to the host. */
+static int reconstruct(daecl_run *r, daecl_feeder *data, size_t n, float *clean, float *noisy,
+                       float *recon, daecl_err *err)
+{
+    daecl_session *s = r->s;
+    const daecl_backend_ops *be = s->be;
+    size_t dim = data->ds->dim;
+    daecl_buf *mean = NULL;
+    daecl_slice x, xt = daecl_at(r->g->input, 0);
+    daecl_noise_key key = {.seed = r->cfg->seed, .stream = DAECL_STREAM_EVAL_CORRUPTION};
+    size_t bytes = n * dim * sizeof(float);
+    int rc;
+    if ((rc = daecl_session_alloc(s, n * dim, "reconstructions", &mean, err)))
+        return rc;
+    if (!(rc = daecl_feeder_sequential(data, err)) &&
+        !(rc = daecl_feeder_batch(data, 0, n, &x, err)) &&
+        !(rc = daecl_session_corrupt(s, x, xt, n, dim, &key, err)) &&
+        !(rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) &&
+        !(rc = daecl_session_mean(s, daecl_graph_layer_out(r->g, r->model.n_layers - 1), n, dim,
+                                  daecl_at(mean, 0), err)) &&
+        !(rc = be->read(s->ctx, x.buf, x.off * sizeof(float), clean, bytes, err)) &&
+        !(rc = be->read(s->ctx, xt.buf, xt.off * sizeof(float), noisy, bytes, err)))
+        rc = be->read(s->ctx, mean, 0, recon, bytes, err);
+    be->free(s->ctx, mean);
+    return rc;
+}
+
+static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
+{
+    const daecl_dataset *ds = r->train;
+    uint32_t h, w;
+    if (!daecl_picture_image_shape(ds->shape, ds->n_shape, &h, &w)) {
+        daecl_log(DAECL_LOG_INFO, NULL, "no filters.png or reconstructions.png: the data's "
+                  "examples are not gray images");
+        return 0;
+    }
+    char path[PATH_MAX];
+    int rc;
+    if ((rc = daecl_graph_get_params(r->g, r->params, err)) ||
+        (rc = daecl_path_join(path, sizeof path, run_dir, "filters.png", err)) ||
+        (rc = daecl_picture_filters(path, r->params + r->model.layers[0].w_off,
+                                    r->model.layers[0].out, h, w, 100, err)))
+        return rc;
+    daecl_feeder *data = r->test_feed ? r->test_feed : r->train_feed;
+    size_t n = data->ds->n_rows < DAECL_PLOT_EXAMPLES ? data->ds->n_rows : DAECL_PLOT_EXAMPLES;
+    if (n > r->g->batch_max)
+        n = r->g->batch_max;
+    size_t count = n * data->ds->dim;
+    float *clean = malloc(count * sizeof *clean), *noisy = malloc(count * sizeof *noisy);
+    float *recon = malloc(count * sizeof *recon);
+    if (!clean || !noisy || !recon)
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing reconstructions");
+    else if (!(rc = reconstruct(r, data, n, clean, noisy, recon, err)) &&
+             !(rc = daecl_path_join(path, sizeof path, run_dir, "reconstructions.png", err))) {
+        float lo = data->ds->min, hi = data->ds->max > lo ? data->ds->max : lo + 1;
+        rc = daecl_picture_reconstructions(path, clean, noisy, recon, (uint32_t)n, h, w, lo, hi,
+                                           err);
+    }
+    free(clean);
+    free(noisy);
+    free(recon);
+    return rc;
+}
+
+/* curves.png from the "epoch" lines of metrics.jsonl: series[k][i] is
+ * epoch, train NLL, test NLL clean and corrupted of line i (NaN when absent:
+ * epoch 0 has no train NLL). */
+static int curves(daecl_run *r, const char *run_dir, daecl_err *err)
+{
+    static const char *const keys[4] = {"epoch", "train_nll", "test_nll_clean",
+                                         "test_nll_corrupted"};
+    char path[PATH_MAX];
+    int rc = daecl_path_join(path, sizeof path, run_dir, "metrics.jsonl", err);
+    if (rc)
+        return rc;
+    double *series[4] = {NULL, NULL, NULL, NULL};
+    size_t n = 0, cap = 0;
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *type = o ? cJSON_GetObjectItemCaseSensitive(o, "type") : NULL;
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "epoch") == 0) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                for (int k = 0; k < 4 && !rc; k++) {
+                    double *g = realloc(series[k], cap * sizeof *g);
+                    if (g)
+                        series[k] = g;
+                    else
+                        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing curves");
+                }
+            }
+            for (int k = 0; k < 4 && !rc; k++) {
+                const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+                series[k][n] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+            }
+            n += !rc;
+        }
+        cJSON_Delete(o);
+        if (rc)
+            break;
+    }
+    if (f)
+        fclose(f);
+    char title[256];
+    snprintf(title, sizeof title, "%s: NLL per epoch (nats per example)", r->cfg->name);
+    if (!rc && !(rc = daecl_path_join(path, sizeof path, run_dir, "curves.png", err)))
+        rc = daecl_picture_curves(path, title, series[0], series[1], r->test ? series[2] : NULL,
+                                  r->test ? series[3] : NULL, n, err);
+    for (int k = 0; k < 4; k++)
+        free(series[k]);
+    return rc;
+}
+
+int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err)
+{
+    int rc = tiles(r, run_dir, err);
+    if (!rc)
+        rc = curves(r, run_dir, err);
+    return rc;
+}
+
+int daecl_plot_run(const char *run_dir, const char *const *overrides, size_t n_overrides,
+                   daecl_err *err)
+{
+    char cfg[PATH_MAX], ckpt[PATH_MAX];
+    int rc;
+    if ((rc = daecl_path_join(cfg, sizeof cfg, run_dir, "config.yaml", err)) ||
+        (rc = daecl_path_join(ckpt, sizeof ckpt, run_dir, "checkpoint.safetensors", err)))
+        return rc;
+    daecl_run r;
+    daecl_ckpt_state st;
+    if (!(rc = daecl_run_open(&r, cfg, overrides, n_overrides, err)) &&
+        !(rc = daecl_run_load_checkpoint(&r, ckpt, &st, err)))
+        rc = daecl_run_pictures(&r, run_dir, err);
+    daecl_run_close(&r);
+    return rc;
+}
