@@ -112,3 +112,24 @@ int daecl_run_fetch_params(daecl_run *r, daecl_err *err)
                                  (double)r->params[i]);
     return 0;
 }
+
+int daecl_run_step(daecl_run *r, size_t i, uint64_t step, daecl_slice loss_dst, size_t *rows,
+                   daecl_err *err)
+{
+    const daecl_config *c = r->cfg;
+    size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
+    size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
+    daecl_slice x, xt = daecl_at(r->g->input, 0);
+    daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
+                           .step = (uint32_t)step, .elem0 = 0};
+    int rc;
+    if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
+        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &key, err)) ||
+        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
+        (rc = daecl_graph_loss(r->g, x, n, loss_dst, 1, err)) ||
+        (rc = daecl_graph_backward(r->g, xt, n, err)) ||
+        (rc = daecl_graph_update(r->g, c, step + 1, err)))
+        return rc;
+    *rows = n;
+    return 0;
+}

@@ -39,6 +39,13 @@ void daecl_run_close(daecl_run *r);
  * copies and device); st gets its position. */
 int daecl_run_load_checkpoint(daecl_run *r, const char *path, daecl_ckpt_state *st,
                               daecl_err *err);
+/* One optimiser step on batch i (0-based) of the current epoch order, the
+ * run's `step`-th (0-based; keys the noise and Adam's bias correction):
+ * gather, corrupt, forward, loss (its batch sum into loss_dst[0]),
+ * backward, update. Only enqueues work. *rows gets the batch's size. */
+int daecl_run_step(daecl_run *r, size_t i, uint64_t step, daecl_slice loss_dst, size_t *rows,
+                   daecl_err *err);
+
 /* Reads parameters and state back from the device into the host copies and
  * checks that every parameter is finite (a non-finite one is DAECL_ENAN). */
 int daecl_run_fetch_params(daecl_run *r, daecl_err *err);

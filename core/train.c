@@ -235,31 +235,6 @@ static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
                                  t->r.s2, &st, err);
 }
 
-/* ---- one step ------------------------------------------------------------------- */
-
-/* One optimiser step on batch i of the epoch; its loss sum goes to slot i. */
-static int train_step(trainer *t, size_t i, size_t *rows, daecl_err *err)
-{
-    daecl_run *r = &t->r;
-    const daecl_config *c = r->cfg;
-    size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
-    size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
-    daecl_slice x, xt = daecl_at(r->g->input, 0);
-    daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .step = (uint32_t)t->step, .elem0 = 0};
-    int rc;
-    if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
-        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &key, err)) ||
-        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
-        (rc = daecl_graph_loss(r->g, x, n, daecl_at(t->losses, i), 1, err)) ||
-        (rc = daecl_graph_backward(r->g, xt, n, err)) ||
-        (rc = daecl_graph_update(r->g, c, t->step + 1, err)))
-        return rc;
-    t->step++;
-    *rows = n;
-    return 0;
-}
-
 /* ---- the loop --------------------------------------------------------------------- */
 
 typedef struct epoch_result {
@@ -297,8 +272,9 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
     *stopped = 0;
     for (size_t i = t->first_step; i < spe; i++) {
         size_t rows;
-        if ((rc = train_step(t, i, &rows, err)))
+        if ((rc = daecl_run_step(r, i, t->step, daecl_at(t->losses, i), &rows, err)))
             return rc;
+        t->step++;
         steps_here++;
         t->epoch_rows += rows;
         rows_log += rows;

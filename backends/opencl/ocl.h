@@ -1,0 +1,239 @@
+/* daecl opencl backend — what the files of the plugin share: the opened
+ * device (one context, one in-order queue), its kernels and programs, and the
+ * cross-file internals (daecl__ocl_*). Nothing here is seen by the core, which
+ * knows the backend only through daecl_backend_ops. */
+#ifndef DAECL_OCL_H
+#define DAECL_OCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CL/cl.h>
+
+#include "daecl/backend.h"
+#include "daecl/plugin.h"
+
+/* The hint every "cannot happen" refusal ends with. */
+#define DAECL__OCL_BUG "this is a bug in daecl, please report it"
+
+/* A device buffer: the cl_mem and the size the core asked for (the cl_mem
+ * itself may be a little larger: OpenCL refuses empty buffers). */
+struct daecl_buf {
+    cl_mem mem;
+    size_t n_bytes;
+};
+
+/* A kernel and the work-group size it may use on this device: the least of
+ * CL_KERNEL_WORK_GROUP_SIZE, CL_DEVICE_MAX_WORK_GROUP_SIZE, the first
+ * CL_DEVICE_MAX_WORK_ITEM_SIZES and 256 (a size that suits GPUs and CPUs),
+ * rounded down to a power of two. */
+typedef struct daecl__ocl_kernel {
+    cl_kernel k;
+    const char *name;
+    size_t wg;
+} daecl__ocl_kernel;
+
+/* The built-in op kernels (kernels/ops.cl), in the order of ocl_ops.c's
+ * name table. */
+enum {
+    DAECL__K_BIAS_ACT,
+    DAECL__K_ACT_GRAD,
+    DAECL__K_COL_SUM,
+    DAECL__K_SUM,
+    DAECL__K_GATHER,
+    DAECL__K_OPTIM_UPDATE,
+    DAECL__K_MAT_SCALE,
+    DAECL__K_COUNT
+};
+
+/* What the `gemm` parameter asks for (schema order of its choices), and
+ * what runs. */
+typedef enum daecl__ocl_gemm_choice {
+    DAECL__GEMM_AUTO = 0,
+    DAECL__GEMM_ASK_CLBLAST = 1,
+    DAECL__GEMM_ASK_DAECL = 2
+} daecl__ocl_gemm_choice;
+typedef enum daecl__ocl_gemm_mode { DAECL__GEMM_CLBLAST, DAECL__GEMM_DAECL } daecl__ocl_gemm_mode;
+
+/* What the `type` parameter asks for (schema order of its choices). */
+typedef enum daecl__ocl_type {
+    DAECL__TYPE_ANY = 0,
+    DAECL__TYPE_GPU = 1,
+    DAECL__TYPE_CPU = 2,
+    DAECL__TYPE_ACCELERATOR = 3
+} daecl__ocl_type;
+
+/* The device choice: the schema's parameters after DAECL_DEVICE. */
+typedef struct daecl__ocl_choice {
+    char platform[128];  /* "" = any */
+    int type;            /* daecl__ocl_type */
+    long index;          /* -1 = the best one */
+    char binaries[1024]; /* "" = compile (or use the cache) */
+    int gemm;            /* daecl__ocl_gemm_choice */
+} daecl__ocl_choice;
+
+/* One device of the listing, with its handles. */
+typedef struct daecl__ocl_device {
+    cl_platform_id platform;
+    cl_device_id device;
+    daecl_device_info info;
+    int oclgrind; /* on the Oclgrind simulator's platform */
+} daecl__ocl_device;
+
+/* Programs built so far in this context, by where they came from. */
+typedef struct daecl__ocl_counts {
+    unsigned compiled, from_cache, from_binaries;
+} daecl__ocl_counts;
+
+/* The opened device: the `ctx` of every backend op. */
+typedef struct daecl__ocl {
+    const daecl_host *host;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue; /* in order: an op runs after the ones before it */
+    daecl_device_info info;
+    /* What the program key hashes besides source and options. */
+    char device_version[128], platform_version[128];
+    size_t max_wg;      /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_item[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
+    cl_ulong local_mem; /* CL_DEVICE_LOCAL_MEM_SIZE */
+    daecl__ocl_choice choice;
+    daecl__ocl_gemm_mode gemm_mode;
+    cl_program ops_program;
+    daecl__ocl_kernel kern[DAECL__K_COUNT];
+    cl_program gemm_program;        /* the daecl GEMM (kernels/gemm.cl), when used */
+    daecl__ocl_kernel gemm_kern[2]; /* 64 x 64 and 32 x 32 tiles of C */
+    cl_mem clblast_tmp;             /* CLBlast's GEMM scratch, grown to the largest need */
+    size_t clblast_tmp_bytes;
+    daecl__ocl_counts counts;
+} daecl__ocl;
+
+/* ---- ocl_check.c: the one checker ------------------------------------------- */
+
+/* "CL_OUT_OF_RESOURCES", "kInvalidMatrixA", or "error -1234" (in a static
+ * buffer for unknown codes: not thread-safe, fine for error paths). */
+const char *daecl__ocl_code_name(int code);
+/* What the user can do about the code, one clause. */
+const char *daecl__ocl_code_hint(int code);
+/* 0 when code is CL_SUCCESS (CLBlastSuccess); else fills err with "CALL(WHAT)
+ * failed on DEVICE: NAME; HINT" and returns DAECL_ENOMEM for allocation
+ * failures, DAECL_EDEVICE otherwise. what and device may be NULL. */
+int daecl__ocl_check(const daecl_host *host, const char *device, int code, const char *call,
+                     const char *what, daecl_err *err);
+/* The checker for an opened device. */
+#define DAECL__OCL_CHECK(o, code, call, what, err)                                                 \
+    daecl__ocl_check((o)->host, (o)->info.name, (code), (call), (what), (err))
+/* Fills err with one formatted sentence (through the host table, never
+ * allocating) and returns status. */
+int daecl__ocl_fail(const daecl_host *host, daecl_err *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- ocl_device.c: listing and choice ---------------------------------------- */
+
+/* Every device of every platform, up to max, into out (max entries), each
+ * with its default mark and note; *n gets the count. Fails with the "no
+ * platform" sentence when there is none. */
+int daecl__ocl_list(const daecl_host *host, daecl__ocl_device *out, size_t max, size_t *n,
+                    daecl_err *err);
+/* Reads the schema values (NULL: defaults) and then DAECL_DEVICE into *c. */
+int daecl__ocl_choice_parse(const daecl_host *host, const daecl_param_value *values,
+                            daecl__ocl_choice *c, daecl_err *err);
+/* A string property of a platform (dev NULL) or device, trimmed and cut to
+ * n bytes ("" when unknown). */
+void daecl__ocl_info_str(cl_platform_id plat, cl_device_id dev, cl_uint param, char *out, size_t n);
+/* Picks the device for *c; *out gets it, its note saying why. */
+int daecl__ocl_choose(const daecl_host *host, const daecl__ocl_choice *c, daecl__ocl_device *out,
+                      daecl_err *err);
+
+/* ---- ocl_program.c: building, the cache, precompiled binaries ---------------- */
+
+/* Builds program `name` from the concatenation of the n parts: from
+ * choice.binaries when set (never compiling), else from the on-disk cache,
+ * else from source (then cached). Counts and logs where it came from. */
+int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *parts, size_t n,
+                           cl_program *out, daecl_err *err);
+/* Writes the binary of a built program (the same `parts`) into dir under its
+ * key, as `binaries: dir` will look it up. */
+int daecl__ocl_program_save(daecl__ocl *o, const char *name, const char *const *parts, size_t n,
+                            cl_program prog, const char *dir, daecl_err *err);
+/* Logs the counters at debug level (the wording the lead's tests match). */
+void daecl__ocl_log_counts(const daecl__ocl *o);
+/* Creates kernel `name` of prog into *k with its work-group size. */
+int daecl__ocl_kernel_create(daecl__ocl *o, cl_program prog, const char *name, daecl__ocl_kernel *k,
+                             daecl_err *err);
+void daecl__ocl_kernel_release(daecl__ocl_kernel *k);
+
+/* ---- ocl_ops.c: the op kernels and their launches ----------------------------- */
+
+/* One kernel argument: its size and where its value is. */
+typedef struct daecl__ocl_arg {
+    size_t size;
+    const void *value;
+} daecl__ocl_arg;
+#define DAECL__ARG(x) ((daecl__ocl_arg){sizeof(x), &(x)})
+#define DAECL__NARGS(args) (sizeof(args) / sizeof((args)[0]))
+
+/* The source parts of the ops program (its key hashes them), for precompile. */
+size_t daecl__ocl_ops_parts(const char **parts, size_t max);
+/* Builds the ops program and creates its kernels (at open). */
+int daecl__ocl_ops_init(daecl__ocl *o, daecl_err *err);
+void daecl__ocl_ops_release(daecl__ocl *o);
+/* Sets the arguments and enqueues k over global[0..dims) (each rounded up
+ * to local, which the kernel must guard against); local NULL picks one from
+ * k->wg. */
+int daecl__ocl_launch(daecl__ocl *o, const daecl__ocl_kernel *k, const daecl__ocl_arg *args,
+                      size_t n_args, unsigned dims, const size_t *global, const size_t *local,
+                      daecl_err *err);
+/* Checks that slice s holds n elements: the cl_mem and the element offset. */
+int daecl__ocl_span(const daecl__ocl *o, daecl_slice s, size_t n, const char *op, const char *what,
+                    daecl_err *err);
+/* *out = a * b, or an error naming op when it overflows. */
+int daecl__ocl_mul(const daecl__ocl *o, size_t a, size_t b, size_t *out, const char *op,
+                   daecl_err *err);
+/* C (m, n) with stride ldc = beta C, beta = 0 writing zeros (NaN included). */
+int daecl__ocl_mat_scale(daecl__ocl *o, daecl_slice c, size_t m, size_t n, size_t ldc, float beta,
+                         daecl_err *err);
+
+/* ---- ocl_gemm.c ---------------------------------------------------------------- */
+
+int daecl__ocl_gemm_init(daecl__ocl *o, daecl_err *err); /* the daecl GEMM program */
+void daecl__ocl_gemm_release(daecl__ocl *o);
+/* The parts of the daecl GEMM program, for precompile. */
+size_t daecl__ocl_gemm_parts(const char **parts, size_t max);
+int daecl__ocl_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                    daecl_slice a, size_t lda, daecl_slice b, size_t ldb, float beta, daecl_slice c,
+                    size_t ldc, daecl_err *err);
+
+/* ---- ocl_plugins.c --------------------------------------------------------------- */
+
+int daecl__ocl_bind(void *ctx, const daecl_plugin *plugin, const float *params, size_t n_params,
+                    void **bound, daecl_err *err);
+void daecl__ocl_unbind(void *ctx, void *bound);
+int daecl__ocl_corrupt(void *ctx, void *bound, daecl_slice x, daecl_slice xt, size_t n_rows,
+                       size_t dim, const daecl_noise_key *key, daecl_err *err);
+int daecl__ocl_lik_loss_grad(void *ctx, void *bound, daecl_slice x, daecl_slice a, size_t n_rows,
+                             size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
+                             daecl_err *err);
+int daecl__ocl_lik_mean(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
+                        daecl_slice mean, daecl_err *err);
+int daecl__ocl_lik_sample(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
+                          const daecl_noise_key *key, daecl_slice out, daecl_err *err);
+int daecl__ocl_precompile(void *ctx, const daecl_plugin *const *plugins, size_t n, const char *dir,
+                          daecl_err *err);
+
+/* ---- the op entry points of ocl_ops.c ------------------------------------------ */
+
+int daecl__ocl_bias_act(void *ctx, daecl_slice z, daecl_slice bias, size_t n_rows, size_t dim,
+                        daecl_act act, daecl_err *err);
+int daecl__ocl_act_grad(void *ctx, daecl_slice dh, daecl_slice h, size_t n, daecl_act act,
+                        daecl_err *err);
+int daecl__ocl_col_sum(void *ctx, daecl_slice src, size_t n_rows, size_t dim, float beta,
+                       daecl_slice dst, daecl_err *err);
+int daecl__ocl_sum(void *ctx, daecl_slice src, size_t n, daecl_slice dst, daecl_err *err);
+int daecl__ocl_gather(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, size_t n_rows,
+                      daecl_slice out, daecl_err *err);
+int daecl__ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice w, daecl_slice g,
+                            daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err);
+
+#endif

@@ -1,0 +1,206 @@
+/* daecl - the built-in op kernels of the opencl backend (backends/opencl/
+ * ocl_ops.c enqueues them), after kernels/clc_prelude.cl. Each is the formula
+ * of include/daecl/backend.h, checked against the cpu backend. Buffers come
+ * with their offsets in elements (ulong); every kernel guards its global ids,
+ * since global sizes are rounded up to the work-group size. Sums are
+ * compensated (two-sum) in a fixed order, so results do not depend on the
+ * work-group size and stay within a few float ulps of a double sum. */
+
+/* ---- compensated sums ----------------------------------------------------------- */
+
+/* (s, c) += x by Knuth's two-sum: s + c holds the sum to about float
+ * precision squared. FP_CONTRACT is off (prelude), so nothing is fused. */
+static inline void acc_add(float *s, float *c, float x)
+{
+    float t = *s + x;
+    float bp = t - *s;
+    float e = (*s - (t - bp)) + (x - bp);
+    *s = t;
+    *c = *c + e;
+}
+
+/* (s, c) += (s2, c2). */
+static inline void acc_merge(float *s, float *c, float s2, float c2)
+{
+    acc_add(s, c, s2);
+    *c = *c + c2;
+}
+
+/* The sum's value; an infinite or NaN s is the answer as it is (the
+ * compensation would turn inf into NaN). */
+static inline float acc_value(float s, float c)
+{
+    return isfinite(s) ? s + c : s;
+}
+
+/* ---- activations ------------------------------------------------------------------- */
+
+enum { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_RELU = 3 };
+
+/* sigmoid without overflow: for x < 0, e / (1 + e) with e = exp(x) <= 1;
+ * NaN fails x >= 0 and stays NaN through exp. */
+static inline float act_forward(float x, int act)
+{
+    if (act == ACT_SIGMOID) {
+        if (x >= 0.0f)
+            return 1.0f / (1.0f + exp(-x));
+        float e = exp(x);
+        return e / (1.0f + e);
+    }
+    if (act == ACT_TANH)
+        return tanh(x);
+    if (act == ACT_RELU)
+        return x < 0.0f ? 0.0f : x; /* NaN passes: a diverging run must stop */
+    return x;
+}
+
+/* z (n_rows, dim) = act(z + bias), bias (dim) when has_bias.
+ * Global (dim, n_rows): neighbouring work-items touch neighbouring columns. */
+__kernel void bias_act(__global float *z, ulong z_off, __global const float *bias,
+                       ulong bias_off, int has_bias, ulong n_rows, ulong dim, int act)
+{
+    ulong j = get_global_id(0), r = get_global_id(1);
+    if (j >= dim || r >= n_rows)
+        return;
+    ulong i = z_off + r * dim + j;
+    float v = z[i];
+    if (has_bias)
+        v = v + bias[bias_off + j];
+    z[i] = act_forward(v, act);
+}
+
+/* dh[i] *= act'(z) written from h = act(z):
+ * sigmoid' = h (1 - h), tanh' = 1 - h^2, relu' = [h > 0], linear' = 1. */
+__kernel void act_grad(__global float *dh, ulong dh_off, __global const float *h, ulong h_off,
+                       ulong n, int act)
+{
+    ulong i = get_global_id(0);
+    if (i >= n)
+        return;
+    float d = dh[dh_off + i], y = h[h_off + i];
+    if (act == ACT_SIGMOID)
+        d = d * (y * (1.0f - y));
+    else if (act == ACT_TANH)
+        d = d * (1.0f - y * y);
+    else if (act == ACT_RELU)
+        d = y > 0.0f ? d : 0.0f;
+    dh[dh_off + i] = d;
+}
+
+/* ---- reductions -------------------------------------------------------------------- */
+
+/* dst (dim) = beta dst + column sums of src (n_rows, dim). One work-item per
+ * column, rows in order: the same sum whatever the work-group size, and a
+ * warp reads a contiguous run of a row at each step. */
+__kernel void col_sum(__global const float *src, ulong src_off, ulong n_rows, ulong dim,
+                      float beta, __global float *dst, ulong dst_off)
+{
+    ulong j = get_global_id(0);
+    if (j >= dim)
+        return;
+    float s = 0.0f, c = 0.0f;
+    __global const float *p = src + src_off + j;
+    for (ulong r = 0; r < n_rows; r++)
+        acc_add(&s, &c, p[r * dim]);
+    float total = acc_value(s, c);
+    dst[dst_off + j] = beta == 0.0f ? total : beta * dst[dst_off + j] + total;
+}
+
+#define SUM_MAX_WG 256
+
+/* dst[0] = sum of src[0..n), by ONE work-group of a power-of-two size (at
+ * most 256; the host fixes it per device): work-item l sums elements l,
+ * l + L, l + 2L, ..., then a pairwise tree. The order depends only on L. */
+__kernel void sum_all(__global const float *src, ulong src_off, ulong n, __global float *dst,
+                  ulong dst_off)
+{
+    __local float ls[SUM_MAX_WG], lc[SUM_MAX_WG];
+    uint l = (uint)get_local_id(0), L = (uint)get_local_size(0);
+    float s = 0.0f, c = 0.0f;
+    for (ulong i = l; i < n; i += L)
+        acc_add(&s, &c, src[src_off + i]);
+    ls[l] = s;
+    lc[l] = c;
+    for (uint stride = L / 2; stride > 0; stride /= 2) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (l < stride) {
+            float s2 = ls[l], c2 = lc[l];
+            acc_merge(&s2, &c2, ls[l + stride], lc[l + stride]);
+            ls[l] = s2;
+            lc[l] = c2;
+        }
+    }
+    if (l == 0)
+        dst[dst_off] = acc_value(ls[0], lc[0]);
+}
+
+/* ---- data movement --------------------------------------------------------------- */
+
+/* out (n_rows, dim) row r = data row idx[r]. An index at or past
+ * n_data_rows (a core bug) yields a NaN row instead of a wild read, so the
+ * loss turns non-finite and training stops. Global (dim, n_rows). */
+__kernel void gather(__global const float *data, ulong data_off, ulong n_data_rows, ulong dim,
+                     __global const uint *idx, ulong idx_off, ulong n_rows, __global float *out,
+                     ulong out_off)
+{
+    ulong j = get_global_id(0), r = get_global_id(1);
+    if (j >= dim || r >= n_rows)
+        return;
+    ulong row = idx[idx_off + r];
+    out[out_off + r * dim + j] = row < n_data_rows ? data[data_off + row * dim + j] : NAN;
+}
+
+/* C (m, n) with row stride ldc = beta C; beta = 0 writes zeros whatever C
+ * held (NaN included). Global (n, m). */
+__kernel void mat_scale(__global float *c, ulong c_off, ulong m, ulong n, ulong ldc, float beta)
+{
+    ulong j = get_global_id(0), i = get_global_id(1);
+    if (j >= n || i >= m)
+        return;
+    ulong p = c_off + i * ldc + j;
+    c[p] = beta == 0.0f ? 0.0f : beta * c[p];
+}
+
+/* ---- optimisers ------------------------------------------------------------------- */
+
+enum { OPTIM_SGD = 0, OPTIM_ADAM = 1, OPTIM_ADAMW = 2 };
+
+/* One step over n parameters, PyTorch's formulas (backend.h), in the cpu
+ * backend's order of operations:
+ *   SGD:  g' = g + wd w;  v = mu v + g';  d = nesterov ? g' + mu v : v;  w -= lr d
+ *   Adam: g' = g + wd w (AdamW: w -= lr wd w instead);  m = b1 m + (1-b1) g';
+ *         v = b2 v + (1-b2) g'^2;  w -= lr (m / bc1) / (sqrt(v / bc2) + eps).
+ * s1 and s2 are only touched when the step uses them. */
+__kernel void optim_update(__global float *w, ulong w_off, __global const float *g, ulong g_off,
+                           __global float *s1, ulong s1_off, __global float *s2, ulong s2_off,
+                           ulong n, uint kind, uint nesterov, float lr, float mu, float wd,
+                           float b1, float b2, float eps, float bc1, float bc2)
+{
+    ulong i = get_global_id(0);
+    if (i >= n)
+        return;
+    float wi = w[w_off + i], gi = g[g_off + i];
+    if (kind == OPTIM_SGD) {
+        if (wd != 0.0f)
+            gi = gi + wd * wi;
+        float d = gi;
+        if (mu != 0.0f) {
+            float v = mu * s1[s1_off + i] + gi;
+            s1[s1_off + i] = v;
+            d = nesterov ? gi + mu * v : v;
+        }
+        w[w_off + i] = wi - lr * d;
+        return;
+    }
+    if (wd != 0.0f) {
+        if (kind == OPTIM_ADAMW)
+            wi = wi - (lr * wd) * wi;
+        else
+            gi = gi + wd * wi;
+    }
+    float m = b1 * s1[s1_off + i] + (1.0f - b1) * gi;
+    float v = b2 * s2[s2_off + i] + (1.0f - b2) * (gi * gi);
+    s1[s1_off + i] = m;
+    s2[s2_off + i] = v;
+    w[w_off + i] = wi - lr * (m / bc1) / (sqrt(v / bc2) + eps);
+}

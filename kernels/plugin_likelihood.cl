@@ -1,0 +1,119 @@
+/* daecl - the kernels around a likelihood plugin's element functions. The
+ * opencl backend (backends/opencl/ocl_plugins.c) builds them after
+ * kernels/clc_prelude.cl, include/daecl/philox.h, a line defining
+ * DAECL_LIK_K (the plugin's params_per_dim, 1..4) and the plugin's
+ * cl_source, which defines daecl_lik_nll, daecl_lik_grad, daecl_lik_mean and
+ * daecl_lik_sample (include/daecl/plugin.h). The decoder output a is blocked
+ * per row: a[r*k*dim + c*dim + j] is parameter c of dimension j of row r. */
+
+#define LIK_MAX_WG 256
+
+/* The k values of dimension j of the row starting at a_row; unused ones 0. */
+static inline daecl_f4 lik_gather(__global const float *a_row, ulong dim, ulong j)
+{
+    daecl_f4 v = daecl_f4_make(a_row[j], 0.0f, 0.0f, 0.0f);
+#if DAECL_LIK_K > 1
+    v.y = a_row[dim + j];
+#endif
+#if DAECL_LIK_K > 2
+    v.z = a_row[2 * dim + j];
+#endif
+#if DAECL_LIK_K > 3
+    v.w = a_row[3 * dim + j];
+#endif
+    return v;
+}
+
+/* (s, c) += x, Knuth's two-sum (FP_CONTRACT is off): the row's nll keeps
+ * about float precision squared, close to the host's double sum. */
+static inline void lik_acc_add(float *s, float *c, float x)
+{
+    float t = *s + x;
+    float bp = t - *s;
+    float e = (*s - (t - bp)) + (x - bp);
+    *s = t;
+    *c = *c + e;
+}
+
+/* One work-group per row r (a power-of-two size L, at most 256): work-item l
+ * takes dimensions l, l + L, ...; the row's nll is reduced by a pairwise
+ * tree into nll_rows[r] when want_nll, and grad (n_rows, k*dim) =
+ * scale * dnll/da is written when want_grad. Absent outputs get a stand-in
+ * buffer that is never touched. */
+__kernel void daecl_lik_loss_grad(__global const float *x, ulong x_off,
+                                  __global const float *a, ulong a_off, ulong n_rows, ulong dim,
+                                  float scale, int want_nll, __global float *nll_rows,
+                                  ulong nll_off, int want_grad, __global float *grad,
+                                  ulong grad_off, __global const float *params)
+{
+    __local float ls[LIK_MAX_WG], lc[LIK_MAX_WG];
+    ulong r = get_group_id(0);
+    uint l = (uint)get_local_id(0), L = (uint)get_local_size(0);
+    if (r >= n_rows)
+        return; /* the whole group leaves: no barrier is skipped by a part of it */
+    __global const float *xr = x + x_off + r * dim;
+    __global const float *ar = a + a_off + r * DAECL_LIK_K * dim;
+    float s = 0.0f, c = 0.0f;
+    for (ulong j = l; j < dim; j += L) {
+        daecl_f4 aj = lik_gather(ar, dim, j);
+        if (want_nll)
+            lik_acc_add(&s, &c, daecl_lik_nll(xr[j], aj, params));
+        if (want_grad) {
+            __global float *gr = grad + grad_off + r * DAECL_LIK_K * dim;
+            daecl_f4 g = daecl_lik_grad(xr[j], aj, params);
+            gr[j] = scale * g.x;
+#if DAECL_LIK_K > 1
+            gr[dim + j] = scale * g.y;
+#endif
+#if DAECL_LIK_K > 2
+            gr[2 * dim + j] = scale * g.z;
+#endif
+#if DAECL_LIK_K > 3
+            gr[3 * dim + j] = scale * g.w;
+#endif
+        }
+    }
+    if (!want_nll)
+        return; /* uniform across the group */
+    ls[l] = s;
+    lc[l] = c;
+    for (uint stride = L / 2; stride > 0; stride /= 2) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (l < stride) {
+            float s2 = ls[l], c2 = lc[l];
+            lik_acc_add(&s2, &c2, ls[l + stride]);
+            ls[l] = s2;
+            lc[l] = c2 + lc[l + stride];
+        }
+    }
+    if (l == 0)
+        nll_rows[nll_off + r] = isfinite(ls[0]) ? ls[0] + lc[0] : ls[0];
+}
+
+/* mean (n_rows, dim) = E[x | a]. Global (dim, n_rows). */
+__kernel void daecl_lik_mean_rows(__global const float *a, ulong a_off, ulong n_rows, ulong dim,
+                                  __global float *mean, ulong mean_off,
+                                  __global const float *params)
+{
+    ulong j = get_global_id(0), r = get_global_id(1);
+    if (j >= dim || r >= n_rows)
+        return;
+    daecl_f4 aj = lik_gather(a + a_off + r * DAECL_LIK_K * dim, dim, j);
+    mean[mean_off + r * dim + j] = daecl_lik_mean(aj, params);
+}
+
+/* out (n_rows, dim) ~ p(x | a), element r*dim + j from the Philox block of
+ * element elem0 + r*dim + j of (seed, stream, step). Global (dim, n_rows). */
+__kernel void daecl_lik_sample_rows(__global const float *a, ulong a_off, ulong n_rows,
+                                    ulong dim, __global float *out, ulong out_off, uint seed_lo,
+                                    uint seed_hi, uint stream, uint step, ulong elem0,
+                                    __global const float *params)
+{
+    ulong j = get_global_id(0), r = get_global_id(1);
+    if (j >= dim || r >= n_rows)
+        return;
+    ulong e = elem0 + r * dim + j;
+    daecl_u4 u = daecl_philox_block(seed_lo, seed_hi, stream, step, (uint)e, (uint)(e >> 32));
+    daecl_f4 aj = lik_gather(a + a_off + r * DAECL_LIK_K * dim, dim, j);
+    out[out_off + r * dim + j] = daecl_lik_sample(aj, u, params);
+}
