@@ -95,10 +95,6 @@ int daecl_probe_fit(daecl_session *s, daecl_buf *train_feat, const daecl_labels 
                     const daecl_probe_opts *o, daecl_probe_result *out, daecl_err *err)
 {
     const daecl_backend_ops *be = s->be;
-    if (!be->softmax_xent)
-        return daecl_err_set(err, DAECL_ENOTSUP, "backend '%s' cannot run the linear probe (it "
-                             "has no softmax_xent op); evaluate with backend.plugin=cpu",
-                             s->backend->name);
     probe p = {.s = s, .width = width};
     p.n_classes = train_y->n_classes > test_y->n_classes ? train_y->n_classes : test_y->n_classes;
     size_t n_train = train_y->n, n_test = test_y->n, c = p.n_classes, f = width;

@@ -27,7 +27,7 @@
 #define PLUGIN_SIZE_1_0 (offsetof(daecl_plugin, ops) + sizeof(const void *))
 #define CORRUPTION_SIZE_1_0 (offsetof(daecl_corruption_ops, cl_source) + sizeof(const char *))
 #define LIKELIHOOD_SIZE_1_0 (offsetof(daecl_likelihood_ops, cl_source) + sizeof(const char *))
-#define BACKEND_SIZE_1_0 (offsetof(daecl_backend_ops, precompile) + sizeof(void *))
+#define BACKEND_SIZE_1_0 (offsetof(daecl_backend_ops, softmax_xent) + sizeof(void *))
 
 /* One accepted plugin. The registry keeps zero-padded copies of the
  * descriptor and its ops table at this core's sizes, so a slot a plugin's
@@ -330,7 +330,7 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
             {(const void *)o->gather, "gather"},     {(const void *)o->optim_update, "optim_update"},
             {(const void *)o->corrupt, "corrupt"},   {(const void *)o->lik_loss_grad, "lik_loss_grad"},
             {(const void *)o->lik_mean, "lik_mean"}, {(const void *)o->lik_sample, "lik_sample"},
-            {(const void *)o->finish, "finish"},
+            {(const void *)o->finish, "finish"},     {(const void *)o->softmax_xent, "softmax_xent"},
         };
         for (size_t i = 0; i < sizeof req / sizeof req[0] && !missing; i++)
             if (!req[i].slot)

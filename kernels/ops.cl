@@ -204,3 +204,36 @@ __kernel void optim_update(__global float *w, ulong w_off, __global const float 
     s2[s2_off + i] = v;
     w[w_off + i] = wi - lr * (m / bc1) / (sqrt(v / bc2) + eps);
 }
+
+/* ---- classification -------------------------------------------------------------- */
+
+/* Softmax cross-entropy of logits (n_rows, n_classes) against float class
+ * indices (n_rows): loss[r] = logsumexp(z_r) - z_r[y_r] (has_loss), grad
+ * (n_rows, n_classes) = scale (softmax(z_r) - onehot(y_r)) (has_grad). One
+ * work-item per row; the max is subtracted so no logit overflows. */
+__kernel void softmax_xent(__global const float *z, ulong z_off, __global const float *y,
+                           ulong y_off, ulong n_rows, ulong n_classes, float scale,
+                           __global float *loss, ulong loss_off, int has_loss,
+                           __global float *grad, ulong grad_off, int has_grad)
+{
+    ulong r = get_global_id(0);
+    if (r >= n_rows)
+        return;
+    __global const float *zr = z + z_off + r * n_classes;
+    ulong label = (ulong)y[y_off + r];
+    float zmax = zr[0];
+    for (ulong c = 1; c < n_classes; c++)
+        zmax = fmax(zmax, zr[c]);
+    float sum = 0.0f;
+    for (ulong c = 0; c < n_classes; c++)
+        sum += exp(zr[c] - zmax);
+    if (has_loss)
+        loss[loss_off + r] = zmax + log(sum) - zr[label];
+    if (has_grad) {
+        float inv = 1.0f / sum;
+        for (ulong c = 0; c < n_classes; c++) {
+            float p = exp(zr[c] - zmax) * inv;
+            grad[grad_off + r * n_classes + c] = scale * (p - (c == label ? 1.0f : 0.0f));
+        }
+    }
+}

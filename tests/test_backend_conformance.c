@@ -633,6 +633,37 @@ static void test_gather_copies_the_indexed_rows(void **state)
     }
 }
 
+static void test_softmax_xent_matches_the_reference(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const size_t shapes[][2] = {{1, 2}, {7, 10}, {1000, 10}, {1001, 3}};
+    for (size_t s = 0; s < 4; s++) {
+        size_t rows = shapes[s][0], classes = shapes[s][1], n = 2 + rows * classes;
+        float *z = random_floats(n, 130 + s, -40, 40);
+        float *y = calloc(rows + 1, sizeof *y);
+        assert_non_null(y);
+        for (size_t r = 0; r < rows; r++)
+            y[1 + r] = (float)((r * 7 + s) % classes);
+        pair pz = pair_of(z, n), py = pair_of(y, rows + 1);
+        pair pl = pair_of(NULL, rows + 3), pg = pair_of(NULL, n + 1);
+        BOTH(softmax_xent, SL(pz, 2), SL(py, 1), rows, classes, 0.25f, SL(pl, 3), SL(pg, 1));
+        assert_pair_close(&pl, 1e-5, 1, "softmax_xent loss");
+        assert_pair_close(&pg, 1e-5, 1, "softmax_xent grad");
+        /* Either output may be absent. */
+        BOTH(softmax_xent, SL(pz, 2), SL(py, 1), rows, classes, 1.0f, NONE, SL(pg, 1));
+        BOTH(softmax_xent, SL(pz, 2), SL(py, 1), rows, classes, 1.0f, SL(pl, 3), NONE);
+        assert_pair_close(&pl, 1e-5, 1, "softmax_xent loss alone");
+        assert_pair_close(&pg, 1e-5, 1, "softmax_xent grad alone");
+        pair_free(&pz);
+        pair_free(&py);
+        pair_free(&pl);
+        pair_free(&pg);
+        free(z);
+        free(y);
+    }
+}
+
 static void test_optim_update_matches_the_reference_for_sgd_adam_adamw(void **state)
 {
     (void)state;
@@ -1388,6 +1419,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sum_matches_the_reference_at_odd_sizes),
         cmocka_unit_test(test_gather_copies_the_indexed_rows),
         cmocka_unit_test(test_optim_update_matches_the_reference_for_sgd_adam_adamw),
+        cmocka_unit_test(test_softmax_xent_matches_the_reference),
         cmocka_unit_test(test_corruption_on_the_device_is_bit_identical_to_the_host),
         cmocka_unit_test(test_likelihood_on_the_device_matches_the_reference),
         cmocka_unit_test(test_bind_without_cl_source_is_not_supported),

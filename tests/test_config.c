@@ -85,7 +85,7 @@ static const daecl_backend_ops backend_ops = {
     .size = sizeof(daecl_backend_ops), B(open), B(close), B(describe), B(alloc), B(free),
     B(write), B(read), B(fill), B(copy), B(gemm), B(bias_act), B(act_grad), B(col_sum), B(sum),
     B(gather), B(optim_update), B(corrupt), B(lik_loss_grad), B(lik_mean), B(lik_sample),
-    B(finish)};
+    B(finish), B(softmax_xent)};
 static const daecl_param_spec cpu_params[] = {
     {"threads", DAECL_PARAM_INT, {0, 0}, NULL, 0, 1024, NULL, "BLAS threads; 0 = all cores"},
 };

@@ -325,6 +325,7 @@ static const daecl_backend_ops ops = {
     .lik_sample = daecl__ocl_lik_sample,
     .finish = ocl_finish,
     .precompile = daecl__ocl_precompile,
+    .softmax_xent = daecl__ocl_softmax_xent,
 };
 
 /* Schema order is what ocl_device.c reads: platform, type, index, binaries,

@@ -13,6 +13,7 @@ enum { ELEM = sizeof(float) }; /* every buffer element is 4 bytes */
 /* Kernel names, in the order of the DAECL__K_* enum. */
 static const char *const kernel_names[DAECL__K_COUNT] = {
     "bias_act", "act_grad", "col_sum", "sum_all", "gather", "optim_update", "mat_scale",
+    "softmax_xent",
 };
 
 size_t daecl__ocl_ops_parts(const char **parts, size_t max)
@@ -296,4 +297,36 @@ int daecl__ocl_mat_scale(daecl__ocl *o, daecl_slice c, size_t m, size_t n, size_
     size_t global[2] = {n, m};
     return daecl__ocl_launch(o, &o->kern[DAECL__K_MAT_SCALE], args, DAECL__NARGS(args), 2, global,
                              NULL, err);
+}
+
+int daecl__ocl_softmax_xent(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
+                            size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
+                            daecl_err *err)
+{
+    daecl__ocl *o = ctx;
+    size_t n;
+    int rc;
+    if ((rc = daecl__ocl_mul(o, n_rows, n_classes, &n, "softmax_xent", err)) ||
+        (rc = daecl__ocl_span(o, logits, n, "softmax_xent", "logits", err)) ||
+        (rc = daecl__ocl_span(o, labels, n_rows, "softmax_xent", "labels", err)) ||
+        (loss_rows.buf && (rc = daecl__ocl_span(o, loss_rows, n_rows, "softmax_xent", "loss_rows",
+                                                err))) ||
+        (grad.buf && (rc = daecl__ocl_span(o, grad, n, "softmax_xent", "grad", err))))
+        return rc;
+    /* logits (n_rows, n_classes), labels (n_rows); an absent output gets the
+     * logits' buffer, never written for it. */
+    cl_mem zm = logits.buf->mem, ym = labels.buf->mem;
+    cl_mem lm = loss_rows.buf ? loss_rows.buf->mem : zm, gm = grad.buf ? grad.buf->mem : zm;
+    cl_ulong z_off_elems = logits.off, y_off_elems = labels.off, rows = n_rows, classes = n_classes,
+             l_off_elems = loss_rows.buf ? loss_rows.off : 0, g_off_elems = grad.buf ? grad.off : 0;
+    cl_float sc = scale;
+    cl_int has_loss = loss_rows.buf != NULL, has_grad = grad.buf != NULL;
+    daecl__ocl_arg args[] = {
+        DAECL__ARG(zm),          DAECL__ARG(z_off_elems), DAECL__ARG(ym),
+        DAECL__ARG(y_off_elems), DAECL__ARG(rows),        DAECL__ARG(classes),
+        DAECL__ARG(sc),          DAECL__ARG(lm),          DAECL__ARG(l_off_elems),
+        DAECL__ARG(has_loss),    DAECL__ARG(gm),          DAECL__ARG(g_off_elems),
+        DAECL__ARG(has_grad)};
+    return daecl__ocl_launch(o, &o->kern[DAECL__K_SOFTMAX_XENT], args, DAECL__NARGS(args), 1,
+                             &n_rows, NULL, err);
 }

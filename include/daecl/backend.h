@@ -165,7 +165,7 @@ typedef struct daecl_backend_ops {
     int (*precompile)(void *ctx, const daecl_plugin *const *plugins, size_t n, const char *dir,
                       daecl_err *err);
 
-    /* ---- classification (optional: NULL runs it on the host) ----
+    /* ---- classification ----
      * Softmax cross-entropy of logits (n_rows, n_classes) against labels
      * (n_rows): class indices stored as floats (0.0, 1.0, ...), the core
      * guarantees them in range. loss_rows[r] = logsumexp(z_r) - z_r[y_r]
