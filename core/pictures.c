@@ -337,7 +337,7 @@ static void tick_label(const axis *a, double v, char *buf, size_t n)
     if (a->decimals >= 0)
         snprintf(buf, n, "%.*f", a->decimals, v);
     else
-        snprintf(buf, n, "%.*e", a->sig - 1, v);
+        snprintf(buf, n, "%.*e", a->sig < 1 ? 0 : a->sig > 17 ? 16 : a->sig - 1, v);
 }
 
 /* The plot: its frame in pixels and its two axes. The left edge moves

@@ -284,6 +284,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
             double sum;
             if ((rc = read_losses(t, i + 1, &sum, err)))
                 return rc;
+            now = daecl_now(); /* after the read: the device has caught up */
             uint64_t rows_read = 0;
             for (size_t k = from; k <= i; k++)
                 rows_read += k + 1 == spe ? r->train->n_rows - k * r->g->batch_max
@@ -309,6 +310,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
             double sum;
             if ((rc = read_losses(t, i + 1, &sum, err)))
                 return rc;
+            now = daecl_now();
             double loss = from <= i ? sum / (double)((i + 1 - from) * r->g->batch_max) : NAN;
             double per_step = (now - t_epoch) / (double)steps_here;
             daecl_progress_bar(&t->progress, now, epoch + 1, c->train.epochs, i + 1, spe, loss,
