@@ -103,8 +103,8 @@ int daecl_eval(daecl_graph *g, daecl_feeder *data, uint64_t seed, int want_denoi
         out->psnr_corrupted = psnr(out->range, out->mse_corrupted);
     }
 done:
-    be->free(s->ctx, sums);
-    be->free(s->ctx, mean);
+    daecl_session_free(s, sums);
+    daecl_session_free(s, mean);
     free(hf);
     free(hx);
     free(hxt);

@@ -39,8 +39,8 @@ static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *
                               .seed = c->seed};
         rc = daecl_probe_fit(r->s, ftr, ytr, fte, yte, width, &o, out, err);
     }
-    r->s->be->free(r->s->ctx, ftr);
-    r->s->be->free(r->s->ctx, fte);
+    daecl_session_free(r->s, ftr);
+    daecl_session_free(r->s, fte);
     return rc;
 }
 

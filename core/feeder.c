@@ -97,9 +97,9 @@ void daecl_feeder_destroy(daecl_feeder *f)
 {
     if (!f)
         return;
-    f->s->be->free(f->s->ctx, f->data);
-    f->s->be->free(f->s->ctx, f->index);
-    f->s->be->free(f->s->ctx, f->batch);
+    daecl_session_free(f->s, f->data);
+    daecl_session_free(f->s, f->index);
+    daecl_session_free(f->s, f->batch);
     free(f->order);
     free(f->stage);
     free(f);

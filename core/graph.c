@@ -49,12 +49,10 @@ void daecl_graph_destroy(daecl_graph *g)
 {
     if (!g)
         return;
-    const daecl_backend_ops *be = g->s->be;
-    void *ctx = g->s->ctx;
     daecl_buf *bufs[] = {g->params, g->grads, g->state1, g->state2,
                          g->acts,   g->delta[0], g->delta[1], g->nll, g->input};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        be->free(ctx, bufs[i]);
+        daecl_session_free(g->s, bufs[i]);
     free(g);
 }
 

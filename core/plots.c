@@ -36,7 +36,7 @@ static int reconstruct(daecl_run *r, daecl_feeder *data, size_t n, float *clean,
         !(rc = be->read(s->ctx, x.buf, x.off * sizeof(float), clean, bytes, err)) &&
         !(rc = be->read(s->ctx, xt.buf, xt.off * sizeof(float), noisy, bytes, err)))
         rc = be->read(s->ctx, mean, 0, recon, bytes, err);
-    be->free(s->ctx, mean);
+    daecl_session_free(s, mean);
     return rc;
 }
 

@@ -41,7 +41,7 @@ int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int raw, daecl_buf 
     *out = feat;
     return 0;
 fail:
-    s->be->free(s->ctx, feat);
+    daecl_session_free(s, feat);
     return rc;
 }
 
@@ -74,7 +74,7 @@ static void probe_free(probe *p)
     daecl_buf *bufs[] = {p->params, p->grads, p->m1, p->m2, p->y_train, p->y_test,
                          p->index, p->xb, p->yb, p->logits, p->dlogits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        p->s->be->free(p->s->ctx, bufs[i]);
+        daecl_session_free(p->s, bufs[i]);
 }
 
 /* logits (n, C) = x (n, F) W^T + b */

@@ -76,6 +76,7 @@ void daecl_session_destroy(daecl_session *s)
     }
     for (int i = 0; i < 4; i++)
         free(s->stage[i]);
+    free(s->held);
     free(s);
 }
 
@@ -87,7 +88,37 @@ const char *daecl_session_device_name(const daecl_session *s)
 int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,
                         daecl_err *err)
 {
-    return s->be->alloc(s->ctx, n_floats * sizeof(float), what, out, err);
+    if (s->n_held == s->cap_held) {
+        size_t cap = s->cap_held ? 2 * s->cap_held : 32;
+        void *p = realloc(s->held, cap * sizeof *s->held);
+        if (!p)
+            return daecl_err_set(err, DAECL_ENOMEM, "out of memory allocating the %s", what);
+        s->held = p;
+        s->cap_held = cap;
+    }
+    size_t bytes = n_floats * sizeof(float);
+    int rc = s->be->alloc(s->ctx, bytes, what, out, err);
+    if (rc)
+        return rc;
+    s->held[s->n_held].buf = *out;
+    s->held[s->n_held++].bytes = bytes;
+    s->device_bytes += bytes;
+    if (s->device_bytes > s->device_peak)
+        s->device_peak = s->device_bytes;
+    return 0;
+}
+
+void daecl_session_free(daecl_session *s, daecl_buf *buf)
+{
+    if (!buf)
+        return;
+    for (size_t i = 0; i < s->n_held; i++)
+        if (s->held[i].buf == buf) {
+            s->device_bytes -= s->held[i].bytes;
+            s->held[i] = s->held[--s->n_held];
+            break;
+        }
+    s->be->free(s->ctx, buf);
 }
 
 /* stage[i] with room for n floats. */

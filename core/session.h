@@ -25,6 +25,10 @@ typedef struct daecl_session {
      * stage_floats[i] floats. */
     float *stage[4];
     size_t stage_floats[4];
+    /* Device memory this session holds, and the most it ever held (bytes). */
+    size_t device_bytes, device_peak;
+    struct daecl__sized_buf { daecl_buf *buf; size_t bytes; } *held;
+    size_t n_held, cap_held;
 } daecl_session;
 
 /* Opens cfg's backend and binds cfg's corruption and likelihood. */
@@ -43,9 +47,11 @@ int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size
 int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
                        daecl_slice mean, daecl_err *err);
 
-/* Allocates a named buffer of n floats (zero-filled). */
+/* Allocates a named buffer of n floats (zero-filled), counted in
+ * device_bytes; give it back with daecl_session_free (NULL is fine). */
 int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,
                         daecl_err *err);
+void daecl_session_free(daecl_session *s, daecl_buf *buf);
 
 /* A slice helper. */
 static inline daecl_slice daecl_at(daecl_buf *buf, size_t off)

@@ -575,7 +575,7 @@ done:
     if (t.metrics)
         fclose(t.metrics);
     if (t.r.s)
-        t.r.s->be->free(t.r.s->ctx, t.losses);
+        daecl_session_free(t.r.s, t.losses);
     free(t.host_losses);
     daecl_run_close(&t.r);
     return rc;

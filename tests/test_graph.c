@@ -52,7 +52,7 @@ static void fixture_open(fixture *f, const char *act, int tied, const char *like
 static void fixture_close(fixture *f)
 {
     if (f->s)
-        f->s->be->free(f->s->ctx, f->x);
+        daecl_session_free(f->s, f->x);
     daecl_graph_destroy(f->g);
     daecl_session_destroy(f->s);
     daecl_config_destroy(f->cfg);
@@ -145,7 +145,7 @@ static void check_gradients(const char *act, int tied, const char *likelihood)
     assert_int_equal(be->read(f.s->ctx, f.g->grads, 0, grad, np * sizeof(float), &err), 0);
     float loss_sum;
     assert_int_equal(be->read(f.s->ctx, loss, 0, &loss_sum, sizeof loss_sum, &err), 0);
-    be->free(f.s->ctx, loss);
+    daecl_session_free(f.s, loss);
 
     /* The graph's loss (a batch sum) against the reference (a batch mean). */
     assert_close(loss_sum / N_ROWS, ref_loss(m, likelihood, pd, x), 1e-5);
@@ -255,7 +255,7 @@ static void test_sgd_step_moves_parameters_against_the_gradient(void **state)
     float lr = (float)f.cfg->optimizer.lr;
     for (size_t i = 0; i < np; i++)
         assert_true(p1[i] == p0[i] - lr * grad[i]);
-    be->free(f.s->ctx, loss);
+    daecl_session_free(f.s, loss);
     free(p0);
     free(p1);
     free(grad);

@@ -4,6 +4,7 @@
  * and hands plain pointers to the numerical code in cpu_math.c. Ops run
  * synchronously, so finish() has nothing to wait for. */
 #include <cblas.h>
+#include <omp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -215,9 +216,12 @@ static int cpu_open(const daecl_host *host, const daecl_param_value *values, voi
     device_info(&c->info);
     /* The thread count is global to OpenBLAS, not per context: the last
      * open() wins, which is fine for one backend per process. */
+    /* OpenBLAS runs single-threaded inside the blocks cpu_math.c's OpenMP
+     * threads hand it: one pool of threads, not two fighting for cores. */
     if (blas_default_threads < 0)
-        blas_default_threads = openblas_get_num_threads();
-    openblas_set_num_threads(threads > 0.0 ? (int)threads : blas_default_threads);
+        blas_default_threads = omp_get_max_threads();
+    openblas_set_num_threads(1);
+    omp_set_num_threads(threads > 0.0 ? (int)threads : blas_default_threads);
     *ctx = c;
     return 0;
 }
@@ -565,6 +569,76 @@ static const void *bound_ops(const cpu *c, const bound *b, uint32_t kind, const 
     return NULL;
 }
 
+/* ---- plugins on row blocks ----------------------------------------------------
+ * A plugin's host ops treat rows independently (plugin.h), so the backend
+ * hands each OpenMP thread a contiguous block of rows, its pointers and the
+ * noise key's elem0 moved to the block: the output is the same bits for any
+ * split. The first failing block's sentence is kept. */
+enum { OP_CORRUPT, OP_LOSS_GRAD, OP_MEAN, OP_SAMPLE };
+
+typedef struct row_job {
+    int op;
+    const bound *b;
+    size_t dim, k;        /* values per row: dim in x, k * dim in a */
+    const float *x, *a;
+    float *out, *nll, *grad;
+    float scale;
+    const daecl_noise_key *key;
+} row_job;
+
+static int run_rows(const row_job *j, size_t r0, size_t n, daecl_err *err)
+{
+    const void *ops = j->b->plugin->ops;
+    const float *p = j->b->params;
+    size_t d = j->dim, kd = j->k * j->dim;
+    daecl_noise_key key;
+    if (j->key) {
+        key = *j->key;
+        key.elem0 += (uint64_t)r0 * d;
+    }
+    switch (j->op) {
+    case OP_CORRUPT:
+        return ((const daecl_corruption_ops *)ops)
+            ->host_apply(j->x + r0 * d, j->out + r0 * d, n, d, &key, p, err);
+    case OP_LOSS_GRAD:
+        return ((const daecl_likelihood_ops *)ops)
+            ->host_loss_grad(j->x + r0 * d, j->a + r0 * kd, n, d, p, j->scale,
+                             j->nll ? j->nll + r0 : NULL, j->grad ? j->grad + r0 * kd : NULL, err);
+    case OP_MEAN:
+        return ((const daecl_likelihood_ops *)ops)
+            ->host_mean(j->a + r0 * kd, j->out + r0 * d, n, d, p, err);
+    default:
+        return ((const daecl_likelihood_ops *)ops)
+            ->host_sample(j->a + r0 * kd, j->out + r0 * d, n, d, &key, p, err);
+    }
+}
+
+static int run_rows_parallel(const row_job *j, size_t n_rows, daecl_err *err)
+{
+    int blocks = n_rows * j->dim * j->k >= 32768 ? omp_get_max_threads() : 1;
+    if (blocks > (int)n_rows)
+        blocks = n_rows ? (int)n_rows : 1;
+    if (blocks <= 1)
+        return run_rows(j, 0, n_rows, err);
+    int failed = -1, rc_first = 0;
+#pragma omp parallel for schedule(static) num_threads(blocks)
+    for (int t = 0; t < blocks; t++) {
+        size_t r0 = n_rows * (size_t)t / (size_t)blocks, r1 = n_rows * (size_t)(t + 1) / (size_t)blocks;
+        daecl_err e = {0};
+        int rc = run_rows(j, r0, r1 - r0, &e);
+        if (rc) {
+#pragma omp critical(daecl_cpu_row_error)
+            if (failed < 0 || t < failed) {
+                failed = t;
+                rc_first = rc;
+                if (err)
+                    *err = e;
+            }
+        }
+    }
+    return rc_first;
+}
+
 static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_t n_rows,
                        size_t dim, const daecl_noise_key *key, daecl_err *err)
 {
@@ -583,7 +657,9 @@ static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_
         (rc = span(c, x, n, "corrupt", "x", &px, err)) ||
         (rc = span(c, xt, n, "corrupt", "xt", &pxt, err)))
         return rc;
-    return ops->host_apply(px, pxt, n_rows, dim, key, b->params, err);
+    (void)ops;
+    row_job j = {.op = OP_CORRUPT, .b = b, .dim = dim, .k = 1, .x = px, .out = pxt, .key = key};
+    return run_rows_parallel(&j, n_rows, err);
 }
 
 static int cpu_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, size_t n_rows,
@@ -605,7 +681,9 @@ static int cpu_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, 
         (rc = span_opt(c, nll_rows, n_rows, "lik_loss_grad", "nll_rows", &pn, err)) ||
         (rc = span_opt(c, grad, na, "lik_loss_grad", "grad", &pg, err)))
         return rc;
-    return ops->host_loss_grad(px, pa, n_rows, dim, b->params, scale, pn, pg, err);
+    row_job j = {.op = OP_LOSS_GRAD, .b = b, .dim = dim, .k = ops->params_per_dim, .x = px,
+                 .a = pa, .nll = pn, .grad = pg, .scale = scale};
+    return run_rows_parallel(&j, n_rows, err);
 }
 
 static int cpu_lik_mean(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_t dim,
@@ -624,7 +702,8 @@ static int cpu_lik_mean(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_
         (rc = span(c, a, na, "lik_mean", "a", &pa, err)) ||
         (rc = span(c, mean, n, "lik_mean", "mean", &pm, err)))
         return rc;
-    return ops->host_mean(pa, pm, n_rows, dim, b->params, err);
+    row_job j = {.op = OP_MEAN, .b = b, .dim = dim, .k = ops->params_per_dim, .a = pa, .out = pm};
+    return run_rows_parallel(&j, n_rows, err);
 }
 
 static int cpu_lik_sample(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_t dim,
@@ -646,7 +725,9 @@ static int cpu_lik_sample(void *ctx, void *bp, daecl_slice a, size_t n_rows, siz
         (rc = span(c, a, na, "lik_sample", "a", &pa, err)) ||
         (rc = span(c, out, n, "lik_sample", "out", &po, err)))
         return rc;
-    return ops->host_sample(pa, po, n_rows, dim, key, b->params, err);
+    row_job j = {.op = OP_SAMPLE, .b = b, .dim = dim, .k = ops->params_per_dim, .a = pa,
+                 .out = po, .key = key};
+    return run_rows_parallel(&j, n_rows, err);
 }
 
 static int cpu_softmax_xent(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,

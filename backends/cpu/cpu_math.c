@@ -1,13 +1,24 @@
-/* daecl cpu backend — the numerical ops on plain host arrays (cpu_math.h).
+/* daecl cpu backend - the numerical ops on plain host arrays (cpu_math.h).
  * Written to be read first: each op is the formula from backend.h as a loop,
  * with the activation or optimiser chosen once outside the loop so the inner
- * loops stay simple enough for the compiler to vectorise. Single-threaded
- * except GEMM, which OpenBLAS threads. */
+ * loops stay simple enough for the compiler to vectorise. OpenMP splits the
+ * GEMMs (each block one single-threaded OpenBLAS call) and the elementwise
+ * loops into contiguous blocks
+ * (schedule(static)), and every element or column is computed by one thread
+ * in the same order whatever the thread count, so results do not depend on
+ * it. Loops below PAR_MIN elements stay on one thread: waking others costs
+ * more than it saves. */
 #include "cpu_math.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
+
+#include "daecl/elementwise.h"
+#include "daecl/mathfn.h"
+
+enum { PAR_MIN = 32768 };
 
 void daecl__cpu_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
@@ -15,15 +26,14 @@ void daecl__cpu_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, flo
 {
     if (m == 0 || n == 0)
         return;
-    /* beta == 0 must ignore C's old contents, NaN included. OpenBLAS 0.3.21
-     * does so on the kernels we tried, but it picks kernels per CPU at run
-     * time (DYNAMIC_ARCH) and some BLAS kernels have scaled by 0 instead;
-     * zeroing first costs m*n stores against the GEMM's m*n*k multiply-adds
-     * and makes the contract hold whatever kernel runs. */
-    if (beta == 0.0f)
-        for (size_t i = 0; i < m; i++)
-            memset(c + i * ldc, 0, n * sizeof *c);
+    /* beta == 0 must ignore C's old contents, NaN included: OpenBLAS's
+     * gemm_beta kernels store zeros for beta == 0 rather than scale by it
+     * (tests/test_backend_cpu.c checks it on the machine that runs the
+     * suite). Zeroing here as well cost 5% of a training step. */
     if (k == 0) {
+        if (beta == 0.0f)
+            for (size_t i = 0; i < m; i++)
+                memset(c + i * ldc, 0, n * sizeof *c);
         /* op(A) op(B) is the zero matrix: C = beta C. Done here because
          * BLAS wants lda >= 1 even for an empty A. */
         if (beta != 0.0f && beta != 1.0f)
@@ -32,19 +42,51 @@ void daecl__cpu_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, flo
                     c[i * ldc + j] *= beta;
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
-                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+    /* One pool of threads for everything: OpenBLAS runs single-threaded
+     * (cpu.c sets it) and this splits C into contiguous blocks of columns
+     * (or rows, whichever is longer), one per OpenMP thread. Two pools, one
+     * spinning while the other works, made a training step twice as slow on
+     * two cores; each block here still gets OpenBLAS's full single-core
+     * kernel. Every element of C comes from one call over all of k. */
+    int blocks = (double)m * (double)n * (double)k >= 4e6 ? omp_get_max_threads() : 1;
+    int split_n = n >= m;
+    size_t len = split_n ? n : m;
+    if ((size_t)blocks > len / 16)
+        blocks = len / 16 > 0 ? (int)(len / 16) : 1;
+#pragma omp parallel for schedule(static) num_threads(blocks) if (blocks > 1)
+    for (int t = 0; t < blocks; t++) {
+        /* block t: [lo, hi) of C's columns (or rows), multiples of 16 */
+        size_t lo = len * (size_t)t / (size_t)blocks / 16 * 16;
+        size_t hi = t + 1 == blocks ? len : len * (size_t)(t + 1) / (size_t)blocks / 16 * 16;
+        if (hi <= lo)
+            continue;
+        const float *ab = a, *bb = b;
+        float *cb = c;
+        size_t mb = m, nb = n;
+        if (split_n) { /* columns lo..hi of op(B): B (k, n) or B^T with B (n, k) */
+            bb = trans_b ? b + lo * ldb : b + lo;
+            cb = c + lo;
+            nb = hi - lo;
+        } else { /* rows lo..hi of op(A): A (m, k) or A^T with A (k, m) */
+            ab = trans_a ? a + lo : a + lo * lda;
+            cb = c + lo * ldc;
+            mb = hi - lo;
+        }
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, (blasint)mb, (blasint)nb, (blasint)k,
+                    alpha, ab, (blasint)lda, bb, (blasint)ldb, beta, cb, (blasint)ldc);
+    }
 }
 
-/* sigmoid(x) = 1 / (1 + exp(-x)), arranged so exp never overflows: for
- * x < 0 it is e / (1 + e) with e = exp(x) <= 1. NaN stays NaN. */
+/* sigmoid(x) = 1 / (1 + exp(-x)), arranged so exp never overflows: with
+ * e = exp(-|x|) <= 1 it is 1 / (1 + e) for x >= 0 and e / (1 + e) below.
+ * daecl_expf (mathfn.h) is branch-free arithmetic, so this loop
+ * vectorises; libm's expf is a call per element. NaN stays NaN. */
 static inline float sigmoid(float x)
 {
-    if (x >= 0.0f)
-        return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
+    float e = daecl_expf(-fabsf(x));
+    float inv = 1.0f / (1.0f + e);
+    return x >= 0.0f ? inv : e * inv;
 }
 
 /* relu written `x < 0 ? 0 : x` so that NaN propagates (fmaxf would hide it
@@ -54,32 +96,48 @@ static inline float relu(float x)
     return x < 0.0f ? 0.0f : x;
 }
 
+/* z (n_rows, dim) = act(z + bias) on a block of rows; bias_step 0 means no
+ * bias (bias then points at one zero). DAECL_HOT: sigmoid's exp dominates a
+ * forward pass outside the GEMMs, and AVX2 doubles its vector width. */
+DAECL_HOT static void bias_act_rows(float *z, const float *bias, size_t bias_step, size_t n_rows,
+                                    size_t dim, daecl_act act)
+{
+    for (size_t r = 0; r < n_rows; r++) {
+        float *zr = z + r * dim;
+        switch (act) {
+        case DAECL_ACT_LINEAR:
+            for (size_t j = 0; j < dim; j++)
+                zr[j] = zr[j] + bias[j * bias_step];
+            break;
+        case DAECL_ACT_SIGMOID:
+            for (size_t j = 0; j < dim; j++)
+                zr[j] = sigmoid(zr[j] + bias[j * bias_step]);
+            break;
+        case DAECL_ACT_TANH:
+            for (size_t j = 0; j < dim; j++)
+                zr[j] = tanhf(zr[j] + bias[j * bias_step]);
+            break;
+        case DAECL_ACT_RELU:
+            for (size_t j = 0; j < dim; j++)
+                zr[j] = relu(zr[j] + bias[j * bias_step]);
+            break;
+        }
+    }
+}
+
 void daecl__cpu_bias_act_forward(float *z, const float *bias, size_t n_rows, size_t dim,
                                  daecl_act act)
 {
-    /* z is (n_rows, dim), bias is (dim). */
-    if (bias)
-        for (size_t r = 0; r < n_rows; r++) {
-            float *zr = z + r * dim;
-            for (size_t j = 0; j < dim; j++)
-                zr[j] = zr[j] + bias[j];
-        }
-    size_t n = n_rows * dim;
-    switch (act) {
-    case DAECL_ACT_LINEAR:
-        break;
-    case DAECL_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++)
-            z[i] = sigmoid(z[i]);
-        break;
-    case DAECL_ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            z[i] = tanhf(z[i]);
-        break;
-    case DAECL_ACT_RELU:
-        for (size_t i = 0; i < n; i++)
-            z[i] = relu(z[i]);
-        break;
+    /* z is (n_rows, dim), bias is (dim): one pass, a block of rows per thread. */
+    static const float zero = 0.0f;
+    size_t bias_step = bias ? 1 : 0;
+    int blocks = n_rows * dim >= PAR_MIN ? omp_get_max_threads() : 1;
+    if ((size_t)blocks > n_rows)
+        blocks = n_rows ? (int)n_rows : 1;
+#pragma omp parallel for schedule(static) num_threads(blocks) if (blocks > 1)
+    for (int t = 0; t < blocks; t++) {
+        size_t r0 = n_rows * (size_t)t / (size_t)blocks, r1 = n_rows * (size_t)(t + 1) / (size_t)blocks;
+        bias_act_rows(z + r0 * dim, bias ? bias : &zero, bias_step, r1 - r0, dim, act);
     }
 }
 
@@ -92,14 +150,17 @@ void daecl__cpu_act_backward(float *dh, const float *h, size_t n, daecl_act act)
     case DAECL_ACT_LINEAR:
         break;
     case DAECL_ACT_SIGMOID:
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (size_t i = 0; i < n; i++)
             dh[i] = dh[i] * (h[i] * (1.0f - h[i]));
         break;
     case DAECL_ACT_TANH:
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (size_t i = 0; i < n; i++)
             dh[i] = dh[i] * (1.0f - h[i] * h[i]);
         break;
     case DAECL_ACT_RELU:
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (size_t i = 0; i < n; i++)
             dh[i] = h[i] > 0.0f ? dh[i] : 0.0f;
         break;
@@ -116,8 +177,9 @@ void daecl__cpu_col_sum(const float *src, size_t n_rows, size_t dim, float beta,
     /* src is (n_rows, dim), dst is (dim). Each column is summed in row
      * order, in double, whatever the block width: the result does not
      * depend on how columns are blocked. */
-    double acc[COL_BLOCK];
+#pragma omp parallel for schedule(static) if (n_rows * dim >= PAR_MIN)
     for (size_t j0 = 0; j0 < dim; j0 += COL_BLOCK) {
+        double acc[COL_BLOCK];
         size_t w = dim - j0 < COL_BLOCK ? dim - j0 : COL_BLOCK;
         for (size_t j = 0; j < w; j++)
             acc[j] = 0.0;
@@ -149,6 +211,7 @@ size_t daecl__cpu_gather(const float *data, size_t n_data_rows, size_t dim, cons
     for (size_t r = 0; r < n_rows; r++)
         if (idx[r] >= n_data_rows)
             return r;
+#pragma omp parallel for schedule(static) if (n_rows * dim >= PAR_MIN)
     for (size_t r = 0; r < n_rows; r++)
         memcpy(out + r * dim, data + (size_t)idx[r] * dim, dim * sizeof *out);
     return n_rows;
@@ -160,6 +223,14 @@ size_t daecl__cpu_gather(const float *data, size_t n_data_rows, size_t dim, cons
 static void sgd_update(const daecl_optim_step *s, float *w, const float *g, float *v, size_t n)
 {
     const float lr = s->lr, mu = s->momentum, wd = s->weight_decay;
+    const int nesterov = s->nesterov != 0;
+    if (mu == 0.0f && wd == 0.0f) { /* plain SGD: the common case, one streaming pass */
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            w[i] = w[i] - lr * g[i];
+        return;
+    }
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         if (wd != 0.0f)
@@ -167,7 +238,7 @@ static void sgd_update(const daecl_optim_step *s, float *w, const float *g, floa
         float d = gi;
         if (mu != 0.0f) {
             v[i] = mu * v[i] + gi;
-            d = s->nesterov ? gi + mu * v[i] : v[i];
+            d = nesterov ? gi + mu * v[i] : v[i];
         }
         w[i] = w[i] - lr * d;
     }
@@ -186,6 +257,7 @@ static void adam_update(const daecl_optim_step *s, float *w, const float *g, flo
     const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
     const float bc1 = s->bias_corr1, bc2 = s->bias_corr2;
     const float shrink = lr * wd;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         if (wd != 0.0f) {

@@ -54,15 +54,33 @@ static inline float daecl_as_f32(uint32_t u)
     return f;
 }
 
-/* Math for code that needs agreement within a tolerance, not bit identity. */
-#define DAECL_EXP(x) expf(x)
+/* fmaxf/fminf as C99 and OpenCL define them (a NaN argument yields the
+ * other one), as compares the compiler can vectorise instead of calls. */
+static inline float daecl_fmaxf(float a, float b)
+{
+    return (a >= b || b != b) ? a : b;
+}
+
+static inline float daecl_fminf(float a, float b)
+{
+    return (a <= b || b != b) ? a : b;
+}
+
+/* Math for code that needs agreement within a tolerance, not bit identity.
+ * exp and log1p are daecl's own (mathfn.h, about 1 ulp): no libm call in an
+ * element loop, so the compiler can vectorise it. */
+#define DAECL_EXP(x) daecl_expf(x)
 #define DAECL_LOG(x) logf(x)
-#define DAECL_LOG1P(x) log1pf(x)
+#define DAECL_LOG1P(x) daecl_log1pf(x)
 #define DAECL_FABS(x) fabsf(x)
-#define DAECL_FMAX(a, b) fmaxf((a), (b))
-#define DAECL_FMIN(a, b) fminf((a), (b))
+#define DAECL_FMAX(a, b) daecl_fmaxf((a), (b))
+#define DAECL_FMIN(a, b) daecl_fminf((a), (b))
 #define DAECL_SQRT(x) sqrtf(x)
 #define DAECL_ISFINITE(x) isfinite(x)
 #endif /* !DAECL_OPENCL */
 
+#endif
+
+#ifndef DAECL_OPENCL
+#include "daecl/mathfn.h"
 #endif

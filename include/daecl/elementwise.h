@@ -11,6 +11,17 @@
 #include "daecl/philox.h"
 #include "daecl/plugin.h"
 
+/* Hot element loops are compiled twice on x86-64, for AVX2 and for the
+ * baseline, and the loader picks one by CPU (GCC/clang target_clones): one
+ * binary for every machine, 8-wide vectors where the CPU has them. Only add
+ * and mul round here, in the same order in both (no FMA: -ffp-contract=off),
+ * so both clones give the same bits. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__)
+#define DAECL_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define DAECL_HOT
+#endif
+
 /* The Philox block of element i of a call (plugin.h: daecl_noise_key). */
 static inline daecl_u4 daecl_noise_block(const daecl_noise_key *key, uint64_t i)
 {
@@ -22,7 +33,7 @@ static inline daecl_u4 daecl_noise_block(const daecl_noise_key *key, uint64_t i)
 /* Defines `static int NAME(...)`, a daecl_corruption_ops.host_apply that runs
  * daecl_corrupt() over every element. */
 #define DAECL_DEFINE_HOST_CORRUPTION(NAME)                                                  \
-    static int NAME(const float *x, float *xt, size_t n_rows, size_t dim,                   \
+    DAECL_HOT static int NAME(const float *x, float *xt, size_t n_rows, size_t dim,         \
                     const daecl_noise_key *key, const float *params, daecl_err *err)        \
     {                                                                                       \
         (void)err;                                                                          \
@@ -49,37 +60,49 @@ static inline daecl_f4 daecl__lik_gather(const float *a_row, size_t dim, size_t 
  * PREFIX_mean and PREFIX_sample, from daecl_lik_nll/grad/mean/sample with K
  * parameters per dimension. Row sums accumulate in double. */
 #define DAECL_DEFINE_HOST_LIKELIHOOD(PREFIX, K)                                             \
-    static int PREFIX##_loss_grad(const float *x, const float *a, size_t n_rows, size_t dim, \
-                                  const float *params, float scale, float *nll_rows,        \
-                                  float *grad, daecl_err *err)                              \
+    DAECL_HOT static int PREFIX##_loss_grad(const float *x, const float *a, size_t n_rows,  \
+                                            size_t dim, const float *params, float scale,   \
+                                            float *nll_rows, float *grad, daecl_err *err)   \
     {                                                                                       \
         (void)err;                                                                          \
+        /* Per-element nll goes to a block of `tmp` first, then is summed in                \
+         * double in order: the element loop has no reduction in it, so it                 \
+         * vectorises without reassociating the sum. */                                     \
+        float tmp[256];                                                                     \
         for (size_t r = 0; r < n_rows; r++) {                                               \
             const float *xr = x + r * dim;                                                  \
             const float *ar = a + r * (K) * dim;                                            \
             float *gr = grad ? grad + r * (K) * dim : NULL;                                 \
             double sum = 0.0;                                                               \
-            for (size_t j = 0; j < dim; j++) {                                              \
-                daecl_f4 aj = daecl__lik_gather(ar, dim, j, (K));                           \
-                if (nll_rows)                                                               \
-                    sum += (double)daecl_lik_nll(xr[j], aj, params);                        \
-                if (gr) {                                                                   \
-                    daecl_f4 g = daecl_lik_grad(xr[j], aj, params);                         \
-                    gr[j] = scale * g.x;                                                    \
-                    if ((K) > 1)                                                            \
-                        gr[dim + j] = scale * g.y;                                          \
-                    if ((K) > 2)                                                            \
-                        gr[2 * dim + j] = scale * g.z;                                      \
-                    if ((K) > 3)                                                            \
-                        gr[3 * dim + j] = scale * g.w;                                      \
+            for (size_t j0 = 0; j0 < dim; j0 += 256) {                                      \
+                size_t w = dim - j0 < 256 ? dim - j0 : 256;                                 \
+                if (nll_rows) {                                                             \
+                    for (size_t j = 0; j < w; j++)                                          \
+                        tmp[j] = daecl_lik_nll(xr[j0 + j],                                  \
+                                               daecl__lik_gather(ar, dim, j0 + j, (K)),     \
+                                               params);                                     \
+                    for (size_t j = 0; j < w; j++)                                          \
+                        sum += (double)tmp[j];                                              \
                 }                                                                           \
+                if (gr)                                                                     \
+                    for (size_t j = j0; j < j0 + w; j++) {                                  \
+                        daecl_f4 g = daecl_lik_grad(xr[j], daecl__lik_gather(ar, dim, j, (K)), \
+                                                    params);                                \
+                        gr[j] = scale * g.x;                                                \
+                        if ((K) > 1)                                                        \
+                            gr[dim + j] = scale * g.y;                                      \
+                        if ((K) > 2)                                                        \
+                            gr[2 * dim + j] = scale * g.z;                                  \
+                        if ((K) > 3)                                                        \
+                            gr[3 * dim + j] = scale * g.w;                                  \
+                    }                                                                       \
             }                                                                               \
             if (nll_rows)                                                                   \
                 nll_rows[r] = (float)sum;                                                   \
         }                                                                                   \
         return 0;                                                                           \
     }                                                                                       \
-    static int PREFIX##_mean(const float *a, float *mean, size_t n_rows, size_t dim,        \
+    DAECL_HOT static int PREFIX##_mean(const float *a, float *mean, size_t n_rows, size_t dim, \
                              const float *params, daecl_err *err)                           \
     {                                                                                       \
         (void)err;                                                                          \
@@ -89,7 +112,8 @@ static inline daecl_f4 daecl__lik_gather(const float *a_row, size_t dim, size_t 
                     daecl_lik_mean(daecl__lik_gather(a + r * (K) * dim, dim, j, (K)), params); \
         return 0;                                                                           \
     }                                                                                       \
-    static int PREFIX##_sample(const float *a, float *out, size_t n_rows, size_t dim,       \
+    DAECL_HOT static int PREFIX##_sample(const float *a, float *out, size_t n_rows,         \
+                                         size_t dim,                                        \
                                const daecl_noise_key *key, const float *params,             \
                                daecl_err *err)                                              \
     {                                                                                       \

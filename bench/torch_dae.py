@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""The peer of daecl's benchmark: the same denoising autoencoder in PyTorch.
+
+Model and step match daecl's R1 workload (bench/README.md): Fashion-MNIST
+scaled to [0, 1], masking noise, dense layers with sigmoid units, a linear
+output layer of logits, Bernoulli NLL summed over the 784 pixels and averaged
+over the batch (BCEWithLogits), plain SGD. Data stay on the device; each step
+draws a shuffled batch by index, as daecl does.
+
+Prints one JSON line: examples/s as the median of timed windows after a
+warm-up, with the settings used.
+
+usage: torch_dae.py [--device cpu|cuda] [--threads N] [--hidden 1000[,1000...]]
+                    [--batch 128] [--window-s 2] [--windows 5] [--warmup-s 2]
+"""
+import argparse
+import gzip
+import json
+import statistics
+import struct
+import time
+
+import numpy as np
+import torch
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def load_idx(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    x = np.frombuffer(raw[4 + 4 * ndim :], dtype=np.uint8).reshape(dims[0], -1)
+    return x.astype(np.float32) / np.float32(255)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--hidden", default="1000")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--p", type=float, default=0.25)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--window-s", type=float, default=2.0)
+    ap.add_argument("--windows", type=int, default=5)
+    ap.add_argument("--warmup-s", type=float, default=2.0)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    torch.manual_seed(0)
+    x_all = torch.from_numpy(load_idx(FMNIST)).to(dev)
+    n, d = x_all.shape
+    hidden = [int(h) for h in a.hidden.split(",")]
+    # encoder hidden layers, the decoder mirror, then the linear output
+    widths = [d] + hidden + hidden[-2::-1] + [d]
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(torch.nn.Sigmoid())
+    model = torch.nn.Sequential(*layers).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+    order = torch.randperm(n, device=dev)
+    pos = 0
+
+    def step():
+        nonlocal pos, order
+        if pos + a.batch > n:
+            order = torch.randperm(n, device=dev)
+            pos = 0
+        x = x_all[order[pos : pos + a.batch]]
+        pos += a.batch
+        xt = x * (torch.rand_like(x) >= a.p)
+        out = model(xt)
+        loss = loss_fn(out, x) / a.batch
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def window(seconds):
+        steps = 0
+        sync()
+        t0 = time.perf_counter()
+        while True:
+            step()
+            steps += 1
+            if steps % 5 == 0:
+                sync()
+                if time.perf_counter() - t0 >= seconds:
+                    break
+        sync()
+        return steps * a.batch / (time.perf_counter() - t0)
+
+    window(a.warmup_s)
+    rates = [window(a.window_s) for _ in range(a.windows)]
+    print(json.dumps({
+        "system": "pytorch", "device": a.device,
+        "device_name": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "hidden": a.hidden, "batch": a.batch,
+        "examples_per_s": statistics.median(rates), "windows": rates,
+    }))
+
+
+if __name__ == "__main__":
+    main()
