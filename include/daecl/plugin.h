@@ -111,6 +111,11 @@ enum {
     DAECL_STREAM_PROBE = 5
 };
 
+/* Host ops treat rows independently and keep no mutable state: a backend
+ * may call one op concurrently from several threads on disjoint blocks of
+ * rows (with the pointers, and the noise key's elem0, moved to each block),
+ * and must get the same bits as one call over all rows. */
+
 /* ---- Corruption: x~ ~ C(x~ | x) ------------------------------------------- */
 typedef struct daecl_corruption_ops {
     uint32_t size;
