@@ -223,3 +223,55 @@ int daecl_graph_get_state(daecl_graph *g, float *s1, float *s2, daecl_err *err)
         rc = g->s->be->read(g->s->ctx, g->state2, 0, s2, bytes, err);
     return rc;
 }
+
+/* True when the fused path of daecl_graph_backward_update applies. */
+static int fused_sgd(const daecl_graph *g, const daecl_config *cfg)
+{
+    if (cfg->optimizer.kind != DAECL_OPTIM_SGD || cfg->optimizer.momentum != 0)
+        return 0;
+    for (uint32_t l = 0; l < g->m->n_layers; l++)
+        if (g->m->layers[l].tied)
+            return 0;
+    return 1;
+}
+
+int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const daecl_config *cfg,
+                                uint64_t t, daecl_err *err)
+{
+    if (!fused_sgd(g, cfg)) {
+        int rc = daecl_graph_backward(g, x, n, err);
+        return rc ? rc : daecl_graph_update(g, cfg, t, err);
+    }
+    const daecl_backend_ops *be = g->s->be;
+    void *ctx = g->s->ctx;
+    const daecl_model *m = g->m;
+    float lr = (float)cfg->optimizer.lr;
+    float keep = (float)(1.0 - cfg->optimizer.lr * cfg->optimizer.weight_decay);
+    int cur = 0;
+    int rc;
+    for (uint32_t l = m->n_layers; l-- > 0;) {
+        const daecl_dense *ly = &m->layers[l];
+        daecl_slice dz = daecl_at(g->delta[cur], 0), in = layer_in(g, x, l);
+        daecl_slice w = daecl_at(g->params, ly->w_off);
+        if ((rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err)))
+            return rc;
+        if (l > 0) { /* dH (n, in) = dZ (n, out) W (out, in), with the old W */
+            daecl_slice dh = daecl_at(g->delta[1 - cur], 0);
+            if ((rc = be->gemm(ctx, 0, 0, n, ly->in, ly->out, 1.0f, dz, ly->out, w, ly->in, 0.0f,
+                               dh, ly->in, err)) ||
+                (rc = be->act_grad(ctx, dh, daecl_graph_layer_out(g, l - 1), n * ly->in,
+                                   m->layers[l - 1].act, err)))
+                return rc;
+        }
+        /* W (out, in) = keep W - lr dZ^T (out, n) in (n, in) */
+        if ((rc = be->gemm(ctx, 1, 0, ly->out, ly->in, n, -lr, dz, ly->out, in, ly->in, keep, w,
+                           ly->in, err)))
+            return rc;
+        cur = 1 - cur;
+    }
+    /* The biases: plain SGD without decay over their contiguous range. */
+    daecl_optim_step step = {.kind = DAECL_OPTIM_SGD, .lr = lr};
+    return be->optim_update(ctx, &step, daecl_at(g->params, m->n_weights),
+                            daecl_at(g->grads, m->n_weights), daecl_at(NULL, 0), daecl_at(NULL, 0),
+                            m->n_params - m->n_weights, err);
+}

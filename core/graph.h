@@ -50,6 +50,16 @@ int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err
  * `t` is the 1-based number of this step (Adam's bias correction). */
 int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daecl_err *err);
 
+/* backward + update, the training step's second half. For plain SGD
+ * (momentum 0) on untied weights the weight gradient never exists: each
+ * layer's weight-gradient GEMM writes W = (1 - lr wd) W - lr dZ^T X straight
+ * into the parameters (alpha = -lr, beta = 1 - lr wd), after the layer's
+ * input gradient has read the old W. That saves a pass over every weight and
+ * the gradient buffer's traffic; the arithmetic is the update's own. Biases,
+ * tied weights and every other optimiser take the ordinary path. */
+int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const daecl_config *cfg,
+                                uint64_t t, daecl_err *err);
+
 /* Uploads / downloads the flat parameter and optimiser state arrays. */
 int daecl_graph_set_params(daecl_graph *g, const float *params, daecl_err *err);
 int daecl_graph_get_params(daecl_graph *g, float *params, daecl_err *err);

@@ -127,8 +127,7 @@ int daecl_run_step(daecl_run *r, size_t i, uint64_t step, daecl_slice loss_dst, 
         (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &key, err)) ||
         (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
         (rc = daecl_graph_loss(r->g, x, n, loss_dst, 1, err)) ||
-        (rc = daecl_graph_backward(r->g, xt, n, err)) ||
-        (rc = daecl_graph_update(r->g, c, step + 1, err)))
+        (rc = daecl_graph_backward_update(r->g, xt, n, c, step + 1, err)))
         return rc;
     *rows = n;
     return 0;

@@ -262,6 +262,53 @@ static void test_sgd_step_moves_parameters_against_the_gradient(void **state)
     fixture_close(&f);
 }
 
+/* Plain SGD's fused path (weights updated inside their gradient GEMM) takes
+ * the same step as backward + update, with and without weight decay. */
+static void test_fused_sgd_step_equals_backward_then_update(void **state)
+{
+    (void)state;
+    for (int decay = 0; decay < 2; decay++) {
+        fixture f[2];
+        for (int k = 0; k < 2; k++)
+            fixture_open(&f[k], "sigmoid", 0, "bernoulli");
+        size_t np = f[0].model.n_params;
+        float *p0 = malloc(np * sizeof(float)), *pa = malloc(np * sizeof(float));
+        float *pb = malloc(np * sizeof(float));
+        float x[N_ROWS * DIM];
+        test_fill_uniform(p0, np, 13, -0.5f, 0.5f);
+        test_fill_uniform(x, N_ROWS * DIM, 17, 0.0f, 1.0f);
+        daecl_err err = {0};
+        for (int k = 0; k < 2; k++) {
+            f[k].cfg->optimizer.weight_decay = decay ? 0.01 : 0;
+            daecl_buf *loss = NULL;
+            assert_int_equal(daecl_session_alloc(f[k].s, 1, "loss", &loss, &err), 0);
+            assert_int_equal(f[k].s->be->write(f[k].s->ctx, f[k].x, 0, x, sizeof x, &err), 0);
+            assert_int_equal(daecl_graph_set_params(f[k].g, p0, &err), 0);
+            daecl_slice xs = daecl_at(f[k].x, 0);
+            assert_int_equal(daecl_graph_forward(f[k].g, xs, N_ROWS, UINT32_MAX, &err), 0);
+            assert_int_equal(daecl_graph_loss(f[k].g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+            if (k == 0) {
+                assert_int_equal(daecl_graph_backward(f[k].g, xs, N_ROWS, &err), 0);
+                assert_int_equal(daecl_graph_update(f[k].g, f[k].cfg, 1, &err), 0);
+            } else {
+                assert_int_equal(
+                    daecl_graph_backward_update(f[k].g, xs, N_ROWS, f[k].cfg, 1, &err), 0);
+            }
+            assert_int_equal(daecl_graph_get_params(f[k].g, k ? pb : pa, &err), 0);
+            daecl_session_free(f[k].s, loss);
+        }
+        size_t moved = 0;
+        for (size_t i = 0; i < np; i++) {
+            assert_close(pa[i], pb[i], 1e-6);
+            moved += pa[i] != p0[i];
+        }
+        assert_true(moved > np / 2); /* the step did something */
+        free(p0), free(pa), free(pb);
+        fixture_close(&f[0]);
+        fixture_close(&f[1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_gradients_with_two_values_per_dimension),
         cmocka_unit_test(test_tied_layout_shares_encoder_weights),
         cmocka_unit_test(test_sgd_step_moves_parameters_against_the_gradient),
+        cmocka_unit_test(test_fused_sgd_step_equals_backward_then_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
