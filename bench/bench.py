@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""daecl's benchmark: daecl (cpu and opencl backends) against PyTorch at its
+best on this machine, and against the machine's GEMM ceiling, in one run.
+
+Runs build/bin/daecl_bench and bench/torch_dae.py as separate processes, one
+at a time, each after its own warm-up, and takes the median of timed windows.
+Prints a report and appends it to bench/RESULTS.md with the command, the
+machine and the date. Numbers are what this run measured, nothing else.
+
+usage: bench/run.sh [--quick] [--no-opencl] [--no-torch] [--cuda]
+  (bench/run.sh installs what is missing, builds, then runs this script)
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+R1 = os.path.join(ROOT, "bench", "r1.yaml")
+
+
+def run_json(cmd, env=None, timeout=1800):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()[-800:]}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.bin = os.path.join(a.build, "bin", "daecl_bench")
+        self.window = ["--window-s", "1.5" if a.quick else "3", "--windows",
+                       "3" if a.quick else "5", "--warmup-s", "2"]
+        self.lines = []
+
+    def daecl(self, mode, overrides, extra=(), env=None):
+        return run_json([self.bin, mode, R1, *overrides, *extra], env=env)
+
+    def torch(self, **kw):
+        cmd = [sys.executable, os.path.join(ROOT, "bench", "torch_dae.py"),
+               "--window-s", "1.5" if self.a.quick else "3",
+               "--windows", "3" if self.a.quick else "5", "--warmup-s", "2"]
+        env = {}
+        for k, v in kw.items():
+            if k == "wait_policy":
+                if v:
+                    env["OMP_WAIT_POLICY"] = v
+                continue
+            cmd += [f"--{k.replace('_', '-')}", str(v)]
+        return run_json(cmd, env=env)[0]
+
+    def say(self, text=""):
+        print(text, flush=True)
+        self.lines.append(text)
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--quick", action="store_true", help="R1 only, shorter windows")
+    ap.add_argument("--no-opencl", action="store_true")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--cuda", action="store_true", help="the peer is PyTorch on CUDA, daecl on the GPU")
+    ap.add_argument("--results", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    a = ap.parse_args()
+    b = Bench(a)
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    b.say(f"## {now}: `bench/run.sh {' '.join(sys.argv[1:])}`".rstrip())
+    b.say()
+    b.say(f"Machine: {machine()}. Load average at start: {os.getloadavg()[0]:.2f}.")
+    backends = ["cpu"] + ([] if a.no_opencl else ["opencl"])
+    ocl_env = {"DAECL_DEVICE": "type=gpu"} if a.cuda else None
+
+    # ---- R1: throughput and the time split ------------------------------------
+    b.say()
+    b.say("### R1: 784-1000-784 sigmoid, Bernoulli, masking 0.25, plain SGD, batch 128")
+    b.say()
+    r1 = {}
+    for be in backends:
+        res = b.daecl("step", [f"backend.plugin={be}"], ["--split", *b.window],
+                      env=ocl_env if be == "opencl" else None)[0]
+        r1[be] = res
+    peers = []
+    if not a.no_torch:
+        if a.cuda:
+            peers.append(b.torch(device="cuda"))
+        else:
+            for threads in (1, os.cpu_count()):
+                for wait in ("", "passive"):
+                    p = b.torch(threads=threads, wait_policy=wait)
+                    p["wait_policy"] = wait or "default"
+                    peers.append(p)
+    best = max(peers, key=lambda p: p["examples_per_s"]) if peers else None
+    b.say("| system | device | examples/s | vs PyTorch | step ms | GEMM ms | elementwise ms | "
+          "rest ms | step / GEMM | GEMM GFLOP/s |")
+    b.say("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for be, res in r1.items():
+        ratio = f"{res['examples_per_s'] / best['examples_per_s']:.2f}x" if best else "-"
+        b.say(f"| daecl {be} | {res['device']} | {res['examples_per_s']:.0f} | {ratio} | "
+              f"{res['step_ms']:.2f} | {res['gemm_ms']:.2f} | {res['elementwise_ms']:.2f} | "
+              f"{res['overhead_ms']:.2f} | {res['step_over_gemm']:.2f} | {res['gemm_gflops']:.1f} |")
+    for p in peers:
+        tag = f"threads {p['threads']}" + (f", OMP_WAIT_POLICY={p['wait_policy']}" if 'wait_policy' in p else "")
+        b.say(f"| PyTorch {p['torch']} ({tag}){' **the peer**' if p is best else ''} | "
+              f"{p['device_name']} | {p['examples_per_s']:.0f} | "
+              f"{p['examples_per_s'] / best['examples_per_s']:.2f}x | | | | | | |")
+
+    # ---- the GEMM ceiling --------------------------------------------------------
+    b.say()
+    b.say("GEMM GFLOP/s at R1's shapes (best of 3 half-second runs each):")
+    b.say()
+    ceil = b.daecl("gemm", ["backend.plugin=cpu"], ["--openblas"])
+    rows = {f"{g['m']}x{g['n']}x{g['k']} {g['op']}": {"openblas": g["gflops"]} for g in ceil}
+    for be in backends:
+        for g in b.daecl("gemm", [f"backend.plugin={be}"], env=ocl_env if be == "opencl" else None):
+            rows[f"{g['m']}x{g['n']}x{g['k']} {g['op']}"][be] = g["gflops"]
+    b.say("| shape (m x n x k) | OpenBLAS (all cores) | " + " | ".join(f"daecl {be}" for be in backends) + " |")
+    b.say("|---|---:|" + "---:|" * len(backends))
+    for shape, v in rows.items():
+        b.say(f"| {shape} | {v['openblas']:.1f} | " + " | ".join(f"{v.get(be, 0):.1f}" for be in backends) + " |")
+    mean_ceiling = sum(v["openblas"] for v in rows.values()) / len(rows)
+    b.say()
+    for be, res in r1.items():
+        share = res["gemm_ms"] / res["step_ms"]
+        b.say(f"- daecl {be}: GEMMs run at {res['gemm_gflops']:.1f} GFLOP/s inside training, "
+              f"{100 * res['gemm_gflops'] / mean_ceiling:.0f}% of OpenBLAS's mean "
+              f"{mean_ceiling:.1f}; they take {100 * share:.0f}% of the step.")
+
+    # ---- start-up ------------------------------------------------------------------
+    b.say()
+    b.say("Start-up to the end of the first training step (process start; data loading included):")
+    b.say()
+    for be in backends:
+        env = dict(ocl_env or {}) if be == "opencl" else {}
+        if be == "opencl":
+            cold = tempfile.mkdtemp(prefix="daecl-cold-")
+            e = dict(env, DAECL_CACHE_DIR=cold, POCL_CACHE_DIR=os.path.join(cold, "pocl"))
+            c = b.daecl("start", [f"backend.plugin={be}"], env=e)[0]
+            w = b.daecl("start", [f"backend.plugin={be}"], env=e)[0]
+            shutil.rmtree(cold, ignore_errors=True)
+            b.say(f"- daecl {be}: cold caches (daecl and POCL) {c['first_step_s']:.2f} s, "
+                  f"warm {w['first_step_s']:.2f} s (of which opening: {w['open_s']:.2f} s)")
+        else:
+            w = b.daecl("start", [f"backend.plugin={be}"])[0]
+            b.say(f"- daecl {be}: {w['first_step_s']:.2f} s (opening: {w['open_s']:.2f} s)")
+
+    # ---- memory ----------------------------------------------------------------------
+    b.say()
+    b.say("Memory on R1 (MiB): peak host RSS and device memory against what the model needs:")
+    b.say()
+    for be, res in r1.items():
+        need = (res["params_mib"] + res["grads_mib"] + res["optim_state_mib"] +
+                res["activations_mib"] + (res["train_set_mib"] if res["resident"] else 0))
+        b.say(f"- daecl {be}: host {res['peak_host_mib']:.0f}, device {res['peak_device_mib']:.0f}; "
+              f"needed {need:.1f} = parameters {res['params_mib']:.1f} + gradients "
+              f"{res['grads_mib']:.1f} + optimiser state {res['optim_state_mib']:.1f} + "
+              f"activations {res['activations_mib']:.1f} + resident data "
+              f"{res['train_set_mib'] if res['resident'] else 0:.1f}")
+
+    if a.quick:
+        return finish(b, a)
+
+    # ---- the sweep -------------------------------------------------------------------
+    b.say()
+    b.say("### Sweep (examples/s; PyTorch with the best R1 setting)")
+    b.say()
+    cases = [(f"batch {bs}", [f"train.batch_size={bs}"], {"batch": bs, "hidden": "1000"})
+             for bs in (32, 64, 128, 256)]
+    cases += [(f"hidden {h}", [f"model.encoder=[{{units: {h}}}]"], {"hidden": str(h)})
+              for h in (500, 1000, 2000, 4000)]
+    cases += [("3 hidden layers of 1000", ["model.encoder=[{units: 1000}, {units: 1000}]"],
+               {"hidden": "1000,1000"})]
+    b.say("| case | " + " | ".join(f"daecl {be}" for be in backends) + " | PyTorch | daecl cpu / PyTorch |")
+    b.say("|---|" + "---:|" * (len(backends) + 2))
+    tkw = {}
+    if best and not a.cuda:
+        tkw = {"threads": best["threads"], "wait_policy": "" if best.get("wait_policy") == "default" else best["wait_policy"]}
+    elif best:
+        tkw = {"device": "cuda"}
+    for name, ov, tor in cases:
+        got = {be: b.daecl("step", [f"backend.plugin={be}", *ov], b.window,
+                           env=ocl_env if be == "opencl" else None)[0]["examples_per_s"]
+               for be in backends}
+        t = b.torch(**tkw, **tor)["examples_per_s"] if best else None
+        tail = f" | {t:.0f} | {got['cpu'] / t:.2f}x |" if t else " | - | - |"
+        b.say(f"| {name} | " + " | ".join(f"{got[be]:.0f}" for be in backends) + tail)
+
+    # ---- time per epoch against data-set size ---------------------------------------
+    b.say()
+    b.say("Seconds per epoch against data-set size (the training set repeated 1, 2 and 4 times):")
+    b.say()
+    tmp = tempfile.mkdtemp(prefix="daecl-bench-data-")
+    try:
+        import numpy as np  # noqa: local: only this part needs it
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        from torch_dae import load_idx, FMNIST
+        base = (load_idx(FMNIST) * 255 + 0.5).astype(np.uint8)
+        for be in backends:
+            cells = []
+            rows_base = base if be == "cpu" else base[:10000]
+            for k in (1, 2, 4):
+                path = os.path.join(tmp, f"x{k}-{be}.npy")
+                np.save(path, np.concatenate([rows_base] * k))
+                e = b.daecl("epoch", [f"backend.plugin={be}", f"data.train={path}"],
+                            env=ocl_env if be == "opencl" else None)[0]
+                cells.append(f"{k}x ({e['train_rows']} rows): {e['epoch_s']:.1f} s")
+            note = "" if be == "cpu" else " (a 10,000-row subset: POCL's epochs are long)"
+            b.say(f"- daecl {be}{note}: " + "; ".join(cells))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return finish(b, a)
+
+
+def finish(b, a):
+    b.say()
+    with open(a.results, "a") as f:
+        f.write("\n".join(b.lines) + "\n")
+    print(f"appended to {a.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
