@@ -2,6 +2,7 @@
 #include "core/run.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +35,47 @@ static int load_data(daecl_run *r, daecl_err *err)
     return 0;
 }
 
+/* The data sets load on a thread of their own while the device opens: both
+ * take a good part of a second (inflating Fashion-MNIST; loading programs
+ * and starting the OpenCL runtime), and neither needs the other. */
+typedef struct loader {
+    daecl_run *r;
+    daecl_err err;
+    int rc;
+} loader;
+
+static void *load_data_thread(void *arg)
+{
+    loader *l = arg;
+    l->rc = load_data(l->r, &l->err);
+    return NULL;
+}
+
 int daecl_run_open(daecl_run *r, const char *config_path, const char *const *overrides,
                    size_t n_overrides, daecl_err *err)
 {
     memset(r, 0, sizeof *r);
     int rc;
     if ((rc = daecl_registry_create(NULL, &r->reg, err)) ||
-        (rc = daecl_config_load(config_path, overrides, n_overrides, r->reg, &r->cfg, err)) ||
-        (rc = load_data(r, err)))
+        (rc = daecl_config_load(config_path, overrides, n_overrides, r->reg, &r->cfg, err)))
         return rc;
     const daecl_config *c = r->cfg;
+    loader l = {.r = r};
+    pthread_t tid;
+    int threaded = pthread_create(&tid, NULL, load_data_thread, &l) == 0;
+    if (!threaded)
+        load_data_thread(&l);
+    rc = daecl_session_create(c, &r->s, err);
+    if (threaded)
+        pthread_join(tid, NULL);
+    if (l.rc) { /* the data's sentence first: a bad file is the likelier mistake */
+        *err = l.err;
+        return l.rc;
+    }
+    if (rc)
+        return rc;
     const daecl_likelihood_ops *lik = c->likelihood.plugin->ops;
-    if ((rc = daecl_model_init(&r->model, c, (uint32_t)r->train->dim, lik->params_per_dim, err)) ||
-        (rc = daecl_session_create(c, &r->s, err)))
+    if ((rc = daecl_model_init(&r->model, c, (uint32_t)r->train->dim, lik->params_per_dim, err)))
         return rc;
     uint32_t b = c->train.batch_size;
     if (b > r->train->n_rows)
