@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/registry.h"
 
@@ -23,24 +24,6 @@ const cli_command cli_plugins = {
     .run = run,
 };
 
-static const char *type_name(daecl_param_type t)
-{
-    switch (t) {
-    case DAECL_PARAM_FLOAT:
-        return "float";
-    case DAECL_PARAM_INT:
-        return "int";
-    case DAECL_PARAM_BOOL:
-        return "bool";
-    case DAECL_PARAM_STRING:
-        return "string";
-    case DAECL_PARAM_ENUM:
-        return "enum";
-    case DAECL_PARAM_FLOAT2:
-        return "[lo, hi]";
-    }
-    return "?";
-}
 
 static void fmt_num(char *buf, size_t n, double v)
 {
@@ -81,7 +64,7 @@ static void print_param(const daecl_param_spec *s)
         snprintf(range, sizeof range, "[%s, %s]", lo, hi);
         break;
     }
-    printf("  %-14s %-8s default %-12s %-22s %s\n", s->name, type_name(s->type), def, range,
+    printf("  %-14s %-8s default %-12s %-22s %s\n", s->name, daecl_param_type_name(s->type), def, range,
            s->doc);
 }
 

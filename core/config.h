@@ -116,6 +116,10 @@ void daecl_config_destroy(daecl_config *cfg);
  * memory. Loading it gives the same config. */
 char *daecl_config_to_yaml(const daecl_config *cfg);
 
+/* "float", "int", "bool", "string", "enum", "[float, float]": how docs and
+ * `daecl plugins NAME` name a parameter type. */
+const char *daecl_param_type_name(daecl_param_type type);
+
 /* The parameter value of a plugin section by name, or NULL. */
 const daecl_param_value *daecl_plugin_cfg_value(const daecl_plugin_cfg *pc, const char *name);
 

@@ -831,11 +831,9 @@ void daecl__sbuf_value(daecl__sbuf *b, const daecl_param_spec *spec, const daecl
 
 /* ---- the key reference ------------------------------------------------------------ */
 
-static const char *type_name(const daecl__cfg_key *key)
+const char *daecl_param_type_name(daecl_param_type type)
 {
-    if (key->flags & DAECL__KEY_LAYERS)
-        return "layers";
-    switch (key->spec.type) {
+    switch (type) {
     case DAECL_PARAM_FLOAT:
         return "float";
     case DAECL_PARAM_INT:
@@ -850,6 +848,11 @@ static const char *type_name(const daecl__cfg_key *key)
         return "[float, float]";
     }
     return "?";
+}
+
+static const char *type_name(const daecl__cfg_key *key)
+{
+    return key->flags & DAECL__KEY_LAYERS ? "layers" : daecl_param_type_name(key->spec.type);
 }
 
 static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_key *key)

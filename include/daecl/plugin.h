@@ -10,8 +10,10 @@
 #ifndef DAECL_PLUGIN_H
 #define DAECL_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "daecl/error.h"
 
@@ -180,6 +182,28 @@ typedef struct daecl_plugin {
      * daecl_backend_ops from backend.h); it starts with its own size. */
     const void *ops;
 } daecl_plugin;
+
+/* Fills err with one sentence and returns status, without allocating and
+ * without the host table: for a plugin's check() or ops, also when a caller
+ * used the descriptor without init(). err may be NULL. */
+static inline int daecl_plugin_error(daecl_err *err, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static inline int daecl_plugin_error(daecl_err *err, int status, const char *fmt, ...)
+{
+    if (!err)
+        return status;
+    err->status = status;
+    err->line = err->col = 0;
+    err->file[0] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return status;
+}
 
 /* Fills the fixed head of a descriptor: size, ABI and sizes check. */
 #define DAECL_PLUGIN_HEAD(kind_)                                                          \

@@ -23,15 +23,6 @@ static const daecl_param_spec params[] = {
                .max = FLT_MAX, .doc = "the salt value, in data units; must be above min"},
 };
 
-static const daecl_host *host;
-
-static int init(const daecl_host *h, daecl_err *err)
-{
-    (void)err;
-    host = h;
-    return 0;
-}
-
 #define MIN_MAX_MSG                                                                 \
     "the salt_pepper corruption needs min below max, but min is %g and max is %g: swap " \
     "them or change one"
@@ -41,17 +32,7 @@ static int check(const daecl_param_value *values, daecl_err *err)
     double lo = values[P_MIN].num[0], hi = values[P_MAX].num[0];
     if (lo < hi)
         return 0;
-    if (host)
-        return host->error(err, DAECL_ECONFIG, MIN_MAX_MSG, lo, hi);
-    /* init() not called (a caller using the descriptor directly): fill the
-     * record ourselves, still without allocating. */
-    if (err) {
-        err->status = DAECL_ECONFIG;
-        err->line = err->col = 0;
-        err->file[0] = '\0';
-        snprintf(err->msg, sizeof err->msg, MIN_MAX_MSG, lo, hi);
-    }
-    return DAECL_ECONFIG;
+    return daecl_plugin_error(err, DAECL_ECONFIG, MIN_MAX_MSG, lo, hi);
 }
 
 static const daecl_corruption_ops ops = {
@@ -68,7 +49,6 @@ static const daecl_plugin descriptor = {
     .license = "MIT",
     .params = params,
     .n_params = sizeof params / sizeof params[0],
-    .init = init,
     .check = check,
     .ops = &ops,
 };
