@@ -195,9 +195,19 @@ int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params,
         uint64_t shape[DAECL_ST_MAX_DIMS] = {0};
         const float *data = daecl_safetensors_get(file, want[i].name, &ndim, shape);
         if (!data) {
-            rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s has no float32 tensor '%s' that "
-                               "the configured model needs; it belongs to another model or "
-                               "optimiser", path, want[i].name);
+            /* Present under another dtype, or absent: say which (a bad-input
+             * catalogue case, tests/bad/checkpoint/wrong_dtype.safetensors). */
+            int present = 0;
+            for (size_t k = 0; k < daecl_safetensors_count(file) && !present; k++)
+                present = strcmp(daecl_safetensors_name_at(file, k), want[i].name) == 0;
+            if (present)
+                rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s stores tensor '%s' in "
+                                   "another dtype than float32 (F32); daecl reads float32 "
+                                   "weights, so convert it to F32", path, want[i].name);
+            else
+                rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s has no float32 tensor '%s' "
+                                   "that the configured model needs; it belongs to another "
+                                   "model or optimiser", path, want[i].name);
             goto done;
         }
         int same = ndim == want[i].ndim && shape[0] == want[i].shape[0] &&

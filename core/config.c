@@ -550,12 +550,32 @@ static int model_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode 
 
 /* ---- validation: plugin sections ----------------------------------------------------- */
 
+/* The registry's refusal of the file daecl-<kind>-<name>.so, or NULL. */
+static const char *refusal_of(const daecl_registry *reg, const char *kind, const char *name)
+{
+    char file[160];
+    snprintf(file, sizeof file, "/daecl-%s-%s.so ", kind, name);
+    for (size_t i = 0; i < daecl_registry_refused_count(reg); i++) {
+        const char *r = daecl_registry_refused_at(reg, i);
+        if (r && strstr(r, file))
+            return r;
+    }
+    return NULL;
+}
+
 static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *name,
                           const daecl__ynode *at)
 {
     const char *names[64];
     size_t n_names = 0;
     char list[512];
+    /* A plugin file of that name was found but refused: say why, or the user
+     * sees "unknown plugin" for a file that is plainly there (bad-input
+     * catalogue case plugin.unknown_after_refusal). */
+    const char *refused = refusal_of(v->reg, sec->name, name);
+    if (refused)
+        return fail_at(v, at, "%s plugin '%.60s' was found but not loaded: %.700s", sec->name,
+                       name, refused);
     daecl__near near;
     daecl__near_init(&near, name);
     for (size_t i = 0; i < daecl_registry_count(v->reg); i++) {

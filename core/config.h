@@ -53,6 +53,7 @@ typedef struct daecl_config {
         uint64_t train_limit; /* rows; 0 = all */
         uint64_t test_limit;
         double resident_max_mb; /* 0 = decide from the device's memory */
+        double max_mb;          /* bound on each data set's float array, MiB (> 0) */
     } data;
 
     struct {

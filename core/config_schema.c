@@ -61,6 +61,9 @@ static const daecl__cfg_key data_keys[] = {
       "keep the training set on the device only when it takes at most this many MiB; 0 = "
       "decide from the device's memory"},
      CFG(data.resident_max_mb), NULL, 0},
+    {{"max_mb", DAECL_PARAM_FLOAT, {16384, 0}, NULL, ABOVE_0, 1e9, NULL,
+      "largest data set in MiB daecl will allocate; raise it for bigger data"},
+     CFG(data.max_mb), NULL, 0},
 };
 
 static const daecl__cfg_key model_keys[] = {

@@ -873,13 +873,17 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
         max_bytes = DAECL_DATA_MAX_BYTES_DEFAULT;
     if (__builtin_mul_overflow((uint64_t)n, (uint64_t)sizeof(float), &x_bytes))
         x_bytes = UINT64_MAX;
+    /* MiB, rounded up so that the value the message suggests suffices */
+    double mb = (double)x_bytes / 1048576.0;
+    mb = mb >= 1 ? ceil(mb) : ceil(mb * 1e6) / 1e6;
     if (x_bytes > max_bytes)
         return daecl_err_set(err, DAECL_ENOMEM,
                              "%s needs %" PRIu64 " bytes as float32 (%zu rows of %" PRIu64
                              " values), more than the limit of %" PRIu64
-                             " bytes; raise the limit to at least %" PRIu64
-                             " bytes or load fewer rows (data.train_limit, data.test_limit)",
-                             r->name, x_bytes, rows, L.dim, max_bytes, x_bytes);
+                             " bytes; raise the limit (data.max_mb, in MiB) to at least %" PRIu64
+                             " bytes (data.max_mb=%.*f) or load fewer rows (data.train_limit, "
+                             "data.test_limit)",
+                             r->name, x_bytes, rows, L.dim, max_bytes, x_bytes, mb >= 1 ? 0 : 6, mb);
 
     /* A gzip header may lie about its size: allocate no more than the
      * compressed bytes could inflate to, and grow if that was too little. */

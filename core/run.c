@@ -13,11 +13,15 @@
 static int load_data(daecl_run *r, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
-    int rc = daecl_dataset_load(c->data.train, c->data.train_limit, 0, &r->train, err);
+    /* data.max_mb bounds what a file's header can make us allocate; at
+     * least one byte, since 0 would mean the loader's default. */
+    double mb_bytes = c->data.max_mb * 1048576.0; /* max_mb <= 1e9 (schema): fits */
+    uint64_t max_bytes = mb_bytes < 1.0 ? 1 : (uint64_t)mb_bytes;
+    int rc = daecl_dataset_load(c->data.train, c->data.train_limit, max_bytes, &r->train, err);
     if (rc)
         return rc;
     if (c->data.test[0]) {
-        if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, 0, &r->test, err)))
+        if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
             return rc;
         if (r->test->dim != r->train->dim)
             return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu values per example but "

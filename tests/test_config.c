@@ -610,14 +610,10 @@ static void test_empty_config_says_it_needs_data_train(void **state)
     daecl_config_destroy(cfg);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void test_alias_bomb_is_refused_quickly(void **state)
+/* The refusal names the very alias that would pass the node limit: the
+ * count runs before anything is copied, so the bomb is never expanded (no
+ * timing here: speed is for bench/, and the position proves the order). */
+static void test_alias_bomb_is_refused_before_it_expands(void **state)
 {
     (void)state;
     /* nine levels of ten aliases each: 10^9 nodes if expanded */
@@ -626,12 +622,8 @@ static void test_alias_bomb_is_refused_quickly(void **state)
         snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml),
                  "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, c - 1,
                  c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
-    double t0 = now_s();
     /* e's tenth alias would make node 100001 (a has 11 nodes, b 111, ...) */
     expect_err(yaml, 5, 36, "more than 100000 nodes once this alias is expanded", NULL);
-    double dt = now_s() - t0;
-    if (dt > 0.5)
-        fail_msg("refusing the alias bomb took %.3f s", dt);
 }
 
 static void test_nesting_deeper_than_32_is_refused(void **state)
@@ -1102,7 +1094,7 @@ int main(void)
         cmocka_unit_test(test_malformed_yaml_gives_libyamls_problem_and_position),
         cmocka_unit_test(test_structural_refusals),
         cmocka_unit_test(test_empty_config_says_it_needs_data_train),
-        cmocka_unit_test(test_alias_bomb_is_refused_quickly),
+        cmocka_unit_test(test_alias_bomb_is_refused_before_it_expands),
         cmocka_unit_test(test_nesting_deeper_than_32_is_refused),
         cmocka_unit_test(test_oversize_file_is_refused_with_its_size),
         cmocka_unit_test(test_missing_file_is_a_config_error),
