@@ -1,9 +1,12 @@
-/* daecl — atomic writes and folder creation. */
+/* daecl — atomic writes, clearing up after interrupted ones, and folder
+ * creation. */
 #include "core/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -136,6 +139,48 @@ int daecl_write_file_atomic(const char *path, const void *data, size_t n, const 
     const void *parts[1] = {data};
     size_t sizes[1] = {n};
     return daecl_write_atomic(path, parts, sizes, 1, what, err);
+}
+
+/* The PID of a temporary file's name ".NAME.tmp.PID", or 0 when the name
+ * is not one. */
+static pid_t temp_owner(const char *name)
+{
+    const char *tag = name[0] == '.' ? strstr(name + 1, ".tmp.") : NULL;
+    const char *p;
+    while (tag && (p = strstr(tag + 1, ".tmp.")) != NULL) /* the last ".tmp." */
+        tag = p;
+    if (!tag || tag == name + 1)
+        return 0;
+    long pid = 0;
+    for (p = tag + 5; *p; p++) {
+        if (*p < '0' || *p > '9' || pid > (long)INT_MAX / 10)
+            return 0;
+        pid = pid * 10 + (*p - '0');
+    }
+    return p == tag + 5 ? 0 : (pid_t)pid;
+}
+
+size_t daecl_remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        pid_t pid = temp_owner(e->d_name);
+        /* kill(pid, 0) only asks whether the process exists (EPERM: it
+         * does, under another user). A reused PID keeps a stale file: the
+         * safe side, since the file of a live writer must not vanish. */
+        if (pid <= 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 int daecl_mkdirs(const char *path, daecl_err *err)

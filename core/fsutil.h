@@ -15,6 +15,12 @@ int daecl_write_atomic(const char *path, const void *const *parts, const size_t 
 /* The one-buffer case. */
 int daecl_write_file_atomic(const char *path, const void *data, size_t n, const char *what,
                             daecl_err *err);
+/* Removes the temporary files of atomic writes whose process died before
+ * finishing them (kill -9, a crash, a power loss): ".NAME.tmp.PID" in dir
+ * whose PID no longer runs. Files of running processes are kept. Best
+ * effort: a folder that cannot be read is left as it is. Returns how many
+ * files were removed. */
+size_t daecl_remove_stale_temps(const char *dir);
 /* mkdir -p with mode 0755; existing folders are fine. */
 int daecl_mkdirs(const char *path, daecl_err *err);
 /* "DIR/NAME" into out; DAECL_EIO when it does not fit in n bytes. */

@@ -374,6 +374,8 @@ static int write_summary(trainer *t, const epoch_result *last, const char *statu
     return rc;
 }
 
+static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err);
+
 static int run(trainer *t, daecl_err *err)
 {
     daecl_run *r = &t->r;
@@ -455,6 +457,17 @@ static int run(trainer *t, daecl_err *err)
             t->read_upto = 0;
         }
     }
+    return finish(t, &last, stopped, err);
+}
+
+/* What a run writes once training is over: the probe, the pictures and
+ * summary.json. last holds the last epoch's numbers; stopped is 1 after
+ * train.max_steps. */
+static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
+{
+    daecl_run *r = &t->r;
+    const daecl_config *c = r->cfg;
+    int rc;
     if (stopped == 1)
         daecl_progress_line(&t->progress, "daecl: stopped after train.max_steps = %" PRIu64
                             " steps", c->train.max_steps);
@@ -462,10 +475,10 @@ static int run(trainer *t, daecl_err *err)
         daecl_evaluation probe;
         if ((rc = daecl_evaluate(r, 0, c->eval.probe, c->eval.probe_baseline, &probe, err)))
             return rc;
-        last.eval.have_probe = probe.have_probe;
-        last.eval.probe = probe.probe;
-        last.eval.have_baseline = probe.have_baseline;
-        last.eval.baseline = probe.baseline;
+        last->eval.have_probe = probe.have_probe;
+        last->eval.probe = probe.probe;
+        last->eval.have_baseline = probe.have_baseline;
+        last->eval.baseline = probe.baseline;
         if (probe.have_probe)
             daecl_progress_line(&t->progress, "linear probe on the code: test accuracy %.2f%%",
                                 100 * probe.probe.accuracy);
@@ -473,14 +486,16 @@ static int run(trainer *t, daecl_err *err)
             daecl_progress_line(&t->progress, "linear probe on raw inputs: test accuracy %.2f%%",
                                 100 * probe.baseline.accuracy);
     }
-    if (last.eval.have_denoising)
+    if (last->eval.have_denoising)
         daecl_progress_line(&t->progress, "denoising MSE %.6f (PSNR %.2f dB); corrupted input "
-                            "%.6f (PSNR %.2f dB)", last.eval.test.mse_reconstruction,
-                            last.eval.test.psnr_reconstruction, last.eval.test.mse_corrupted,
-                            last.eval.test.psnr_corrupted);
-    if ((rc = write_summary(t, &last, stopped == 1 ? "max_steps" : "finished", err)))
+                            "%.6f (PSNR %.2f dB)", last->eval.test.mse_reconstruction,
+                            last->eval.test.psnr_reconstruction, last->eval.test.mse_corrupted,
+                            last->eval.test.psnr_corrupted);
+    /* summary.json last: its presence says the run's outputs are complete
+     * (a resumed finished run without it writes them again). */
+    if ((rc = daecl_run_pictures(r, t->run_dir, err)))
         return rc;
-    return daecl_run_pictures(r, t->run_dir, err);
+    return write_summary(t, last, stopped == 1 ? "max_steps" : "finished", err);
 }
 
 /* ---- entry --------------------------------------------------------------------- */
@@ -512,6 +527,43 @@ static int resume_from_checkpoint(trainer *t, daecl_err *err)
     return open_metrics(t, 1, st.step, err);
 }
 
+/* A run stopped (kill -9, power loss) after its final checkpoint but before
+ * its summary has its final weights and lacks only its last outputs. The
+ * test set is evaluated again (the same numbers: evaluation noise does not
+ * depend on when it is drawn), the last epoch's train NLL and speed come
+ * from metrics.jsonl, and finish() writes the rest. stopped is 1 when the
+ * run ended at train.max_steps. */
+static int complete_outputs(trainer *t, int stopped, daecl_err *err)
+{
+    daecl_run *r = &t->r;
+    epoch_result last = {.train_nll = NAN, .examples_per_s = NAN};
+    char path[PATH_MAX], line[8192];
+    int rc = daecl_path_join(path, sizeof path, t->run_dir, "metrics.jsonl", err);
+    if (rc)
+        return rc;
+    daecl_progress_line(&t->progress, "daecl: %s finished training but stopped before its "
+                        "summary; writing it now", t->run_dir);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *type = o ? cJSON_GetObjectItemCaseSensitive(o, "type") : NULL;
+        const cJSON *nll = o ? cJSON_GetObjectItemCaseSensitive(o, "train_nll") : NULL;
+        const cJSON *rate = o ? cJSON_GetObjectItemCaseSensitive(o, "examples_per_s") : NULL;
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "epoch") == 0 &&
+            cJSON_IsNumber(nll)) {
+            last.train_nll = nll->valuedouble;
+            last.examples_per_s = cJSON_IsNumber(rate) ? rate->valuedouble : NAN;
+        }
+        cJSON_Delete(o);
+    }
+    if (f)
+        fclose(f);
+    if (r->test &&
+        (rc = daecl_evaluate(r, r->cfg->eval.denoising, 0, 0, &last.eval, err)))
+        return rc;
+    return finish(t, &last, stopped, err);
+}
+
 int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, daecl_err *err)
 {
     trainer t = {.opts = opts, .t_start = daecl_now()};
@@ -539,6 +591,12 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
         goto done;
     if (run_dir && run_dir_n)
         snprintf(run_dir, run_dir_n, "%s", t.run_dir);
+    /* A run killed inside an atomic write (kill -9, power loss) leaves its
+     * temporary file behind; the files it was replacing are intact. */
+    size_t stale = daecl_remove_stale_temps(t.run_dir);
+    if (stale)
+        daecl_progress_line(&t.progress, "daecl: removed %zu temporary file%s left in %s by an "
+                            "interrupted run", stale, stale == 1 ? "" : "s", t.run_dir);
     if ((rc = daecl_path_join(t.ckpt_path, sizeof t.ckpt_path, t.run_dir, "checkpoint.safetensors",
                               err)))
         goto done;
@@ -559,10 +617,28 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
         if ((rc = resume_from_checkpoint(&t, err)))
             goto done;
         t.resumed = 1;
-        if (t.epochs_done >= r->cfg->train.epochs) {
-            daecl_progress_line(&t.progress, "daecl: %s already finished its %u epochs; continue "
-                                "it with `daecl resume %s train.epochs=N`", t.run_dir,
-                                t.epochs_done, t.run_dir);
+        /* A run at train.max_steps is over too: run_epoch checks the limit
+         * only after a step, so going on would take one step more. */
+        const daecl_config *c = r->cfg;
+        int at_max = c->train.max_steps && t.step >= c->train.max_steps;
+        if (t.epochs_done >= c->train.epochs || at_max) {
+            char summary[PATH_MAX];
+            struct stat sst;
+            if ((rc = daecl_path_join(summary, sizeof summary, t.run_dir, "summary.json", err)))
+                goto done;
+            if (stat(summary, &sst) != 0) {
+                rc = complete_outputs(&t, at_max && t.epochs_done < c->train.epochs, err);
+                goto done;
+            }
+            if (t.epochs_done >= c->train.epochs)
+                daecl_progress_line(&t.progress, "daecl: %s already finished its %u epochs; "
+                                    "continue it with `daecl resume %s train.epochs=N`",
+                                    t.run_dir, t.epochs_done, t.run_dir);
+            else
+                daecl_progress_line(&t.progress, "daecl: %s already stopped at train.max_steps = "
+                                    "%" PRIu64 "; continue it with `daecl resume %s "
+                                    "train.max_steps=N` (0: no limit)", t.run_dir,
+                                    c->train.max_steps, t.run_dir);
             goto done;
         }
     } else if ((rc = open_metrics(&t, 0, 0, err))) {

@@ -128,7 +128,19 @@ PIN(daecl_backend_ops, lik_sample, 184);
 PIN(daecl_backend_ops, finish, 192);
 PIN(daecl_backend_ops, precompile, 200);
 PIN(daecl_backend_ops, softmax_xent, 208);
-SIZE(daecl_backend_ops, 216);
+PIN(daecl_backend_ops, tune_gemm, 216);
+SIZE(daecl_backend_ops, 224);
+PIN(daecl_gemm_shape, trans_a, 0);
+PIN(daecl_gemm_shape, trans_b, 4);
+PIN(daecl_gemm_shape, m, 8);
+PIN(daecl_gemm_shape, n, 16);
+PIN(daecl_gemm_shape, k, 24);
+PIN(daecl_gemm_shape, runs, 32);
+PIN(daecl_gemm_shape, beta, 36);
+PIN(daecl_gemm_shape, before, 40);
+PIN(daecl_gemm_shape, after, 48);
+PIN(daecl_gemm_shape, choice, 56);
+SIZE(daecl_gemm_shape, 120);
 #endif
 
 /* The head a loader reads before it trusts anything else sits in the first

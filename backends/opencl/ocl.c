@@ -51,6 +51,7 @@ static void ocl_close(void *ctx)
         return;
     if (o->queue)
         clFinish(o->queue); /* nothing may still run on what is released below */
+    daecl__ocl_fault_report(o);
     daecl__ocl_gemm_release(o);
     daecl__ocl_ops_release(o);
     if (o->queue)
@@ -107,6 +108,8 @@ static int ocl_open(const daecl_host *host, const daecl_param_value *values, voi
     o->device = dev.device;
     o->info = dev.info;
     o->choice = choice;
+    if ((rc = daecl__ocl_fault_init(o, err)))
+        goto fail;
     /* auto: CLBlast, unless binaries are asked for (CLBlast compiles). */
     o->gemm_mode = choice.gemm == DAECL__GEMM_ASK_DAECL ||
                            (choice.gemm == DAECL__GEMM_AUTO && choice.binaries[0] != '\0')
@@ -132,6 +135,7 @@ static int ocl_open(const daecl_host *host, const daecl_param_value *values, voi
         goto fail;
     if (o->gemm_mode == DAECL__GEMM_DAECL && (rc = daecl__ocl_gemm_init(o, err)))
         goto fail;
+    daecl__ocl_tune_open(o); /* `daecl tune`'s file for this device, if any */
     if (h && h->log) {
         h->log(DAECL_LOG_DEBUG, "opencl", "opened %s (%s, driver %s); GEMM by %s", o->info.name,
                o->info.platform, o->info.driver,
@@ -178,23 +182,32 @@ static int ocl_alloc(void *ctx, size_t n_bytes, const char *what, daecl_buf **ou
     if (!b)
         return alloc_failed(o, n_bytes, what, "out of host memory", err);
     cl_int cr;
-    b->mem = clCreateBuffer(o->context, CL_MEM_READ_WRITE, cap, NULL, &cr);
+    char why[128];
+    b->mem = DAECL__OCL_FAULTY_CREATE(
+        o, DAECL__FAULT_ALLOC, &cr, clCreateBuffer(o->context, CL_MEM_READ_WRITE, cap, NULL, &cr));
     if (cr != CL_SUCCESS) {
         free(b);
-        return alloc_failed(o, n_bytes, what, daecl__ocl_code_name(cr), err);
+        snprintf(why, sizeof why, "clCreateBuffer failed with %s", daecl__ocl_code_name(cr));
+        return alloc_failed(o, n_bytes, what, why, err);
     }
     b->n_bytes = n_bytes;
     /* OpenCL allocates lazily, at first use: the zero fill is that use, and
      * waiting for it here (start-up only) makes out-of-memory name the
      * buffer instead of surfacing at some later kernel. */
     const cl_float zero = 0.0f;
-    cr = clEnqueueFillBuffer(o->queue, b->mem, &zero, sizeof zero, 0, cap, 0, NULL, NULL);
-    if (cr == CL_SUCCESS)
+    const char *call = "clEnqueueFillBuffer";
+    cr = DAECL__OCL_FAULTY(
+        o, DAECL__FAULT_ENQUEUE,
+        clEnqueueFillBuffer(o->queue, b->mem, &zero, sizeof zero, 0, cap, 0, NULL, NULL));
+    if (cr == CL_SUCCESS) {
+        call = "clFinish";
         cr = clFinish(o->queue);
+    }
     if (cr != CL_SUCCESS) {
         clReleaseMemObject(b->mem);
         free(b);
-        return alloc_failed(o, n_bytes, what, daecl__ocl_code_name(cr), err);
+        snprintf(why, sizeof why, "%s failed with %s", call, daecl__ocl_code_name(cr));
+        return alloc_failed(o, n_bytes, what, why, err);
     }
     *out = b;
     return 0;
@@ -238,7 +251,9 @@ static int ocl_write(void *ctx, daecl_buf *dst, size_t off_bytes, const void *sr
         return rc;
     return DAECL__OCL_CHECK(
         o,
-        clEnqueueWriteBuffer(o->queue, dst->mem, CL_TRUE, off_bytes, n_bytes, src, 0, NULL, NULL),
+        DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                          clEnqueueWriteBuffer(o->queue, dst->mem, CL_TRUE, off_bytes, n_bytes,
+                                               src, 0, NULL, NULL)),
         "clEnqueueWriteBuffer", NULL, err);
 }
 
@@ -251,7 +266,10 @@ static int ocl_read(void *ctx, daecl_buf *src, size_t off_bytes, void *dst, size
         return rc;
     /* Blocking, on the in-order queue: waits for every op before it. */
     return DAECL__OCL_CHECK(
-        o, clEnqueueReadBuffer(o->queue, src->mem, CL_TRUE, off_bytes, n_bytes, dst, 0, NULL, NULL),
+        o,
+        DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                          clEnqueueReadBuffer(o->queue, src->mem, CL_TRUE, off_bytes, n_bytes, dst,
+                                              0, NULL, NULL)),
         "clEnqueueReadBuffer", NULL, err);
 }
 
@@ -264,8 +282,10 @@ static int ocl_fill(void *ctx, daecl_slice dst, size_t n, float value, daecl_err
     const cl_float v = value;
     size_t off_bytes = dst.off * ELEM, n_bytes = n * ELEM;
     return DAECL__OCL_CHECK(o,
-                            clEnqueueFillBuffer(o->queue, dst.buf->mem, &v, sizeof v, off_bytes,
-                                                n_bytes, 0, NULL, NULL),
+                            DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                                              clEnqueueFillBuffer(o->queue, dst.buf->mem, &v,
+                                                                  sizeof v, off_bytes, n_bytes, 0,
+                                                                  NULL, NULL)),
                             "clEnqueueFillBuffer", NULL, err);
 }
 
@@ -285,8 +305,11 @@ static int ocl_copy(void *ctx, daecl_slice dst, daecl_slice src, size_t n, daecl
         return 0;
     size_t src_off_bytes = src.off * ELEM, dst_off_bytes = dst.off * ELEM, n_bytes = n * ELEM;
     return DAECL__OCL_CHECK(o,
-                            clEnqueueCopyBuffer(o->queue, src.buf->mem, dst.buf->mem, src_off_bytes,
-                                                dst_off_bytes, n_bytes, 0, NULL, NULL),
+                            DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                                              clEnqueueCopyBuffer(o->queue, src.buf->mem,
+                                                                  dst.buf->mem, src_off_bytes,
+                                                                  dst_off_bytes, n_bytes, 0, NULL,
+                                                                  NULL)),
                             "clEnqueueCopyBuffer", NULL, err);
 }
 
@@ -326,6 +349,7 @@ static const daecl_backend_ops ops = {
     .finish = ocl_finish,
     .precompile = daecl__ocl_precompile,
     .softmax_xent = daecl__ocl_softmax_xent,
+    .tune_gemm = daecl__ocl_tune_gemm,
 };
 
 /* Schema order is what ocl_device.c reads: platform, type, index, binaries,
@@ -360,7 +384,7 @@ static const daecl_param_spec params[] = {
      .def_str = "auto",
      .choices = "auto|clblast|daecl",
      .doc = "GEMM implementation: CLBlast, daecl's own tiled kernel, or auto (CLBlast unless "
-            "binaries is set)"},
+            "binaries is set; per shape the faster one where `daecl tune` measured both)"},
 };
 
 static const daecl_plugin plugin = {

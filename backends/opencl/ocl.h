@@ -1,7 +1,10 @@
 /* daecl opencl backend — what the files of the plugin share: the opened
  * device (one context, one in-order queue), its kernels and programs, and the
  * cross-file internals (daecl__ocl_*). Nothing here is seen by the core, which
- * knows the backend only through daecl_backend_ops. */
+ * knows the backend only through daecl_backend_ops.
+ * Test hook: DAECL_FAULT=alloc:N,enqueue:N,build:N (any of them) makes the
+ * Nth buffer creation, enqueue (kernels, copies, reads, writes, fills, CLBlast
+ * GEMMs) or program build of an opened device fail (ocl_fault.c). */
 #ifndef DAECL_OCL_H
 #define DAECL_OCL_H
 
@@ -55,6 +58,16 @@ typedef enum daecl__ocl_gemm_choice {
     DAECL__GEMM_ASK_DAECL = 2
 } daecl__ocl_gemm_choice;
 typedef enum daecl__ocl_gemm_mode { DAECL__GEMM_CLBLAST, DAECL__GEMM_DAECL } daecl__ocl_gemm_mode;
+/* How one GEMM runs in CLBlast mode: CLBlast on the row-major call, CLBlast
+ * on the same product as C^T = op(B)^T op(A)^T in column-major (no
+ * transposition of C inside CLBlast), or daecl's kernel (ocl_tuning.c picks). */
+typedef enum daecl__ocl_gemm_by {
+    DAECL__GEMM_BY_CLBLAST_ROW,
+    DAECL__GEMM_BY_CLBLAST_COL,
+    DAECL__GEMM_BY_DAECL
+} daecl__ocl_gemm_by;
+/* A device's GEMM tuning from `daecl tune` (ocl_tune.h). */
+typedef struct daecl__ocl_tuning daecl__ocl_tuning;
 
 /* What the `type` parameter asks for (schema order of its choices). */
 typedef enum daecl__ocl_type {
@@ -86,6 +99,23 @@ typedef struct daecl__ocl_counts {
     unsigned compiled, from_cache, from_binaries;
 } daecl__ocl_counts;
 
+/* The classes of calls DAECL_FAULT can make fail, and the code each fails
+ * with: CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_OUT_OF_RESOURCES,
+ * CL_BUILD_PROGRAM_FAILURE. */
+typedef enum daecl__ocl_fault_class {
+    DAECL__FAULT_ALLOC,   /* clCreateBuffer */
+    DAECL__FAULT_ENQUEUE, /* clEnqueue* and CLBlast's GEMMs */
+    DAECL__FAULT_BUILD,   /* clBuildProgram (from source or binary) */
+    DAECL__FAULT_COUNT
+} daecl__ocl_fault_class;
+
+/* Calls counted since open, and the one to fail (1-based; 0 none). */
+typedef struct daecl__ocl_faults {
+    int armed; /* DAECL_FAULT was set: only then are calls counted */
+    unsigned long at[DAECL__FAULT_COUNT];
+    unsigned long seen[DAECL__FAULT_COUNT];
+} daecl__ocl_faults;
+
 /* The opened device: the `ctx` of every backend op. */
 typedef struct daecl__ocl {
     const daecl_host *host;
@@ -108,6 +138,8 @@ typedef struct daecl__ocl {
     cl_mem clblast_tmp;             /* CLBlast's GEMM scratch, grown to the largest need */
     size_t clblast_tmp_bytes;
     daecl__ocl_counts counts;
+    daecl__ocl_tuning *tuning; /* tuned GEMM routes; NULL: CLBlast's defaults everywhere */
+    daecl__ocl_faults faults; /* DAECL_FAULT (ocl_fault.c) */
 } daecl__ocl;
 
 /* ---- ocl_check.c: the one checker ------------------------------------------- */
@@ -129,6 +161,26 @@ int daecl__ocl_check(const daecl_host *host, const char *device, int code, const
  * allocating) and returns status. */
 int daecl__ocl_fail(const daecl_host *host, daecl_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- ocl_fault.c: injected faults, a test hook -------------------------------- */
+
+/* Reads DAECL_FAULT into o->faults (at open, before any other call); a
+ * malformed value is DAECL_EUSAGE. */
+int daecl__ocl_fault_init(daecl__ocl *o, daecl_err *err);
+/* Counts one call of class c; nonzero when DAECL_FAULT picks it to fail. */
+int daecl__ocl_fault_hit(daecl__ocl *o, daecl__ocl_fault_class c);
+/* The code an injected fault of class c fails with. */
+int daecl__ocl_fault_code(daecl__ocl_fault_class c);
+/* Logs the calls counted (at close, only when DAECL_FAULT is set). */
+void daecl__ocl_fault_report(const daecl__ocl *o);
+/* The code of `call`, or, without making the call, the injected code when
+ * DAECL_FAULT picks it. For calls that return a status code. */
+#define DAECL__OCL_FAULTY(o, c, call)                                                              \
+    (daecl__ocl_fault_hit((o), (c)) ? daecl__ocl_fault_code(c) : (call))
+/* The same for clCreate* calls that return an object and their code through
+ * `errcode`: an injected fault gives NULL and sets *errcode. */
+#define DAECL__OCL_FAULTY_CREATE(o, c, errcode, call)                                              \
+    (daecl__ocl_fault_hit((o), (c)) ? (*(errcode) = daecl__ocl_fault_code(c), NULL) : (call))
 
 /* ---- ocl_device.c: listing and choice ---------------------------------------- */
 
@@ -205,6 +257,33 @@ size_t daecl__ocl_gemm_parts(const char **parts, size_t max);
 int daecl__ocl_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                     daecl_slice a, size_t lda, daecl_slice b, size_t ldb, float beta, daecl_slice c,
                     size_t ldc, daecl_err *err);
+/* The two ways gemm() runs a product, without routing: CLBlast on the
+ * device's current parameters (col_major: as C^T = op(B)^T op(A)^T in
+ * column-major), and daecl's kernel (after daecl__ocl_gemm_init). */
+int daecl__ocl_clblast_gemm(daecl__ocl *o, int col_major, int trans_a, int trans_b, size_t m,
+                            size_t n, size_t k, float alpha, daecl_slice a, size_t lda,
+                            daecl_slice b, size_t ldb, float beta, daecl_slice c, size_t ldc,
+                            daecl_err *err);
+int daecl__ocl_kernel_gemm(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           float alpha, daecl_slice a, size_t lda, daecl_slice b, size_t ldb,
+                           float beta, daecl_slice c, size_t ldc, daecl_err *err);
+
+/* ---- ocl_tuning.c, ocl_tune.c: GEMM tuning ---------------------------------------- */
+
+/* At open: reads the device's tuning file from the cache folder into
+ * o->tuning. Never fails: a missing, stale or corrupt file leaves
+ * CLBlast's defaults, with a debug note saying why. */
+void daecl__ocl_tune_open(daecl__ocl *o);
+void daecl__ocl_tune_release(daecl__ocl *o); /* frees o->tuning */
+/* How gemm() runs this shape (*by), with CLBlast set to the shape's tuned
+ * parameters when it runs there. */
+int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          daecl__ocl_gemm_by *by, daecl_err *err);
+/* The tuning file applied, or NULL. */
+const char *daecl__ocl_tune_file(const daecl__ocl *o);
+/* The backend op (backend.h): search, store, apply. */
+int daecl__ocl_tune_gemm(void *ctx, daecl_gemm_shape *shapes, size_t n, double budget_s,
+                         daecl_err *err);
 
 /* ---- ocl_plugins.c --------------------------------------------------------------- */
 

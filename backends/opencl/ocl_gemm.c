@@ -1,10 +1,12 @@
-/* daecl opencl backend — GEMM: CLBlast's Sgemm (row-major, offsets in
- * elements) on the backend's queue, or daecl's own tiled kernel
- * (kernels/gemm.cl) where CLBlast cannot go (precompiled binaries) or when
- * asked for with `gemm: daecl`. */
+/* daecl opencl backend — GEMM: CLBlast's Sgemm (offsets in elements) on
+ * the backend's queue, or daecl's own tiled kernel (kernels/gemm.cl) where
+ * CLBlast cannot go (precompiled binaries) or when asked for with `gemm:
+ * daecl`; in CLBlast mode, each shape goes the way `daecl tune` measured
+ * fastest (ocl_tune.c), when the device has a tuning. */
 #include <clblast_c.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "gemm_cl.h" /* gemm_src: kernels/clc_prelude.cl + kernels/gemm.cl */
 #include "ocl.h"
@@ -17,6 +19,15 @@ size_t daecl__ocl_gemm_parts(const char **parts, size_t max)
         return 0;
     parts[0] = gemm_src;
     return 1;
+}
+
+static void release_kernel(daecl__ocl *o)
+{
+    daecl__ocl_kernel_release(&o->gemm_kern[0]);
+    daecl__ocl_kernel_release(&o->gemm_kern[1]);
+    if (o->gemm_program)
+        clReleaseProgram(o->gemm_program);
+    o->gemm_program = NULL;
 }
 
 int daecl__ocl_gemm_init(daecl__ocl *o, daecl_err *err)
@@ -43,22 +54,19 @@ int daecl__ocl_gemm_init(daecl__ocl *o, daecl_err *err)
                                  "but %s allows only %zu for it; use backend.gemm: clblast",
                                  GEMM_WG_SIDE, GEMM_WG_SIDE, o->info.name, o->gemm_kern[i].wg);
     }
-    if (rc)
-        daecl__ocl_gemm_release(o);
+    if (rc) /* only what this built: a CLBlast-mode device keeps its tuning */
+        release_kernel(o);
     return rc;
 }
 
 void daecl__ocl_gemm_release(daecl__ocl *o)
 {
-    daecl__ocl_kernel_release(&o->gemm_kern[0]);
-    daecl__ocl_kernel_release(&o->gemm_kern[1]);
-    if (o->gemm_program)
-        clReleaseProgram(o->gemm_program);
-    o->gemm_program = NULL;
+    release_kernel(o);
     if (o->clblast_tmp)
         clReleaseMemObject(o->clblast_tmp);
     o->clblast_tmp = NULL;
     o->clblast_tmp_bytes = 0;
+    daecl__ocl_tune_release(o);
     /* CLBlast's program cache holds this context alive until the process
      * ends; a process that opens devices again (sweeps) would pile them up.
      * The cache is global: another open context just recompiles (its
@@ -92,44 +100,79 @@ static int matrix(const daecl__ocl *o, daecl_slice s, size_t rows, size_t cols, 
  * need and then reused: no allocation per step. beta = 0 over NaN needs no
  * zeroing first: CLBlast 1.5 does not read C when beta is 0 (its
  * StoreResults* check IsZero(beta)); tests/test_backend_conformance.c checks
- * it on the device at hand. */
-static int clblast_gemm(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                        float alpha, daecl_slice a, size_t lda, daecl_slice b, size_t ldb,
-                        float beta, daecl_slice c, size_t ldc, daecl_err *err)
+ * it on the device at hand.
+ *
+ * Row-major, CLBlast's indirect kernel transposes C through scratch on
+ * every call; the same product as C^T (n, m) = op(B)^T op(A)^T in
+ * column-major, the same memory, needs no transposition of C. Which is
+ * faster depends on device and shape, so `daecl tune` measures both. */
+int daecl__ocl_clblast_gemm(daecl__ocl *o, int col_major, int trans_a, int trans_b, size_t m,
+                            size_t n, size_t k, float alpha, daecl_slice a, size_t lda,
+                            daecl_slice b, size_t ldb, float beta, daecl_slice c, size_t ldc,
+                            daecl_err *err)
 {
+    if (col_major) { /* C^T = op(B)^T op(A)^T: swap the operands and m, n */
+        daecl_slice s = a;
+        a = b, b = s;
+        size_t t = lda;
+        lda = ldb, ldb = t;
+        t = m, m = n, n = t;
+        int x = trans_a;
+        trans_a = trans_b, trans_b = x;
+    }
+    const CLBlastLayout layout = col_major ? CLBlastLayoutColMajor : CLBlastLayoutRowMajor;
     const CLBlastTranspose ta = trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     const CLBlastTranspose tb = trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t need = 0;
-    CLBlastStatusCode st =
-        CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta, tb, m, n, k, a.off, lda, b.off, ldb,
-                                   c.off, ldc, &o->queue, &need);
+    CLBlastStatusCode st = CLBlastSGemmTempBufferSize(layout, ta, tb, m, n, k, a.off, lda, b.off,
+                                                      ldb, c.off, ldc, &o->queue, &need);
     int rc = DAECL__OCL_CHECK(o, st, "CLBlastSGemmTempBufferSize", NULL, err);
     if (rc)
         return rc;
     if (need == 0)
-        return DAECL__OCL_CHECK(o,
-                                CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha,
-                                             a.buf->mem, a.off, lda, b.buf->mem, b.off, ldb, beta,
-                                             c.buf->mem, c.off, ldc, &o->queue, NULL),
-                                "CLBlastSgemm", NULL, err);
+        return DAECL__OCL_CHECK(
+            o,
+            DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                              CLBlastSgemm(layout, ta, tb, m, n, k, alpha, a.buf->mem, a.off, lda,
+                                           b.buf->mem, b.off, ldb, beta, c.buf->mem, c.off, ldc,
+                                           &o->queue, NULL)),
+            "CLBlastSgemm", NULL, err);
     if (need > o->clblast_tmp_bytes) {
         if (o->clblast_tmp)
             clReleaseMemObject(o->clblast_tmp); /* freed once queued users finish */
         o->clblast_tmp = NULL;
         o->clblast_tmp_bytes = 0;
         cl_int cr;
-        cl_mem tmp = clCreateBuffer(o->context, CL_MEM_READ_WRITE, need, NULL, &cr);
+        cl_mem tmp = DAECL__OCL_FAULTY_CREATE(
+            o, DAECL__FAULT_ALLOC, &cr,
+            clCreateBuffer(o->context, CL_MEM_READ_WRITE, need, NULL, &cr));
         if ((rc = DAECL__OCL_CHECK(o, cr, "clCreateBuffer", "GEMM scratch", err)))
             return rc;
         o->clblast_tmp = tmp;
         o->clblast_tmp_bytes = need;
     }
     return DAECL__OCL_CHECK(o,
-                            CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k,
-                                                       alpha, a.buf->mem, a.off, lda, b.buf->mem,
-                                                       b.off, ldb, beta, c.buf->mem, c.off, ldc,
-                                                       &o->queue, NULL, o->clblast_tmp),
+                            DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                                              CLBlastSgemmWithTempBuffer(
+                                                  layout, ta, tb, m, n, k, alpha, a.buf->mem, a.off,
+                                                  lda, b.buf->mem, b.off, ldb, beta, c.buf->mem,
+                                                  c.off, ldc, &o->queue, NULL, o->clblast_tmp)),
                             "CLBlastSgemmWithTempBuffer", NULL, err);
+}
+
+/* A CLBlast failure under tuned parameters says where they came from: a
+ * tuning file is the likelier culprit than CLBlast. */
+static int tuned_failure(daecl__ocl *o, int rc, daecl_err *err)
+{
+    const char *file = daecl__ocl_tune_file(o);
+    if (!rc || !file || !err)
+        return rc;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return daecl__ocl_fail(o->host, err, rc,
+                           "%s (with the GEMM tuning from %s: delete that file or run `daecl tune "
+                           "CONFIG` again)",
+                           msg, file);
 }
 
 int daecl__ocl_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -146,9 +189,25 @@ int daecl__ocl_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, siz
         return 0;
     if (k == 0) /* op(A) op(B) is the zero matrix: C = beta C (CLBlast wants k > 0) */
         return daecl__ocl_mat_scale(o, c, m, n, ldc, beta, err);
-    if (o->gemm_mode == DAECL__GEMM_CLBLAST)
-        return clblast_gemm(o, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
+    if (o->gemm_mode == DAECL__GEMM_CLBLAST) {
+        daecl__ocl_gemm_by by;
+        if ((rc = daecl__ocl_tune_route(o, trans_a, trans_b, m, n, k, &by, err)))
+            return tuned_failure(o, rc, err);
+        if (by != DAECL__GEMM_BY_DAECL)
+            return tuned_failure(o,
+                                 daecl__ocl_clblast_gemm(o, by == DAECL__GEMM_BY_CLBLAST_COL,
+                                                         trans_a, trans_b, m, n, k, alpha, a, lda,
+                                                         b, ldb, beta, c, ldc, err),
+                                 err);
+    }
+    return daecl__ocl_kernel_gemm(o, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                  err);
+}
 
+int daecl__ocl_kernel_gemm(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           float alpha, daecl_slice a, size_t lda, daecl_slice b, size_t ldb,
+                           float beta, daecl_slice c, size_t ldc, daecl_err *err)
+{
     if (!o->gemm_kern[0].k)
         return daecl__ocl_fail(o->host, err, DAECL_EINVAL,
                                "opencl backend: gemm ran before daecl's GEMM kernel was "

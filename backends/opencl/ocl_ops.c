@@ -92,7 +92,10 @@ int daecl__ocl_launch(daecl__ocl *o, const daecl__ocl_kernel *k, const daecl__oc
         glob[d] = g;
     }
     return DAECL__OCL_CHECK(
-        o, clEnqueueNDRangeKernel(o->queue, k->k, dims, NULL, glob, loc, 0, NULL, NULL),
+        o,
+        DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                          clEnqueueNDRangeKernel(o->queue, k->k, dims, NULL, glob, loc, 0, NULL,
+                                                 NULL)),
         "clEnqueueNDRangeKernel", k->name, err);
 }
 

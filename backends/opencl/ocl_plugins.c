@@ -139,8 +139,10 @@ int daecl__ocl_bind(void *ctx, const daecl_plugin *plugin, const float *params, 
     if (n_params > 0)
         memcpy(packed, params, n_params * sizeof *params);
     cl_int cr;
-    b->params = clCreateBuffer(o->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof packed,
-                               packed, &cr);
+    b->params = DAECL__OCL_FAULTY_CREATE(o, DAECL__FAULT_ALLOC, &cr,
+                                         clCreateBuffer(o->context,
+                                                        CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                                        sizeof packed, packed, &cr));
     if ((rc = DAECL__OCL_CHECK(o, cr, "clCreateBuffer", b->name, err))) {
         b->params = NULL;
         goto fail;

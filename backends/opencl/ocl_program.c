@@ -364,14 +364,15 @@ static int build_failed(daecl__ocl *o, const char *name, cl_program prog, int co
     if (from_binary)
         return daecl__ocl_fail(o->host, err, DAECL_EDEVICE,
                                "program '%s' from the binaries folder '%.200s' does not build "
-                               "on %s (%s)%s%s; run `daecl precompile --out DIR` again for this "
-                               "device and driver",
+                               "on %s (clBuildProgram: %s)%s%s; run `daecl precompile --out "
+                               "DIR` again for this device and driver",
                                name, o->choice.binaries, o->info.name, daecl__ocl_code_name(code),
                                brief[0] ? ": " : "", brief);
     /* A plugin's program is named "corruption/NAME" or "likelihood/NAME". */
     int plugin = strchr(name, '/') != NULL && code != CL_COMPILER_NOT_AVAILABLE;
     return daecl__ocl_fail(o->host, err, plugin ? DAECL_EPLUGIN : DAECL_EDEVICE,
-                           "OpenCL program '%s' does not compile on %s (%s); %s (build log: %s)",
+                           "OpenCL program '%s' does not compile on %s (clBuildProgram: %s); %s "
+                           "(build log: %s)",
                            name, o->info.name, daecl__ocl_code_name(code),
                            plugin ? "fix the plugin's OpenCL source"
                                   : "update the device's OpenCL driver, or report it as a bug "
@@ -393,7 +394,8 @@ static cl_int from_binary(daecl__ocl *o, const unsigned char *bin, size_t n, cl_
         *out = NULL;
         return rc;
     }
-    rc = clBuildProgram(prog, 1, &o->device, build_options, NULL, NULL);
+    rc = DAECL__OCL_FAULTY(o, DAECL__FAULT_BUILD,
+                           clBuildProgram(prog, 1, &o->device, build_options, NULL, NULL));
     *out = prog;
     return rc;
 }
@@ -487,7 +489,8 @@ int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *p
     int status = DAECL__OCL_CHECK(o, rc, "clCreateProgramWithSource", name, err);
     if (status)
         return status;
-    rc = clBuildProgram(prog, 1, &o->device, build_options, NULL, NULL);
+    rc = DAECL__OCL_FAULTY(o, DAECL__FAULT_BUILD,
+                           clBuildProgram(prog, 1, &o->device, build_options, NULL, NULL));
     if (rc != CL_SUCCESS) {
         status = build_failed(o, name, prog, rc, 0, parts, n, err);
         clReleaseProgram(prog);

@@ -74,6 +74,18 @@ typedef struct daecl_device_info {
     char note[256];       /* why it is the default, or why it was passed over */
 } daecl_device_info;
 
+/* One GEMM shape for tune_gemm (as gemm() takes it) and what tuning found
+ * for it. The caller fills the shape, `runs` and `beta`; tune_gemm the rest. */
+typedef struct daecl_gemm_shape {
+    uint32_t trans_a, trans_b;
+    uint64_t m, n, k;
+    uint32_t runs;   /* times one training step runs it: weights the search */
+    float beta;      /* the beta a step runs it with (nonzero: C is read, and timed so) */
+    double before;   /* GFLOP/s with the implementation's own defaults; 0: not measured */
+    double after;    /* GFLOP/s of what gemm() runs for this shape after tuning */
+    char choice[64]; /* that, in words ("CLBlast, tuned set 1 (indirect), column-major") */
+} daecl_gemm_shape;
+
 typedef struct daecl_backend_ops {
     uint32_t size;
 
@@ -175,6 +187,15 @@ typedef struct daecl_backend_ops {
     int (*softmax_xent)(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
                         size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
                         daecl_err *err);
+
+    /* ---- GEMM tuning (optional; `daecl tune`) ----
+     * Searches for about budget_s seconds (a candidate that has started
+     * finishes) how this device runs the n shapes fastest, timing each
+     * candidate after a warm-up call; makes gemm() use the winners from now
+     * on and stores them where open() finds them on later runs. Fills each
+     * shape's before, after and choice. May take minutes. */
+    int (*tune_gemm)(void *ctx, daecl_gemm_shape *shapes, size_t n, double budget_s,
+                     daecl_err *err);
 } daecl_backend_ops;
 
 #ifdef __cplusplus
