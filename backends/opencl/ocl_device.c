@@ -180,8 +180,8 @@ static void mark_default(daecl__ocl_device *devs, size_t n)
         d->is_default = (long)i == best;
         if (devs[i].oclgrind) {
             snprintf(d->note, sizeof d->note,
-                     "passed over: Oclgrind is a simulator, thousands of times slower; select it "
-                     "with platform=Oclgrind");
+                     "passed over: Oclgrind is a simulator that checks kernels, thousands of "
+                     "times slower than a device; select it with DAECL_DEVICE=platform=Oclgrind");
             continue;
         }
         const daecl_device_info *b = &devs[best].info;
@@ -496,12 +496,15 @@ int daecl__ocl_choose(const daecl_host *host, const daecl__ocl_choice *c, daecl_
         char want[300], found[700];
         describe_choice(c, want, sizeof want);
         list_found(devs, n, found, sizeof found);
+        int anything = !c->platform[0] && c->type == DAECL__TYPE_ANY && c->index < 0;
         if (n_ok == 0 && n_sim > 0)
             rc = daecl__ocl_fail(host, err, DAECL_EDEVICE,
-                                 "the only OpenCL devices matching %s are Oclgrind's, a "
-                                 "simulator thousands of times slower; select it with "
-                                 "platform=Oclgrind",
-                                 want);
+                                 "the only OpenCL device%s%s is Oclgrind's simulator, which daecl "
+                                 "never picks unless asked, since it runs thousands of times "
+                                 "slower than a device; to check kernels on it select it with "
+                                 "DAECL_DEVICE=platform=Oclgrind (or backend.platform: Oclgrind), "
+                                 "else install an OpenCL driver for your hardware",
+                                 anything ? "" : " matching ", anything ? "" : want);
         else if (n_ok > 0)
             rc = daecl__ocl_fail(host, err, DAECL_EDEVICE,
                                  "only %zu OpenCL device%s match%s %s, so index=%ld is past the "
