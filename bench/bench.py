@@ -102,6 +102,12 @@ def main():
         res = b.daecl("step", [f"backend.plugin={be}"], ["--split", *b.window],
                       env=ocl_env if be == "opencl" else None)[0]
         r1[be] = res
+    if "opencl" in backends:
+        # The same without `daecl tune`'s stored parameters (DAECL_CACHE=0
+        # ignores the cache folder): CLBlast's own defaults for this device.
+        e = dict(ocl_env or {}, DAECL_CACHE="0")
+        r1["opencl, CLBlast defaults"] = b.daecl("step", ["backend.plugin=opencl"],
+                                                 ["--split", *b.window], env=e)[0]
     peers = []
     if not a.no_torch:
         if a.cuda:
@@ -143,6 +149,8 @@ def main():
     mean_ceiling = sum(v["openblas"] for v in rows.values()) / len(rows)
     b.say()
     for be, res in r1.items():
+        if "defaults" in be:
+            continue
         share = res["gemm_ms"] / res["step_ms"]
         b.say(f"- daecl {be}: GEMMs run at {res['gemm_gflops']:.1f} GFLOP/s inside training, "
               f"{100 * res['gemm_gflops'] / mean_ceiling:.0f}% of OpenBLAS's mean "
@@ -171,6 +179,8 @@ def main():
     b.say("Memory on R1 (MiB): peak host RSS and device memory against what the model needs:")
     b.say()
     for be, res in r1.items():
+        if "defaults" in be:
+            continue
         need = (res["params_mib"] + res["grads_mib"] + res["optim_state_mib"] +
                 res["activations_mib"] + (res["train_set_mib"] if res["resident"] else 0))
         b.say(f"- daecl {be}: host {res['peak_host_mib']:.0f}, device {res['peak_device_mib']:.0f}; "
