@@ -25,16 +25,16 @@ run() { LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"; }
 export DAECL_CACHE_DIR=/tmp/daecl-cache
 echo "== devices"; run "$b/bin/daecl" devices
 echo "== conformance on the GPU"
-( cd "$b/tests" && DAECL_DEVICE=type=gpu run "$b/bin/test_backend_conformance" ) > "$out/conformance.txt" 2>&1
+( cd "$b/tests" && DAECL_DEVICE=type=gpu run timeout 100 "$b/bin/test_backend_conformance" ) > "$out/conformance.txt" 2>&1
 echo "conformance exit $?"; grep -E "PASSED|FAILED|SKIPPED|opencl backend on" "$out/conformance.txt"
 echo "== opencl on the GPU against cpu, 200 steps"
-( cd "$b/tests" && DAECL_DEVICE=type=gpu run "$b/bin/test_backends_agree" ) > "$out/agree.txt" 2>&1
+( cd "$b/tests" && DAECL_DEVICE=type=gpu run timeout 60 "$b/bin/test_backends_agree" ) > "$out/agree.txt" 2>&1
 echo "agree exit $?"; grep -E "PASSED|FAILED|SKIPPED" "$out/agree.txt"
 echo "== the default experiment at full length on the GPU"
 mkdir -p /tmp/runs
-time DAECL_DEVICE=type=gpu run "$b/bin/daecl" train configs/fashion-mnist.yaml data.train_limit=0 \
-  data.test_limit=0 train.epochs=30 eval.probe_baseline=true output.dir=/tmp/runs --progress=lines \
-  > "$out/train.txt" 2>&1
+time DAECL_DEVICE=type=gpu run timeout 130 "$b/bin/daecl" train configs/fashion-mnist.yaml \
+  data.train_limit=0 data.test_limit=0 train.epochs=${EPOCHS:-30} eval.probe_baseline=true \
+  output.dir=/tmp/runs --progress=lines > "$out/train.txt" 2>&1
 echo "train exit $?"; tail -n 12 "$out/train.txt"; cp /tmp/runs/*/summary.json "$out/" 2>/dev/null
 echo "== benchmark against PyTorch on CUDA"
 cat > /tmp/daecl_bench <<EOB
@@ -42,5 +42,5 @@ cat > /tmp/daecl_bench <<EOB
 LD_LIBRARY_PATH="$lib" exec "$b/bin/daecl_bench" "\$@"
 EOB
 chmod +x /tmp/daecl_bench && mkdir -p /tmp/bb/bin && cp /tmp/daecl_bench /tmp/bb/bin/
-python3 bench/bench.py --build /tmp/bb --cuda ${BENCH_ARGS:---quick} --results "$out/RESULTS-gpu.md"
+timeout 210 python3 bench/bench.py --build /tmp/bb --cuda ${BENCH_ARGS:---quick} --results "$out/RESULTS-gpu.md"
 echo "bench exit $?"
