@@ -892,12 +892,14 @@ static void test_corrupt_runs_the_plugin_on_the_slices_with_its_params(void **st
     REFUSED(lik_mean, bound, S(bx, 0), 1, 1, S(bt, 0));
     B->unbind(ctx, bound);
 
-    /* The plugin's own error comes back as it was. */
+    /* The plugin's own sentence comes back, after the plugin and op it came
+     * from, as the core words it for a plugin it runs itself. */
     CALL(bind, &affine_plugin, params, 2, &bound);
     memset(&err, 0, sizeof err);
     assert_int_equal(B->corrupt(ctx, bound, S(bx, 0), S(bt, 0), rows, dim, &key, &err),
                      DAECL_EPLUGIN);
-    assert_string_equal(err.msg, "affine refuses a negative scale");
+    assert_string_equal(err.msg, "corruption plugin 'affine' failed in host_apply: "
+                                 "affine refuses a negative scale");
     B->unbind(ctx, bound);
     B->unbind(ctx, NULL);
     free(x);

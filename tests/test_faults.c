@@ -715,7 +715,7 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
 static void test_failing_plugin_stops_a_cpu_run_and_keeps_the_checkpoint(void **state)
 {
     (void)state;
-    fails_mid_run("cpu", "fail_at refuses");
+    fails_mid_run("cpu", "corruption plugin 'fail_at' failed in host_apply: ");
 }
 
 /* On opencl the core runs the plugin on the host and names it

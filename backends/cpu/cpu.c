@@ -613,13 +613,33 @@ static int run_rows(const row_job *j, size_t r0, size_t n, daecl_err *err)
     }
 }
 
-static int run_rows_parallel(const row_job *j, size_t n_rows, daecl_err *err)
+/* Names the failing plugin op in the sentence, as the core does for a
+ * plugin it runs itself (core/session.c), so a plugin's failure reads the
+ * same on every backend. */
+static int plugin_failed(const cpu *c, const row_job *j, int rc, daecl_err *err)
+{
+    static const char *const op_name[] = {"host_apply", "host_loss_grad", "host_mean",
+                                          "host_sample"};
+    char msg[DAECL_ERR_MSG_MAX];
+    if (err && err->msg[0])
+        snprintf(msg, sizeof msg, "%s", err->msg);
+    else
+        snprintf(msg, sizeof msg, "it returned status %d without a sentence", rc);
+    return fail(c->host, err, rc == DAECL_ENOMEM ? rc : DAECL_EPLUGIN,
+                "%s plugin '%s' failed in %s: %s",
+                j->op == OP_CORRUPT ? "corruption" : "likelihood", j->b->plugin->name,
+                op_name[j->op], msg);
+}
+
+static int run_rows_parallel(const cpu *c, const row_job *j, size_t n_rows, daecl_err *err)
 {
     int blocks = n_rows * j->dim * j->k >= 32768 ? omp_get_max_threads() : 1;
     if (blocks > (int)n_rows)
         blocks = n_rows ? (int)n_rows : 1;
-    if (blocks <= 1)
-        return run_rows(j, 0, n_rows, err);
+    if (blocks <= 1) {
+        int rc = run_rows(j, 0, n_rows, err);
+        return rc ? plugin_failed(c, j, rc, err) : 0;
+    }
     int failed = -1, rc_first = 0;
 #pragma omp parallel for schedule(static) num_threads(blocks)
     for (int t = 0; t < blocks; t++) {
@@ -636,7 +656,7 @@ static int run_rows_parallel(const row_job *j, size_t n_rows, daecl_err *err)
             }
         }
     }
-    return rc_first;
+    return rc_first ? plugin_failed(c, j, rc_first, err) : 0;
 }
 
 static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_t n_rows,
@@ -659,7 +679,7 @@ static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_
         return rc;
     (void)ops;
     row_job j = {.op = OP_CORRUPT, .b = b, .dim = dim, .k = 1, .x = px, .out = pxt, .key = key};
-    return run_rows_parallel(&j, n_rows, err);
+    return run_rows_parallel(c, &j, n_rows, err);
 }
 
 static int cpu_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, size_t n_rows,
@@ -683,7 +703,7 @@ static int cpu_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, 
         return rc;
     row_job j = {.op = OP_LOSS_GRAD, .b = b, .dim = dim, .k = ops->params_per_dim, .x = px,
                  .a = pa, .nll = pn, .grad = pg, .scale = scale};
-    return run_rows_parallel(&j, n_rows, err);
+    return run_rows_parallel(c, &j, n_rows, err);
 }
 
 static int cpu_lik_mean(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_t dim,
@@ -703,7 +723,7 @@ static int cpu_lik_mean(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_
         (rc = span(c, mean, n, "lik_mean", "mean", &pm, err)))
         return rc;
     row_job j = {.op = OP_MEAN, .b = b, .dim = dim, .k = ops->params_per_dim, .a = pa, .out = pm};
-    return run_rows_parallel(&j, n_rows, err);
+    return run_rows_parallel(c, &j, n_rows, err);
 }
 
 static int cpu_lik_sample(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_t dim,
@@ -727,7 +747,7 @@ static int cpu_lik_sample(void *ctx, void *bp, daecl_slice a, size_t n_rows, siz
         return rc;
     row_job j = {.op = OP_SAMPLE, .b = b, .dim = dim, .k = ops->params_per_dim, .a = pa,
                  .out = po, .key = key};
-    return run_rows_parallel(&j, n_rows, err);
+    return run_rows_parallel(c, &j, n_rows, err);
 }
 
 static int cpu_softmax_xent(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
