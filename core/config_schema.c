@@ -62,7 +62,7 @@ static const daecl__cfg_key data_keys[] = {
       "decide from the device's memory"},
      CFG(data.resident_max_mb), NULL, 0},
     {{"max_mb", DAECL_PARAM_FLOAT, {16384, 0}, NULL, ABOVE_0, 1e9, NULL,
-      "largest data set in MiB daecl will allocate; raise it for bigger data"},
+      "largest data set (and label array) in MiB daecl will allocate; raise it for bigger data"},
      CFG(data.max_mb), NULL, 0},
 };
 

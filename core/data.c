@@ -980,6 +980,12 @@ fail:
     return rc;
 }
 
+uint64_t daecl_data_max_bytes(double max_mb)
+{
+    double b = max_mb * 1048576.0; /* max_mb <= 1e9 (schema): fits */
+    return b < 1.0 ? 1 : (uint64_t)b;
+}
+
 int daecl_dataset_load(const char *path, size_t limit, uint64_t max_bytes, daecl_dataset **out,
                        daecl_err *err)
 {
@@ -1018,7 +1024,8 @@ void daecl_dataset_destroy(daecl_dataset *ds)
 
 /* ---- labels ----------------------------------------------------------- */
 
-static int load_labels(reader *r, size_t limit, daecl_labels **out, daecl_err *err)
+static int load_labels(reader *r, size_t limit, uint64_t max_bytes, daecl_labels **out,
+                       daecl_err *err)
 {
     layout L;
     char shape[160];
@@ -1044,11 +1051,14 @@ static int load_labels(reader *r, size_t limit, daecl_labels **out, daecl_err *e
     uint64_t y_bytes;
     if (__builtin_mul_overflow((uint64_t)rows, (uint64_t)sizeof(int32_t), &y_bytes))
         y_bytes = UINT64_MAX;
-    if (y_bytes > DAECL_DATA_MAX_BYTES_DEFAULT)
+    if (max_bytes == 0)
+        max_bytes = DAECL_DATA_MAX_BYTES_DEFAULT;
+    if (y_bytes > max_bytes)
         return daecl_err_set(err, DAECL_ENOMEM,
                              "%s needs %" PRIu64 " bytes for its %zu labels, more than the limit of %" PRIu64
-                             " bytes; load fewer rows (data.train_limit, data.test_limit)",
-                             r->name, y_bytes, rows, DAECL_DATA_MAX_BYTES_DEFAULT);
+                             " bytes; raise the limit (data.max_mb, in MiB) or load fewer rows "
+                             "(data.train_limit, data.test_limit)",
+                             r->name, y_bytes, rows, max_bytes);
     size_t cap = rows;
     if (r->gz && r->size < (UINT64_MAX - STAGE_BYTES) / DEFLATE_MAX_RATIO) {
         uint64_t bound = (r->size * DEFLATE_MAX_RATIO + STAGE_BYTES) / L.elem_bytes;
@@ -1110,7 +1120,8 @@ fail:
     return rc;
 }
 
-int daecl_labels_load(const char *path, size_t limit, daecl_labels **out, daecl_err *err)
+int daecl_labels_load(const char *path, size_t limit, uint64_t max_bytes, daecl_labels **out,
+                      daecl_err *err)
 {
     if (!out || !path)
         return daecl_err_set(err, DAECL_EINVAL, "daecl_labels_load needs a path and an output pointer");
@@ -1118,7 +1129,7 @@ int daecl_labels_load(const char *path, size_t limit, daecl_labels **out, daecl_
     reader r;
     int rc = rd_open_file(&r, path, err);
     if (!rc)
-        rc = load_labels(&r, limit, out, err);
+        rc = load_labels(&r, limit, max_bytes, out, err);
     rd_close(&r);
     return rc;
 }

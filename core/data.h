@@ -27,6 +27,9 @@ typedef struct daecl_dataset {
 /* Loads at most `limit` rows (0: all). max_bytes bounds the float array
  * (0: DAECL_DATA_MAX_BYTES_DEFAULT). */
 #define DAECL_DATA_MAX_BYTES_DEFAULT ((uint64_t)16 << 30)
+/* data.max_mb (MiB) as the max_bytes of the loaders: at least one byte,
+ * since 0 would mean the default. */
+uint64_t daecl_data_max_bytes(double max_mb);
 int daecl_dataset_load(const char *path, size_t limit, uint64_t max_bytes, daecl_dataset **out,
                        daecl_err *err);
 void daecl_dataset_destroy(daecl_dataset *ds);
@@ -39,7 +42,10 @@ typedef struct daecl_labels {
     uint32_t n_classes; /* max label + 1 */
 } daecl_labels;
 
-int daecl_labels_load(const char *path, size_t limit, daecl_labels **out, daecl_err *err);
+/* max_bytes bounds the label array (int32 per row) as it bounds a data
+ * set's (0: DAECL_DATA_MAX_BYTES_DEFAULT). */
+int daecl_labels_load(const char *path, size_t limit, uint64_t max_bytes, daecl_labels **out,
+                      daecl_err *err);
 void daecl_labels_destroy(daecl_labels *labels);
 
 /* Parses from memory (fuzzing, tests); `name` stands in for the path. The

@@ -11,10 +11,10 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 
-static int load_labels(const char *path, const char *key, size_t limit, size_t want_rows,
-                       daecl_labels **out, daecl_err *err)
+static int load_labels(const daecl_config *c, const char *path, const char *key, size_t limit,
+                       size_t want_rows, daecl_labels **out, daecl_err *err)
 {
-    int rc = daecl_labels_load(path, limit, out, err);
+    int rc = daecl_labels_load(path, limit, daecl_data_max_bytes(c->data.max_mb), out, err);
     if (rc)
         return rc;
     if ((*out)->n != want_rows)
@@ -63,9 +63,9 @@ int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
         return daecl_err_set(err, DAECL_ECONFIG, "the linear probe needs data.train_labels and "
                              "data.test_labels; set both, or turn eval.probe off");
     daecl_labels *ytr = NULL, *yte = NULL;
-    if ((rc = load_labels(c->data.train_labels, "data.train_labels", c->data.train_limit,
+    if ((rc = load_labels(c, c->data.train_labels, "data.train_labels", c->data.train_limit,
                           r->train->n_rows, &ytr, err)) ||
-        (rc = load_labels(c->data.test_labels, "data.test_labels", c->data.test_limit,
+        (rc = load_labels(c, c->data.test_labels, "data.test_labels", c->data.test_limit,
                           r->test->n_rows, &yte, err)))
         goto done;
     if (probe) {

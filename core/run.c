@@ -13,10 +13,8 @@
 static int load_data(daecl_run *r, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
-    /* data.max_mb bounds what a file's header can make us allocate; at
-     * least one byte, since 0 would mean the loader's default. */
-    double mb_bytes = c->data.max_mb * 1048576.0; /* max_mb <= 1e9 (schema): fits */
-    uint64_t max_bytes = mb_bytes < 1.0 ? 1 : (uint64_t)mb_bytes;
+    /* data.max_mb bounds what a file's header can make us allocate */
+    uint64_t max_bytes = daecl_data_max_bytes(c->data.max_mb);
     int rc = daecl_dataset_load(c->data.train, c->data.train_limit, max_bytes, &r->train, err);
     if (rc)
         return rc;

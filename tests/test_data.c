@@ -139,7 +139,7 @@ static void refuse_labels(const char *path, int status, const char *w1, const ch
 {
     daecl_labels *lb = (daecl_labels *)&lb;
     daecl_err err = {0};
-    int rc = daecl_labels_load(path, 0, &lb, &err);
+    int rc = daecl_labels_load(path, 0, 0, &lb, &err);
     assert_null(lb);
     expect_msg(&err, rc, status, path, w1, w2, NULL);
 }
@@ -373,16 +373,28 @@ static void test_idx_uint8_labels_count_classes(void **state)
     write_gz(at("labels.idx.gz"), &o);
     daecl_labels *lb = NULL;
     daecl_err err = {0};
-    assert_int_equal(daecl_labels_load(at("labels.idx.gz"), 0, &lb, &err), 0);
+    assert_int_equal(daecl_labels_load(at("labels.idx.gz"), 0, 0, &lb, &err), 0);
     assert_int_equal(lb->n, 6);
     assert_int_equal(lb->n_classes, 10);
     for (int i = 0; i < 6; i++)
         assert_int_equal(lb->y[i], y[i]);
     daecl_labels_destroy(lb);
-    assert_int_equal(daecl_labels_load(at("labels.idx.gz"), 2, &lb, &err), 0);
+    assert_int_equal(daecl_labels_load(at("labels.idx.gz"), 2, 0, &lb, &err), 0);
     assert_int_equal(lb->n, 2);
     assert_int_equal(lb->n_classes, 4); /* max over the loaded rows, 3, plus one */
     daecl_labels_destroy(lb);
+    /* max_bytes bounds the labels as it bounds a data set: 6 labels take 24
+     * bytes as int32, so 23 refuses and says how to raise it; 24 loads. */
+    lb = NULL;
+    assert_int_equal(daecl_labels_load(at("labels.idx.gz"), 0, 23, &lb, &err), DAECL_ENOMEM);
+    assert_null(lb);
+    assert_non_null(strstr(err.msg, "needs 24 bytes for its 6 labels"));
+    assert_non_null(strstr(err.msg, "data.max_mb"));
+    assert_int_equal(daecl_labels_load(at("labels.idx.gz"), 0, 24, &lb, &err), 0);
+    assert_int_equal(lb->n, 6);
+    daecl_labels_destroy(lb);
+    assert_int_equal(daecl_data_max_bytes(1.0), 1048576);
+    assert_int_equal(daecl_data_max_bytes(1e-9), 1); /* never 0, the default */
     free(o.b);
 
     int32_t big[3] = {7, 0, 1};
@@ -393,7 +405,7 @@ static void test_idx_uint8_labels_count_classes(void **state)
     uint32_t d3[1] = {3};
     o = idx(0x0C, 1, d3, be, sizeof be);
     write_plain(at("labels32.idx"), &o);
-    assert_int_equal(daecl_labels_load(at("labels32.idx"), 0, &lb, &err), 0);
+    assert_int_equal(daecl_labels_load(at("labels32.idx"), 0, 0, &lb, &err), 0);
     assert_int_equal(lb->y[0], 7);
     assert_int_equal(lb->n_classes, 8);
     daecl_labels_destroy(lb);
@@ -408,7 +420,7 @@ static void test_npy_int64_labels_reach_65535(void **state)
     write_plain(at("labels.npy"), &o);
     daecl_labels *lb = NULL;
     daecl_err err = {0};
-    assert_int_equal(daecl_labels_load(at("labels.npy"), 0, &lb, &err), 0);
+    assert_int_equal(daecl_labels_load(at("labels.npy"), 0, 0, &lb, &err), 0);
     assert_int_equal(lb->n, 4);
     assert_int_equal(lb->n_classes, 65536);
     for (int i = 0; i < 4; i++)
@@ -704,7 +716,7 @@ static void test_fashion_mnist_loads_with_its_shape_and_labels(void **state)
 
         daecl_labels *lb = NULL;
         daecl_err err = {0};
-        assert_int_equal(daecl_labels_load(sets[s].labels, 0, &lb, &err), 0);
+        assert_int_equal(daecl_labels_load(sets[s].labels, 0, 0, &lb, &err), 0);
         assert_int_equal(lb->n, sets[s].rows);
         assert_int_equal(lb->n_classes, 10);
         size_t count[10] = {0};

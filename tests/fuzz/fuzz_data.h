@@ -133,7 +133,7 @@ static int fuzz_data_one(const uint8_t *data, size_t size)
                            memcmp(file->x, all->x, all->n_rows * all->dim * sizeof(float)) == 0,
                        "memory and file readers load different values");
 
-        int rc_lab = daecl_labels_load(path, 0, &lab, &e_lab);
+        int rc_lab = daecl_labels_load(path, 0, 0, &lab, &e_lab);
         FUZZ_SAY("labels: %s", rc_lab ? e_lab.msg : "loaded");
         if (rc_lab) {
             fuzz_check_err(rc_lab, &e_lab, "daecl_labels_load");
