@@ -331,6 +331,72 @@ static void test_DAECL_CACHE_0_applies_no_tuning(void **state)
     free(out);
 }
 
+/* Files in folder `sub` of a fresh cache, for the fault test. */
+static int files_in(const char *cache, const char *sub)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s", cache, sub);
+    DIR *d = opendir(path);
+    int n = 0;
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.' || strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* DAECL_FAULT in `daecl tune`: an allocation failing while a candidate runs
+ * skips the candidate (CLBlast refuses some sets, and a fault cannot be told
+ * from that), and the tuning still stores a file; one failing for the
+ * tuning's own operands ends the run with one sentence naming the call, and
+ * stores nothing, not even a temporary file. The allocations are counted
+ * first; the operands are the last ones before the candidates' scratch. */
+static void test_a_fault_while_tuning_fails_in_one_sentence_and_stores_nothing(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    char config[1200], cache[1200], cache_env[1300];
+    snprintf(config, sizeof config, "%s/tiny.yaml", dir);
+    char *argv[] = {DAECL_TEST_BIN, "tune", config, "--budget-s", "0.2", NULL};
+    char *env[] = {cache_env, "DAECL_DEVICE=", "DAECL_FAULT=alloc:4000000000", NULL};
+    snprintf(cache, sizeof cache, "%s/fault-cache", dir);
+    snprintf(cache_env, sizeof cache_env, "DAECL_CACHE_DIR=%s", cache);
+    char *out = NULL;
+    int rc = test_run(argv, env, &out);
+    const char *counted = strstr(out, "DAECL_FAULT counted ");
+    unsigned long total = 0;
+    if (rc != 0 || !counted || sscanf(counted, "DAECL_FAULT counted %lu alloc", &total) != 1 ||
+        total < 4)
+        fail_msg("counting run (%d):\n%s", rc, out);
+    free(out);
+    int operand_failed = 0;
+    for (unsigned long k = total; k > 0 && !operand_failed; k--) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "DAECL_FAULT=alloc:%lu", k);
+        env[2] = spec;
+        snprintf(cache, sizeof cache, "%s/fault-cache-%lu", dir, k); /* empty */
+        snprintf(cache_env, sizeof cache_env, "DAECL_CACHE_DIR=%s", cache);
+        rc = test_run(argv, env, &out);
+        int stored = files_in(cache, "clblast-tuning");
+        if (rc == 0) {
+            if (stored != 1)
+                fail_msg("alloc:%lu: tuning ended well but left %d files:\n%s", k, stored, out);
+        } else {
+            const char *e = strstr(out, "daecl: error: ");
+            if (rc != 1 || !e || strstr(e + 1, "daecl: error: ") || !has(e, "clCreateBuffer(") ||
+                !has(e, "CL_MEM_OBJECT_ALLOCATION_FAILURE"))
+                fail_msg("alloc:%lu: want exit status 1 and one sentence naming the call (%d):\n%s",
+                         k, rc, out);
+            if (stored != 0)
+                fail_msg("alloc:%lu: a failed tuning left %d files in the cache", k, stored);
+            operand_failed = has(e, "GEMM tuning operand");
+        }
+        free(out);
+    }
+    assert_true(operand_failed);
+}
+
 /* ---- the children ------------------------------------------------------------------------ */
 
 typedef struct be {
@@ -463,6 +529,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_hand_written_tuning_routes_each_shape_its_way),
         cmocka_unit_test(test_corrupt_stale_and_invalid_tuning_files_are_ignored_with_a_debug_note),
         cmocka_unit_test(test_DAECL_CACHE_0_applies_no_tuning),
+        cmocka_unit_test(test_a_fault_while_tuning_fails_in_one_sentence_and_stores_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

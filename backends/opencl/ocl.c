@@ -160,9 +160,10 @@ static int alloc_failed(const daecl__ocl *o, size_t n_bytes, const char *what, c
                         daecl_err *err)
 {
     return daecl__ocl_fail(o->host, err, DAECL_ENOMEM,
-                           "cannot allocate %.1f MiB for %s on %s: %s; lower train.batch_size, "
-                           "use a smaller model, or set data.resident_max_mb to stream the data",
-                           (double)n_bytes / (1024.0 * 1024.0), what ? what : "a buffer",
+                           "cannot allocate %zu bytes (%.1f MiB) for %s on %s: %s; lower "
+                           "train.batch_size, use a smaller model, or set data.resident_max_mb to "
+                           "stream the data",
+                           n_bytes, (double)n_bytes / (1024.0 * 1024.0), what ? what : "a buffer",
                            o->info.name, why);
 }
 

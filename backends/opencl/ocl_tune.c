@@ -103,8 +103,10 @@ static int verify(bench *bn, const daecl_gemm_shape *s, daecl_err *err)
     daecl__ocl *o = bn->o;
     size_t m = s->m, n = s->n, k = s->k, lda = s->trans_a ? m : k, ldb = s->trans_b ? k : n;
     int rc = DAECL__OCL_CHECK(o,
-                              clEnqueueReadBuffer(o->queue, bn->c.mem, CL_TRUE, 0,
-                                                  m * n * sizeof(float), bn->hc, 0, NULL, NULL),
+                              DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                                                clEnqueueReadBuffer(o->queue, bn->c.mem, CL_TRUE, 0,
+                                                                    m * n * sizeof(float), bn->hc,
+                                                                    0, NULL, NULL)),
                               "clEnqueueReadBuffer", "GEMM tuning result", err);
     if (rc)
         return rc;
@@ -143,8 +145,10 @@ static int time_shape(bench *bn, int how, const daecl_gemm_shape *s, double bar,
     daecl__ocl *o = bn->o;
     const cl_float pattern = c_before(s);
     int rc = DAECL__OCL_CHECK(o,
-                              clEnqueueFillBuffer(o->queue, bn->c.mem, &pattern, sizeof pattern, 0,
-                                                  bn->c.n_bytes, 0, NULL, NULL),
+                              DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
+                                                clEnqueueFillBuffer(o->queue, bn->c.mem, &pattern,
+                                                                    sizeof pattern, 0,
+                                                                    bn->c.n_bytes, 0, NULL, NULL)),
                               "clEnqueueFillBuffer", "GEMM tuning result", err);
     if (rc || (rc = call_gemm(bn, how, s, err)) || (rc = finish(bn, err)) ||
         (rc = verify(bn, s, err)))
@@ -626,8 +630,9 @@ static int bench_buffers(bench *bn, size_t na, size_t nb, size_t nc, daecl_err *
     for (int i = 0; i < 3; i++) {
         cl_int cr;
         bufs[i].buf->n_bytes = bufs[i].n * sizeof(float);
-        bufs[i].buf->mem =
-            clCreateBuffer(o->context, CL_MEM_READ_WRITE, bufs[i].buf->n_bytes, NULL, &cr);
+        bufs[i].buf->mem = DAECL__OCL_FAULTY_CREATE(
+            o, DAECL__FAULT_ALLOC, &cr,
+            clCreateBuffer(o->context, CL_MEM_READ_WRITE, bufs[i].buf->n_bytes, NULL, &cr));
         int rc = DAECL__OCL_CHECK(o, cr, "clCreateBuffer", "GEMM tuning operand", err);
         if (rc) {
             bufs[i].buf->mem = NULL;
@@ -635,9 +640,11 @@ static int bench_buffers(bench *bn, size_t na, size_t nb, size_t nc, daecl_err *
         }
         if (bufs[i].host &&
             (rc = DAECL__OCL_CHECK(o,
-                                   clEnqueueWriteBuffer(o->queue, bufs[i].buf->mem, CL_TRUE, 0,
-                                                        bufs[i].buf->n_bytes, bufs[i].host, 0, NULL,
-                                                        NULL),
+                                   DAECL__OCL_FAULTY(
+                                       o, DAECL__FAULT_ENQUEUE,
+                                       clEnqueueWriteBuffer(o->queue, bufs[i].buf->mem, CL_TRUE, 0,
+                                                            bufs[i].buf->n_bytes, bufs[i].host, 0,
+                                                            NULL, NULL)),
                                    "clEnqueueWriteBuffer", "GEMM tuning operand", err)))
             return rc;
     }
