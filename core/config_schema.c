@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/utf8.h"
+
 /* ---- the tables ------------------------------------------------------------ */
 
 #define INT53 9007199254740991.0   /* 2^53 - 1: every whole number up to it is a double */
@@ -738,33 +740,6 @@ static int plain_ok(const char *s)
     return 1;
 }
 
-/* The code point of the UTF-8 sequence at p and its length, or -1 when the
- * bytes are not valid UTF-8. */
-static long utf8_at(const unsigned char *p, size_t *len)
-{
-    long cp;
-    size_t n;
-    if (p[0] < 0x80) {
-        *len = 1;
-        return p[0];
-    } else if ((p[0] & 0xE0) == 0xC0) {
-        cp = p[0] & 0x1F, n = 2;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        cp = p[0] & 0x0F, n = 3;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        cp = p[0] & 0x07, n = 4;
-    } else {
-        return -1;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return -1;
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    *len = n;
-    return cp;
-}
-
 /* What may stand unescaped in a double-quoted scalar: what libyaml's reader
  * accepts, less the line breaks it would fold (NEL, LS, PS) and the BOM. */
 static int yaml_printable(long cp)
@@ -781,9 +756,10 @@ void daecl__sbuf_yaml_str(daecl__sbuf *b, const char *s)
         return;
     }
     sbuf_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    const unsigned char *end = (const unsigned char *)s + strlen(s);
+    for (const unsigned char *p = (const unsigned char *)s; p < end;) {
         size_t len = 1;
-        long cp = utf8_at(p, &len);
+        long cp = daecl_utf8_next(p, (size_t)(end - p), &len);
         if (cp == '"' || cp == '\\') {
             char esc[2] = {'\\', (char)cp};
             sbuf_put(b, esc, 2);

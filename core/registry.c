@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/utf8.h"
 
 #define MAX_NAME 63
 #define MAX_PARAMS 32
@@ -157,38 +158,6 @@ static bool valid_name(const char *s)
 
 /* ---- parameters ---------------------------------------------------------- */
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
- * Fix for a fuzz finding (tests/fuzz/crashes/descriptor/string_default_not_utf8):
- * a default string or choice of other bytes was accepted, went into the run's
- * resolved config.yaml, and that file could not be loaded again (YAML is
- * Unicode text), so the run could not be resumed. */
-static bool valid_utf8(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        unsigned c = *s, len, lo = 0x80, hi = 0xBF;
-        if (c < 0x80)
-            len = 1;
-        else if (c >= 0xC2 && c <= 0xDF)
-            len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else
-            return false;
-        for (unsigned k = 1; k < len; k++) /* a NUL ends the string: it fails here */
-            if (s[k] < (k == 1 ? lo : 0x80) || s[k] > (k == 1 ? hi : 0xBF))
-                return false;
-        s += len;
-    }
-    return true;
-}
-
 /* Index of `value` among "a|b|c", or -1. */
 static int choice_index(const char *choices, const char *value)
 {
@@ -299,12 +268,16 @@ static int validate_param(const daecl_param_spec *s, size_t i, const daecl_param
     case DAECL_PARAM_STRING:
         if (!s->def_str)
             return refuse(err, origin, "has no default string for '%s' (use \"\")", s->name);
-        if (!valid_utf8(s->def_str))
+        /* Strict UTF-8: a fuzz finding (tests/fuzz/crashes/descriptor/
+         * string_default_not_utf8). Other bytes went into the run's
+         * resolved config.yaml, which then could not be loaded again (YAML
+         * is Unicode text), so the run could not be resumed. */
+        if (!daecl_utf8_valid(s->def_str))
             return refuse(err, origin, "has a default string for '%s' that is not UTF-8 text; "
                           "configs are UTF-8, so save the source as UTF-8", s->name);
         break;
     case DAECL_PARAM_ENUM:
-        if (s->choices && !valid_utf8(s->choices))
+        if (s->choices && !daecl_utf8_valid(s->choices))
             return refuse(err, origin, "has choices for '%s' that are not UTF-8 text; configs "
                           "are UTF-8, so save the source as UTF-8", s->name);
         if (!s->choices || !*s->choices || choice_index(s->choices, s->def_str) < 0)

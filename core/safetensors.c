@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/fsutil.h"
+#include "core/utf8.h"
 
 /* The format is little-endian and we write and read float arrays as they lie
  * in memory; a big-endian host would need a byte swap on both paths. */
@@ -251,41 +252,6 @@ static int corrupt(daecl_err *err, const char *name, const char *what)
                          name, what);
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as
- * the format requires; returns the offset of the first bad byte, or n. */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c < 0x80)
-            len = 1;
-        else if (c >= 0xC2 && c <= 0xDF)
-            len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else
-            return i;
-        if (len > n - i)
-            return i;
-        for (size_t k = 1; k < len; k++) {
-            unsigned b = s[i + k];
-            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
-                return i;
-        }
-        i += len;
-    }
-    return n;
-}
-
 /* A JSON number that is an integer in [0, 2^53]. */
 static bool json_uint(const cJSON *item, uint64_t *out)
 {
@@ -420,7 +386,7 @@ static int parse_owned(daecl_safetensors *st, size_t n, const char *name, daecl_
     }
     const unsigned char *h = b + 8;
     const unsigned char *nul = memchr(h, 0, n_header);
-    size_t good = utf8_valid_prefix(h, n_header);
+    size_t good = daecl_utf8_valid_prefix(h, n_header);
     if (nul || good < n_header) {
         snprintf(what, sizeof what, "the header has %s at byte %zu",
                  nul ? "a NUL byte" : "invalid UTF-8", nul ? (size_t)(nul - h) : good);
