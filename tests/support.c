@@ -2,10 +2,14 @@
 #include "tests/support.h"
 
 #include "core/pictures.h"
+#include "core/safetensors.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +157,11 @@ char *test_read_file(const char *path, size_t *n)
 
 int test_run(char *const argv[], char *const env[], char **output)
 {
+    return test_run_fsize(argv, env, 0, output);
+}
+
+int test_run_fsize(char *const argv[], char *const env[], rlim_t fsize, char **output)
+{
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -164,6 +173,12 @@ int test_run(char *const argv[], char *const env[], char **output)
         close(fds[1]);
         for (size_t i = 0; env && env[i]; i++)
             putenv(env[i]);
+        if (fsize) {
+            struct rlimit rl = {fsize, fsize};
+            signal(SIGXFSZ, SIG_IGN); /* ignored dispositions survive exec */
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+                _exit(126);
+        }
         execv(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -221,4 +236,59 @@ void test_assert_close(double a, double b, double tol, const char *an, const cha
                     tol);
         _fail(file, line);
     }
+}
+
+void test_same_checkpoints(const char *da, const char *db)
+{
+    char pa[1300], pb[1300];
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", da);
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", db);
+    daecl_safetensors *a = NULL, *b = NULL;
+    daecl_err err = {0};
+    if (daecl_safetensors_read(pa, &a, &err) || daecl_safetensors_read(pb, &b, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(daecl_safetensors_count(a), daecl_safetensors_count(b));
+    assert_true(daecl_safetensors_count(a) >= 8); /* weights, biases and Adam's m and v */
+    for (size_t i = 0; i < daecl_safetensors_count(a); i++) {
+        const char *name = daecl_safetensors_name_at(a, i);
+        uint32_t na, nb;
+        uint64_t sa[DAECL_ST_MAX_DIMS], sb[DAECL_ST_MAX_DIMS];
+        const float *ta = daecl_safetensors_get(a, name, &na, sa);
+        const float *tb = daecl_safetensors_get(b, name, &nb, sb);
+        assert_non_null(tb);
+        assert_int_equal(na, nb);
+        size_t count = 1;
+        for (uint32_t d = 0; d < na; d++)
+            count *= sa[d];
+        if (memcmp(ta, tb, count * sizeof(float)) != 0)
+            fail_msg("tensor %s differs between %s and %s", name, da, db);
+    }
+    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
+                        daecl_safetensors_meta(b, "daecl.step"));
+    assert_string_equal(daecl_safetensors_meta(a, "daecl.epoch"),
+                        daecl_safetensors_meta(b, "daecl.epoch"));
+    daecl_safetensors_destroy(a);
+    daecl_safetensors_destroy(b);
+}
+
+void test_epoch_lines(const char *dir, char *epochs, size_t n, double *last_nll)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = test_read_file(path, NULL);
+    epochs[0] = '\0';
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (!o)
+            fail_msg("%s holds a line that is not JSON: %s", path, line);
+        if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, "epoch") == 0) {
+            size_t len = strlen(epochs);
+            snprintf(epochs + len, n - len, "%d", cJSON_GetObjectItem(o, "epoch")->valueint);
+            const cJSON *nll = cJSON_GetObjectItem(o, "train_nll");
+            if (nll)
+                *last_nll = nll->valuedouble;
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 
 #include "core/error.h"
@@ -36,6 +37,18 @@ char *test_read_file(const char *path, size_t *n);
  * ("K=V" strings, NULL-terminated), capturing stdout+stderr into a malloc'd
  * string; returns the exit status (128+signal if killed). */
 int test_run(char *const argv[], char *const env[], char **output);
+/* The same under a file size limit of fsize bytes (0: none), SIGXFSZ
+ * ignored, so a write past it fails with EFBIG as a write to a full disk
+ * fails with ENOSPC. Output goes through a pipe, which the limit does not
+ * cover. */
+int test_run_fsize(char *const argv[], char *const env[], rlim_t fsize, char **output);
+
+/* The checkpoints of two run folders hold byte-identical tensors (at least
+ * 8: weights, biases and Adam's m and v) and the same step and epoch. */
+void test_same_checkpoints(const char *run_dir_a, const char *run_dir_b);
+/* The epoch numbers of a run folder's metrics.jsonl "epoch" lines, in order,
+ * as digits into epochs (n bytes), and the last one's train NLL. */
+void test_epoch_lines(const char *run_dir, char *epochs, size_t n, double *last_nll);
 
 /* Deterministic uniform floats in [lo, hi) (splitmix64 over seed). */
 void test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);

@@ -76,56 +76,6 @@ static char *experiment(const char *tag, const char *train, const char *backend)
     return dir;
 }
 
-/* test_run, with (when fsize > 0) a file size limit of fsize bytes and
- * SIGXFSZ ignored in the child, so a write past it fails with EFBIG as a
- * write to a full disk fails with ENOSPC. Output goes through a pipe, which
- * the limit does not cover. */
-static int run_limited(char *const argv[], char *const env[], rlim_t fsize, char **out)
-{
-    if (fsize == 0)
-        return test_run(argv, env, out);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        for (size_t i = 0; env && env[i]; i++)
-            putenv(env[i]);
-        struct rlimit rl = {fsize, fsize};
-        signal(SIGXFSZ, SIG_IGN); /* ignored dispositions survive exec */
-        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-            _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    ssize_t got;
-    while ((got = read(fds[0], buf + len, cap - len)) > 0 || (got < 0 && errno == EINTR)) {
-        if (got < 0)
-            continue;
-        len += (size_t)got;
-        if (len == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            assert_non_null(buf);
-        }
-    }
-    close(fds[0]);
-    buf[len] = '\0';
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    *out = buf;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Runs `daecl ARGS...` (NULL-terminated, at most 18) with extra environment
  * entries (NULL-terminated, may be NULL) and a file size limit (0: none).
  * Returns the exit status (128 + signal when killed); *out gets stdout and
@@ -142,7 +92,7 @@ static int daecl(char *const env[], rlim_t fsize, char **out, ...)
         n++;
     va_end(ap);
     argv[n] = NULL;
-    int rc = run_limited(argv, env, fsize, out);
+    int rc = test_run_fsize(argv, env, fsize, out);
     if (strstr(*out, "Sanitizer") || strstr(*out, "runtime error:"))
         fail_msg("`daecl %s` reported a sanitizer error:\n%s", argv[1], *out);
     return rc;
@@ -216,65 +166,6 @@ static uint64_t checkpoint_loads(const char *exp_dir, const char *dir)
     return st.step;
 }
 
-/* Every tensor of two checkpoints is byte-identical, and so are the step
- * and epoch (tests/test_resume.c). */
-static void same_checkpoints(const char *da, const char *db)
-{
-    char pa[1300], pb[1300];
-    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", da);
-    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", db);
-    daecl_safetensors *a = NULL, *b = NULL;
-    daecl_err err = {0};
-    if (daecl_safetensors_read(pa, &a, &err) || daecl_safetensors_read(pb, &b, &err))
-        fail_msg("%s", err.msg);
-    assert_int_equal(daecl_safetensors_count(a), daecl_safetensors_count(b));
-    assert_true(daecl_safetensors_count(a) >= 8); /* weights, biases and Adam's m and v */
-    for (size_t i = 0; i < daecl_safetensors_count(a); i++) {
-        const char *name = daecl_safetensors_name_at(a, i);
-        uint32_t na, nb;
-        uint64_t sa[DAECL_ST_MAX_DIMS], sb[DAECL_ST_MAX_DIMS];
-        const float *ta = daecl_safetensors_get(a, name, &na, sa);
-        const float *tb = daecl_safetensors_get(b, name, &nb, sb);
-        assert_non_null(tb);
-        assert_int_equal(na, nb);
-        size_t count = 1;
-        for (uint32_t d = 0; d < na; d++)
-            count *= sa[d];
-        if (memcmp(ta, tb, count * sizeof(float)) != 0)
-            fail_msg("tensor %s differs between %s and %s", name, da, db);
-    }
-    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
-                        daecl_safetensors_meta(b, "daecl.step"));
-    assert_string_equal(daecl_safetensors_meta(a, "daecl.epoch"),
-                        daecl_safetensors_meta(b, "daecl.epoch"));
-    daecl_safetensors_destroy(a);
-    daecl_safetensors_destroy(b);
-}
-
-/* The epoch numbers of metrics.jsonl's "epoch" lines, in order, and the
- * last one's train NLL. */
-static void epoch_lines(const char *dir, char *epochs, size_t n, double *last_nll)
-{
-    char path[1300];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    char *text = test_read_file(path, NULL);
-    epochs[0] = '\0';
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *o = cJSON_Parse(line);
-        if (!o)
-            fail_msg("%s holds a line that is not JSON: %s", path, line);
-        if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, "epoch") == 0) {
-            size_t len = strlen(epochs);
-            snprintf(epochs + len, n - len, "%d", cJSON_GetObjectItem(o, "epoch")->valueint);
-            const cJSON *nll = cJSON_GetObjectItem(o, "train_nll");
-            if (nll)
-                *last_nll = nll->valuedouble;
-        }
-        cJSON_Delete(o);
-    }
-    free(text);
-}
-
 /* summary.json of a run, parsed. */
 static cJSON *summary(const char *dir)
 {
@@ -294,11 +185,11 @@ static cJSON *summary(const char *dir)
  * timings), and no temporary file. */
 static void same_finished_run(const char *ref, const char *dir)
 {
-    same_checkpoints(ref, dir);
+    test_same_checkpoints(ref, dir);
     char ea[32], eb[32];
     double na = 0, nb = 1;
-    epoch_lines(ref, ea, sizeof ea, &na);
-    epoch_lines(dir, eb, sizeof eb, &nb);
+    test_epoch_lines(ref, ea, sizeof ea, &na);
+    test_epoch_lines(dir, eb, sizeof eb, &nb);
     assert_string_equal(ea, eb);
     assert_true(na == nb);
     static const char *const pictures[] = {"filters.png", "reconstructions.png", "curves.png"};
@@ -700,7 +591,7 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
                  out);
     free(out);
     assert_int_equal(checkpoint_loads(dir, run_dir), 8);
-    same_checkpoints(stop, run_dir);
+    test_same_checkpoints(stop, run_dir);
     assert_no_temp_files(run_dir);
     rc = daecl(env, 0, &out, "resume", run_dir, "--quiet", "corruption.step=1000000",
                (char *)NULL);

@@ -61,62 +61,20 @@ static int resume(const char *dir, const char *run, const char *const *ov, size_
     return daecl_train(&o, NULL, 0, err);
 }
 
-/* Every tensor of two checkpoints is byte-identical, and so are the step
- * and epoch. */
+/* The shared checks of tests/support.c on the run folders dir/run. */
 static void same_checkpoints(const char *dir, const char *run_a, const char *run_b)
 {
     char pa[1300], pb[1300];
-    snprintf(pa, sizeof pa, "%s/%s/checkpoint.safetensors", dir, run_a);
-    snprintf(pb, sizeof pb, "%s/%s/checkpoint.safetensors", dir, run_b);
-    daecl_safetensors *a = NULL, *b = NULL;
-    daecl_err err = {0};
-    assert_int_equal(daecl_safetensors_read(pa, &a, &err), 0);
-    assert_int_equal(daecl_safetensors_read(pb, &b, &err), 0);
-    assert_int_equal(daecl_safetensors_count(a), daecl_safetensors_count(b));
-    assert_true(daecl_safetensors_count(a) >= 8); /* weights, biases and Adam's m and v */
-    for (size_t i = 0; i < daecl_safetensors_count(a); i++) {
-        const char *name = daecl_safetensors_name_at(a, i);
-        uint32_t na, nb;
-        uint64_t sa[DAECL_ST_MAX_DIMS], sb[DAECL_ST_MAX_DIMS];
-        const float *ta = daecl_safetensors_get(a, name, &na, sa);
-        const float *tb = daecl_safetensors_get(b, name, &nb, sb);
-        assert_non_null(tb);
-        assert_int_equal(na, nb);
-        size_t count = 1;
-        for (uint32_t d = 0; d < na; d++)
-            count *= sa[d];
-        if (memcmp(ta, tb, count * sizeof(float)) != 0)
-            fail_msg("tensor %s differs between %s and %s", name, run_a, run_b);
-    }
-    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
-                        daecl_safetensors_meta(b, "daecl.step"));
-    assert_string_equal(daecl_safetensors_meta(a, "daecl.epoch"),
-                        daecl_safetensors_meta(b, "daecl.epoch"));
-    daecl_safetensors_destroy(a);
-    daecl_safetensors_destroy(b);
+    snprintf(pa, sizeof pa, "%s/%s", dir, run_a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, run_b);
+    test_same_checkpoints(pa, pb);
 }
 
-/* The "epoch" lines of metrics.jsonl: their epoch numbers in order, and
- * the last one's train NLL. */
 static void epoch_lines(const char *dir, const char *run, char *epochs, size_t n, double *last_nll)
 {
     char path[1300];
-    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run);
-    char *text = test_read_file(path, NULL);
-    epochs[0] = '\0';
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        cJSON *o = cJSON_Parse(line);
-        assert_non_null(o);
-        if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, "epoch") == 0) {
-            size_t len = strlen(epochs);
-            snprintf(epochs + len, n - len, "%d", cJSON_GetObjectItem(o, "epoch")->valueint);
-            const cJSON *nll = cJSON_GetObjectItem(o, "train_nll");
-            if (nll)
-                *last_nll = nll->valuedouble;
-        }
-        cJSON_Delete(o);
-    }
-    free(text);
+    snprintf(path, sizeof path, "%s/%s", dir, run);
+    test_epoch_lines(path, epochs, n, last_nll);
 }
 
 static void test_resume_after_an_epoch_is_bit_identical(void **state)
