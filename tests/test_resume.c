@@ -2,7 +2,6 @@
  * of one, or by Ctrl-C, and resumed, ends with weights and optimiser state
  * bit-identical to a run that was never interrupted; a diverging run keeps
  * the last good checkpoint. */
-#include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/safetensors.h"
 #include "core/train.h"
 #include "tests/support.h"
 
