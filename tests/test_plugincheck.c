@@ -172,14 +172,31 @@ static const daecl_plugin toy_cor = {
 
 static const daecl_plugincheck_opts host_only = {.scope = DAECL_PLUGINCHECK_NO_DEVICE};
 
+/* The host-only report of the toy likelihood (corruption) with its fault
+ * `mode`; the toy goes back to behaving well afterwards. */
+static char *check_lik(int mode, daecl_plugincheck_result *res)
+{
+    lik_mode = mode;
+    char *report = check_desc(&toy_lik, &host_only, res);
+    lik_mode = TOY_OK;
+    return report;
+}
+
+static char *check_cor(int mode, daecl_plugincheck_result *res)
+{
+    cor_mode = mode;
+    char *report = check_desc(&toy_cor, &host_only, res);
+    cor_mode = COR_OK;
+    return report;
+}
+
 /* ---- likelihoods -------------------------------------------------------------- */
 
 static void test_a_correct_likelihood_passes(void **state)
 {
     (void)state;
-    lik_mode = TOY_OK;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_lik, &host_only, &res);
+    char *report = check_lik(TOY_OK, &res);
     if (res.failed)
         fail_msg("%s", report);
     expect_line(report, "PASS", "gradient");
@@ -194,10 +211,8 @@ static void test_a_correct_likelihood_passes(void **state)
 static void test_wrong_gradient_sign_fails_the_gradient_check(void **state)
 {
     (void)state;
-    lik_mode = TOY_GRAD_SIGN;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_lik, &host_only, &res);
-    lik_mode = TOY_OK;
+    char *report = check_lik(TOY_GRAD_SIGN, &res);
     /* E[grad] is 0 whatever its sign: only the differences see it. */
     expect_only_failure(report, &res, "gradient");
     assert_non_null(strstr(report, "the differences give"));
@@ -208,10 +223,8 @@ static void test_wrong_gradient_sign_fails_the_gradient_check(void **state)
 static void test_mean_off_the_samples_fails_the_mean_check(void **state)
 {
     (void)state;
-    lik_mode = TOY_MEAN_SHIFT;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_lik, &host_only, &res);
-    lik_mode = TOY_OK;
+    char *report = check_lik(TOY_MEAN_SHIFT, &res);
     expect_only_failure(report, &res, "mean");
     free(report);
 }
@@ -219,10 +232,8 @@ static void test_mean_off_the_samples_fails_the_mean_check(void **state)
 static void test_samples_from_another_distribution_fail_mean_and_score(void **state)
 {
     (void)state;
-    lik_mode = TOY_SAMPLE_SHIFT;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_lik, &host_only, &res);
-    lik_mode = TOY_OK;
+    char *report = check_lik(TOY_SAMPLE_SHIFT, &res);
     expect_line(report, "FAIL", "mean");
     expect_line(report, "FAIL", "score");
     assert_int_equal(res.failed, 2);
@@ -232,10 +243,8 @@ static void test_samples_from_another_distribution_fail_mean_and_score(void **st
 static void test_row_sum_that_drops_elements_fails_the_layout_check(void **state)
 {
     (void)state;
-    lik_mode = TOY_ROW_SUM;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_lik, &host_only, &res);
-    lik_mode = TOY_OK;
+    char *report = check_lik(TOY_ROW_SUM, &res);
     expect_only_failure(report, &res, "layout");
     assert_non_null(strstr(report, "nll_rows[r] is not the sum"));
     free(report);
@@ -244,10 +253,8 @@ static void test_row_sum_that_drops_elements_fails_the_layout_check(void **state
 static void test_non_finite_gradient_at_extreme_values_fails(void **state)
 {
     (void)state;
-    lik_mode = TOY_NAN_GRAD;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_lik, &host_only, &res);
-    lik_mode = TOY_OK;
+    char *report = check_lik(TOY_NAN_GRAD, &res);
     expect_only_failure(report, &res, "finite");
     assert_non_null(strstr(report, "a = (50)"));
     free(report);
@@ -258,9 +265,8 @@ static void test_non_finite_gradient_at_extreme_values_fails(void **state)
 static void test_a_correct_corruption_passes_and_reports_statistics(void **state)
 {
     (void)state;
-    cor_mode = COR_OK;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_cor, &host_only, &res);
+    char *report = check_cor(COR_OK, &res);
     if (res.failed)
         fail_msg("%s", report);
     /* x + U[0, 1): every input changes; x~ - x has mean 1/2, variance 1/12. */
@@ -289,10 +295,8 @@ static void test_noise_faults_each_fail_the_noise_check(void **state)
         {COR_COUNTER, "same key gave different bytes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cor_mode = cases[i].mode;
         daecl_plugincheck_result res;
-        char *report = check_desc(&toy_cor, &host_only, &res);
-        cor_mode = COR_OK;
+        char *report = check_cor(cases[i].mode, &res);
         expect_only_failure(report, &res, "noise");
         if (!strstr(report, cases[i].words))
             fail_msg("wanted '%s' in:\n%s", cases[i].words, report);
@@ -303,10 +307,8 @@ static void test_noise_faults_each_fail_the_noise_check(void **state)
 static void test_nan_output_fails_the_statistics_check(void **state)
 {
     (void)state;
-    cor_mode = COR_NAN;
     daecl_plugincheck_result res;
-    char *report = check_desc(&toy_cor, &host_only, &res);
-    cor_mode = COR_OK;
+    char *report = check_cor(COR_NAN, &res);
     expect_line(report, "FAIL", "statistics");
     assert_non_null(strstr(report, "x~[77] is nan"));
     free(report);
