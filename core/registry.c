@@ -57,14 +57,9 @@ struct daecl_registry {
 
 static int host_error(daecl_err *err, int status, const char *fmt, ...)
 {
-    if (!err)
-        return status;
-    err->status = status;
-    err->file[0] = '\0';
-    err->line = err->col = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    daecl_plugin_verror(NULL, err, status, fmt, ap);
     va_end(ap);
     return status;
 }

@@ -44,29 +44,14 @@ static int blas_default_threads = -1;
 
 /* ---- errors ---------------------------------------------------------------- */
 
-/* Fills err through the host table (the backend never links libdaecl). The
- * message is formatted on the stack first because host->error is variadic
- * and cannot take a va_list; nothing is allocated. */
+/* Fills err through the host table (the backend never links libdaecl). */
 __attribute__((format(printf, 4, 5))) static int fail(const daecl_host *host, daecl_err *err,
                                                       int status, const char *fmt, ...)
 {
-    char msg[DAECL_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    daecl_plugin_verror(host, err, status, fmt, ap);
     va_end(ap);
-    if (host && host->error) {
-        /* Our own status is returned, whatever the host's returns, so
-         * callers never go on with an output left unset. */
-        host->error(err, status, "%s", msg);
-        return status;
-    }
-    if (err) {
-        err->status = status;
-        err->line = err->col = 0;
-        err->file[0] = '\0';
-        snprintf(err->msg, sizeof err->msg, "%s", msg);
-    }
     return status;
 }
 

@@ -160,23 +160,10 @@ const char *daecl__ocl_code_hint(int code)
 
 int daecl__ocl_fail(const daecl_host *host, daecl_err *err, int status, const char *fmt, ...)
 {
-    /* Formatted on the stack first: host->error is variadic and cannot take
-     * a va_list. Nothing is allocated. */
-    char msg[DAECL_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    daecl_plugin_verror(host, err, status, fmt, ap);
     va_end(ap);
-    if (host && host->error) {
-        host->error(err, status, "%s", msg);
-        return status; /* ours, whatever the host returns */
-    }
-    if (err) {
-        err->status = status;
-        err->line = err->col = 0;
-        err->file[0] = '\0';
-        snprintf(err->msg, sizeof err->msg, "%s", msg);
-    }
     return status;
 }
 

@@ -183,9 +183,33 @@ typedef struct daecl_plugin {
     const void *ops;
 } daecl_plugin;
 
-/* Fills err with one sentence and returns status, without allocating and
- * without the host table: for a plugin's check() or ops, also when a caller
- * used the descriptor without init(). err may be NULL. */
+/* Fills err with one sentence and returns status, without allocating: the
+ * va_list form that every plugin's own error helper can wrap. With a host
+ * table whose `error` is set the sentence goes through it (formatted on the
+ * stack first: host->error is variadic and takes no va_list); without one,
+ * err is filled here. The status returned is always the caller's, whatever
+ * the host's returns, so no caller goes on with an output left unset. err
+ * and host may be NULL. */
+static inline int daecl_plugin_verror(const daecl_host *host, daecl_err *err, int status,
+                                      const char *fmt, va_list ap)
+{
+    char msg[DAECL_ERR_MSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (host && host->error) {
+        host->error(err, status, "%s", msg);
+        return status;
+    }
+    if (err) {
+        err->status = status;
+        err->line = err->col = 0;
+        err->file[0] = '\0';
+        snprintf(err->msg, sizeof err->msg, "%s", msg);
+    }
+    return status;
+}
+
+/* The same without the host table: for a plugin's check() or ops, also when
+ * a caller used the descriptor without init(). */
 static inline int daecl_plugin_error(daecl_err *err, int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -193,14 +217,9 @@ static inline int daecl_plugin_error(daecl_err *err, int status, const char *fmt
     ;
 static inline int daecl_plugin_error(daecl_err *err, int status, const char *fmt, ...)
 {
-    if (!err)
-        return status;
-    err->status = status;
-    err->line = err->col = 0;
-    err->file[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    daecl_plugin_verror(NULL, err, status, fmt, ap);
     va_end(ap);
     return status;
 }
