@@ -161,6 +161,9 @@ int daecl__ocl_check(const daecl_host *host, const char *device, int code, const
  * allocating) and returns status. */
 int daecl__ocl_fail(const daecl_host *host, daecl_err *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* One log line of `level` through the host table (nothing without one). */
+void daecl__ocl_say(const daecl__ocl *o, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- ocl_fault.c: injected faults, a test hook -------------------------------- */
 

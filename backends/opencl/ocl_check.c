@@ -178,3 +178,16 @@ int daecl__ocl_check(const daecl_host *host, const char *device, int code, const
                            device ? device : "", daecl__ocl_code_name(code),
                            daecl__ocl_code_hint(code));
 }
+
+/* One log line through the host (formatted here: host->log takes no va_list). */
+void daecl__ocl_say(const daecl__ocl *o, int level, const char *fmt, ...)
+{
+    if (!o->host || !o->host->log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->host->log(level, "opencl", "%s", line);
+}

@@ -173,20 +173,6 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* One debug line through the host's log (formatted here: host->log is
- * variadic and takes no va_list). */
-__attribute__((format(printf, 2, 3))) static void debug(const daecl__ocl *o, const char *fmt, ...)
-{
-    if (!o->host || !o->host->log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    o->host->log(DAECL_LOG_DEBUG, "opencl", "%s", line);
-}
-
 /* ---- files ----------------------------------------------------------------------- */
 
 /* Reads the binary of key k from path: *bin (malloc'd) and *n. On any
@@ -402,7 +388,7 @@ static cl_int from_binary(daecl__ocl *o, const unsigned char *bin, size_t n, cl_
 
 static void count_and_log(daecl__ocl *o, const char *name, const char *how, double t0)
 {
-    debug(o, "program '%s': %s (%.2f s)", name, how, seconds() - t0);
+    daecl__ocl_say(o, DAECL_LOG_DEBUG, "program '%s': %s (%.2f s)", name, how, seconds() - t0);
 }
 
 int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *parts, size_t n,
@@ -469,7 +455,8 @@ int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *p
             prog = NULL;
             why = daecl__ocl_code_name(rc);
         }
-        debug(o, "program '%s': not from cache %s (%s); compiling", name, path, why);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "program '%s': not from cache %s (%s); compiling", name,
+                       path, why);
     }
 
     if (!o->info.compiler)
@@ -501,7 +488,7 @@ int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *p
     if (have_cache) {
         daecl_err ignored = {0};
         if (write_image(o, name, prog, &k, cache_dir, &ignored) != 0)
-            debug(o, "program '%s': not cached: %s", name, ignored.msg);
+            daecl__ocl_say(o, DAECL_LOG_DEBUG, "program '%s': not cached: %s", name, ignored.msg);
     }
     *out = prog;
     return 0;

@@ -213,8 +213,8 @@ static void evaluate(bench *bn, cand *c)
     CLBlastClearCache();
     int number = bn->n_cands;
     if (rc) {
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG, "tuning: candidate %d (%s) skipped: %s", number,
-                            desc, e.msg);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: candidate %d (%s) skipped: %s", number, desc,
+                       e.msg);
         return;
     }
     c->ok = 1;
@@ -225,11 +225,11 @@ static void evaluate(bench *bn, cand *c)
         total_flops += bn->shapes[i].runs * flops(&bn->shapes[i]);
     }
     best_step = step_time(bn, bn->best);
-    daecl__ocl_tune_say(o, DAECL_LOG_INFO,
-                        "tuning: candidate %d: %.2f GFLOP/s over the shapes (best so far "
-                        "%.2f), %.0f s of %.0f; %s",
-                        number, total_flops / step_time(bn, t) / 1e9, total_flops / best_step / 1e9,
-                        elapsed(bn), bn->budget_s, desc);
+    daecl__ocl_say(o, DAECL_LOG_INFO,
+                   "tuning: candidate %d: %.2f GFLOP/s over the shapes (best so far "
+                   "%.2f), %.0f s of %.0f; %s",
+                   number, total_flops / step_time(bn, t) / 1e9, total_flops / best_step / 1e9,
+                   elapsed(bn), bn->budget_s, desc);
 }
 
 static int seen_before(const bench *bn, const daecl__ocl_tset *s)
@@ -396,8 +396,7 @@ static void confirm(bench *bn)
     }
     if (n_fin < 2)
         return;
-    daecl__ocl_tune_say(bn->o, DAECL_LOG_INFO, "tuning: timing the %d best candidates again",
-                        n_fin);
+    daecl__ocl_say(bn->o, DAECL_LOG_INFO, "tuning: timing the %d best candidates again", n_fin);
     for (int f = 0; f < n_fin; f++) {
         cand *c = &bn->cands[fin[f]];
         double fresh[MAX_SHAPES][N_LAYOUTS];
@@ -564,8 +563,8 @@ static void measure_switch(bench *bn)
     for (; n < 6 && daecl__ocl_tune_hold(bn->o, n % 2 ? a : b, &e) == 0; n++)
         ;
     bn->switch_s = n ? (seconds() - t) / n : 0;
-    daecl__ocl_tune_say(bn->o, DAECL_LOG_DEBUG,
-                        "tuning: changing CLBlast's parameters takes %.2f ms", bn->switch_s * 1e3);
+    daecl__ocl_say(bn->o, DAECL_LOG_DEBUG, "tuning: changing CLBlast's parameters takes %.2f ms",
+                   bn->switch_s * 1e3);
 }
 
 /* ---- tune_gemm --------------------------------------------------------------------------- */
@@ -671,16 +670,15 @@ static void measure_baselines(bench *bn)
     daecl_err e = {0};
     int defaults = !daecl__ocl_tune_defaults_gone(o->device);
     if (!defaults)
-        daecl__ocl_tune_say(o, DAECL_LOG_INFO,
-                            "tuning: CLBlast's built-in parameters were replaced earlier in "
-                            "this process, so they are not measured");
+        daecl__ocl_say(o, DAECL_LOG_INFO,
+                       "tuning: CLBlast's built-in parameters were replaced earlier in "
+                       "this process, so they are not measured");
     for (size_t i = 0; i < bn->n; i++) {
         bn->def[i][H_ROW] = bn->def[i][H_COL] = bn->dk[i] = INFINITY;
         for (int l = 0; l < N_LAYOUTS && defaults; l++)
             if (time_shape(bn, l, &bn->shapes[i], 0, &bn->def[i][l], &e) != 0) {
                 bn->def[i][l] = INFINITY;
-                daecl__ocl_tune_say(o, DAECL_LOG_DEBUG, "tuning: CLBlast's defaults fail: %s",
-                                    e.msg);
+                daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: CLBlast's defaults fail: %s", e.msg);
             }
         bn->best[i] = min2(bn->def[i][H_ROW], bn->def[i][H_COL]);
         if (!isfinite(bn->best[i]))
@@ -688,14 +686,13 @@ static void measure_baselines(bench *bn)
     }
     /* daecl's kernel needs 16 x 16 work-groups and 8 KiB of local memory. */
     if (!o->gemm_kern[0].k && daecl__ocl_gemm_init(o, &e) != 0) {
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel does not build: %s",
-                            e.msg);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel does not build: %s", e.msg);
         return;
     }
     for (size_t i = 0; i < bn->n; i++)
         if (time_shape(bn, H_DAECL, &bn->shapes[i], bn->best[i], &bn->dk[i], &e) != 0) {
             bn->dk[i] = INFINITY;
-            daecl__ocl_tune_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel fails: %s", e.msg);
+            daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel fails: %s", e.msg);
         }
 }
 
@@ -761,13 +758,11 @@ static int search_and_store(bench *bn, daecl_err *err)
                              o->info.name);
         goto done;
     }
-    daecl__ocl_tune_say(o, DAECL_LOG_INFO, "tuning: %d candidates in %.0f s; %s", bn->n_cands,
-                        elapsed(bn),
-                        pl == pb ? "tuned sets win" : "CLBlast's built-in parameters stay");
+    daecl__ocl_say(o, DAECL_LOG_INFO, "tuning: %d candidates in %.0f s; %s", bn->n_cands,
+                   elapsed(bn), pl == pb ? "tuned sets win" : "CLBlast's built-in parameters stay");
     if ((rc = store(o, pl, bn, err)))
         goto done;
-    daecl__ocl_tune_say(o, DAECL_LOG_INFO, "stored GEMM tuning for %s in %s", o->info.name,
-                        pl->tu.path);
+    daecl__ocl_say(o, DAECL_LOG_INFO, "stored GEMM tuning for %s in %s", o->info.name, pl->tu.path);
     /* From now on gemm() routes by the new tuning; time it that way. */
     daecl__ocl_tuning *tu = malloc(sizeof *tu);
     if (!tu) {
@@ -820,10 +815,10 @@ int daecl__ocl_tune_gemm(void *ctx, daecl_gemm_shape *shapes, size_t n, double b
     bn.cands = malloc(MAX_CANDIDATES * sizeof *bn.cands);
     if (!bn.cands)
         rc = daecl__ocl_fail(o->host, err, DAECL_ENOMEM, "GEMM tuning: out of memory");
-    daecl__ocl_tune_say(o, DAECL_LOG_INFO,
-                        "tuning %zu GEMM shapes on %s for about %.0f s (each new candidate "
-                        "compiles CLBlast's GEMM program once)",
-                        n, o->info.name, budget_s);
+    daecl__ocl_say(o, DAECL_LOG_INFO,
+                   "tuning %zu GEMM shapes on %s for about %.0f s (each new candidate "
+                   "compiles CLBlast's GEMM program once)",
+                   n, o->info.name, budget_s);
     /* The old tuning's routes must not steer the measurements; its sets
      * seed the search. */
     if (o->tuning) {

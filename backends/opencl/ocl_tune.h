@@ -49,9 +49,6 @@ struct daecl__ocl_tuning {
     int n_shapes;
 };
 
-/* One log line through the host table. */
-void daecl__ocl_tune_say(const daecl__ocl *o, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 int daecl__ocl_tune_is_cpu(const daecl__ocl *o);
 /* splitmix64 over *state. */
 uint64_t daecl__ocl_tune_random(uint64_t *state);

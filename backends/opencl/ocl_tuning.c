@@ -18,19 +18,6 @@
 enum { MAX_SETS = DAECL__OCL_TUNE_MAX_SETS, MAX_SHAPES = DAECL__OCL_TUNE_MAX_SHAPES };
 enum { NX = DAECL__OCL_TUNE_NX, ND = DAECL__OCL_TUNE_ND, MAX_FILE_BYTES = 256 * 1024 };
 
-/* One log line through the host (formatted here: host->log takes no va_list). */
-void daecl__ocl_tune_say(const daecl__ocl *o, int level, const char *fmt, ...)
-{
-    if (!o->host || !o->host->log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    o->host->log(level, "opencl", "%s", line);
-}
-
 int daecl__ocl_tune_is_cpu(const daecl__ocl *o)
 {
     return strcmp(o->info.type, "cpu") == 0;
@@ -853,34 +840,34 @@ void daecl__ocl_tune_open(daecl__ocl *o)
     const char *why = NULL;
     char *textp = read_text(path, &why);
     if (!textp) {
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG,
-                            "no GEMM tuning for %s (%s: %s): CLBlast's built-in parameters; "
-                            "`daecl tune CONFIG` makes one",
-                            o->info.name, path, why);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG,
+                       "no GEMM tuning for %s (%s: %s): CLBlast's built-in parameters; "
+                       "`daecl tune CONFIG` makes one",
+                       o->info.name, path, why);
         return;
     }
     daecl__ocl_tuning *tu = calloc(1, sizeof *tu);
     parser p = {.o = o, .tu = tu};
     daecl_err e = {0};
     if (!tu) {
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG, "GEMM tuning %s ignored: out of memory", path);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "GEMM tuning %s ignored: out of memory", path);
     } else if (parse_tuning(&p, textp) != 0) {
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG,
-                            "GEMM tuning %s ignored (line %d: %s); run `daecl tune CONFIG` "
-                            "again",
-                            path, p.line, p.why);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG,
+                       "GEMM tuning %s ignored (line %d: %s); run `daecl tune CONFIG` "
+                       "again",
+                       path, p.line, p.why);
     } else if (uses_daecl(tu) && o->choice.gemm != DAECL__GEMM_ASK_CLBLAST &&
                daecl__ocl_gemm_init(o, &e) != 0) {
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG,
-                            "GEMM tuning %s ignored: it runs daecl's GEMM kernel, which "
-                            "does not build: %s",
-                            path, e.msg);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG,
+                       "GEMM tuning %s ignored: it runs daecl's GEMM kernel, which "
+                       "does not build: %s",
+                       path, e.msg);
     } else {
         snprintf(tu->path, sizeof tu->path, "%s", path);
         o->tuning = tu;
         tu = NULL;
-        daecl__ocl_tune_say(o, DAECL_LOG_DEBUG, "GEMM tuning from %s: %d shapes, %d parameter sets",
-                            o->tuning->path, o->tuning->n_shapes, o->tuning->n_sets);
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "GEMM tuning from %s: %d shapes, %d parameter sets",
+                       o->tuning->path, o->tuning->n_shapes, o->tuning->n_sets);
     }
     free(tu);
     free(textp);
@@ -906,9 +893,9 @@ int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, siz
         if (!s->logged) {
             char how[96];
             daecl__ocl_tune_describe_route(tu, r, how, sizeof how);
-            daecl__ocl_tune_say(o, DAECL_LOG_DEBUG,
-                                "GEMM ta=%d tb=%d m=%zu n=%zu k=%zu runs on %s (tuned)", trans_a,
-                                trans_b, m, n, k, how);
+            daecl__ocl_say(o, DAECL_LOG_DEBUG,
+                           "GEMM ta=%d tb=%d m=%zu n=%zu k=%zu runs on %s (tuned)", trans_a,
+                           trans_b, m, n, k, how);
             s->logged = 1;
         }
     }
