@@ -292,3 +292,26 @@ void test_epoch_lines(const char *dir, char *epochs, size_t n, double *last_nll)
     }
     free(text);
 }
+
+char *test_small_experiment(const char *tag, const char *train_keys, const char *backend)
+{
+    char *dir = test_tmpdir(tag);
+    char path[1200], text[2048];
+    unsigned char idx[12 + 100 * 16] = {0, 0, 0x08, 2, 0, 0, 0, 100, 0, 0, 0, 16};
+    for (size_t i = 12; i < sizeof idx; i++)
+        idx[i] = (unsigned char)((i * 7919) % 251);
+    snprintf(path, sizeof path, "%s/data.idx", dir);
+    test_write_file(path, idx, sizeof idx);
+    snprintf(text, sizeof text,
+             "data: {train: data.idx, test: data.idx, test_limit: 30}\n"
+             "model: {encoder: [{units: 6, activation: tanh}]}\n"
+             "corruption: {plugin: gaussian, sigma: 0.2}\n"
+             "likelihood: bernoulli\n"
+             "optimizer: {name: adam, lr: 0.01}\n"
+             "train: {epochs: 3, batch_size: 15, log_every: 0%s%s}\n"
+             "backend: %s\n",
+             train_keys[0] ? ", " : "", train_keys, backend);
+    snprintf(path, sizeof path, "%s/exp.yaml", dir);
+    test_write_file(path, text, strlen(text));
+    return dir;
+}

@@ -43,6 +43,12 @@ int test_run(char *const argv[], char *const env[], char **output);
  * cover. */
 int test_run_fsize(char *const argv[], char *const env[], rlim_t fsize, char **output);
 
+/* A fresh folder (test_tmpdir(tag)) holding data.idx, 100 synthetic
+ * examples of 16 values, and exp.yaml, a 16-6-16 tanh model with Gaussian
+ * noise and Adam trained 3 epochs of 7 steps (batch 15) on `backend`;
+ * train_keys ("" or "k: v, ...") go into its train section. For the resume
+ * and fault tests. Caller frees. */
+char *test_small_experiment(const char *tag, const char *train_keys, const char *backend);
 /* The checkpoints of two run folders hold byte-identical tensors (at least
  * 8: weights, biases and Adam's m and v) and the same step and epoch. */
 void test_same_checkpoints(const char *run_dir_a, const char *run_dir_b);

@@ -51,31 +51,6 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* tests/test_resume.c's data: 100 examples of 16 values, 7 steps per epoch
- * of 15. `train` is the body of the train section, `backend` its plugin. */
-static char *experiment(const char *tag, const char *train, const char *backend)
-{
-    char *dir = test_tmpdir(tag);
-    char path[1200], text[2048];
-    unsigned char idx[12 + 100 * 16] = {0, 0, 0x08, 2, 0, 0, 0, 100, 0, 0, 0, 16};
-    for (size_t i = 12; i < sizeof idx; i++)
-        idx[i] = (unsigned char)((i * 7919) % 251);
-    snprintf(path, sizeof path, "%s/data.idx", dir);
-    test_write_file(path, idx, sizeof idx);
-    snprintf(text, sizeof text,
-             "data: {train: data.idx, test: data.idx, test_limit: 30}\n"
-             "model: {encoder: [{units: 6, activation: tanh}]}\n"
-             "corruption: {plugin: gaussian, sigma: 0.2}\n"
-             "likelihood: bernoulli\n"
-             "optimizer: {name: adam, lr: 0.01}\n"
-             "train: {epochs: 3, batch_size: 15, log_every: 0, %s}\n"
-             "backend: %s\n",
-             train, backend);
-    snprintf(path, sizeof path, "%s/exp.yaml", dir);
-    test_write_file(path, text, strlen(text));
-    return dir;
-}
-
 /* Runs `daecl ARGS...` (NULL-terminated, at most 18) with extra environment
  * entries (NULL-terminated, may be NULL) and a file size limit (0: none).
  * Returns the exit status (128 + signal when killed); *out gets stdout and
@@ -292,7 +267,7 @@ static int kill_after(char *const argv[], const char *run_dir, double delay, int
 static void test_kill_9_at_random_moments_loses_nothing(void **state)
 {
     (void)state;
-    char *dir = experiment("kill", "checkpoint_unit: step, checkpoint_every: 1", "cpu");
+    char *dir = test_small_experiment("kill", "checkpoint_unit: step, checkpoint_every: 1", "cpu");
     char exp[1200], ref[1200], run_dir[1300], ckpt[1400];
     snprintf(exp, sizeof exp, "%s/exp.yaml", dir);
     snprintf(ref, sizeof ref, "%s/whole", dir);
@@ -366,7 +341,7 @@ static void test_kill_9_at_random_moments_loses_nothing(void **state)
 static void test_resume_after_the_last_checkpoint_writes_the_missing_outputs(void **state)
 {
     (void)state;
-    char *dir = experiment("tail", "checkpoint_unit: step, checkpoint_every: 4", "cpu");
+    char *dir = test_small_experiment("tail", "checkpoint_unit: step, checkpoint_every: 4", "cpu");
     char exp[1200], run_dir[1200], ckpt[1300], path[1300];
     snprintf(exp, sizeof exp, "%s/exp.yaml", dir);
     const char *stops[] = {"train.max_steps=0", "train.max_steps=10"};
@@ -421,7 +396,7 @@ static void test_resume_after_the_last_checkpoint_writes_the_missing_outputs(voi
 static void test_disk_full_keeps_the_previous_checkpoint(void **state)
 {
     (void)state;
-    char *dir = experiment("diskfull", "checkpoint_unit: epoch", "cpu");
+    char *dir = test_small_experiment("diskfull", "checkpoint_unit: epoch", "cpu");
     char exp[1200], ref[1200], run_dir[1200], ckpt[1300], out_line[2048];
     snprintf(exp, sizeof exp, "%s/exp.yaml", dir);
     snprintf(ref, sizeof ref, "%s/whole", dir);
@@ -486,7 +461,8 @@ static void test_injected_opencl_faults_fail_in_one_sentence_and_lose_nothing(vo
         skip();
     /* A checkpoint every 4 steps: faults late in the run find some. The
      * program cache is off so that build:N always meets clBuildProgram N. */
-    char *dir = experiment("devfault", "checkpoint_unit: step, checkpoint_every: 4", "opencl");
+    char *dir =
+        test_small_experiment("devfault", "checkpoint_unit: step, checkpoint_every: 4", "opencl");
     char exp[1200], ref[1200], run_dir[1300], line[2048];
     snprintf(exp, sizeof exp, "%s/exp.yaml", dir);
     snprintf(ref, sizeof ref, "%s/whole", dir);
@@ -565,7 +541,8 @@ static void test_injected_opencl_faults_fail_in_one_sentence_and_lose_nothing(vo
  * plugin's limit raised the run resumes to the end of an undisturbed one. */
 static void fails_mid_run(const char *backend, const char *want_prefix)
 {
-    char *dir = experiment("failat", "checkpoint_unit: step, checkpoint_every: 4", backend);
+    char *dir =
+        test_small_experiment("failat", "checkpoint_unit: step, checkpoint_every: 4", backend);
     char exp[1200], ref[1200], stop[1200], run_dir[1200], line[2048];
     snprintf(exp, sizeof exp, "%s/exp.yaml", dir);
     snprintf(ref, sizeof ref, "%s/whole", dir);

@@ -12,31 +12,6 @@
 #include "core/train.h"
 #include "tests/support.h"
 
-/* An experiment on 100 synthetic 16-value examples: 7 steps per epoch. */
-static char *make_experiment(const char *tag, const char *extra)
-{
-    char *dir = test_tmpdir(tag);
-    char path[1200], text[2048];
-    unsigned char idx[12 + 100 * 16] = {0, 0, 0x08, 2, 0, 0, 0, 100, 0, 0, 0, 16};
-    for (size_t i = 12; i < sizeof idx; i++)
-        idx[i] = (unsigned char)((i * 7919) % 251);
-    snprintf(path, sizeof path, "%s/data.idx", dir);
-    test_write_file(path, idx, sizeof idx);
-    snprintf(text, sizeof text,
-             "data: {train: data.idx, test: data.idx, test_limit: 30}\n"
-             "model: {encoder: [{units: 6, activation: tanh}]}\n"
-             "corruption: {plugin: gaussian, sigma: 0.2}\n"
-             "likelihood: bernoulli\n"
-             "optimizer: {name: adam, lr: 0.01}\n"
-             "train: {epochs: 3, batch_size: 15, log_every: 0}\n"
-             "backend: cpu\n"
-             "%s",
-             extra);
-    snprintf(path, sizeof path, "%s/exp.yaml", dir);
-    test_write_file(path, text, strlen(text));
-    return dir;
-}
-
 static void train(const char *dir, const char *run, const char *const *ov, size_t n, int want)
 {
     char cfg[1200], out[1200];
@@ -78,7 +53,7 @@ static void epoch_lines(const char *dir, const char *run, char *epochs, size_t n
 static void test_resume_after_an_epoch_is_bit_identical(void **state)
 {
     (void)state;
-    char *dir = make_experiment("resume-epoch", "");
+    char *dir = test_small_experiment("resume-epoch", "", "cpu");
     train(dir, "whole", NULL, 0, 0);
     const char *one[] = {"train.epochs=1"};
     train(dir, "split", one, 1, 0);
@@ -103,7 +78,7 @@ static void test_resume_after_an_epoch_is_bit_identical(void **state)
 static void test_resume_in_the_middle_of_an_epoch_is_bit_identical(void **state)
 {
     (void)state;
-    char *dir = make_experiment("resume-mid", "");
+    char *dir = test_small_experiment("resume-mid", "", "cpu");
     train(dir, "whole", NULL, 0, 0);
     /* Stop at step 10 (epoch 2, step 3 of 7), checkpointing every 4 steps. */
     const char *stop[] = {"train.max_steps=10", "train.checkpoint_unit=step",
@@ -128,7 +103,7 @@ static void test_resume_in_the_middle_of_an_epoch_is_bit_identical(void **state)
 static void test_sigint_checkpoints_and_resume_is_bit_identical(void **state)
 {
     (void)state;
-    char *dir = make_experiment("resume-sigint", "");
+    char *dir = test_small_experiment("resume-sigint", "", "cpu");
     const char *many[] = {"train.epochs=400"};
     train(dir, "whole", many, 1, 0);
 
@@ -173,7 +148,7 @@ static void test_sigint_checkpoints_and_resume_is_bit_identical(void **state)
 static void test_diverging_run_keeps_the_last_good_checkpoint(void **state)
 {
     (void)state;
-    char *dir = make_experiment("resume-nan", "");
+    char *dir = test_small_experiment("resume-nan", "", "cpu");
     const char *ov[] = {"train.epochs=1", "model.encoder=[{units: 6, activation: linear}]",
                         "likelihood=gaussian"};
     train(dir, "run", ov, 3, 0);

@@ -23,7 +23,8 @@ static void test_valid_sequences_decode_to_their_code_points(void **state)
         size_t n = strlen(ok[i].bytes), len = 0;
         long cp = daecl_utf8_next((const unsigned char *)ok[i].bytes, n, &len);
         if (cp != ok[i].cp || len != n)
-            fail_msg("case %zu: got U+%lX in %zu bytes, want U+%lX in %zu", i, cp, len, ok[i].cp, n);
+            fail_msg("case %zu: got U+%lX in %zu bytes, want U+%lX in %zu", i, cp, len, ok[i].cp,
+                     n);
         assert_true(daecl_utf8_valid(ok[i].bytes));
     }
 }
