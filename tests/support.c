@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -314,4 +315,38 @@ char *test_small_experiment(const char *tag, const char *train_keys, const char 
     snprintf(path, sizeof path, "%s/exp.yaml", dir);
     test_write_file(path, text, strlen(text));
     return dir;
+}
+
+int test_count_entries(const char *dir, char *first, size_t n_first)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (n++ == 0 && first)
+            snprintf(first, n_first, "%s", e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+void test_remove_dir(char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    char path[1300];
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        assert_int_equal(unlink(path), 0);
+    }
+    closedir(d);
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
 }

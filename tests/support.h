@@ -43,6 +43,26 @@ int test_run(char *const argv[], char *const env[], char **output);
  * cover. */
 int test_run_fsize(char *const argv[], char *const env[], rlim_t fsize, char **output);
 
+/* Entries of dir other than . and .. (-1 when it cannot be opened), and the
+ * first one's name into first (n_first bytes; first may be NULL). */
+int test_count_entries(const char *dir, char *first, size_t n_first);
+/* Removes dir and the plain files in it (the tests make nothing deeper),
+ * and frees the name. */
+void test_remove_dir(char *dir);
+
+/* 1 in a build under AddressSanitizer (gcc or clang), else 0: tools that
+ * cannot run beside it (valgrind, Oclgrind's checks) skip there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_SANITIZED 1
+#endif
+#endif
+#ifndef TEST_SANITIZED
+#define TEST_SANITIZED 0
+#endif
+
 /* A fresh folder (test_tmpdir(tag)) holding data.idx, 100 synthetic
  * examples of 16 values, and exp.yaml, a 16-6-16 tanh model with Gaussian
  * noise and Adam trained 3 epochs of 7 steps (batch 15) on `backend`;

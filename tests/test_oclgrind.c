@@ -10,17 +10,6 @@
 
 #include "tests/support.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* Oclgrind's ICD library; DAECL_OCLGRIND_ICD overrides the search. */
 static const char *icd_lib(void)
 {
@@ -53,7 +42,7 @@ static const char *icd_lib(void)
 #define NEED_KERNELS_ON_OCLGRIND()                                                                 \
     do {                                                                                           \
         NEED_OCLGRIND();                                                                           \
-        if (SANITIZED) {                                                                           \
+        if (TEST_SANITIZED) {                                                                           \
             print_message("sanitizer build: kernels run on Oclgrind in the plain build\n");        \
             skip();                                                                                \
         }                                                                                          \

@@ -48,38 +48,6 @@ static char *join(const char *dir, const char *name)
     return s;
 }
 
-/* Entries of dir other than . and .. */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
-/* Removes dir, the plain files in it (the tests make nothing deeper), and
- * frees the name. */
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char *path = join(dir, e->d_name);
-        assert_int_equal(unlink(path), 0);
-        free(path);
-    }
-    closedir(d);
-    assert_int_equal(rmdir(dir), 0);
-    free(dir);
-}
-
 /* Pixels of an RGB picture within tol of (r, g, b) on every channel. */
 static size_t count_colour(const pic *p, int r, int g, int b, int tol)
 {
@@ -127,7 +95,7 @@ static void test_png_round_trip_of_gray_and_rgb_is_bit_exact(void **state)
     round_trip(dir, "gray.png", 37, 23, 1, 1);
     round_trip(dir, "rgb.png", 5, 41, 3, 2);
     round_trip(dir, "one.png", 1, 1, 1, 3);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* Writes a PNG with libpng directly, in a flavour daecl never writes. */
@@ -214,7 +182,7 @@ static void test_png_read_turns_palette_alpha_and_16_bit_files_into_rgb_or_gray(
     free(p2);
     free(p3);
     free(p4);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_png_read_refuses_missing_foreign_and_truncated_files(void **state)
@@ -262,7 +230,7 @@ static void test_png_read_refuses_missing_foreign_and_truncated_files(void **sta
     free(text);
     free(good);
     free(cut);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_png_write_into_a_missing_folder_fails_with_a_sentence(void **state)
@@ -275,9 +243,9 @@ static void test_png_write_into_a_missing_folder_fails_with_a_sentence(void **st
     assert_int_equal(daecl_png_write(path, px, 2, 2, 1, &err), DAECL_EIO);
     assert_non_null(strstr(err.msg, path));
     assert_non_null(strstr(err.msg, "folder is missing"));
-    assert_int_equal(count_entries(dir), 0);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_png_write_that_fails_at_rename_leaves_no_temporary_file(void **state)
@@ -290,10 +258,10 @@ static void test_png_write_that_fails_at_rename_leaves_no_temporary_file(void **
     daecl_err err = {0};
     assert_int_equal(daecl_png_write(path, px, 1, 1, 3, &err), DAECL_EIO);
     assert_non_null(strstr(err.msg, path));
-    assert_int_equal(count_entries(dir), 1); /* only the folder itself */
+    assert_int_equal(test_count_entries(dir, NULL, 0), 1); /* only the folder itself */
     assert_int_equal(rmdir(path), 0);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_png_write_refuses_bad_sizes_and_channels(void **state)
@@ -308,9 +276,9 @@ static void test_png_write_refuses_bad_sizes_and_channels(void **state)
     assert_int_equal(daecl_png_write(path, px, 0, 2, 1, &err), DAECL_EINVAL);
     assert_int_equal(daecl_png_write(path, px, 2, DAECL_PNG_MAX_SIDE + 1, 1, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, path));
-    assert_int_equal(count_entries(dir), 0);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* ---- image shapes -------------------------------------------------------- */
@@ -408,7 +376,7 @@ static void test_filters_tile_shows_its_unit_normalised_to_its_own_range(void **
     assert_int_equal(p.h, 2 * H * S + 3 * G);
     free(p.px);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_filters_of_a_mnist_layer_have_the_documented_size(void **state)
@@ -436,7 +404,7 @@ static void test_filters_of_a_mnist_layer_have_the_documented_size(void **state)
     free(p.px);
     free(w);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_filters_refuse_a_picture_too_large_to_write(void **state)
@@ -453,10 +421,10 @@ static void test_filters_refuse_a_picture_too_large_to_write(void **state)
     assert_non_null(strstr(err.msg, "fewer tiles"));
     assert_non_null(strstr(err.msg, path));
     assert_int_equal(daecl_picture_filters(path, w, 0, 1, 1, 0, &err), DAECL_EINVAL);
-    assert_int_equal(count_entries(dir), 0);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     free(w);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* ---- reconstructions.png ------------------------------------------------- */
@@ -522,7 +490,7 @@ static void test_reconstructions_map_values_through_the_data_range(void **state)
     }
     free(p.px);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_reconstructions_refuse_an_empty_range_or_no_examples(void **state)
@@ -543,9 +511,9 @@ static void test_reconstructions_refuse_an_empty_range_or_no_examples(void **sta
     assert_int_equal(daecl_picture_reconstructions(path, x, x, x, 1000, 2, 2, 0.0f, 1.0f, &err),
                      DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "fewer examples"));
-    assert_int_equal(count_entries(dir), 0);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     free(path);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* ---- curves.png ---------------------------------------------------------- */
@@ -594,7 +562,7 @@ static void test_curves_draw_every_series_on_an_800x500_picture(void **state)
     /* Text and axes: black pixels. */
     assert_true(count_colour(&p, 0, 0, 0, 30) > 500);
     free(p.px);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_curves_without_test_arrays_draw_only_the_train_line(void **state)
@@ -607,7 +575,7 @@ static void test_curves_without_test_arrays_draw_only_the_train_line(void **stat
     assert_int_equal(count_colour(&p, CLEAN_RGB, 40), 0);
     assert_int_equal(count_colour(&p, CORRUPT_RGB, 40), 0);
     free(p.px);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_curves_survive_one_epoch_nan_points_flat_and_huge_values(void **state)
@@ -643,7 +611,7 @@ static void test_curves_survive_one_epoch_nan_points_flat_and_huge_values(void *
     assert_int_equal(count_colour(&p, TRAIN_RGB, 40), 0);
     assert_true(count_colour(&p, 0, 0, 0, 30) > 100); /* the axes are there */
     free(p.px);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_drawing_text_again_after_releasing_the_caches_works(void **state)
@@ -658,7 +626,7 @@ static void test_drawing_text_again_after_releasing_the_caches_works(void **stat
     assert_true(count_colour(&p, 0, 0, 0, 30) > 500); /* text and axes */
     assert_true(count_colour(&p, TRAIN_RGB, 8) > 50);
     free(p.px);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* Last: ASan's leak check runs at exit and would report the font caches. */

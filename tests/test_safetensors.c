@@ -19,41 +19,6 @@
 
 #include "core/safetensors.h"
 
-/* Number of entries in dir other than . and .., and the first one's name. */
-static int count_entries(const char *dir, char *first, size_t n_first)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (n++ == 0 && first)
-            snprintf(first, n_first, "%s", e->d_name);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Removes dir and the plain files in it (the tests make nothing deeper). */
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    char path[1300];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        assert_int_equal(unlink(path), 0);
-    }
-    closedir(d);
-    assert_int_equal(rmdir(dir), 0);
-    free(dir);
-}
-
 static void set_bits(float *x, uint32_t bits)
 {
     memcpy(x, &bits, sizeof bits);
@@ -125,7 +90,7 @@ static void test_round_trip_is_bit_exact_with_shapes_and_metadata(void **state)
     assert_null(daecl_safetensors_meta(st, "missing"));
     daecl_safetensors_destroy(st);
     daecl_safetensors_destroy(NULL);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_written_bytes_follow_the_format(void **state)
@@ -185,7 +150,7 @@ static void test_written_bytes_follow_the_format(void **state)
     };
     assert_memory_equal(bytes + 152, data, 28);
     free(bytes);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_success_leaves_no_temporary_file(void **state)
@@ -200,14 +165,14 @@ static void test_success_leaves_no_temporary_file(void **state)
     for (int i = 0; i < 2; i++) { /* the second write replaces the first */
         x[0] = (float)i;
         assert_int_equal(daecl_safetensors_write(path, &t, 1, NULL, 0, &err), 0);
-        assert_int_equal(count_entries(dir, name, sizeof name), 1);
+        assert_int_equal(test_count_entries(dir, name, sizeof name), 1);
         assert_string_equal(name, "model.safetensors");
     }
     daecl_safetensors *st = NULL;
     assert_int_equal(daecl_safetensors_read(path, &st, &err), 0);
     assert_true(daecl_safetensors_get(st, "x", NULL, NULL)[0] == 1.0f);
     daecl_safetensors_destroy(st);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_write_into_missing_folder_fails_with_a_hint(void **state)
@@ -224,8 +189,8 @@ static void test_write_into_missing_folder_fails_with_a_hint(void **state)
     assert_non_null(strstr(err.msg, path));
     assert_non_null(strstr(err.msg, strerror(ENOENT)));
     assert_non_null(strstr(err.msg, "folder is missing"));
-    assert_int_equal(count_entries(dir, NULL, 0), 0);
-    remove_dir(dir);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
+    test_remove_dir(dir);
 }
 
 /* The temporary file's name is taken by a folder, so the write fails after
@@ -253,10 +218,10 @@ static void test_failed_write_leaves_earlier_checkpoint_intact(void **state)
     assert_int_equal(n_after, n_before);
     assert_memory_equal(after, before, n_before);
     assert_int_equal(rmdir(tmp), 0);
-    assert_int_equal(count_entries(dir, NULL, 0), 1);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 1);
     free(before);
     free(after);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* Out of space, simulated: a child whose file size limit is 4 KiB writes a
@@ -303,14 +268,14 @@ static void test_write_out_of_space_removes_temporary_and_keeps_previous(void **
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     char name[256];
-    assert_int_equal(count_entries(dir, name, sizeof name), 1); /* no temporary left */
+    assert_int_equal(test_count_entries(dir, name, sizeof name), 1); /* no temporary left */
     assert_string_equal(name, "c.safetensors");
     char *after = test_read_file(path, &n_after);
     assert_int_equal(n_after, n_before);
     assert_memory_equal(after, before, n_before);
     free(before);
     free(after);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 static void test_write_refuses_bad_arguments(void **state)
@@ -336,11 +301,11 @@ static void test_write_refuses_bad_arguments(void **state)
     assert_non_null(strstr(err.msg, "no data"));
     assert_int_equal(daecl_safetensors_write(path, twice, 2, NULL, 0, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "twice"));
-    assert_int_equal(count_entries(dir, NULL, 0), 0);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     /* 255 bytes is still fine. */
     long_name[255] = '\0';
     assert_int_equal(daecl_safetensors_write(path, &named, 1, NULL, 0, &err), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* 8-byte length, header, data: a file as any writer might lay it out. */
@@ -483,7 +448,7 @@ static void test_reader_refuses_truncated_file(void **state)
     assert_non_null(strstr(err.msg, path));
     assert_int_equal(daecl_safetensors_read(dir, &st, &err), DAECL_EIO);
     assert_non_null(strstr(err.msg, "not a regular file"));
-    remove_dir(dir);
+    test_remove_dir(dir);
 }
 
 /* What Python's safetensors.torch.save_file({"a": torch.tensor([1., 2., 3.])})

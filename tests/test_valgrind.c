@@ -9,17 +9,6 @@
 
 #include "tests/support.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* valgrind on $PATH, or NULL. */
 static const char *valgrind_path(void)
 {
@@ -39,7 +28,7 @@ static const char *valgrind_path(void)
 
 #define NEED_VALGRIND()                                                                            \
     do {                                                                                           \
-        if (SANITIZED) {                                                                           \
+        if (TEST_SANITIZED) {                                                                           \
             print_message("sanitizer build: valgrind runs in the plain build\n");                  \
             skip();                                                                                \
         }                                                                                          \
