@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """daecl's benchmark: daecl (cpu and opencl backends) against PyTorch at its
-best on this machine, and against the machine's GEMM ceiling, in one run.
+best on this machine, and against the machine's GEMM ceiling, in one run;
+and the cpu backend beside a busy process (the contention case).
 
 Runs build/bin/daecl_bench and bench/torch_dae.py as separate processes, one
 at a time, each after its own warm-up, and takes the median of timed windows.
@@ -8,7 +9,9 @@ Prints a report and appends it to bench/RESULTS.md with the command, the
 machine and the date. Numbers are what this run measured, nothing else.
 
 usage: bench/run.sh [--quick] [--no-opencl] [--no-torch] [--cuda]
-  (bench/run.sh installs what is missing, builds, then runs this script)
+                    [--contention] [--rounds N] [--before REV]
+  (bench/run.sh installs what is missing, builds, then runs this script;
+  --before REV builds revision REV beside it and passes --before-build)
 """
 import argparse
 import datetime
@@ -16,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,36 @@ def run_json(cmd, env=None, timeout=1800):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+SMALL = os.path.join(ROOT, "bench", "small.yaml")
+SMALL_DATA = "/tmp/daecl-bench/small-2d.npy"  # where bench/small.yaml reads it
+
+
+def small_data(path=SMALL_DATA, n=100000, seed=1):
+    """The small model's data: n 2-D points on two noisy interleaved spirals,
+    float32, written as a .npy without numpy. The same bytes every time."""
+    import array
+    import math
+    import random
+    rng = random.Random(seed)
+    xs = array.array("f")
+    for i in range(n):
+        t = 3.0 * math.pi * math.sqrt(rng.random())
+        arm = math.pi * (i % 2)
+        xs.append(0.3 * t * math.cos(t + arm) + rng.gauss(0.0, 0.1))
+        xs.append(0.3 * t * math.sin(t + arm) + rng.gauss(0.0, 0.1))
+    if sys.byteorder != "little":
+        xs.byteswap()
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 2), }" % n
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+        f.write(xs.tobytes())
+    os.replace(tmp, path)
+    return path
+
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -42,8 +76,8 @@ class Bench:
                        "3" if a.quick else "5", "--warmup-s", "2"]
         self.lines = []
 
-    def daecl(self, mode, overrides, extra=(), env=None):
-        return run_json([self.bin, mode, R1, *overrides, *extra], env=env)
+    def daecl(self, mode, overrides, extra=(), env=None, config=R1, binary=None):
+        return run_json([binary or self.bin, mode, config, *overrides, *extra], env=env)
 
     def torch(self, **kw):
         cmd = [sys.executable, os.path.join(ROOT, "bench", "torch_dae.py"),
@@ -84,6 +118,13 @@ def main():
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--cuda", action="store_true", help="the peer is PyTorch on CUDA, daecl on the GPU")
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    ap.add_argument("--contention", action="store_true",
+                    help="only the contention case (the cpu backend beside a busy process)")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="alternating rounds of the contention case (default 3, 1 with --quick)")
+    ap.add_argument("--before-build", default="",
+                    help="a build folder of the code to compare with (bin/daecl_bench): the "
+                         "contention case runs it too, alternating with this build")
     a = ap.parse_args()
     b = Bench(a)
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -92,6 +133,9 @@ def main():
     b.say(f"Machine: {machine()}. Load average at start: {os.getloadavg()[0]:.2f}.")
     backends = ["cpu"] + ([] if a.no_opencl else ["opencl"])
     ocl_env = {"DAECL_DEVICE": "type=gpu"} if a.cuda else None
+    if a.contention:
+        contention(b, a)
+        return finish(b, a)
 
     # ---- R1: throughput and the time split ------------------------------------
     b.say()
@@ -189,6 +233,7 @@ def main():
               f"activations {res['activations_mib']:.1f} + resident data "
               f"{res['train_set_mib'] if res['resident'] else 0:.1f}")
 
+    contention(b, a)
     if a.quick:
         return finish(b, a)
 
@@ -241,6 +286,72 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return finish(b, a)
+
+
+def contention(b, a):
+    """The cpu backend with its default thread count and with one thread, on
+    a quiet machine and beside one busy process (`yes > /dev/null`), on R1
+    and on the small model (bench/small.yaml). Runs alternate (every case
+    once per round, rounds repeated) and the report gives medians, so a
+    drift in the machine's load touches every case alike. With
+    --before-build, the same runs of that build's default thread count
+    alternate with this one's: the quiet figure now against before."""
+    rounds = a.rounds or (1 if a.quick else 3)
+    window = ["--window-s", "2", "--windows", "3", "--warmup-s", "1"]
+    builds = {"now": b.bin}
+    if a.before_build:
+        builds["before"] = os.path.join(a.before_build, "bin", "daecl_bench")
+    usable = len(os.sched_getaffinity(0))
+    small_data()
+    workloads = [("R1", R1), ("small", SMALL)]
+    cases = [(build, threads) for build in builds for threads in (0, 1)
+             if build == "now" or threads == 0]
+    got = {}  # (workload, build, threads, load) -> [examples/s per round]
+    for r in range(rounds):
+        for wname, config in workloads:
+            for load in ("quiet", "busy"):
+                for build, threads in cases:
+                    busy = None
+                    if load == "busy":
+                        busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL)
+                    try:
+                        res = b.daecl("step", ["backend.plugin=cpu", f"backend.threads={threads}"],
+                                      window, config=config, binary=builds[build])[0]
+                    finally:
+                        if busy:
+                            busy.kill()
+                            busy.wait()
+                    got.setdefault((wname, build, threads, load), []).append(res["examples_per_s"])
+    med = {k: statistics.median(v) for k, v in got.items()}
+    b.say()
+    b.say("### Contention: the cpu backend beside one busy process (`yes > /dev/null`)")
+    b.say()
+    b.say(f"examples/s, medians of {rounds} alternating round{'s' if rounds > 1 else ''}; "
+          f"default threads = {usable} usable CPUs here. R1: bench/r1.yaml; small: "
+          "bench/small.yaml (100,000 2-D points, 2-128-128 tanh, mirrored decoder, batch 256, "
+          "Gaussian noise and decoder, Adam).")
+    b.say()
+    b.say("| workload | build | threads | quiet | busy | busy / busy one-thread |")
+    b.say("|---|---|---|---:|---:|---:|")
+    for wname, _ in workloads:
+        one = med[(wname, "now", 1, "busy")]
+        for build, threads in cases:
+            q, y = med[(wname, build, threads, "quiet")], med[(wname, build, threads, "busy")]
+            tag = f"default ({usable})" if threads == 0 else str(threads)
+            b.say(f"| {wname} | {build} | {tag} | {q:.0f} | {y:.0f} | {y / one:.2f}x |")
+    b.say()
+    for wname, _ in workloads:
+        ratio = med[(wname, "now", 0, "busy")] / med[(wname, "now", 1, "busy")]
+        line = (f"- {wname}: busy, default threads / one thread = {ratio:.2f}x "
+                f"({'meets' if ratio >= 0.9 else 'misses'} the 0.9x target)")
+        if "before" in builds:
+            pairs = [n / o for n, o in zip(got[(wname, "now", 0, "quiet")],
+                                           got[(wname, "before", 0, "quiet")])]
+            q = med[(wname, "now", 0, "quiet")] / med[(wname, "before", 0, "quiet")]
+            line += (f"; quiet, default threads, now / before = {q:.2f}x (per round: "
+                     + ", ".join(f"{x:.2f}" for x in pairs) + ")")
+        b.say(line)
+    b.say(f"- load average after the contention case: {os.getloadavg()[0]:.2f}")
 
 
 def finish(b, a):

@@ -2,7 +2,9 @@
  * naive double-precision loops written here, with offsets and padding that
  * prove slices are honoured, out-of-range access refused, and plugins run
  * on the right memory through small in-test corruption and likelihood
- * plugins (the real ones are tested on their own). */
+ * plugins (the real ones are tested on their own); and every parallel op
+ * giving the same bits on 1, 2, 3 and 7 threads. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/pool.h"
 #include "core/registry.h"
 #include "tests/support.h"
 
@@ -152,7 +155,7 @@ static void test_describe_reports_the_host_cpu_as_the_one_default_device(void **
     check_ok(B->finish(ctx, &err), "finish");
 }
 
-static void test_schema_has_threads_defaulting_to_openblas(void **state)
+static void test_schema_has_threads_defaulting_to_the_usable_cpus(void **state)
 {
     (void)state;
     assert_int_equal(plugin->n_params, 1);
@@ -162,8 +165,19 @@ static void test_schema_has_threads_defaulting_to_openblas(void **state)
                 plugin->params[0].max == 1024);
 }
 
-/* The threads parameter reaches OpenBLAS, and 0 restores its default. */
-static void test_threads_parameter_sets_openblas_thread_count(void **state)
+/* The threads of this process, from /proc/self/task. */
+static int count_threads(void)
+{
+    int n = test_count_entries("/proc/self/task", NULL, 0);
+    assert_true(n >= 1);
+    return n;
+}
+
+/* threads = N starts N - 1 workers beside the caller's thread and close()
+ * stops them; 0 means the CPUs this process may use
+ * (daecl_pool_default_threads). OpenBLAS stays on one thread throughout,
+ * and no OpenMP runtime is loaded. */
+static void test_threads_parameter_sizes_the_pool_and_openblas_stays_single(void **state)
 {
     (void)state;
     void *blas = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
@@ -171,23 +185,34 @@ static void test_threads_parameter_sets_openblas_thread_count(void **state)
         fail_msg("the cpu backend should have loaded libopenblas.so.0: %s", dlerror());
     int (*get_threads)(void) = (int (*)(void))dlsym(blas, "openblas_get_num_threads");
     assert_non_null(get_threads);
-    int def = get_threads();
+    void *gomp = dlopen("libgomp.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (gomp) {
+        dlclose(gomp);
+        fail_msg("libgomp is loaded: the cpu backend should not use OpenMP");
+    }
 
-    daecl_param_value v = {{1, 0}, NULL};
-    void *c1 = NULL;
-    check_ok(B->open(daecl_host_table(), &v, &c1, &err), "open threads=1");
-    assert_int_equal(get_threads(), 1);
-    v.num[0] = 0;
-    void *c0 = NULL;
-    check_ok(B->open(daecl_host_table(), &v, &c0, &err), "open threads=0");
-    assert_int_equal(get_threads(), def);
-    B->close(c1);
-    B->close(c0);
+    const unsigned counts[] = {1, 3, 0};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        int before = count_threads();
+        daecl_param_value v = {{counts[i], 0}, NULL};
+        void *c = NULL;
+        check_ok(B->open(daecl_host_table(), &v, &c, &err), "open");
+        unsigned want = counts[i] ? counts[i] : daecl_pool_default_threads();
+        assert_int_equal(count_threads() - before, (int)want - 1);
+        assert_int_equal(get_threads(), 1);
+        B->close(c);
+        /* a joined thread may linger in /proc for a moment */
+        for (int tries = 0; tries < 1000 && count_threads() != before; tries++)
+            usleep(1000);
+        assert_int_equal(count_threads(), before);
+    }
+    B->close(NULL);
 
-    v.num[0] = 2000;
+    daecl_param_value v = {{2000, 0}, NULL};
     void *bad = NULL;
     assert_int_equal(B->open(daecl_host_table(), &v, &bad, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "threads"));
+    assert_null(bad);
     dlclose(blas);
 }
 
@@ -996,12 +1021,353 @@ static void test_bind_refuses_backends_and_too_many_params(void **state)
     assert_null(bound);
 }
 
+
+/* ---- the same bits on any thread count -------------------------------------------- */
+
+/* Every parallel op on contexts of 1, 2, 3 and 7 threads, from the same
+ * inputs, must give the same bits: chunk boundaries depend on the sizes
+ * alone, so a run resumed with another thread count continues exactly.
+ * (OpenBLAS's sums do depend on how C is cut: cutting by the thread count
+ * changed thousands of elements of these products.) */
+enum { N_CTX = 4 };
+static const unsigned ctx_threads[N_CTX] = {1, 2, 3, 7};
+
+typedef struct multi {
+    void *c[N_CTX];
+} multi;
+
+static void multi_open(multi *m)
+{
+    for (int i = 0; i < N_CTX; i++) {
+        daecl_param_value v = {{ctx_threads[i], 0}, NULL};
+        m->c[i] = NULL;
+        check_ok(B->open(daecl_host_table(), &v, &m->c[i], &err), "open");
+    }
+}
+
+static void multi_close(multi *m)
+{
+    for (int i = 0; i < N_CTX; i++)
+        B->close(m->c[i]);
+}
+
+/* A buffer of n floats in context c (every context is host memory, but each
+ * op gets buffers from its own context, as the core does). */
+static daecl_buf *upload_to(void *c, const void *x, size_t n)
+{
+    daecl_buf *b = NULL;
+    check_ok(B->alloc(c, n * sizeof(float), "test buffer", &b, &err), "alloc");
+    check_ok(B->write(c, b, 0, x, n * sizeof(float), &err), "write");
+    return b;
+}
+
+static float *download_from(void *c, daecl_buf *b, size_t n)
+{
+    float *x = floats(n);
+    check_ok(B->read(c, b, 0, x, n * sizeof(float), &err), "read");
+    return x;
+}
+
+/* got (n) must equal ref (n) bit for bit; what names the op and case. */
+static void same_as_one_thread(const float *ref, const float *got, size_t n, unsigned threads,
+                               const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!same_bits(ref[i], got[i]))
+            fail_msg("%s on %u threads: element %zu is %.9g, on 1 thread %.9g", what, threads, i,
+                     got[i], ref[i]);
+}
+
+/* Products cut into 16, 8 and 2 column (or row) blocks, with short last
+ * blocks (backends/cpu/cpu_math.c: about 16 million multiply-adds a block,
+ * a power of two of them, 16 columns wide or a multiple of it). */
+static const size_t split_shapes[][3] = {
+    {100, 4099, 700}, {129, 2111, 500}, {2111, 129, 500},
+    {37, 1037, 131},  {301, 700, 77},   {256, 128, 130},
+};
+
+static void test_gemm_gives_the_same_bits_on_any_thread_count(void **state)
+{
+    (void)state;
+    multi m;
+    multi_open(&m);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof split_shapes / sizeof split_shapes[0]; s++)
+                for (int bi = 0; bi < 2; bi++) {
+                    size_t mm = split_shapes[s][0], n = split_shapes[s][1], k = split_shapes[s][2];
+                    float beta = bi ? 0.5f : 0.0f;
+                    size_t lda = (ta ? mm : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
+                    size_t na = (ta ? k : mm) * lda, nb = (tb ? n : k) * ldb, nc = mm * ldc;
+                    float *a = random_floats(na, 200 + s, -1, 1);
+                    float *b = random_floats(nb, 210 + s, -1, 1);
+                    float *c0 = random_floats(nc, 220 + s, -1, 1);
+                    float *ref = NULL;
+                    for (int i = 0; i < N_CTX; i++) {
+                        void *c = m.c[i];
+                        daecl_buf *ba = upload_to(c, a, na), *bb = upload_to(c, b, nb);
+                        daecl_buf *bc = upload_to(c, c0, nc);
+                        check_ok(B->gemm(c, ta, tb, mm, n, k, 0.75f, S(ba, 0), lda, S(bb, 0), ldb,
+                                         beta, S(bc, 0), ldc, &err),
+                                 "gemm");
+                        float *got = download_from(c, bc, nc);
+                        if (!ref) {
+                            ref = got;
+                        } else {
+                            char what[96];
+                            snprintf(what, sizeof what, "gemm ta=%d tb=%d %zux%zux%zu beta %g", ta,
+                                     tb, mm, n, k, (double)beta);
+                            same_as_one_thread(ref, got, nc, ctx_threads[i], what);
+                            free(got);
+                        }
+                        B->free(c, ba);
+                        B->free(c, bb);
+                        B->free(c, bc);
+                    }
+                    free(ref);
+                    free(a);
+                    free(b);
+                    free(c0);
+                }
+    multi_close(&m);
+}
+
+/* Runs one elementwise case on every context: the buffers are uploaded from
+ * init (sizes n[]), run() does the op, and every buffer must come back the
+ * same bits as on one thread. */
+enum { MAX_BUFS = 4 };
+
+typedef void (*ew_run)(void *c, daecl_buf *const *bufs, size_t arg);
+
+static void ew_case(const char *what, size_t n_bufs, const size_t *n, float *const *init,
+                    ew_run run, size_t arg)
+{
+    multi m;
+    multi_open(&m);
+    float *ref[MAX_BUFS] = {0};
+    for (int i = 0; i < N_CTX; i++) {
+        daecl_buf *bufs[MAX_BUFS];
+        for (size_t k = 0; k < n_bufs; k++)
+            bufs[k] = upload_to(m.c[i], init[k], n[k]);
+        run(m.c[i], bufs, arg);
+        for (size_t k = 0; k < n_bufs; k++) {
+            float *got = download_from(m.c[i], bufs[k], n[k]);
+            if (i == 0) {
+                ref[k] = got;
+            } else {
+                same_as_one_thread(ref[k], got, n[k], ctx_threads[i], what);
+                free(got);
+            }
+            B->free(m.c[i], bufs[k]);
+        }
+    }
+    for (size_t k = 0; k < n_bufs; k++)
+        free(ref[k]);
+    multi_close(&m);
+}
+
+enum { EW_ROWS = 1001, EW_DIM = 77 }; /* 77,077 values: 5 chunks, the last short */
+
+static void run_bias_act(void *c, daecl_buf *const *b, size_t act)
+{
+    check_ok(B->bias_act(c, S(b[0], 0), S(b[1], 0), EW_ROWS, EW_DIM, (daecl_act)act, &err),
+             "bias_act");
+}
+
+static void run_act_grad(void *c, daecl_buf *const *b, size_t act)
+{
+    check_ok(B->act_grad(c, S(b[0], 0), S(b[1], 0), EW_ROWS * EW_DIM, (daecl_act)act, &err),
+             "act_grad");
+}
+
+static void run_col_sum(void *c, daecl_buf *const *b, size_t beta_x4)
+{
+    check_ok(B->col_sum(c, S(b[0], 0), EW_ROWS, EW_DIM * 4 + 1, (float)beta_x4 / 4.0f,
+                        S(b[1], 0), &err),
+             "col_sum");
+}
+
+static void run_gather(void *c, daecl_buf *const *b, size_t unused)
+{
+    (void)unused;
+    check_ok(B->gather(c, S(b[0], 0), EW_DIM, S(b[1], 0), EW_ROWS, S(b[2], 0), &err), "gather");
+}
+
+static const daecl_optim_step optim_steps[] = {
+    {.kind = DAECL_OPTIM_SGD, .lr = 0.1f},
+    {.kind = DAECL_OPTIM_SGD, .nesterov = 1, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f},
+    {.kind = DAECL_OPTIM_ADAM, .lr = 0.01f, .weight_decay = 0.05f, .beta1 = 0.9f, .beta2 = 0.999f,
+     .eps = 1e-8f, .bias_corr1 = 0.19f, .bias_corr2 = 0.002f},
+    {.kind = DAECL_OPTIM_ADAMW, .lr = 0.01f, .weight_decay = 0.05f, .beta1 = 0.8f, .beta2 = 0.99f,
+     .eps = 1e-8f, .bias_corr1 = 0.36f, .bias_corr2 = 0.0199f},
+};
+
+static void run_optim(void *c, daecl_buf *const *b, size_t which)
+{
+    const daecl_optim_step *st = &optim_steps[which];
+    for (int step = 0; step < 3; step++)
+        check_ok(B->optim_update(c, st, S(b[0], 0), S(b[1], 0), S(b[2], 0), S(b[3], 0),
+                                 EW_ROWS * EW_DIM, &err),
+                 "optim_update");
+}
+
+static void test_elementwise_ops_give_the_same_bits_on_any_thread_count(void **state)
+{
+    (void)state;
+    size_t n = EW_ROWS * EW_DIM, wide = EW_ROWS * (EW_DIM * 4 + 1);
+    float *z = random_floats(n, 300, -5, 5), *bias = random_floats(EW_DIM, 301, -1, 1);
+    float *h = random_floats(n, 302, -1, 1), *dh = random_floats(n, 303, -2, 2);
+    for (size_t ai = 0; ai < 4; ai++) {
+        char what[64];
+        snprintf(what, sizeof what, "bias_act act %d", (int)all_acts[ai]);
+        ew_case(what, 2, (const size_t[]){n, EW_DIM}, (float *const[]){z, bias}, run_bias_act,
+                all_acts[ai]);
+        snprintf(what, sizeof what, "act_grad act %d", (int)all_acts[ai]);
+        ew_case(what, 2, (const size_t[]){n, n}, (float *const[]){dh, h}, run_act_grad,
+                all_acts[ai]);
+    }
+
+    float *x = random_floats(wide, 304, -1, 1), *old = random_floats(EW_DIM * 4 + 1, 305, -1, 1);
+    ew_case("col_sum beta 0", 2, (const size_t[]){wide, EW_DIM * 4 + 1}, (float *const[]){x, old},
+            run_col_sum, 0);
+    ew_case("col_sum beta 0.75", 2, (const size_t[]){wide, EW_DIM * 4 + 1},
+            (float *const[]){x, old}, run_col_sum, 3);
+
+    size_t data_rows = 3000;
+    float *data = random_floats(data_rows * EW_DIM, 306, -1, 1);
+    uint32_t *idx = malloc(EW_ROWS * sizeof *idx);
+    assert_non_null(idx);
+    for (size_t r = 0; r < EW_ROWS; r++)
+        idx[r] = (uint32_t)((r * 7919u) % data_rows);
+    float *out = random_floats(n, 307, -1, 1);
+    ew_case("gather", 3, (const size_t[]){data_rows * EW_DIM, EW_ROWS, n},
+            (float *const[]){data, (float *)(void *)idx, out}, run_gather, 0);
+
+    float *w = random_floats(n, 308, -1, 1), *g = random_floats(n, 309, -0.1f, 0.1f);
+    float *s1 = random_floats(n, 310, -0.01f, 0.01f), *s2 = random_floats(n, 311, 0, 0.01f);
+    for (size_t o = 0; o < sizeof optim_steps / sizeof optim_steps[0]; o++) {
+        char what[64];
+        snprintf(what, sizeof what, "optim_update kind %u", optim_steps[o].kind);
+        ew_case(what, 4, (const size_t[]){n, n, n, n}, (float *const[]){w, g, s1, s2}, run_optim,
+                o);
+    }
+    free(z), free(bias), free(h), free(dh), free(x), free(old), free(data), free(idx);
+    free(out), free(w), free(g), free(s1), free(s2);
+}
+
+/* Plugins' host ops on chunks of rows: the real Gaussian corruption and
+ * likelihood, whose noise follows the key's elem0 into every chunk. */
+enum { PL_ROWS = 2001, PL_DIM = 33 };
+
+static void *bind_to(void *c, const daecl_plugin *p, size_t n_over, const char *name, double v)
+{
+    float packed[DAECL_MAX_PACKED_PARAMS];
+    size_t n = n_over ? test_pack_params(p, packed, 1, name, v) : test_pack_params(p, packed, 0);
+    void *bound = NULL;
+    check_ok(B->bind(c, p, packed, n, &bound, &err), "bind");
+    return bound;
+}
+
+static void run_corrupt(void *c, daecl_buf *const *b, size_t unused)
+{
+    (void)unused;
+    void *bound = bind_to(c, test_plugin(DAECL_KIND_CORRUPTION, "gaussian"), 1, "sigma", 0.3);
+    daecl_noise_key key = {
+        .seed = 77, .stream = DAECL_STREAM_TRAIN_CORRUPTION, .step = 5, .elem0 = 12};
+    check_ok(B->corrupt(c, bound, S(b[0], 0), S(b[1], 0), PL_ROWS, PL_DIM, &key, &err),
+             "corrupt");
+    B->unbind(c, bound);
+}
+
+static void run_loss_grad(void *c, daecl_buf *const *b, size_t unused)
+{
+    (void)unused;
+    void *bound = bind_to(c, test_plugin(DAECL_KIND_LIKELIHOOD, "gaussian"), 0, NULL, 0);
+    check_ok(B->lik_loss_grad(c, bound, S(b[0], 0), S(b[1], 0), PL_ROWS, PL_DIM, 0.25f,
+                              S(b[2], 0), S(b[3], 0), &err),
+             "lik_loss_grad");
+    B->unbind(c, bound);
+}
+
+static void test_plugin_host_ops_give_the_same_bits_on_any_thread_count(void **state)
+{
+    (void)state;
+    size_t n = PL_ROWS * PL_DIM;
+    float *x = random_floats(n, 400, -1, 1), *xt = random_floats(n, 401, -1, 1);
+    ew_case("corrupt (gaussian)", 2, (const size_t[]){n, n}, (float *const[]){x, xt}, run_corrupt,
+            0);
+    float *a = random_floats(n, 402, -1, 1), *nll = random_floats(PL_ROWS, 403, -1, 1);
+    ew_case("lik_loss_grad (gaussian)", 4, (const size_t[]){n, n, PL_ROWS, n},
+            (float *const[]){x, a, nll, xt}, run_loss_grad, 0);
+    free(x), free(xt), free(a), free(nll);
+}
+
+/* A corruption that refuses rows whose first value is above 10 and says
+ * which row (counted from the start of the whole call, through elem0). */
+static int picky_apply(const float *x, float *xt, size_t n_rows, size_t dim,
+                       const daecl_noise_key *key, const float *p, daecl_err *e)
+{
+    (void)p;
+    for (size_t r = 0; r < n_rows; r++) {
+        if (x[r * dim] > 10.0f) {
+            e->status = DAECL_EPLUGIN;
+            snprintf(e->msg, sizeof e->msg, "picky refuses row %llu",
+                     (unsigned long long)(key->elem0 / dim + r));
+            return DAECL_EPLUGIN;
+        }
+        memcpy(xt + r * dim, x + r * dim, dim * sizeof *x);
+    }
+    return 0;
+}
+
+static const daecl_corruption_ops picky_ops = {.size = sizeof(daecl_corruption_ops),
+                                               .host_apply = picky_apply};
+static const daecl_plugin picky_plugin = {DAECL_PLUGIN_HEAD(DAECL_KIND_CORRUPTION),
+                                          .name = "picky", .version = "0.0.1",
+                                          .summary = "test", .license = "MIT",
+                                          .ops = &picky_ops};
+
+/* When chunks of several threads fail, the lowest chunk's sentence comes
+ * back, on every thread count and every time. */
+static void test_the_first_failing_rows_are_reported_on_any_thread_count(void **state)
+{
+    (void)state;
+    size_t rows = 4000, dim = 40, n = rows * dim; /* 160,000 values: 10 chunks */
+    float *x = random_floats(n, 500, -1, 1);
+    x[3700 * dim] = 11.0f; /* late chunks fail too, and may finish first */
+    x[2500 * dim] = 11.0f;
+    x[1234 * dim] = 11.0f;
+    x[1235 * dim] = 11.0f;
+    multi m;
+    multi_open(&m);
+    for (int i = 0; i < N_CTX; i++) {
+        void *c = m.c[i];
+        daecl_buf *bx = upload_to(c, x, n), *bt = upload_to(c, x, n);
+        void *bound = NULL;
+        check_ok(B->bind(c, &picky_plugin, NULL, 0, &bound, &err), "bind");
+        daecl_noise_key key = {.seed = 1, .stream = DAECL_STREAM_TRAIN_CORRUPTION};
+        for (int round = 0; round < 20; round++) {
+            memset(&err, 0, sizeof err);
+            assert_int_equal(B->corrupt(c, bound, S(bx, 0), S(bt, 0), rows, dim, &key, &err),
+                             DAECL_EPLUGIN);
+            if (strcmp(err.msg, "corruption plugin 'picky' failed in host_apply: picky refuses "
+                                "row 1234") != 0)
+                fail_msg("%u threads, round %d: %s", ctx_threads[i], round, err.msg);
+        }
+        B->unbind(c, bound);
+        B->free(c, bx);
+        B->free(c, bt);
+    }
+    multi_close(&m);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_describe_reports_the_host_cpu_as_the_one_default_device),
-        cmocka_unit_test(test_schema_has_threads_defaulting_to_openblas),
-        cmocka_unit_test(test_threads_parameter_sets_openblas_thread_count),
+        cmocka_unit_test(test_schema_has_threads_defaulting_to_the_usable_cpus),
+        cmocka_unit_test(test_threads_parameter_sizes_the_pool_and_openblas_stays_single),
         cmocka_unit_test(test_alloc_gives_aligned_zeroed_buffers_even_for_zero_bytes),
         cmocka_unit_test(test_write_read_fill_copy_honour_offsets),
         cmocka_unit_test(test_out_of_range_access_is_refused_and_changes_nothing),
@@ -1020,6 +1386,10 @@ int main(void)
         cmocka_unit_test(test_corrupt_runs_the_plugin_on_the_slices_with_its_params),
         cmocka_unit_test(test_likelihood_ops_run_on_the_slices_and_pass_null_outputs),
         cmocka_unit_test(test_bind_refuses_backends_and_too_many_params),
+        cmocka_unit_test(test_gemm_gives_the_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_elementwise_ops_give_the_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_plugin_host_ops_give_the_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_the_first_failing_rows_are_reported_on_any_thread_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

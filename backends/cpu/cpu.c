@@ -2,10 +2,13 @@
  * buffers, and running corruption and likelihood plugins in place. Each op
  * checks its slices against the buffers (a cheap guard against core bugs)
  * and hands plain pointers to the numerical code in cpu_math.c. Ops run
- * synchronously, so finish() has nothing to wait for. */
+ * synchronously, on the caller's thread and the context's pool
+ * (core/pool.h, compiled into this plugin), so finish() has nothing to
+ * wait for. */
 #include <cblas.h>
-#include <omp.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@ struct daecl_buf {
 typedef struct cpu {
     const daecl_host *host;
     daecl_device_info info;
+    daecl_pool *pool; /* threads for the parallel ops, this one's included */
 } cpu;
 
 /* A corruption or likelihood plugin with a copy of its packed parameters. */
@@ -38,9 +42,6 @@ enum { ELEM = sizeof(float) }; /* every buffer element is 4 bytes */
 
 /* The host table from init(), for list_devices calls made before open(). */
 static const daecl_host *init_host;
-/* OpenBLAS's own thread count, read before we first change it, so that
- * `threads: 0` restores it after another open asked for a number. */
-static int blas_default_threads = -1;
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -189,31 +190,43 @@ static int cpu_open(const daecl_host *host, const daecl_param_value *values, voi
 {
     const daecl_host *h = host ? host : init_host;
     double threads = values ? values[0].num[0] : 0.0;
+    *ctx = NULL;
     if (!(threads >= 0.0 && threads <= 1024.0))
         return fail(h, err, DAECL_EINVAL,
                     "cpu backend: threads = %g is outside [0, 1024]; set backend.threads to 0 "
-                    "(OpenBLAS's default) or a thread count",
+                    "(the CPUs this process may use) or a thread count",
                     threads);
     cpu *c = calloc(1, sizeof *c);
     if (!c)
         return fail(h, err, DAECL_ENOMEM, "cpu backend: out of memory opening the device");
     c->host = h;
     device_info(&c->info);
-    /* The thread count is global to OpenBLAS, not per context: the last
-     * open() wins, which is fine for one backend per process. */
-    /* OpenBLAS runs single-threaded inside the blocks cpu_math.c's OpenMP
-     * threads hand it: one pool of threads, not two fighting for cores. */
-    if (blas_default_threads < 0)
-        blas_default_threads = omp_get_max_threads();
+    /* OpenBLAS runs single-threaded inside the chunks the pool hands it:
+     * one set of threads, not two fighting for cores. The setting is global
+     * to OpenBLAS, and every open() makes the same one. */
     openblas_set_num_threads(1);
-    omp_set_num_threads(threads > 0.0 ? (int)threads : blas_default_threads);
+    /* threads 0: the CPUs of the affinity mask, lowered to the cgroup quota */
+    int prc = daecl_pool_create((unsigned)threads, &c->pool);
+    if (prc) {
+        unsigned want = threads > 0.0 ? (unsigned)threads : daecl_pool_default_threads();
+        free(c);
+        if (prc == ENOMEM)
+            return fail(h, err, DAECL_ENOMEM, "cpu backend: out of memory opening the device");
+        return fail(h, err, DAECL_EDEVICE,
+                    "cpu backend: could not start %u threads (%s); set backend.threads lower",
+                    want, strerror(prc));
+    }
     *ctx = c;
     return 0;
 }
 
 static void cpu_close(void *ctx)
 {
-    free(ctx);
+    cpu *c = ctx;
+    if (!c)
+        return;
+    daecl_pool_destroy(c->pool);
+    free(c);
 }
 
 static void cpu_describe(void *ctx, daecl_device_info *out)
@@ -365,7 +378,7 @@ static int cpu_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, siz
         (rc = matrix(c, b, trans_b ? n : k, trans_b ? k : n, ldb, "B", &pb, err)) ||
         (rc = matrix(c, cs, m, n, ldc, "C", &pc, err)))
         return rc;
-    daecl__cpu_gemm(trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    daecl__cpu_gemm(c->pool, trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
     return 0;
 }
 
@@ -392,7 +405,7 @@ static int cpu_bias_act(void *ctx, daecl_slice z, daecl_slice bias, size_t n_row
         (rc = span(c, z, n, "bias_act", "z", &pz, err)) ||
         (rc = span_opt(c, bias, dim, "bias_act", "bias", &pb, err)))
         return rc;
-    daecl__cpu_bias_act_forward(pz, pb, n_rows, dim, act);
+    daecl__cpu_bias_act_forward(c->pool, pz, pb, n_rows, dim, act);
     return 0;
 }
 
@@ -406,7 +419,7 @@ static int cpu_act_grad(void *ctx, daecl_slice dh, daecl_slice h, size_t n, daec
         (rc = span(c, dh, n, "act_grad", "dh", &pd, err)) ||
         (rc = span(c, h, n, "act_grad", "h", &ph, err)))
         return rc;
-    daecl__cpu_act_backward(pd, ph, n, act);
+    daecl__cpu_act_backward(c->pool, pd, ph, n, act);
     return 0;
 }
 
@@ -421,7 +434,7 @@ static int cpu_col_sum(void *ctx, daecl_slice src, size_t n_rows, size_t dim, fl
         (rc = span(c, src, n, "col_sum", "src", &ps, err)) ||
         (rc = span(c, dst, dim, "col_sum", "dst", &pd, err)))
         return rc;
-    daecl__cpu_col_sum(ps, n_rows, dim, beta, pd);
+    daecl__cpu_col_sum(c->pool, ps, n_rows, dim, beta, pd);
     return 0;
 }
 
@@ -453,7 +466,7 @@ static int cpu_gather(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, 
      * against them so a bad index is an error, not a wild read. */
     size_t n_data_rows = dim ? (data.buf->n_bytes / ELEM - data.off) / dim : SIZE_MAX;
     const uint32_t *ix = (const uint32_t *)(const void *)pidx;
-    size_t bad = daecl__cpu_gather(pdata, n_data_rows, dim, ix, n_rows, pout);
+    size_t bad = daecl__cpu_gather(c->pool, pdata, n_data_rows, dim, ix, n_rows, pout);
     if (bad < n_rows)
         return fail(c->host, err, DAECL_EINVAL,
                     "cpu backend: gather index %u at position %zu is past the %zu rows of the "
@@ -487,7 +500,7 @@ static int cpu_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice
         return rc;
     if (adam && (rc = span(c, s2, n, "optim_update", "v (s2)", &p2, err)))
         return rc;
-    daecl__cpu_optim_update(step, pw, pg, p1, p2, n);
+    daecl__cpu_optim_update(c->pool, step, pw, pg, p1, p2, n);
     return 0;
 }
 
@@ -554,11 +567,13 @@ static const void *bound_ops(const cpu *c, const bound *b, uint32_t kind, const 
     return NULL;
 }
 
-/* ---- plugins on row blocks ----------------------------------------------------
+/* ---- plugins on chunks of rows -------------------------------------------------
  * A plugin's host ops treat rows independently (plugin.h), so the backend
- * hands each OpenMP thread a contiguous block of rows, its pointers and the
- * noise key's elem0 moved to the block: the output is the same bits for any
- * split. The first failing block's sentence is kept. */
+ * cuts the rows into chunks (daecl__cpu_rows_per_chunk: by size alone) and
+ * the pool runs each as one call, its pointers and the noise key's elem0
+ * moved to the chunk: the output is the same bits for any thread count.
+ * Every chunk runs; when several fail, the lowest chunk's sentence is kept,
+ * so the error does not depend on which thread ran what. */
 enum { OP_CORRUPT, OP_LOSS_GRAD, OP_MEAN, OP_SAMPLE };
 
 typedef struct row_job {
@@ -569,6 +584,12 @@ typedef struct row_job {
     float *out, *nll, *grad;
     float scale;
     const daecl_noise_key *key;
+    size_t n_rows, rows;  /* rows in all, and per chunk */
+    /* the lowest failing chunk (SIZE_MAX: none), its status and sentence */
+    pthread_mutex_t lock;
+    size_t failed;
+    int rc;
+    daecl_err e;
 } row_job;
 
 static int run_rows(const row_job *j, size_t r0, size_t n, daecl_err *err)
@@ -616,32 +637,41 @@ static int plugin_failed(const cpu *c, const row_job *j, int rc, daecl_err *err)
                 op_name[j->op], msg);
 }
 
-static int run_rows_parallel(const cpu *c, const row_job *j, size_t n_rows, daecl_err *err)
+static void rows_chunk(void *arg, size_t chunk)
 {
-    int blocks = n_rows * j->dim * j->k >= 32768 ? omp_get_max_threads() : 1;
-    if (blocks > (int)n_rows)
-        blocks = n_rows ? (int)n_rows : 1;
-    if (blocks <= 1) {
+    row_job *j = arg;
+    size_t r0 = chunk * j->rows, n = j->n_rows - r0 < j->rows ? j->n_rows - r0 : j->rows;
+    daecl_err e = {0};
+    int rc = run_rows(j, r0, n, &e);
+    if (!rc)
+        return;
+    pthread_mutex_lock(&j->lock);
+    if (chunk < j->failed) {
+        j->failed = chunk;
+        j->rc = rc;
+        j->e = e;
+    }
+    pthread_mutex_unlock(&j->lock);
+}
+
+static int run_rows_parallel(const cpu *c, row_job *j, size_t n_rows, daecl_err *err)
+{
+    j->n_rows = n_rows;
+    j->rows = daecl__cpu_rows_per_chunk(n_rows, j->dim * j->k);
+    size_t chunks = n_rows ? (n_rows + j->rows - 1) / j->rows : 1;
+    if (chunks <= 1) {
         int rc = run_rows(j, 0, n_rows, err);
         return rc ? plugin_failed(c, j, rc, err) : 0;
     }
-    int failed = -1, rc_first = 0;
-#pragma omp parallel for schedule(static) num_threads(blocks)
-    for (int t = 0; t < blocks; t++) {
-        size_t r0 = n_rows * (size_t)t / (size_t)blocks, r1 = n_rows * (size_t)(t + 1) / (size_t)blocks;
-        daecl_err e = {0};
-        int rc = run_rows(j, r0, r1 - r0, &e);
-        if (rc) {
-#pragma omp critical(daecl_cpu_row_error)
-            if (failed < 0 || t < failed) {
-                failed = t;
-                rc_first = rc;
-                if (err)
-                    *err = e;
-            }
-        }
-    }
-    return rc_first ? plugin_failed(c, j, rc_first, err) : 0;
+    j->failed = SIZE_MAX;
+    pthread_mutex_init(&j->lock, NULL);
+    daecl_pool_run(c->pool, chunks, rows_chunk, j);
+    pthread_mutex_destroy(&j->lock);
+    if (j->failed == SIZE_MAX)
+        return 0;
+    if (err)
+        *err = j->e;
+    return plugin_failed(c, j, j->rc, err);
 }
 
 static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_t n_rows,
@@ -797,8 +827,8 @@ static const daecl_param_spec params[] = {
      .def = {0, 0},
      .min = 0,
      .max = 1024,
-     .doc = "threads OpenBLAS uses for GEMM; 0 keeps OpenBLAS's default (OPENBLAS_NUM_THREADS "
-            "or one per core)"},
+     .doc = "threads the ops run on, the caller's included; 0 = the CPUs this process may "
+            "use (its affinity mask, lowered to its cgroup's CPU quota)"},
 };
 
 static const daecl_plugin plugin = {
