@@ -13,6 +13,12 @@ packages=(
   oclgrind valgrind # tests only: tests/test_oclgrind.c, tests/test_valgrind.c
 )
 
+# ./scripts/deps.sh --full: also what `./test.sh --full` needs (clang's
+# libFuzzer and its sanitizer runtimes for the fuzz tier).
+if [ "${1:-}" = "--full" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

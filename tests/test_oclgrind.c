@@ -1,8 +1,13 @@
 /* daecl tests — the kernels on Oclgrind, a simulated OpenCL device that checks
- * every access: the conformance suite (small sizes) and five training steps
- * must draw no report, and the default device choice passes it over. Skips
- * without Oclgrind; a sanitizer build runs only the device-choice test. */
+ * every access. The default tier (ctest test_oclgrind): a planted
+ * out-of-bounds read is reported, daecl's own GEMM and bias + sigmoid draw
+ * no report with every check on and match the cpu backend, and the default
+ * device choice passes the simulator over. The full tier (`test_oclgrind
+ * --full`, ctest test_oclgrind_full, label full): the conformance suite
+ * (small sizes) and five training steps draw no report. Skips without
+ * Oclgrind; a sanitizer build runs only the device-choice test. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,7 +228,99 @@ static void test_an_out_of_bounds_read_in_a_kernel_is_reported(void **state)
     free(dir);
 }
 
-/* ---- the conformance suite and a training run draw no report ------------------------------ */
+/* ---- a kernel or two, every check on: the default tier -------------------------------- */
+
+/* Child: C (33, 34) = A (33, 17) B (17, 34) by daecl's own GEMM (two
+ * 32-wide tiles each way, two K steps: every edge of a tile), then
+ * C = sigmoid(C + bias), on the device DAECL_DEVICE names and on the cpu
+ * backend; prints the device and the largest difference. Every buffer is
+ * written from the host first: Oclgrind counts filled buffers as
+ * uninitialised (docs/testing.md). */
+static int child_kernels(void)
+{
+    enum { M = 33, N = 34, K = 17 };
+    static float a[M * K], b[K * N], bias[N], c[2][M * N];
+    test_fill_uniform(a, M * K, 11, -1, 1);
+    test_fill_uniform(b, K * N, 12, -1, 1);
+    test_fill_uniform(bias, N, 13, -0.5f, 0.5f);
+    const char *names[2] = {"opencl", "cpu"};
+    daecl_device_info info = {0};
+    for (int side = 0; side < 2; side++) {
+        const daecl_backend_ops *o = test_plugin(DAECL_KIND_BACKEND, names[side])->ops;
+        daecl_err err = {0};
+        void *ctx = NULL;
+        daecl_buf *ba = NULL, *bb = NULL, *bc = NULL, *bbias = NULL;
+        int rc = o->open(daecl_host_table(), NULL, &ctx, &err);
+        if (!rc && side == 0)
+            o->describe(ctx, &info);
+        if (!rc)
+            rc = o->alloc(ctx, sizeof a, "a", &ba, &err);
+        if (!rc)
+            rc = o->alloc(ctx, sizeof b, "b", &bb, &err);
+        if (!rc)
+            rc = o->alloc(ctx, sizeof c[0], "c", &bc, &err);
+        if (!rc)
+            rc = o->alloc(ctx, sizeof bias, "bias", &bbias, &err);
+        if (!rc)
+            rc = o->write(ctx, ba, 0, a, sizeof a, &err);
+        if (!rc)
+            rc = o->write(ctx, bb, 0, b, sizeof b, &err);
+        if (!rc)
+            rc = o->write(ctx, bc, 0, c[side], sizeof c[side], &err);
+        if (!rc)
+            rc = o->write(ctx, bbias, 0, bias, sizeof bias, &err);
+        if (!rc)
+            rc = o->gemm(ctx, 0, 0, M, N, K, 1.0f, (daecl_slice){ba, 0}, K, (daecl_slice){bb, 0},
+                         N, 0.0f, (daecl_slice){bc, 0}, N, &err);
+        if (!rc)
+            rc = o->bias_act(ctx, (daecl_slice){bc, 0}, (daecl_slice){bbias, 0}, M, N,
+                             DAECL_ACT_SIGMOID, &err);
+        if (!rc)
+            rc = o->read(ctx, bc, 0, c[side], sizeof c[side], &err);
+        if (!rc && o->finish)
+            rc = o->finish(ctx, &err);
+        if (rc)
+            fprintf(stderr, "kernels child, %s backend: %s\n", names[side], err.msg);
+        if (ctx) {
+            o->free(ctx, ba);
+            o->free(ctx, bb);
+            o->free(ctx, bc);
+            o->free(ctx, bbias);
+            o->close(ctx);
+        }
+        if (rc)
+            return 1;
+    }
+    double worst = 0;
+    for (size_t i = 0; i < M * N; i++) {
+        double d = fabs((double)c[0][i] - (double)c[1][i]);
+        worst = d > worst ? d : worst;
+    }
+    printf("kernels child done on %s (%s): largest difference from the cpu backend %.3g\n",
+           info.name, info.platform, worst);
+    return worst <= 1e-5 ? 0 : 1;
+}
+
+static void test_a_gemm_and_bias_sigmoid_draw_no_report_and_match_the_cpu(void **state)
+{
+    (void)state;
+    NEED_KERNELS_ON_OCLGRIND();
+    char *dir = vendors(0), log[1200];
+    snprintf(log, sizeof log, "%s/kernels.log", dir);
+    oclgrind_env e;
+    env_init(&e, dir, log, 1, "DAECL_DEVICE=platform=Oclgrind,gemm=daecl");
+    char *out = NULL;
+    int rc = run_self("--child-kernels", e.vars, &out);
+    if (rc != 0 || !strstr(out, "kernels child done on Oclgrind Simulator"))
+        fail_msg("daecl's GEMM and bias + sigmoid on Oclgrind failed (%d):\n%s", rc, out);
+    expect_no_reports(log, "daecl's GEMM and bias + sigmoid", out);
+    print_message("%.*s\n", (int)strcspn(strstr(out, "kernels child done"), "\n"),
+                  strstr(out, "kernels child done"));
+    free(out);
+    free(dir);
+}
+
+/* ---- the conformance suite and a training run draw no report: the full tier ------------------------------ */
 
 static void test_the_backend_conformance_suite_draws_no_report(void **state)
 {
@@ -380,6 +477,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--child-oob") == 0)
         return child_oob();
+    if (argc > 1 && strcmp(argv[1], "--child-kernels") == 0)
+        return child_kernels();
     /* Only the settings made here: a user's OCLGRIND_QUICK (first and last
      * work-group only) or OCLGRIND_MAX_ERRORS=0 would weaken the checks. */
     extern char **environ;
@@ -394,11 +493,21 @@ int main(int argc, char **argv)
                 break;
             }
     }
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest fast[] = {
         cmocka_unit_test(test_an_out_of_bounds_read_in_a_kernel_is_reported),
         cmocka_unit_test(test_the_default_device_choice_passes_oclgrind_over_and_says_why),
+        cmocka_unit_test(test_a_gemm_and_bias_sigmoid_draw_no_report_and_match_the_cpu),
+    };
+    /* The full tier: about a minute and a half of simulation. */
+    const struct CMUnitTest full[] = {
         cmocka_unit_test(test_five_training_steps_draw_no_report_and_match_the_cpu),
         cmocka_unit_test(test_the_backend_conformance_suite_draws_no_report),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc > 1 && strcmp(argv[1], "--full") == 0)
+        return cmocka_run_group_tests_name("Oclgrind, full tier", full, NULL, NULL);
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s [--full]\n", argv[0]);
+        return 2;
+    }
+    return cmocka_run_group_tests_name("Oclgrind", fast, NULL, NULL);
 }

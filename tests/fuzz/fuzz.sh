@@ -4,7 +4,9 @@
 # the target's dictionary, ASan's limits on RSS and on any single malloc (a
 # header that makes daecl allocate 1 GiB is a finding), and a 10 s timeout
 # per input. The growing corpus and any crash go under BUILD_DIR/fuzz-run/;
-# copy a crash into tests/fuzz/crashes/TARGET/ once it is fixed.
+# copy a crash into tests/fuzz/crashes/TARGET/ once it is fixed. Exits
+# non-zero on any finding. In a -DDAECL_FUZZ=ON build ctest runs it as
+# fuzz_run_TARGET (label full), which ./test.sh --full does.
 # Build first: cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DDAECL_FUZZ=ON
 #              -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 && cmake --build build-fuzz
 set -euo pipefail
