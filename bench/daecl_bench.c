@@ -181,7 +181,7 @@ static int steps(stepper *s, size_t n, size_t *rows_out, daecl_err *err)
                 return rc;
         }
         size_t rows;
-        int rc = daecl_run_step(r, s->i, s->step, daecl_at(s->losses, s->i), &rows, err);
+        int rc = daecl_run_step(r, s->i, s->step, s->step + 1, daecl_at(s->losses, s->i), &rows, err);
         if (rc)
             return rc;
         s->i++;

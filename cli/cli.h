@@ -14,10 +14,14 @@ typedef struct cli_command {
     const char *summary;
     const char *usage; /* the full --help text */
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    /* The command's product is what it prints (a listing, a report): a
+     * write error on stdout makes it exit 1, as coreutils do. A run's
+     * product is its folder: a closed stdout never changes its status. */
+    int output_is_product;
 } cli_command;
 
-extern const cli_command cli_train, cli_resume, cli_eval, cli_sweep, cli_plot, cli_plugins, cli_plugin,
-    cli_devices, cli_precompile, cli_tune;
+extern const cli_command cli_train, cli_resume, cli_check, cli_eval, cli_sweep, cli_plot,
+    cli_plugins, cli_plugin, cli_devices, cli_precompile, cli_tune;
 
 /* The arguments the run commands share: a target (config or run folder),
  * KEY=VALUE overrides, and options. */
@@ -27,15 +31,23 @@ typedef struct cli_run_args_t {
     const char *overrides[CLI_MAX_OVERRIDES];
     size_t n_overrides;
     const char *out, *checkpoint, *config;
-    int quiet, progress, probe_baseline, no_probe;
+    int quiet, progress, probe_baseline, no_probe, reset_optimizer;
 } cli_run_args_t;
 
 /* Parses argv (argv[0] is the command); returns 0, or 2 after a usage error. */
+struct daecl_train_opts;
+/* The options of `daecl train` (resume 0) or `daecl resume` (resume 1) from
+ * parsed arguments; nothing set for stopping. */
+void cli_train_opts(const cli_run_args_t *a, int resume, struct daecl_train_opts *o);
 int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *a);
 
-/* Ctrl-C asks a run to stop after its current step (cli_stop_requested). */
+/* SIGINT, SIGTERM and SIGHUP ask a run to stop after its current step:
+ * cli_stop_requested gets the signal's number. SIGPIPE is ignored, so a
+ * closed stdout or stderr stops the output, not the run. */
 extern volatile sig_atomic_t cli_stop_requested;
-void cli_catch_sigint(void);
+void cli_catch_stop_signals(void);
+/* 128 + the signal that stopped the run, as a shell reports it, else code. */
+int cli_stopped_exit_code(int code);
 
 /* Prints "daecl: error: file:line:col: message" and returns the exit code. */
 int cli_fail(const daecl_err *err);

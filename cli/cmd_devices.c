@@ -20,6 +20,7 @@ const cli_command cli_devices = {
              "`type: any` choice opens and why. Choose another with the backend section's\n"
              "platform/type/index keys, or DAECL_DEVICE (see docs/config.md).\n",
     .run = run,
+    .output_is_product = 1,
 };
 
 static int run(int argc, char **argv)

@@ -39,6 +39,7 @@ const cli_command cli_plugin = {
         "  --backend NAME  compare on this backend plugin instead of opencl\n\n"
         "Exit status: 0 when nothing failed, 1 when a check failed, 2 on a usage error.\n",
     .run = run,
+    .output_is_product = 1,
 };
 
 static int run(int argc, char **argv)

@@ -22,6 +22,7 @@ const cli_command cli_plugins = {
              "beside this program (<bindir>/../lib/daecl/plugins), then the configured install\n"
              "prefix's lib/daecl/plugins.\n",
     .run = run,
+    .output_is_product = 1,
 };
 
 

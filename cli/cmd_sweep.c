@@ -39,7 +39,9 @@ static int run(int argc, char **argv)
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if ((strcmp(s, "--out") == 0 || strcmp(s, "--sort") == 0) && i + 1 < argc) {
+        if (strcmp(s, "--out") == 0 || strcmp(s, "--sort") == 0) {
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 || !argv[i + 1][0])
+                return cli_usage_error(&cli_sweep, "%s needs a value", s);
             *(s[2] == 'o' ? &out : &sort) = argv[++i];
         } else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
             quiet = 1;
@@ -57,7 +59,7 @@ static int run(int argc, char **argv)
     }
     if (!config)
         return cli_usage_error(&cli_sweep, "which experiment? give a CONFIG file");
-    cli_catch_sigint();
+    cli_catch_stop_signals();
     daecl_sweep_opts o = {.config_path = config, .args = args, .n_args = n_args, .out_dir = out,
                           .sort = sort, .quiet = quiet, .stop = &cli_stop_requested};
     daecl_sweep_result r;
@@ -66,7 +68,9 @@ static int run(int argc, char **argv)
     if (r.dir[0] && !quiet)
         printf("daecl sweep: %zu of %zu points finished; tables in %s/sweep.csv and sweep.md\n",
                r.n_points - r.n_failed, r.n_points, r.dir);
-    if (rc)
-        return cli_fail(&err);
+    if (rc) {
+        int code = cli_fail(&err);
+        return rc == DAECL_EINTR ? cli_stopped_exit_code(code) : code;
+    }
     return 0;
 }

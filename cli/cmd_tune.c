@@ -96,7 +96,7 @@ static int record_step(daecl_run *r, daecl_err *err)
         rc = daecl_feeder_shuffle(r->train_feed, r->cfg->seed, 0, err);
     if (!rc) {
         r->s->be = &recording;
-        rc = daecl_run_step(r, 0, 0, daecl_at(loss, 0), &rows, err);
+        rc = daecl_run_step(r, 0, 0, 1, daecl_at(loss, 0), &rows, err);
         r->s->be = real;
     }
     if (!rc)

@@ -1,32 +1,52 @@
 /* daecl — what several commands share: reading KEY=VALUE overrides and
- * options, and stopping a run cleanly on Ctrl-C. */
+ * options, stopping a run cleanly on SIGINT, SIGTERM and SIGHUP, and
+ * training on when stdout or stderr is a closed pipe. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/train.h"
 
 volatile sig_atomic_t cli_stop_requested;
 
-static void on_sigint(int sig)
+/* What the handler says, written with write(2) (async-signal-safe); a
+ * second signal of the same kind gets the default action: quit at once,
+ * the last checkpoint intact. */
+static void on_stop(int sig)
 {
-    (void)sig;
-    cli_stop_requested = 1;
-    static const char msg[] = "\ndaecl: stopping after this step and writing a checkpoint "
-                              "(Ctrl-C again to quit at once)\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
+    cli_stop_requested = sig;
+    static const char int_msg[] = "\ndaecl: Ctrl-C: stopping after this step and writing a "
+                                  "checkpoint (Ctrl-C again to quit at once)\n";
+    static const char term_msg[] = "\ndaecl: SIGTERM: stopping after this step and writing a "
+                                   "checkpoint (SIGTERM again to quit at once)\n";
+    static const char hup_msg[] = "\ndaecl: SIGHUP: stopping after this step and writing a "
+                                  "checkpoint (SIGHUP again to quit at once)\n";
+    const char *msg = sig == SIGTERM ? term_msg : sig == SIGHUP ? hup_msg : int_msg;
+    size_t n = sig == SIGTERM ? sizeof term_msg : sig == SIGHUP ? sizeof hup_msg : sizeof int_msg;
+    ssize_t w = write(2, msg, n - 1);
     (void)w;
 }
 
-void cli_catch_sigint(void)
+void cli_catch_stop_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C gets the default: quit now */
+    sa.sa_flags = SA_RESETHAND; /* a second one gets the default: quit now */
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* `daecl train ... | head`: a closed stdout or stderr must not kill a
+     * run; writes then fail with EPIPE and the progress output stops. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_stopped_exit_code(int code)
+{
+    return cli_stop_requested ? 128 + (int)cli_stop_requested : code;
 }
 
 int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *a)
@@ -40,11 +60,19 @@ int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *
                              : strcmp(s, "--config") == 0     ? &a->config
                                                               : NULL;
         if (value) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "%s needs a value", s);
+            /* `--out --quiet` is a forgotten value, not a folder named --quiet */
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
+                return cli_usage_error(cmd, "%s needs a value (write %s=VALUE for one that "
+                                       "starts with --)", s, s);
             *value = argv[++i];
+            if (!**value)
+                return cli_usage_error(cmd, "%s needs a value, not an empty string", s);
         } else if (strncmp(s, "--out=", 6) == 0) {
             a->out = s + 6;
+            if (!*a->out)
+                return cli_usage_error(cmd, "--out needs a folder name, not an empty string");
+        } else if (strcmp(s, "--reset-optimizer") == 0) {
+            a->reset_optimizer = 1;
         } else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
             a->quiet = 1;
         } else if (strcmp(s, "--progress=bar") == 0) {
@@ -70,4 +98,16 @@ int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *
         }
     }
     return 0;
+}
+
+void cli_train_opts(const cli_run_args_t *a, int resume, daecl_train_opts *o)
+{
+    *o = (daecl_train_opts){.config_path = resume ? NULL : a->target,
+                            .resume_dir = resume ? a->target : NULL,
+                            .overrides = a->overrides,
+                            .n_overrides = a->n_overrides,
+                            .out_dir = a->out,
+                            .quiet = a->quiet,
+                            .progress = a->progress,
+                            .reset_optimizer = a->reset_optimizer};
 }

@@ -1,4 +1,5 @@
 /* daecl — the command: dispatches to the subcommands. Only cli/ may exit. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,10 +8,10 @@
 #include "core/error.h"
 #include "core/pictures.h"
 
-static const cli_command *const commands[] = {&cli_train,   &cli_resume,  &cli_eval,
-                                              &cli_sweep,   &cli_plot,    &cli_plugins,
-                                              &cli_plugin,  &cli_devices, &cli_precompile,
-                                              &cli_tune};
+static const cli_command *const commands[] = {&cli_train,   &cli_resume,     &cli_check,
+                                              &cli_eval,    &cli_sweep,      &cli_plot,
+                                              &cli_plugins, &cli_plugin,     &cli_devices,
+                                              &cli_precompile, &cli_tune};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int cli_fail(const daecl_err *err)
@@ -54,18 +55,33 @@ static void usage(FILE *f)
                "Exit status: 0 ok, 2 usage or config error, 1 run-time error.\n");
 }
 
-static int dispatch(int argc, char **argv);
+/* For a command whose product is its output: a write error on stdout
+ * (a full disk, /dev/full) fails it, as coreutils do. */
+static int output_written(int code)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return code;
+    int e = errno;
+    fprintf(stderr, "daecl: error: cannot write to standard output: %s; check where the "
+            "output goes\n", e ? strerror(e) : "a write failed");
+    return code ? code : 1;
+}
+
+static int dispatch(int argc, char **argv, int *product);
 
 int main(int argc, char **argv)
 {
-    int code = dispatch(argc, argv);
+    int product = 1; /* usage, --help and --version are output too */
+    int code = dispatch(argc, argv, &product);
+    if (product)
+        code = output_written(code);
     daecl_picture_release_caches(); /* cairo's and fontconfig's font caches */
     return code;
 }
 
-static int dispatch(int argc, char **argv)
+static int dispatch(int argc, char **argv, int *product)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -88,10 +104,17 @@ static int dispatch(int argc, char **argv)
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i]->name) != 0)
             continue;
+        if (!commands[i]->output_is_product)
+            setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines as they happen */
         if (cli_wants_help(argc - 1, argv + 1)) {
             fputs(commands[i]->usage, stdout);
             return 0;
         }
+        *product = commands[i]->output_is_product;
+        /* Fully buffered, so a write error surfaces at the final flush with
+         * its own errno (ENOSPC), not lost among earlier line flushes. */
+        if (*product)
+            setvbuf(stdout, NULL, _IOFBF, 1 << 16);
         return commands[i]->run(argc - 1, argv + 1);
     }
     fprintf(stderr, "daecl: unknown command '%s'\n", argv[1]);

@@ -125,8 +125,9 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
         goto done;
     }
     size_t n = list_tensors(m, cfg->optimizer.kind, params, s1, s2, tensors, names, n_max);
-    char step[32], epoch[32], seed[32], dim[32], k[32], loss_sum[40], rows[32];
+    char step[32], epoch[32], seed[32], dim[32], k[32], loss_sum[40], rows[32], step0[32];
     snprintf(step, sizeof step, "%" PRIu64, st->step);
+    snprintf(step0, sizeof step0, "%" PRIu64, st->optim_step0);
     snprintf(loss_sum, sizeof loss_sum, "%.17g", st->epoch_loss_sum);
     snprintf(rows, sizeof rows, "%" PRIu64, st->epoch_rows);
     snprintf(epoch, sizeof epoch, "%u", st->epoch);
@@ -150,9 +151,12 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
         "daecl.optimizer",  cfg->optimizer.kind == DAECL_OPTIM_SGD    ? "sgd"
                             : cfg->optimizer.kind == DAECL_OPTIM_ADAM ? "adam"
                                                                       : "adamw",
+        "daecl.optim_step0", step0,
         "daecl.config",     yaml,
+        "daecl.data",       st->data_json ? st->data_json : "",
     };
-    rc = daecl_safetensors_write(path, tensors, n, meta, sizeof meta / sizeof meta[0] / 2, err);
+    size_t n_meta = sizeof meta / sizeof meta[0] / 2 - (st->data_json ? 0 : 1);
+    rc = daecl_safetensors_write(path, tensors, n, meta, n_meta, err);
 done:
     free(tensors);
     free(names);
@@ -187,9 +191,9 @@ int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params,
         rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory reading checkpoint %s", path);
         goto done;
     }
-    const char *opt = daecl_safetensors_meta(file, "daecl.optimizer");
-    daecl_optim_kind kind = opt && strcmp(opt, "sgd") != 0 ? DAECL_OPTIM_ADAM : DAECL_OPTIM_SGD;
-    size_t n = list_tensors(m, kind, params, s1, s2, want, names, n_max);
+    /* The names of the configured optimiser's state, not the file's: SGD's
+     * momentum buffer must never be read as Adam's exp_avg. */
+    size_t n = list_tensors(m, m->optim, params, s1, s2, want, names, n_max);
     for (size_t i = 0; i < n; i++) {
         uint32_t ndim = 0;
         uint64_t shape[DAECL_ST_MAX_DIMS] = {0};
@@ -231,12 +235,33 @@ int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params,
         size_t count = want[i].ndim == 2 ? want[i].shape[0] * want[i].shape[1] : want[i].shape[0];
         memcpy((float *)want[i].data, data, count * sizeof(float));
     }
+    /* Strict, as PyTorch's load_state_dict: a tensor the model does not
+     * have means the checkpoint belongs to another model (a decoder weight
+     * under tied weights, a layer more). */
+    for (size_t k = 0; k < daecl_safetensors_count(file); k++) {
+        const char *name = daecl_safetensors_name_at(file, k);
+        int expected = !s1 && strncmp(name, "optim.", 6) == 0;
+        for (size_t i = 0; i < n && !expected; i++)
+            expected = strcmp(name, want[i].name) == 0;
+        if (!expected) {
+            rc = daecl_err_set(err, DAECL_ECKPT, "checkpoint %s holds tensor '%s', which the "
+                               "configured model does not have; it belongs to another model or "
+                               "optimiser (tied weights, layers, likelihood or optimizer differ)",
+                               path, name);
+            goto done;
+        }
+    }
     uint64_t epoch = 0;
     if ((rc = parse_u64(file, "daecl.step", &st->step, path, err)) ||
         (rc = parse_u64(file, "daecl.epoch", &epoch, path, err)) ||
         (rc = parse_u64(file, "daecl.seed", &st->seed, path, err)))
         goto done;
     st->epoch = (uint32_t)epoch;
+    st->data_json = NULL;
+    st->optim_step0 = 0; /* absent in checkpoints made before it existed */
+    if (daecl_safetensors_meta(file, "daecl.optim_step0") &&
+        (rc = parse_u64(file, "daecl.optim_step0", &st->optim_step0, path, err)))
+        goto done;
     if ((rc = parse_u64(file, "daecl.epoch_rows", &st->epoch_rows, path, err)))
         goto done;
     const char *ls = daecl_safetensors_meta(file, "daecl.epoch_loss_sum");
@@ -253,18 +278,35 @@ done:
     return rc;
 }
 
+int daecl_checkpoint_meta(const char *path, const char *const *keys, size_t n_keys,
+                         char **values, daecl_err *err)
+{
+    for (size_t i = 0; i < n_keys; i++)
+        values[i] = NULL;
+    daecl_safetensors *file = NULL;
+    int rc = daecl_safetensors_read(path, &file, err);
+    for (size_t i = 0; !rc && i < n_keys; i++) {
+        const char *v = daecl_safetensors_meta(file, keys[i]);
+        if (v && !(values[i] = strdup(v)))
+            rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory reading checkpoint %s", path);
+    }
+    if (rc)
+        for (size_t i = 0; i < n_keys; i++) {
+            free(values[i]);
+            values[i] = NULL;
+        }
+    daecl_safetensors_destroy(file);
+    return rc;
+}
+
 char *daecl_checkpoint_config(const char *path, daecl_err *err)
 {
-    daecl_safetensors *file = NULL;
-    if (daecl_safetensors_read(path, &file, err))
+    static const char *const key[1] = {"daecl.config"};
+    char *yaml = NULL;
+    if (daecl_checkpoint_meta(path, key, 1, &yaml, err))
         return NULL;
-    const char *yaml = daecl_safetensors_meta(file, "daecl.config");
-    char *copy = yaml ? strdup(yaml) : NULL;
     if (!yaml)
         daecl_err_set(err, DAECL_ECKPT, "checkpoint %s holds no daecl config; it was not written "
                       "by daecl", path);
-    else if (!copy)
-        daecl_err_set(err, DAECL_ENOMEM, "out of memory reading checkpoint %s", path);
-    daecl_safetensors_destroy(file);
-    return copy;
+    return yaml;
 }

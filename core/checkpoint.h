@@ -23,6 +23,13 @@ typedef struct daecl_ckpt_state {
      * resumed run reports the same epoch train NLL as an uninterrupted one. */
     double epoch_loss_sum;
     uint64_t epoch_rows;
+    /* The step at which the optimiser's state last started from zero (0, or
+     * where `daecl resume --reset-optimizer` reset it): Adam's bias
+     * correction counts from there. */
+    uint64_t optim_step0;
+    /* save only: the data's digest as JSON (compat.h), stored as daecl.data;
+     * NULL stores none. */
+    const char *data_json;
 } daecl_ckpt_state;
 
 /* params is (n_params); s1/s2 are the optimiser state arrays or NULL. */
@@ -31,10 +38,17 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
                           const daecl_ckpt_state *st, daecl_err *err);
 
 /* Fills params (and s1/s2 when not NULL) from a checkpoint whose tensors
- * must match model m exactly; st gets the position. */
+ * must match model m exactly, with m->optim's state names: a tensor the
+ * model does not have is refused, as PyTorch's strict load_state_dict
+ * refuses it. With s1 NULL the optimiser state (optim.*) is not read and
+ * not checked. st gets the position (data_json NULL). */
 int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params, float *s1,
                           float *s2, daecl_ckpt_state *st, daecl_err *err);
 
+/* The metadata values of `keys` in checkpoint `path`, read once: values[i]
+ * gets a copy the caller frees, or NULL where the key is absent. */
+int daecl_checkpoint_meta(const char *path, const char *const *keys, size_t n_keys,
+                         char **values, daecl_err *err);
 /* The resolved config YAML stored in a checkpoint (caller frees), or NULL. */
 char *daecl_checkpoint_config(const char *path, daecl_err *err);
 

@@ -339,6 +339,11 @@ static int parse_number(const daecl_param_spec *spec, int whole, const char *whe
     if (val->kind != DAECL__Y_SCALAR || val->quoted)
         return fail(why, n_why, "%s must be %s, not %s%s", where, what,
                     daecl__ynode_describe(val, found, sizeof found), quote_hint(val));
+    const char *digits = val->str + (val->str[0] == '+' || val->str[0] == '-');
+    if (digits[0] == '0' && digits[1] && strspn(digits, "0123456789") == strlen(digits))
+        return fail(why, n_why, "%s must not start with a 0, not '%s': YAML 1.1 reads it as an "
+                    "octal number and YAML 1.2 as a decimal one; write it without the leading "
+                    "zeros", where, val->str);
     int big = 0, rc = whole ? scan_int(val->str, v, &big) : scan_float(val->str, v);
     if (rc == -1)
         return fail(why, n_why, "%s must be %s, not %s", where, what,

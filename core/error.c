@@ -5,11 +5,62 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The longest run of non-blank bytes in s[0..n) that holds a '/': a path,
+ * the likely reason a sentence is long. */
+static size_t longest_path(const char *s, size_t n, size_t *len)
+{
+    size_t best = 0, best_len = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && s[j] != ' ')
+            j++;
+        if (j - i > best_len && memchr(s + i, '/', j - i)) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j + 1;
+    }
+    *len = best_len;
+    return best;
+}
+
+/* Formats into the record. A sentence longer than the record (a path of a
+ * few KB) keeps its reason and its advice: the longest paths are cut in
+ * their middle ("/first/part/.../last/part") until it fits. The 8 KB
+ * staging buffer is on the stack: the error path never allocates. */
 static void set_msg(daecl_err *err, const char *fmt, va_list ap)
 {
-    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    if (n < 0)
+    char full[8192];
+    int n = vsnprintf(full, sizeof full, fmt, ap);
+    if (n < 0) {
         snprintf(err->msg, sizeof err->msg, "(unprintable error message)");
+        return;
+    }
+    size_t len = (size_t)n < sizeof full ? (size_t)n : sizeof full - 1;
+    while (len >= sizeof err->msg) {
+        size_t plen, at = longest_path(full, len, &plen);
+        size_t over = len - (sizeof err->msg - 1);
+        if (plen < 48)
+            break; /* no path worth cutting: the end is cut below */
+        size_t keep = plen > over + 3 + 40 ? plen - over - 3 : 40; /* what stays of the path */
+        size_t head = keep / 3, tail = keep - head;
+        /* path = full[at .. at+plen): keep head bytes, "...", tail bytes */
+        memmove(full + at + head + 3, full + at + plen - tail, len - (at + plen - tail) + 1);
+        memcpy(full + at + head, "...", 3);
+        len = len - plen + head + 3 + tail;
+    }
+    snprintf(err->msg, sizeof err->msg, "%.*s", (int)len, full);
+}
+
+/* A file name longer than the record's field keeps its end, which names
+ * the file: ".../the/folder/config.yaml". */
+static void set_file(daecl_err *err, const char *file)
+{
+    size_t n = strlen(file);
+    if (n < sizeof err->file)
+        memcpy(err->file, file, n + 1);
+    else
+        snprintf(err->file, sizeof err->file, "...%s", file + n - (sizeof err->file - 4));
 }
 
 int daecl_err_set(daecl_err *err, int status, const char *fmt, ...)
@@ -33,7 +84,7 @@ int daecl_err_set_at(daecl_err *err, int status, const char *file, int line, int
     if (!err)
         return status;
     err->status = status;
-    snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+    set_file(err, file ? file : "");
     err->line = line;
     err->col = col;
     va_list ap;

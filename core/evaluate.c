@@ -129,39 +129,27 @@ void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
 int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_path,
                    size_t json_path_n, daecl_err *err)
 {
-    char cfg_path[PATH_MAX], ckpt_path[PATH_MAX];
+    char ckpt_path[PATH_MAX];
     if (json_path && json_path_n)
         json_path[0] = '\0';
     int rc = 0;
-    if (o->config)
-        snprintf(cfg_path, sizeof cfg_path, "%s", o->config);
-    else if (o->run_dir)
-        rc = daecl_path_join(cfg_path, sizeof cfg_path, o->run_dir, "config.yaml", err);
-    else
-        return daecl_err_set(err, DAECL_EUSAGE, "give a run folder, or --config and --checkpoint");
-    if (rc)
-        return rc;
     if (o->checkpoint)
         snprintf(ckpt_path, sizeof ckpt_path, "%s", o->checkpoint);
     else if (o->run_dir)
         rc = daecl_path_join(ckpt_path, sizeof ckpt_path, o->run_dir, "checkpoint.safetensors", err);
-    else
-        return daecl_err_set(err, DAECL_EUSAGE, "--config needs --checkpoint (or a run folder)");
     if (rc)
         return rc;
+    daecl_trained_opts to = {.run_dir = o->run_dir, .config = o->config,
+                             .checkpoint = o->checkpoint, .overrides = o->overrides,
+                             .n_overrides = o->n_overrides, .command = "eval",
+                             .probe = !o->no_probe || o->probe_baseline,
+                             .labels_for = o->probe_baseline ? "--probe-baseline" : NULL};
     daecl_run r;
-    if ((rc = daecl_run_open(&r, cfg_path, o->overrides, o->n_overrides, err)))
-        goto done;
     daecl_ckpt_state st;
-    if ((rc = daecl_run_load_checkpoint(&r, ckpt_path, &st, err)))
+    if ((rc = daecl_run_open_trained(&r, &to, &st, err)))
         goto done;
     const daecl_config *c = r.cfg;
     int labels = c->data.train_labels[0] && c->data.test_labels[0];
-    if (o->probe_baseline && !labels) {
-        rc = daecl_err_set(err, DAECL_ECONFIG, "--probe-baseline needs data.train_labels and "
-                           "data.test_labels in the config");
-        goto done;
-    }
     if ((rc = daecl_evaluate(&r, 1, labels && !o->no_probe, o->probe_baseline, out, err)))
         goto done;
     if (o->run_dir) {

@@ -98,7 +98,15 @@ int daecl_write_atomic(const char *path, const void *const *parts, const size_t 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return write_failed(err, what, path, step, errno);
-    step = "writing the temporary file";
+    /* The new file takes the mode of the one it replaces: a file the user
+     * made private (0600) or read-only stays so. */
+    struct stat old;
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode) && fchmod(fd, old.st_mode & 07777) != 0) {
+        e = errno;
+        step = "giving the temporary file the mode of the file it replaces";
+    }
+    if (!e)
+        step = "writing the temporary file";
     for (size_t i = 0; i < n_parts && !e; i++)
         if (sizes[i] && write_all(fd, parts[i], sizes[i]) != 0)
             e = errno;
@@ -158,6 +166,11 @@ static pid_t temp_owner(const char *name)
         pid = pid * 10 + (*p - '0');
     }
     return p == tag + 5 ? 0 : (pid_t)pid;
+}
+
+int daecl_is_temp_name(const char *name)
+{
+    return temp_owner(name) > 0;
 }
 
 size_t daecl_remove_stale_temps(const char *dir)

@@ -21,6 +21,8 @@ int daecl_write_file_atomic(const char *path, const void *data, size_t n, const 
  * effort: a folder that cannot be read is left as it is. Returns how many
  * files were removed. */
 size_t daecl_remove_stale_temps(const char *dir);
+/* 1 when name is the temporary file of an atomic write (".NAME.tmp.PID"). */
+int daecl_is_temp_name(const char *name);
 /* mkdir -p with mode 0755; existing folders are fine. */
 int daecl_mkdirs(const char *path, daecl_err *err);
 /* "DIR/NAME" into out; DAECL_EIO when it does not fit in n bytes. */

@@ -43,6 +43,7 @@ int daecl_model_init(daecl_model *m, const daecl_config *cfg, uint32_t dim, uint
     m->dim = dim;
     m->k = k;
     m->max_width = dim;
+    m->optim = cfg->optimizer.kind;
     uint32_t n_enc = cfg->model.n_encoder;
     if (n_enc == 0 || n_enc > DAECL_MAX_LAYERS)
         return daecl_err_set(err, DAECL_ECONFIG, "model.encoder needs 1 to %d layers, not %u",

@@ -35,6 +35,7 @@ typedef struct daecl_model {
     size_t n_weights;   /* floats in [0, n_weights) are weights */
     size_t n_params;    /* floats in [n_weights, n_params) are biases */
     uint32_t max_width; /* widest layer output, and D */
+    daecl_optim_kind optim; /* the optimiser whose state checkpoints hold */
 } daecl_model;
 
 /* Builds the layer list and layout from the config for data of `dim`

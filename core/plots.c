@@ -139,15 +139,12 @@ int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err)
 int daecl_plot_run(const char *run_dir, const char *const *overrides, size_t n_overrides,
                    daecl_err *err)
 {
-    char cfg[PATH_MAX], ckpt[PATH_MAX];
-    int rc;
-    if ((rc = daecl_path_join(cfg, sizeof cfg, run_dir, "config.yaml", err)) ||
-        (rc = daecl_path_join(ckpt, sizeof ckpt, run_dir, "checkpoint.safetensors", err)))
-        return rc;
+    daecl_trained_opts o = {.run_dir = run_dir, .overrides = overrides,
+                            .n_overrides = n_overrides, .command = "plot"};
     daecl_run r;
     daecl_ckpt_state st;
-    if (!(rc = daecl_run_open(&r, cfg, overrides, n_overrides, err)) &&
-        !(rc = daecl_run_load_checkpoint(&r, ckpt, &st, err)))
+    int rc = daecl_run_open_trained(&r, &o, &st, err);
+    if (!rc)
         rc = daecl_run_pictures(&r, run_dir, err);
     daecl_run_close(&r);
     return rc;

@@ -16,6 +16,16 @@ double daecl_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A write that failed (EPIPE from `daecl train | head`, a full disk) ends
+ * the progress output, not the run: training goes on silently. */
+static void check_closed(daecl_progress *p)
+{
+    if (ferror(p->out)) {
+        clearerr(p->out);
+        p->mode = DAECL_PROGRESS_QUIET;
+    }
+}
+
 void daecl_progress_init(daecl_progress *p, int mode, FILE *out)
 {
     p->out = out;
@@ -62,6 +72,7 @@ void daecl_progress_bar(daecl_progress *p, double now, uint32_t epoch, uint32_t 
     fflush(p->out);
     p->bar_shown = 1;
     p->last_draw = now;
+    check_closed(p);
 }
 
 void daecl_progress_line(daecl_progress *p, const char *fmt, ...)
@@ -78,4 +89,5 @@ void daecl_progress_line(daecl_progress *p, const char *fmt, ...)
     va_end(ap);
     fputc('\n', p->out);
     fflush(p->out);
+    check_closed(p);
 }

@@ -1,22 +1,124 @@
 /* daecl — a run's working set: config, data, device, graph, feeders. */
 #include "core/run.h"
 
+#include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fsutil.h"
 #include "core/log.h"
+#include "core/runfolder.h"
 
-static int load_data(daecl_run *r, daecl_err *err)
+/* The configured label file at `path` for a data set of want_rows rows. */
+static int load_labels(const daecl_config *c, const char *path, const char *key, size_t limit,
+                       size_t want_rows, daecl_labels **out, daecl_err *err)
+{
+    int rc = daecl_labels_load(path, limit, daecl_data_max_bytes(c->data.max_mb), out, err);
+    if (rc)
+        return rc;
+    if ((*out)->n != want_rows)
+        return daecl_err_set(err, DAECL_EDATA, "%s %s has %zu labels but its data set has %zu "
+                             "rows; use the matching label file", key, path, (*out)->n, want_rows);
+    return 0;
+}
+
+/* The probe's classes are 0..C-1, C = the largest training label + 1: each
+ * needs training examples (a label of 300 among 0..9 would make a 301-way
+ * probe of mostly empty classes), and every test label must be one of them. */
+static int check_classes(const daecl_config *c, const daecl_labels *ytr, const daecl_labels *yte,
+                         daecl_err *err)
+{
+    uint32_t n = ytr->n_classes;
+    size_t *count = calloc(n ? n : 1, sizeof *count);
+    if (!count)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory checking %u label classes", n);
+    for (size_t i = 0; i < ytr->n; i++)
+        count[ytr->y[i]]++;
+    uint32_t missing = 0, first = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (!count[k] && !missing++)
+            first = k;
+    free(count);
+    if (missing)
+        return daecl_err_set(err, DAECL_EDATA,
+                             "data.train_labels %s numbers its classes up to %u but %u of the "
+                             "classes below have no example (the first: %u); the probe needs "
+                             "labels that number the classes 0..C-1, so renumber them",
+                             c->data.train_labels, n - 1, missing, first);
+    for (size_t i = 0; i < yte->n; i++)
+        if ((uint32_t)yte->y[i] >= n)
+            return daecl_err_set(err, DAECL_EDATA,
+                                 "data.test_labels %s has label %d at row %zu, a class "
+                                 "data.train_labels never uses (its classes are 0..%u); use "
+                                 "label files that number the same classes",
+                                 c->data.test_labels, yte->y[i], i, n - 1);
+    return 0;
+}
+
+/* The likelihood must be able to score the data. Only the built-in
+ * bernoulli declares a support today (plugins cannot yet say theirs). */
+static int check_support(const daecl_config *c, const daecl_dataset *ds, const char *key,
+                         const char *path, daecl_err *err)
+{
+    if (strcmp(c->likelihood.name, "bernoulli") != 0 || (ds->min >= 0 && ds->max <= 1))
+        return 0;
+    return daecl_err_set(err, DAECL_ECONFIG,
+                         "the bernoulli likelihood scores values in [0, 1], but %s %s spans "
+                         "[%g, %g]; choose likelihood.plugin=gaussian (or gaussian_learned) or "
+                         "rescale the data into [0, 1]",
+                         key, path, (double)ds->min, (double)ds->max);
+}
+
+int daecl_run_configure(daecl_run *r, const char *config_path, const char *const *overrides,
+                        size_t n_overrides, daecl_err *err)
+{
+    memset(r, 0, sizeof *r);
+    int rc;
+    if ((rc = daecl_registry_create(NULL, &r->reg, err)) ||
+        (rc = daecl_config_load(config_path, overrides, n_overrides, r->reg, &r->cfg, err)))
+        return rc;
+    const daecl_config *c = r->cfg;
+    if (c->eval.probe || c->eval.probe_baseline) {
+        const char *key = c->eval.probe ? "eval.probe" : "eval.probe_baseline";
+        const char *miss = !c->data.test[0]           ? "data.test"
+                           : !c->data.train_labels[0] ? "data.train_labels"
+                           : !c->data.test_labels[0]  ? "data.test_labels"
+                                                      : NULL;
+        if (miss)
+            return daecl_err_set(err, DAECL_ECONFIG,
+                                 "%s needs a test set and labels for both sets, but %s is not "
+                                 "set; set data.test, data.train_labels and data.test_labels, "
+                                 "or turn %s off",
+                                 key, miss, key);
+    }
+    const char *device = getenv("DAECL_DEVICE");
+    if (device && *device && strcmp(c->backend.name, "opencl") != 0)
+        daecl_log(DAECL_LOG_WARN, NULL, "DAECL_DEVICE=%.100s chooses among OpenCL devices, but "
+                  "this run uses the %s backend, so it has no effect; set backend.plugin=opencl "
+                  "to use it", device, c->backend.name);
+    return 0;
+}
+
+int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
     /* data.max_mb bounds what a file's header can make us allocate */
     uint64_t max_bytes = daecl_data_max_bytes(c->data.max_mb);
     int rc = daecl_dataset_load(c->data.train, c->data.train_limit, max_bytes, &r->train, err);
     if (rc)
+        return rc;
+    if (r->train->dim > UINT32_MAX / 4)
+        return daecl_err_set(err, DAECL_EDATA, "training set %s has %zu values per example; "
+                             "daecl supports at most %u", c->data.train, r->train->dim,
+                             UINT32_MAX / 4);
+    if (r->train->dim == 1)
+        daecl_log(DAECL_LOG_WARN, NULL, "data.train %s holds one value per example, so the "
+                  "model is 1 wide; if it is a label file, name it in data.train_labels",
+                  c->data.train);
+    if ((rc = check_support(c, r->train, "data.train", c->data.train, err)))
         return rc;
     if (c->data.test[0]) {
         if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
@@ -25,55 +127,32 @@ static int load_data(daecl_run *r, daecl_err *err)
             return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu values per example but "
                                  "the training set %s has %zu; use matching files",
                                  c->data.test, r->test->dim, c->data.train, r->train->dim);
+        if ((rc = check_support(c, r->test, "data.test", c->data.test, err)))
+            return rc;
     }
-    if (r->train->dim > UINT32_MAX / 4)
-        return daecl_err_set(err, DAECL_EDATA, "training set %s has %zu values per example; "
-                             "daecl supports at most %u", c->data.train, r->train->dim,
-                             UINT32_MAX / 4);
-    if (strcmp(c->likelihood.name, "bernoulli") == 0 && (r->train->min < 0 || r->train->max > 1))
-        daecl_log(DAECL_LOG_WARN, NULL, "the training data spans [%g, %g] but the bernoulli "
-                  "likelihood expects values in [0, 1]; consider likelihood.plugin=gaussian",
-                  (double)r->train->min, (double)r->train->max);
+    if (c->data.train_labels[0] &&
+        (rc = load_labels(c, c->data.train_labels, "data.train_labels", c->data.train_limit,
+                          r->train->n_rows, &r->train_y, err)))
+        return rc;
+    if (c->data.test_labels[0]) {
+        if (!r->test)
+            return daecl_err_set(err, DAECL_ECONFIG, "data.test_labels is set but data.test is "
+                                 "not; name the test set the labels belong to");
+        if ((rc = load_labels(c, c->data.test_labels, "data.test_labels", c->data.test_limit,
+                              r->test->n_rows, &r->test_y, err)))
+            return rc;
+    }
+    if (need_probe && r->train_y && r->test_y &&
+        (rc = check_classes(c, r->train_y, r->test_y, err)))
+        return rc;
+    daecl_data_digest_of(r->train, r->test, r->train_y, r->test_y, &r->digest);
     return 0;
 }
 
-/* The data sets load on a thread of their own while the device opens: both
- * take a good part of a second (inflating Fashion-MNIST; loading programs
- * and starting the OpenCL runtime), and neither needs the other. */
-typedef struct loader {
-    daecl_run *r;
-    daecl_err err;
-    int rc;
-} loader;
-
-static void *load_data_thread(void *arg)
+int daecl_run_start(daecl_run *r, daecl_err *err)
 {
-    loader *l = arg;
-    l->rc = load_data(l->r, &l->err);
-    return NULL;
-}
-
-int daecl_run_open(daecl_run *r, const char *config_path, const char *const *overrides,
-                   size_t n_overrides, daecl_err *err)
-{
-    memset(r, 0, sizeof *r);
-    int rc;
-    if ((rc = daecl_registry_create(NULL, &r->reg, err)) ||
-        (rc = daecl_config_load(config_path, overrides, n_overrides, r->reg, &r->cfg, err)))
-        return rc;
     const daecl_config *c = r->cfg;
-    loader l = {.r = r};
-    pthread_t tid;
-    int threaded = pthread_create(&tid, NULL, load_data_thread, &l) == 0;
-    if (!threaded)
-        load_data_thread(&l);
-    rc = daecl_session_create(c, &r->s, err);
-    if (threaded)
-        pthread_join(tid, NULL);
-    if (l.rc) { /* the data's sentence first: a bad file is the likelier mistake */
-        *err = l.err;
-        return l.rc;
-    }
+    int rc = daecl_session_create(c, &r->s, err);
     if (rc)
         return rc;
     const daecl_likelihood_ops *lik = c->likelihood.plugin->ops;
@@ -103,6 +182,81 @@ int daecl_run_open(daecl_run *r, const char *config_path, const char *const *ove
     return daecl_graph_set_params(r->g, r->params, err);
 }
 
+int daecl_run_open(daecl_run *r, const char *config_path, const char *const *overrides,
+                   size_t n_overrides, daecl_err *err)
+{
+    int rc = daecl_run_configure(r, config_path, overrides, n_overrides, err);
+    if (!rc)
+        rc = daecl_run_load_data(r, r->cfg->eval.probe || r->cfg->eval.probe_baseline, err);
+    if (!rc)
+        rc = daecl_run_start(r, err);
+    return rc;
+}
+
+int daecl_run_open_trained(daecl_run *r, const daecl_trained_opts *o, daecl_ckpt_state *st,
+                           daecl_err *err)
+{
+    char cfg_path[PATH_MAX], ckpt_path[PATH_MAX];
+    float *params = NULL;
+    char *stored = NULL;
+    memset(r, 0, sizeof *r);
+    int rc = 0;
+    if (o->run_dir) {
+        if ((rc = daecl_folder_check_own_run(o->run_dir, o->command, err)))
+            return rc;
+        size_t stale = daecl_remove_stale_temps(o->run_dir);
+        if (stale)
+            daecl_log(DAECL_LOG_INFO, NULL, "removed %zu temporary file%s left in %s by an "
+                      "interrupted run", stale, stale == 1 ? "" : "s", o->run_dir);
+    }
+    if (o->config)
+        snprintf(cfg_path, sizeof cfg_path, "%s", o->config);
+    else if (o->run_dir)
+        rc = daecl_path_join(cfg_path, sizeof cfg_path, o->run_dir, "config.yaml", err);
+    else
+        return daecl_err_set(err, DAECL_EUSAGE, "give a run folder, or --config and --checkpoint");
+    if (!rc && o->checkpoint)
+        snprintf(ckpt_path, sizeof ckpt_path, "%s", o->checkpoint);
+    else if (!rc && o->run_dir)
+        rc = daecl_path_join(ckpt_path, sizeof ckpt_path, o->run_dir, "checkpoint.safetensors",
+                             err);
+    else if (!rc)
+        return daecl_err_set(err, DAECL_EUSAGE, "--config needs --checkpoint (or a run folder)");
+    if (rc || (rc = daecl_run_configure(r, cfg_path, o->overrides, o->n_overrides, err)))
+        return rc;
+    if (o->labels_for && !(r->cfg->data.train_labels[0] && r->cfg->data.test_labels[0]))
+        return daecl_err_set(err, DAECL_ECONFIG, "%s needs data.train_labels and "
+                             "data.test_labels in the config", o->labels_for);
+    static const char *const key[1] = {"daecl.config"};
+    if ((rc = daecl_checkpoint_meta(ckpt_path, key, 1, &stored, err)))
+        return rc;
+    /* a checkpoint made elsewhere (no daecl.config): its shapes must fit */
+    if (stored && (rc = daecl_compat_config(stored, ckpt_path, r->cfg, DAECL_COMPAT_EVAL, 0, err)))
+        goto done;
+    int probe = o->probe && r->cfg->data.train_labels[0] && r->cfg->data.test_labels[0];
+    if ((rc = daecl_run_load_data(r, probe, err)))
+        goto done;
+    /* The checkpoint's tensors against the model, on the host: a checkpoint
+     * of another model is refused before a device opens. */
+    daecl_model m;
+    const daecl_likelihood_ops *lik = r->cfg->likelihood.plugin->ops;
+    if ((rc = daecl_model_init(&m, r->cfg, (uint32_t)r->train->dim, lik->params_per_dim, err)))
+        goto done;
+    if (!(params = malloc(m.n_params * sizeof *params))) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory reading checkpoint %s", ckpt_path);
+        goto done;
+    }
+    if ((rc = daecl_checkpoint_load(ckpt_path, &m, params, NULL, NULL, st, err)) ||
+        (rc = daecl_run_start(r, err)))
+        goto done;
+    memcpy(r->params, params, m.n_params * sizeof *params);
+    rc = daecl_graph_set_params(r->g, r->params, err);
+done:
+    free(params);
+    free(stored);
+    return rc;
+}
+
 void daecl_run_close(daecl_run *r)
 {
     daecl_feeder_destroy(r->train_feed);
@@ -111,6 +265,8 @@ void daecl_run_close(daecl_run *r)
     daecl_session_destroy(r->s);
     daecl_dataset_destroy(r->train);
     daecl_dataset_destroy(r->test);
+    daecl_labels_destroy(r->train_y);
+    daecl_labels_destroy(r->test_y);
     daecl_config_destroy(r->cfg);
     daecl_registry_destroy(r->reg);
     free(r->params);
@@ -119,15 +275,16 @@ void daecl_run_close(daecl_run *r)
     memset(r, 0, sizeof *r);
 }
 
-int daecl_run_load_checkpoint(daecl_run *r, const char *path, daecl_ckpt_state *st,
-                              daecl_err *err)
+int daecl_run_load_checkpoint(daecl_run *r, const char *path, int params_only,
+                              daecl_ckpt_state *st, daecl_err *err)
 {
-    int rc = daecl_checkpoint_load(path, &r->model, r->params, r->s1, r->s2, st, err);
+    int rc = daecl_checkpoint_load(path, &r->model, r->params, params_only ? NULL : r->s1,
+                                   params_only ? NULL : r->s2, st, err);
     if (rc)
         return rc;
     if ((rc = daecl_graph_set_params(r->g, r->params, err)))
         return rc;
-    return daecl_graph_set_state(r->g, r->s1, r->s2, err);
+    return params_only ? 0 : daecl_graph_set_state(r->g, r->s1, r->s2, err);
 }
 
 int daecl_run_fetch_params(daecl_run *r, daecl_err *err)
@@ -144,8 +301,8 @@ int daecl_run_fetch_params(daecl_run *r, daecl_err *err)
     return 0;
 }
 
-int daecl_run_step(daecl_run *r, size_t i, uint64_t step, daecl_slice loss_dst, size_t *rows,
-                   daecl_err *err)
+int daecl_run_step(daecl_run *r, size_t i, uint64_t step, uint64_t optim_t, daecl_slice loss_dst,
+                   size_t *rows, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
     size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
@@ -158,7 +315,7 @@ int daecl_run_step(daecl_run *r, size_t i, uint64_t step, daecl_slice loss_dst, 
         (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &key, err)) ||
         (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
         (rc = daecl_graph_loss(r->g, x, n, loss_dst, 1, err)) ||
-        (rc = daecl_graph_backward_update(r->g, xt, n, c, step + 1, err)))
+        (rc = daecl_graph_backward_update(r->g, xt, n, c, optim_t, err)))
         return rc;
     *rows = n;
     return 0;

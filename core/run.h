@@ -1,7 +1,12 @@
 /* daecl — a run's working set: the registry, the resolved config, the data
- * sets, the model, the opened device with its graph and data feeders, and
- * host copies of the parameters. Training, resuming and evaluation all start
- * from one of these (core/train.c, core/evaluate.c). */
+ * sets and labels, the model, the opened device with its graph and data
+ * feeders, and host copies of the parameters. Training, resuming and
+ * evaluation all start from one of these (core/train.c, core/evaluate.c).
+ *
+ * It is made in three phases, so that everything the config and the files
+ * can tell is checked before a device opens: configure (the config and the
+ * checks it alone allows), load_data (data sets, labels, and the checks of
+ * their content against the config), start (the device and the rest). */
 #ifndef DAECL_CORE_RUN_H
 #define DAECL_CORE_RUN_H
 
@@ -17,10 +22,14 @@
 #include "core/registry.h"
 #include "core/session.h"
 
+#include "core/compat.h"
+
 typedef struct daecl_run {
     daecl_registry *reg;
     daecl_config *cfg;
     daecl_dataset *train, *test; /* test may be NULL */
+    daecl_labels *train_y, *test_y; /* the configured label files, or NULL */
+    daecl_data_digest digest;    /* what the data are, for checkpoints */
     daecl_model model;
     daecl_session *s;
     daecl_graph *g;
@@ -29,22 +38,57 @@ typedef struct daecl_run {
     size_t steps_per_epoch;
 } daecl_run;
 
-/* Loads config (with overrides) and data, opens the device, builds the
- * graph and the feeders, and uploads freshly initialised parameters. */
+/* Phase 1: loads the config (with overrides) and runs the checks it alone
+ * allows (what eval needs). Opens nothing, writes nothing. */
+int daecl_run_configure(daecl_run *r, const char *config_path, const char *const *overrides,
+                        size_t n_overrides, daecl_err *err);
+/* Phase 2: loads the data sets and the configured label files and checks
+ * them: shapes, label counts, the likelihood's range against the data and,
+ * with need_probe, the label classes the probe needs (0..C-1, each with a
+ * training example; test labels among them). Fills r->digest. */
+int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err);
+/* Phase 3: opens the device, builds the graph and the feeders, and uploads
+ * freshly initialised parameters. */
+int daecl_run_start(daecl_run *r, daecl_err *err);
+/* All three, with need_probe from the config's eval section. */
 int daecl_run_open(daecl_run *r, const char *config_path, const char *const *overrides,
                    size_t n_overrides, daecl_err *err);
 void daecl_run_close(daecl_run *r);
 
-/* Loads a checkpoint's parameters and optimiser state into the run (host
- * copies and device); st gets its position. */
-int daecl_run_load_checkpoint(daecl_run *r, const char *path, daecl_ckpt_state *st,
-                              daecl_err *err);
+/* For the commands that read a trained run (eval, plot): which run, and
+ * what may stand in for its files. */
+typedef struct daecl_trained_opts {
+    const char *run_dir;    /* the run folder, or NULL with config and checkpoint */
+    const char *config;     /* NULL: run_dir/config.yaml */
+    const char *checkpoint; /* NULL: run_dir/checkpoint.safetensors */
+    const char *const *overrides;
+    size_t n_overrides;
+    const char *command;    /* "eval", "plot": for the sentences */
+    int probe;              /* the probe will run when labels are configured */
+    const char *labels_for; /* an option that needs both label files ("--probe-baseline"), or NULL */
+} daecl_trained_opts;
+
+/* Opens a trained run with its checkpoint's parameters loaded. Before a
+ * device opens: the folder must be daecl's (its stale temporary files are
+ * removed), the config must not contradict the model the checkpoint was
+ * trained with (compat.h, eval's rules), the data load and check, and the
+ * checkpoint's tensors must fit the model. st gets its position. */
+int daecl_run_open_trained(daecl_run *r, const daecl_trained_opts *o, daecl_ckpt_state *st,
+                           daecl_err *err);
+
+/* Loads a checkpoint's parameters, and its optimiser state unless
+ * params_only (eval, or a reset optimiser: the state stays zero), into the
+ * run (host copies and device); st gets its position. */
+int daecl_run_load_checkpoint(daecl_run *r, const char *path, int params_only,
+                              daecl_ckpt_state *st, daecl_err *err);
 /* One optimiser step on batch i (0-based) of the current epoch order, the
- * run's `step`-th (0-based; keys the noise and Adam's bias correction):
+ * run's `step`-th (0-based; keys the noise); optim_t is the optimiser's own
+ * step count (1-based; Adam's bias correction), step + 1 unless the
+ * optimiser was reset:
  * gather, corrupt, forward, loss (its batch sum into loss_dst[0]),
  * backward, update. Only enqueues work. *rows gets the batch's size. */
-int daecl_run_step(daecl_run *r, size_t i, uint64_t step, daecl_slice loss_dst, size_t *rows,
-                   daecl_err *err);
+int daecl_run_step(daecl_run *r, size_t i, uint64_t step, uint64_t optim_t, daecl_slice loss_dst,
+                   size_t *rows, daecl_err *err);
 
 /* Reads parameters and state back from the device into the host copies and
  * checks that every parameter is finite (a non-finite one is DAECL_ENAN). */

@@ -42,6 +42,9 @@ int daecl_session_create(const daecl_config *cfg, daecl_session **out, daecl_err
     int rc;
     s->backend = cfg->backend.plugin;
     s->be = cfg->backend.plugin->ops;
+    /* tests/bad's "pre" cases look for this line's absence: refused before
+     * a device opened */
+    daecl_log(DAECL_LOG_DEBUG, NULL, "opening the %s backend", cfg->backend.name);
     rc = s->be->open(daecl_host_table(), cfg->backend.values, &s->ctx, err);
     if (rc)
         goto fail;

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/registry.h"
+#include "core/runfolder.h"
 #include "core/train.h"
 
 #define MAX_POINTS 10000
@@ -264,13 +265,14 @@ done:
     return rc;
 }
 
-/* The sweep folder: o->out_dir, else <output.dir>/<name>-sweep[-N]. */
+/* The sweep folder: o->out_dir (new, empty, or a sweep of daecl's without
+ * a table), else <output.dir>/<name>-sweep[-N]; made, marked and locked. */
 static int make_dir(const daecl_sweep_opts *o, const daecl_config *cfg, char *dir, size_t n,
-                    daecl_err *err)
+                    daecl_lock **lock, daecl_err *err)
 {
     if (o->out_dir) {
         snprintf(dir, n, "%s", o->out_dir);
-        return daecl_mkdirs(dir, err);
+        return daecl_folder_claim(dir, DAECL_FOLDER_SWEEP, "sweep", "--out", lock, err);
     }
     int rc = daecl_mkdirs(cfg->output.dir, err);
     if (rc)
@@ -281,7 +283,7 @@ static int make_dir(const daecl_sweep_opts *o, const daecl_config *cfg, char *di
         else
             snprintf(dir, n, "%s/%s-sweep-%u", cfg->output.dir, cfg->name, i);
         if (mkdir(dir, 0755) == 0)
-            return 0;
+            return daecl_folder_claim(dir, DAECL_FOLDER_SWEEP, "sweep", "output.dir", lock, err);
         if (errno != EEXIST)
             return daecl_err_set(err, DAECL_EIO, "cannot create sweep folder %s: %s", dir,
                                  strerror(errno));
@@ -299,12 +301,22 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
     char ***point_ov = NULL, *storage = NULL;
     daecl_registry *reg = NULL;
     daecl_config *first = NULL;
+    daecl_lock *lock = NULL;
     if (o->n_args > DAECL_SWEEP_MAX_KEYS)
         return daecl_err_set(err, DAECL_EUSAGE, "a sweep takes at most %d keys",
                              DAECL_SWEEP_MAX_KEYS);
     for (; n_ax < o->n_args; n_ax++) {
         if ((rc = daecl_sweep_parse_axis(o->args[n_ax], &ax[n_ax], err)))
             goto done;
+        for (size_t a = 0; a < n_ax; a++)
+            if (strcmp(ax[a].key, ax[n_ax].key) == 0) {
+                /* seed=1,2 seed=3 would train seed 3 twice, labelled 1 and 2 */
+                rc = daecl_err_set(err, DAECL_EUSAGE, "sweep key '%s' is given twice ('%s' and "
+                                   "'%s'); give each key once, with all its values: %s=V1,V2,...",
+                                   ax[a].key, o->args[a], o->args[n_ax], ax[a].key);
+                n_ax++;
+                goto done;
+            }
         n_pts *= ax[n_ax].n_values;
         if (n_pts > MAX_POINTS) {
             rc = daecl_err_set(err, DAECL_EUSAGE, "the sweep has more than %d points; split it",
@@ -339,23 +351,41 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
     }
     if ((rc = daecl_registry_create(NULL, &reg, err)))
         goto done;
+    if (o->out_dir && (rc = daecl_folder_check_new(o->out_dir, DAECL_FOLDER_SWEEP, "--out", err)))
+        goto done;
     for (size_t i = 0; i < n_pts; i++) {
         point_ov[i] = calloc(n_ax ? n_ax : 1, sizeof(char *));
         if (!point_ov[i]) {
             rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory planning the sweep");
             goto done;
         }
-        daecl_config *cfg = NULL;
-        if ((rc = point_overrides(ax, n_ax, i, point_ov[i], storage + i * n_ax * per, per, err)) ||
-            (rc = daecl_config_load(o->config_path, (const char *const *)point_ov[i], n_ax, reg,
-                                    &cfg, err)))
+        if ((rc = point_overrides(ax, n_ax, i, point_ov[i], storage + i * n_ax * per, per, err)))
             goto done;
-        if (i == 0)
-            first = cfg;
-        else
-            daecl_config_destroy(cfg);
+        if (i == 0 && (rc = daecl_config_load(o->config_path, (const char *const *)point_ov[i],
+                                              n_ax, reg, &first, err)))
+            goto done;
+        /* Every check `daecl train` makes before its first step, on every
+         * point: data, labels, eval's needs, the likelihood against the data. */
+        daecl_train_opts check = {.config_path = o->config_path,
+                                  .overrides = (const char *const *)point_ov[i],
+                                  .n_overrides = n_ax,
+                                  .quiet = 1,
+                                  .check_only = 1};
+        if ((rc = daecl_train(&check, NULL, 0, err))) {
+            char why[DAECL_ERR_MSG_MAX], file[DAECL_ERR_FILE_MAX], what[512];
+            size_t len = 0;
+            what[0] = '\0';
+            for (size_t a = 0; a < n_ax && len < sizeof what; a++)
+                len += (size_t)snprintf(what + len, sizeof what - len, "%s%s", a ? " " : "",
+                                        point_ov[i][a]);
+            snprintf(why, sizeof why, "%s", err->msg);
+            snprintf(file, sizeof file, "%s", err->file);
+            daecl_err_set_at(err, rc, file, err->line, err->col, "sweep point %zu (%s): %s",
+                             i + 1, n_ax ? what : "no overrides", why);
+            goto done;
+        }
     }
-    if ((rc = make_dir(o, first, out->dir, sizeof out->dir, err)))
+    if ((rc = make_dir(o, first, out->dir, sizeof out->dir, &lock, err)))
         goto done;
 
     daecl_err first_failure = {0};
@@ -415,5 +445,6 @@ done:
     free(pts);
     daecl_config_destroy(first);
     daecl_registry_destroy(reg);
+    daecl_lock_release(lock);
     return rc;
 }

@@ -6,10 +6,12 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/evaluate.h"
@@ -18,6 +20,7 @@
 #include "core/plots.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "core/runfolder.h"
 
 typedef struct trainer {
     const daecl_train_opts *opts;
@@ -28,11 +31,14 @@ typedef struct trainer {
     double epoch_sum;   /* loss sum of this epoch's steps read so far (incl. resumed) */
     uint64_t epoch_rows; /* rows of this epoch's steps taken (incl. resumed) */
     uint64_t step;      /* optimiser steps taken */
+    uint64_t optim_step0; /* the step the optimiser's state last started from zero */
     uint32_t epochs_done;
     size_t first_step;  /* the step within the epoch a resumed run starts at */
     int resumed;
     char run_dir[PATH_MAX];
     char ckpt_path[PATH_MAX];
+    char *data_json;    /* the data's digest, stored in every checkpoint */
+    daecl_lock *lock;   /* the run folder's, held from claim (or resume) to the end */
     FILE *metrics;
     daecl_progress progress;
     double t_start;
@@ -40,28 +46,20 @@ typedef struct trainer {
 
 /* ---- the run folder ---------------------------------------------------------- */
 
+/* The run folder: --out as given (checked by check_out_dir), else
+ * <output.dir>/<name>, -2, -3, ... (never a folder that exists). Made,
+ * marked as daecl's and locked. */
 static int make_run_dir(trainer *t, daecl_err *err)
 {
     const char *out = t->opts->out_dir;
     const daecl_config *c = t->r.cfg;
     int rc;
     if (out) {
-        if ((rc = daecl_mkdirs(out, err)))
-            return rc;
         snprintf(t->run_dir, sizeof t->run_dir, "%s", out);
-        char ck[PATH_MAX];
-        if ((rc = daecl_path_join(ck, sizeof ck, out, "checkpoint.safetensors", err)))
-            return rc;
-        struct stat st;
-        if (stat(ck, &st) == 0)
-            return daecl_err_set(err, DAECL_EUSAGE, "run folder %s already holds a checkpoint; "
-                                 "continue it with `daecl resume %s` or choose another --out",
-                                 out, out);
-        return 0;
+        return daecl_folder_claim(out, DAECL_FOLDER_RUN, "train", "--out", &t->lock, err);
     }
     if ((rc = daecl_mkdirs(c->output.dir, err)))
         return rc;
-    /* runs/NAME, else runs/NAME-2, -3, ...: never reuse a folder. */
     for (unsigned i = 1; i < 100000; i++) {
         char name[DAECL_NAME_MAX + 16];
         if (i == 1)
@@ -71,7 +69,8 @@ static int make_run_dir(trainer *t, daecl_err *err)
         if ((rc = daecl_path_join(t->run_dir, sizeof t->run_dir, c->output.dir, name, err)))
             return rc;
         if (mkdir(t->run_dir, 0755) == 0)
-            return 0;
+            return daecl_folder_claim(t->run_dir, DAECL_FOLDER_RUN, "train", "output.dir",
+                                      &t->lock, err);
         if (errno != EEXIST) {
             int e = errno;
             return daecl_err_set(err, DAECL_EIO, "cannot create run folder %s: %s; %s",
@@ -80,6 +79,30 @@ static int make_run_dir(trainer *t, daecl_err *err)
     }
     return daecl_err_set(err, DAECL_EIO, "cannot find a free run folder name under %s; "
                          "clean it up or set output.dir", c->output.dir);
+}
+
+/* Before anything is opened or written: may a new run go where it would? */
+static int check_out_dir(trainer *t, daecl_err *err)
+{
+    if (t->opts->out_dir) {
+        if (!t->opts->out_dir[0])
+            return daecl_err_set(err, DAECL_EUSAGE, "--out needs a folder name, not an empty "
+                                 "string");
+        return daecl_folder_check_new(t->opts->out_dir, DAECL_FOLDER_RUN, "--out", err);
+    }
+    /* output.dir itself: a folder (or absent, then made), writable */
+    const char *dir = t->r.cfg->output.dir;
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return daecl_err_set(err, DAECL_ECONFIG, "output.dir %s is a file, not a folder; set "
+                             "output.dir to a folder for the run folders", dir);
+    if (stat(dir, &st) == 0 && access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        return daecl_err_set(err, DAECL_ECONFIG, "output.dir %s is not writable (%s); set "
+                             "output.dir to a folder you can write, or use --out",
+                             dir, strerror(e));
+    }
+    return 0;
 }
 
 static int write_config(trainer *t, daecl_err *err)
@@ -230,7 +253,8 @@ static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
     }
     daecl_ckpt_state st = {.step = t->step, .epoch = t->epochs_done, .seed = t->r.cfg->seed,
                            .epoch_loss_sum = steps_in_epoch ? t->epoch_sum : 0,
-                           .epoch_rows = steps_in_epoch ? t->epoch_rows : 0};
+                           .epoch_rows = steps_in_epoch ? t->epoch_rows : 0,
+                           .optim_step0 = t->optim_step0, .data_json = t->data_json};
     return daecl_checkpoint_save(t->ckpt_path, &t->r.model, t->r.cfg, t->r.params, t->r.s1,
                                  t->r.s2, &st, err);
 }
@@ -272,7 +296,8 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
     *stopped = 0;
     for (size_t i = t->first_step; i < spe; i++) {
         size_t rows;
-        if ((rc = daecl_run_step(r, i, t->step, daecl_at(t->losses, i), &rows, err)))
+        if ((rc = daecl_run_step(r, i, t->step, t->step - t->optim_step0 + 1,
+                                 daecl_at(t->losses, i), &rows, err)))
             return rc;
         t->step++;
         steps_here++;
@@ -375,6 +400,21 @@ static int write_summary(trainer *t, const epoch_result *last, const char *statu
 }
 
 static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err);
+static const char *signal_name(int sig);
+
+/* A stop signal: the checkpoint of where the run is, and the sentence that
+ * says how to go on. */
+static int stop_checkpointed(trainer *t, daecl_err *err)
+{
+    int rc = save_checkpoint(t, t->first_step, err);
+    if (rc)
+        return rc;
+    int sig = (int)*t->opts->stop;
+    daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64, t->step);
+    return daecl_err_set(err, DAECL_EINTR, "training was stopped by %s at step %" PRIu64
+                         " and checkpointed; continue it with `daecl resume %s`",
+                         signal_name(sig), t->step, t->run_dir);
+}
 
 static int run(trainer *t, daecl_err *err)
 {
@@ -404,21 +444,18 @@ static int run(trainer *t, daecl_err *err)
         double t0 = daecl_now();
         if ((rc = run_epoch(t, epoch, &stopped, err)))
             return rc;
-        if (stopped == 2) {
-            if ((rc = save_checkpoint(t, t->first_step, err)))
-                return rc;
-            daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64, t->step);
-            return daecl_err_set(err, DAECL_EINTR, "training was interrupted at step %" PRIu64
-                                 " and checkpointed; continue it with `daecl resume %s`",
-                                 t->step, t->run_dir);
-        }
+        /* Stopped inside the epoch: checkpoint where it is. Stopped after
+         * its last step: the epoch ends as usual first (test NLL, metrics,
+         * epoch count), so the checkpoint sits at an epoch boundary. */
+        if (stopped == 2 && t->first_step < spe)
+            return stop_checkpointed(t, err);
         if ((rc = read_losses(t, t->first_step, NULL, err)))
             return rc;
         double train_seconds = daecl_now() - t0;
         last.train_nll = t->epoch_sum / (double)t->epoch_rows;
         last.examples_per_s = (double)(t->epoch_rows) / train_seconds;
         int finished = t->first_step == spe;
-        int last_epoch = stopped || (finished && epoch + 1 == epochs);
+        int last_epoch = stopped == 1 || (finished && epoch + 1 == epochs);
         if (r->test &&
             (rc = daecl_evaluate(r, last_epoch && c->eval.denoising, 0, 0, &last.eval, err)))
             return rc;
@@ -447,6 +484,8 @@ static int run(trainer *t, daecl_err *err)
                                 last.examples_per_s, last.seconds);
         int due = c->train.checkpoint_unit == DAECL_CKPT_EPOCH && c->train.checkpoint_every &&
                   t->epochs_done % c->train.checkpoint_every == 0;
+        if (stopped == 2) /* at the boundary: epochs_done counts the epoch, first_step is 0 */
+            return stop_checkpointed(t, err);
         if (due || last_epoch) {
             if ((rc = save_checkpoint(t, finished ? 0 : t->first_step, err)))
                 return rc;
@@ -500,11 +539,66 @@ static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
 
 /* ---- entry --------------------------------------------------------------------- */
 
+/* What the checkpoint of a run being resumed says about itself. */
+typedef struct ckpt_meta {
+    char *config;    /* daecl.config: the resolved config it was trained with */
+    char *data;      /* daecl.data: the data's digest (NULL before daecl recorded it) */
+    char *optimizer; /* daecl.optimizer */
+} ckpt_meta;
+
+static void ckpt_meta_free(ckpt_meta *m)
+{
+    free(m->config);
+    free(m->data);
+    free(m->optimizer);
+    memset(m, 0, sizeof *m);
+}
+
+/* Before the data load and the device: the folder's lock, its checkpoint,
+ * and the config against the checkpoint's. Nothing is written but the lock
+ * (released again by daecl_train when anything fails). */
+static int prepare_resume(trainer *t, ckpt_meta *meta, daecl_err *err)
+{
+    int rc = daecl_lock_acquire(t->run_dir, "resume", &t->lock, err);
+    if (rc)
+        return rc;
+    /* A run killed inside an atomic write (kill -9, power loss) leaves its
+     * temporary file behind; the files it was replacing are intact. */
+    size_t stale = daecl_remove_stale_temps(t->run_dir);
+    if (stale)
+        daecl_progress_line(&t->progress, "daecl: removed %zu temporary file%s left in %s by an "
+                            "interrupted run", stale, stale == 1 ? "" : "s", t->run_dir);
+    if ((rc = daecl_path_join(t->ckpt_path, sizeof t->ckpt_path, t->run_dir,
+                              "checkpoint.safetensors", err)))
+        return rc;
+    struct stat st;
+    if (stat(t->ckpt_path, &st) != 0)
+        return daecl_err_set(err, DAECL_EUSAGE, "run folder %s has no checkpoint to resume "
+                             "from; start it again with `daecl train`", t->run_dir);
+    if (!(st.st_mode & S_IWUSR))
+        return daecl_err_set(err, DAECL_EUSAGE, "checkpoint %s is read-only (mode %04o), and "
+                             "resuming replaces it at the next checkpoint; make it writable "
+                             "(chmod u+w %s) or resume a copy of the run folder",
+                             t->ckpt_path, (unsigned)(st.st_mode & 07777), t->ckpt_path);
+    static const char *const keys[3] = {"daecl.config", "daecl.data", "daecl.optimizer"};
+    char *values[3];
+    if ((rc = daecl_checkpoint_meta(t->ckpt_path, keys, 3, values, err)))
+        return rc;
+    meta->config = values[0];
+    meta->data = values[1];
+    meta->optimizer = values[2];
+    if (!meta->config)
+        return 0; /* not made by daecl: the tensors' shapes are all there is to check */
+    return daecl_compat_config(meta->config, t->ckpt_path, t->r.cfg, DAECL_COMPAT_RESUME,
+                               t->opts->reset_optimizer, err);
+}
+
 /* Positions a resumed run after its checkpoint. */
 static int resume_from_checkpoint(trainer *t, daecl_err *err)
 {
     daecl_ckpt_state st;
-    int rc = daecl_run_load_checkpoint(&t->r, t->ckpt_path, &st, err);
+    int reset = t->opts->reset_optimizer;
+    int rc = daecl_run_load_checkpoint(&t->r, t->ckpt_path, reset, &st, err);
     if (rc)
         return rc;
     const daecl_config *c = t->r.cfg;
@@ -519,12 +613,32 @@ static int resume_from_checkpoint(trainer *t, daecl_err *err)
                              "train.batch_size changed since it was written",
                              t->run_dir, st.step, st.epoch + 1, spe);
     t->step = st.step;
+    t->optim_step0 = reset ? st.step : st.optim_step0;
     t->epochs_done = st.epoch;
     t->first_step = (size_t)(st.step - (uint64_t)st.epoch * spe);
     t->read_upto = t->first_step;
     t->epoch_sum = st.epoch_loss_sum;
     t->epoch_rows = st.epoch_rows;
     return open_metrics(t, 1, st.step, err);
+}
+
+/* --reset-optimizer, once the resumed run is known to train on: says so in
+ * the log and in metrics.jsonl. */
+static int note_reset(trainer *t, const ckpt_meta *meta, daecl_err *err)
+{
+    const daecl_config *c = t->r.cfg;
+    const char *now = c->optimizer.kind == DAECL_OPTIM_SGD    ? "sgd"
+                      : c->optimizer.kind == DAECL_OPTIM_ADAM ? "adam"
+                                                              : "adamw";
+    const char *before = meta->optimizer ? meta->optimizer : "unknown";
+    daecl_log(DAECL_LOG_INFO, NULL, "--reset-optimizer: the %s state in %s is dropped; %s starts "
+              "from zero state at step %" PRIu64, before, t->ckpt_path, now, t->step);
+    cJSON *o = metrics_obj("reset_optimizer", t->epochs_done, t->step);
+    if (o) {
+        cJSON_AddStringToObject(o, "optimizer", now);
+        cJSON_AddStringToObject(o, "previous", before);
+    }
+    return metrics_line(t, o, err);
 }
 
 /* A run stopped (kill -9, power loss) after its final checkpoint but before
@@ -564,6 +678,40 @@ static int complete_outputs(trainer *t, int stopped, daecl_err *err)
     return finish(t, &last, stopped, err);
 }
 
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "Ctrl-C (SIGINT)" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP"
+                                                                                          : "a signal";
+}
+
+/* `daecl check`: what would run, in one line; nothing was opened or written. */
+static int report_check(trainer *t, daecl_err *err)
+{
+    const daecl_run *r = &t->r;
+    const daecl_config *c = r->cfg;
+    daecl_model m;
+    const daecl_likelihood_ops *lik = c->likelihood.plugin->ops;
+    int rc = daecl_model_init(&m, c, (uint32_t)r->train->dim, lik->params_per_dim, err);
+    if (rc)
+        return rc;
+    char model[512], where[PATH_MAX + 64], labels[64] = "";
+    if (t->opts->resume_dir)
+        snprintf(where, sizeof where, "resumes %s", t->run_dir);
+    else if (t->opts->out_dir)
+        snprintf(where, sizeof where, "writes %s", t->opts->out_dir);
+    else
+        snprintf(where, sizeof where, "writes a new folder under %s", c->output.dir);
+    if (r->train_y)
+        snprintf(labels, sizeof labels, ", labels of %u classes", r->train_y->n_classes);
+    daecl_progress_line(&t->progress, "daecl check: ok: %s on the %s backend, %zu training "
+                        "examples of %zu value%s in [%g, %g], %zu test examples%s; %s",
+                        daecl_model_describe(&m, model, sizeof model), c->backend.name,
+                        r->train->n_rows, r->train->dim, r->train->dim == 1 ? "" : "s",
+                        (double)r->train->min,
+                        (double)r->train->max, r->test ? r->test->n_rows : 0, labels, where);
+    return 0;
+}
+
 int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, daecl_err *err)
 {
     trainer t = {.opts = opts, .t_start = daecl_now()};
@@ -571,35 +719,57 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
     if (run_dir && run_dir_n)
         run_dir[0] = '\0';
     char cfg_path[PATH_MAX];
+    ckpt_meta meta = {0};
     int rc = 0;
+    /* Every check the config and the files allow comes before a device
+     * opens or a file is written: the config's own, the folder's, the
+     * checkpoint's (resume), then the data's. */
     if (opts->resume_dir) {
         snprintf(t.run_dir, sizeof t.run_dir, "%s", opts->resume_dir);
-        rc = daecl_path_join(cfg_path, sizeof cfg_path, opts->resume_dir, "config.yaml", err);
-        if (!rc) {
-            struct stat st;
-            if (stat(cfg_path, &st) != 0)
-                rc = daecl_err_set(err, DAECL_EUSAGE, "%s is not a daecl run folder (it has no "
-                                   "config.yaml)", opts->resume_dir);
-        }
+        rc = daecl_folder_check_own_run(opts->resume_dir, "resume", err);
+        if (!rc)
+            rc = daecl_path_join(cfg_path, sizeof cfg_path, opts->resume_dir, "config.yaml", err);
+        struct stat st;
+        if (!rc && stat(cfg_path, &st) != 0)
+            rc = daecl_err_set(err, DAECL_EUSAGE, "%s is not a daecl run folder (it has no "
+                               "config.yaml)", opts->resume_dir);
     } else {
         snprintf(cfg_path, sizeof cfg_path, "%s", opts->config_path ? opts->config_path : "");
     }
-    if (rc || (rc = daecl_run_open(&t.r, cfg_path, opts->overrides, opts->n_overrides, err)))
+    if (rc || (rc = daecl_run_configure(&t.r, cfg_path, opts->overrides, opts->n_overrides, err)))
+        goto done;
+    const daecl_config *c = t.r.cfg;
+    if (opts->resume_dir ? (rc = prepare_resume(&t, &meta, err)) : (rc = check_out_dir(&t, err)))
+        goto done;
+    if ((rc = daecl_run_load_data(&t.r, c->eval.probe || c->eval.probe_baseline, err)))
+        goto done;
+    if (opts->resume_dir &&
+        (rc = daecl_compat_data(meta.data, t.ckpt_path, &t.r.digest, c, err)))
+        goto done;
+    if (!(t.data_json = daecl_data_digest_json(&t.r.digest))) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory describing the data");
+        goto done;
+    }
+    if (opts->check_only) {
+        rc = report_check(&t, err);
+        goto done;
+    }
+    if ((rc = daecl_run_start(&t.r, err)))
         goto done;
     const daecl_run *r = &t.r;
     if (!opts->resume_dir && (rc = make_run_dir(&t, err)))
         goto done;
     if (run_dir && run_dir_n)
         snprintf(run_dir, run_dir_n, "%s", t.run_dir);
-    /* A run killed inside an atomic write (kill -9, power loss) leaves its
-     * temporary file behind; the files it was replacing are intact. */
-    size_t stale = daecl_remove_stale_temps(t.run_dir);
-    if (stale)
-        daecl_progress_line(&t.progress, "daecl: removed %zu temporary file%s left in %s by an "
-                            "interrupted run", stale, stale == 1 ? "" : "s", t.run_dir);
-    if ((rc = daecl_path_join(t.ckpt_path, sizeof t.ckpt_path, t.run_dir, "checkpoint.safetensors",
-                              err)))
-        goto done;
+    if (!opts->resume_dir) {
+        size_t stale = daecl_remove_stale_temps(t.run_dir);
+        if (stale)
+            daecl_progress_line(&t.progress, "daecl: removed %zu temporary file%s left in %s by "
+                                "an interrupted run", stale, stale == 1 ? "" : "s", t.run_dir);
+        if ((rc = daecl_path_join(t.ckpt_path, sizeof t.ckpt_path, t.run_dir,
+                                  "checkpoint.safetensors", err)))
+            goto done;
+    }
     if ((rc = daecl_session_alloc(r->s, r->steps_per_epoch, "loss history", &t.losses, err)))
         goto done;
     t.host_losses = calloc(r->steps_per_epoch, sizeof(float));
@@ -608,18 +778,11 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
         goto done;
     }
     if (opts->resume_dir) {
-        struct stat st;
-        if (stat(t.ckpt_path, &st) != 0) {
-            rc = daecl_err_set(err, DAECL_EUSAGE, "run folder %s has no checkpoint to resume "
-                               "from; start it again with `daecl train`", t.run_dir);
-            goto done;
-        }
         if ((rc = resume_from_checkpoint(&t, err)))
             goto done;
         t.resumed = 1;
         /* A run at train.max_steps is over too: run_epoch checks the limit
          * only after a step, so going on would take one step more. */
-        const daecl_config *c = r->cfg;
         int at_max = c->train.max_steps && t.step >= c->train.max_steps;
         if (t.epochs_done >= c->train.epochs || at_max) {
             char summary[PATH_MAX];
@@ -641,6 +804,8 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
                                     c->train.max_steps, t.run_dir);
             goto done;
         }
+        if (opts->reset_optimizer && (rc = note_reset(&t, &meta, err)))
+            goto done;
     } else if ((rc = open_metrics(&t, 0, 0, err))) {
         goto done;
     }
@@ -653,6 +818,9 @@ done:
     if (t.r.s)
         daecl_session_free(t.r.s, t.losses);
     free(t.host_losses);
+    free(t.data_json);
+    ckpt_meta_free(&meta);
     daecl_run_close(&t.r);
+    daecl_lock_release(t.lock);
     return rc;
 }

@@ -21,13 +21,20 @@ typedef struct daecl_train_opts {
     const char *out_dir;          /* train: the run folder to create; NULL: <output.dir>/<name> */
     int quiet;                    /* nothing on stdout */
     int progress;                 /* -1 auto (a bar on a terminal), 1 lines, 2 bar */
-    /* Set (e.g. by a SIGINT handler) to stop after the current step; the
-     * run then writes a checkpoint and returns DAECL_EINTR. May be NULL. */
+    int reset_optimizer;          /* resume: drop the optimiser's state, start it at zero */
+    int check_only;               /* `daecl check`: every check, then stop before a device
+                                     opens or anything is written */
+    /* Set to a signal's number (by a SIGINT, SIGTERM or SIGHUP handler) to
+     * stop after the current step; the run then writes a checkpoint and
+     * returns DAECL_EINTR. May be NULL. */
     volatile sig_atomic_t *stop;
 } daecl_train_opts;
 
 /* Trains or resumes; run_dir (if not NULL) gets the run folder's path, also
- * on failure once the folder exists. */
+ * on failure once the folder exists. Everything the config and the files
+ * can tell (data, labels, eval's needs, the output folder, and for resume
+ * the lock and the checkpoint's config and data) is checked before a device
+ * opens or anything is written; check_only stops there. */
 int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, daecl_err *err);
 
 #endif

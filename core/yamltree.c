@@ -409,9 +409,20 @@ static int on_end(pstate *ps)
     node->height = height + 1;
     if (f->anchor >= 0)
         ps->anchors[f->anchor].done = 1;
-    if (node->kind == DAECL__Y_MAP)
-        return check_duplicates(ps, node);
-    return 0;
+    if (node->kind != DAECL__Y_MAP)
+        return 0;
+    for (size_t i = 0; i < node->n; i++) {
+        const daecl__ynode *k = node->keys[i];
+        if (!k->quoted && strcmp(k->str, "<<") == 0) {
+            /* a YAML 1.1 merge key: libyaml leaves merging to the
+             * application, and a config that relies on it would read
+             * differently elsewhere */
+            yaml_mark_t mark = {0, (size_t)k->line - 1, (size_t)k->col - 1};
+            return fail_mark(ps, mark, "YAML merge keys (<<) are not supported in a config; "
+                             "write the merged keys out in this mapping");
+        }
+    }
+    return check_duplicates(ps, node);
 }
 
 static int on_alias(pstate *ps, const yaml_event_t *ev)

@@ -76,6 +76,9 @@ void test_same_checkpoints(const char *run_dir_a, const char *run_dir_b);
  * as digits into epochs (n bytes), and the last one's train NLL. */
 void test_epoch_lines(const char *run_dir, char *epochs, size_t n, double *last_nll);
 
+/* Seconds on the monotonic clock. */
+double test_now(void);
+
 /* Deterministic uniform floats in [lo, hi) (splitmix64 over seed). */
 void test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 

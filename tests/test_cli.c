@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/support.h"
@@ -118,10 +120,67 @@ static void test_train_runs_and_reports_its_folder(void **state)
     free(dir);
 }
 
+/* Runs `daecl ARGS...` with stdout on /dev/full and stderr captured;
+ * returns the exit status. */
+static int to_full_disk(char **err_out, char *const args[])
+{
+    char *argv[8] = {DAECL_TEST_BIN};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i], argv[i + 2] = NULL;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int full = open("/dev/full", O_WRONLY);
+        if (full < 0)
+            _exit(99);
+        dup2(full, 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        execv(DAECL_TEST_BIN, argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    ssize_t got;
+    while ((got = read(fds[0], buf + len, cap - 1 - len)) > 0)
+        len += (size_t)got;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *err_out = buf;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Commands whose product is their output fail when it cannot be written,
+ * as coreutils do; a run's product is its folder. */
+static void test_listings_exit_1_when_stdout_is_full(void **state)
+{
+    (void)state;
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    static char *const plugins[] = {"plugins", NULL}, *const devices[] = {"devices", "--backend",
+                                                                          "cpu", NULL};
+    static char *const help[] = {"--help", NULL}, *const doc[] = {"plugins", "masking", NULL};
+    char *const *cmds[] = {plugins, devices, help, doc};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *err = NULL;
+        int rc = to_full_disk(&err, cmds[i]);
+        if (rc != 1 || !strstr(err, "cannot write to standard output: No space left on device"))
+            fail_msg("daecl %s > /dev/full: exit %d, stderr:\n%s", cmds[i][0], rc, err);
+        free(err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_and_help),
+        cmocka_unit_test(test_listings_exit_1_when_stdout_is_full),
         cmocka_unit_test(test_usage_errors_exit_2),
         cmocka_unit_test(test_config_errors_exit_2_with_position),
         cmocka_unit_test(test_plugins_lists_and_documents),

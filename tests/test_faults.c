@@ -535,10 +535,11 @@ static void test_injected_opencl_faults_fail_in_one_sentence_and_lose_nothing(vo
 
 /* ---- a plugin that fails mid-run --------------------------------------------------- */
 
-/* tests/plugins/fail_at: its host_apply refuses from training step 10 on.
- * The run stops with the plugin's own sentence, the checkpoint of step 8
- * stays (the same weights as a run stopped there on purpose), and with the
- * plugin's limit raised the run resumes to the end of an undisturbed one. */
+/* tests/plugins/fail_at: its host_apply refuses from training step 10 on
+ * (DAECL_FAIL_AT_STEP=10). The run stops with the plugin's own sentence,
+ * the checkpoint of step 8 stays (the same weights as a run stopped there on
+ * purpose), and without the variable the run resumes, with its config
+ * unchanged, to the end of an undisturbed one. */
 static void fails_mid_run(const char *backend, const char *want_prefix)
 {
     char *dir =
@@ -549,8 +550,10 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
     snprintf(stop, sizeof stop, "%s/stop", dir);
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
     char *env[] = {"DAECL_PLUGIN_PATH=" DAECL_TEST_PLUGIN_CASES_DIR "/fail_at", NULL};
+    char *env_fail[] = {"DAECL_PLUGIN_PATH=" DAECL_TEST_PLUGIN_CASES_DIR "/fail_at",
+                        "DAECL_FAIL_AT_STEP=10", NULL};
     char *out = NULL;
-    char *never = "corruption={plugin: fail_at, step: 1000000}";
+    char *never = "corruption=fail_at";
     assert_int_equal(daecl(env, 0, &out, "train", exp, "--out", ref, "--quiet", never,
                            (char *)NULL),
                      0);
@@ -559,8 +562,8 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
                            "train.max_steps=8", (char *)NULL),
                      0);
     free(out);
-    int rc = daecl(env, 0, &out, "train", exp, "--out", run_dir, "--quiet",
-                   "corruption={plugin: fail_at, step: 10}", (char *)NULL);
+    int rc = daecl(env_fail, 0, &out, "train", exp, "--out", run_dir, "--quiet", never,
+                   (char *)NULL);
     const char *e = error_line(out, line, sizeof line);
     if (rc != 1 || !e || !strstr(e, "fail_at refuses training step 10") ||
         !strstr(e, want_prefix))
@@ -570,8 +573,7 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
     assert_int_equal(checkpoint_loads(dir, run_dir), 8);
     test_same_checkpoints(stop, run_dir);
     assert_no_temp_files(run_dir);
-    rc = daecl(env, 0, &out, "resume", run_dir, "--quiet", "corruption.step=1000000",
-               (char *)NULL);
+    rc = daecl(env, 0, &out, "resume", run_dir, "--quiet", (char *)NULL);
     if (rc != 0)
         fail_msg("%s: resume failed:\n%s", backend, out);
     free(out);

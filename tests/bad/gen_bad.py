@@ -83,6 +83,20 @@ def data_cases():
     put("data", "gz_claims_terabytes.idx.gz", gz(idx(0x0D, [0x7FFFFFFF, 784], bytes(64))))
     put("data", "gz_garbage.idx.gz", b"\x1f\x8b\x08\x00" + b"not deflate data at all")
     put("data", "dims_4x2.npy", npy(f4_header("(4, 2)"), f4))  # fine alone; other dims than train.npy
+    # outside [0, 1], which the bernoulli likelihood cannot score
+    put("data", "outside_unit.npy",
+        npy(f4_header("(4, 4)"), struct.pack("<16f", *[-1 + 0.2 * i for i in range(16)])))
+    # other values of checkpoint/train.npy's shape: a resume on other data
+    put("data", "other_train.npy",
+        npy(f4_header("(4, 4)"), struct.pack("<16f", *[((i * 53) % 100) / 100.0 for i in range(16)])))
+    # labels for the 4 rows of checkpoint/train.npy; one short; one that
+    # numbers a class 300; one with a class the training labels lack
+    i4 = lambda *v: npy(f4_header("(%d,)" % len(v), "<i4"), struct.pack("<%di" % len(v), *v))
+    put("data", "labels_4.npy", i4(0, 1, 0, 1))
+    put("data", "labels_4.idx", idx(0x08, [4], bytes([0, 1, 0, 1])))  # MNIST's label format
+    put("data", "labels_3.npy", i4(0, 1, 0))
+    put("data", "labels_300.npy", i4(0, 1, 300, 1))
+    put("data", "labels_class_2.npy", i4(0, 1, 2, 1))
 
 
 # ---- checkpoints of the model in checkpoint/model.yaml ---------------------
@@ -147,6 +161,8 @@ def checkpoint_cases():
     # the tiny data set of model.yaml: 4 rows of 4 values in [0, 1]
     vals = [((i * 37) % 100) / 100.0 for i in range(16)]
     put("checkpoint", "train.npy", npy(f4_header("(4, 4)"), struct.pack("<16f", *vals)))
+    # the same data under another name: a moved file still resumes
+    put("data", "moved_train.npy", npy(f4_header("(4, 4)"), struct.pack("<16f", *vals)))
     valid = checkpoint()
     put("checkpoint", "valid.safetensors", valid)
     put("checkpoint", "truncated.safetensors", valid[: len(valid) // 2])
