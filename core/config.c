@@ -15,6 +15,7 @@
 
 #include "core/config_schema.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/yamltree.h"
 
 /* What a config owns besides its fixed fields: plugin STRING and ENUM values. */
@@ -433,6 +434,33 @@ static int core_key(vctx *v, const daecl__cfg_key *key, const char *where,
     return 0;
 }
 
+/* Keys an earlier daecl wrote into every run's config.yaml and checkpoint:
+ * read with a warning and ignored, so those runs still resume and evaluate. */
+static const struct {
+    const char *key, *why;
+} retired[] = {
+    {"eval.probe_epochs", "the probe fits to convergence now, see eval.probe_tol and eval.probe_max_iter"},
+    {"eval.probe_batch_size", "the probe fits on all rows at once now"},
+    {"eval.probe_lr", "the probe's L-BFGS needs no learning rate"},
+    {"eval.probe_weight_decay", "the probe's L2 strength is eval.probe_l2 now"},
+};
+
+static int is_retired(vctx *v, const daecl__ynode *key, const char *dotted)
+{
+    for (size_t i = 0; i < sizeof retired / sizeof retired[0]; i++)
+        if (strcmp(dotted, retired[i].key) == 0) {
+            char where[DAECL_ERR_FILE_MAX + 32];
+            if (key->src < 0)
+                snprintf(where, sizeof where, "%s:%d:%d: ", v->file, key->line, key->col);
+            else
+                snprintf(where, sizeof where, "override '%s': ", v->overrides[key->src]);
+            daecl_log(DAECL_LOG_WARN, NULL, "%s%s is no longer used: %s; ignoring it", where,
+                      dotted, retired[i].why);
+            return 1;
+        }
+    return 0;
+}
+
 /* A mapping of core keys (a section, or one layer): unknown keys, values,
  * then required keys that are missing. */
 static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const char *where,
@@ -443,6 +471,9 @@ static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const ch
     const char *names[32];
     for (size_t i = 0; i < map->n; i++) {
         const daecl__cfg_key *key = find_key(keys, n_keys, map->keys[i]->str);
+        snprintf(dotted, sizeof dotted, "%s%s%s", where, where[0] ? "." : "", map->keys[i]->str);
+        if (!key && is_retired(v, map->keys[i], dotted))
+            continue;
         if (!key) {
             for (size_t k = 0; k < n_keys; k++)
                 names[k] = keys[k].spec.name;

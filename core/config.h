@@ -88,10 +88,9 @@ typedef struct daecl_config {
         int denoising;      /* MSE/PSNR of reconstructions at the end of training */
         int probe;          /* linear probe on the top code at the end of training */
         int probe_baseline; /* the same probe on raw inputs */
-        uint32_t probe_epochs;
-        uint32_t probe_batch_size;
-        double probe_lr;
-        double probe_weight_decay;
+        double probe_l2;         /* lambda of the probe's objective (core/probe.h) */
+        double probe_tol;        /* stop at max |gradient entry| <= this */
+        uint32_t probe_max_iter; /* or after this many L-BFGS iterations */
     } eval;
 
     struct {

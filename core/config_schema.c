@@ -139,18 +139,18 @@ static const daecl__cfg_key eval_keys[] = {
     {{"probe_baseline", DAECL_PARAM_BOOL, {0, 0}, NULL, 0, 1, NULL,
       "also fit the same probe on the raw inputs, for comparison"},
      CFG(eval.probe_baseline), NULL, 0},
-    {{"probe_epochs", DAECL_PARAM_INT, {20, 0}, NULL, 1, 1e6, NULL,
-      "passes of the probe over the training features"},
-     CFG(eval.probe_epochs), NULL, 0},
-    {{"probe_batch_size", DAECL_PARAM_INT, {256, 0}, NULL, 1, 65536, NULL,
-      "examples per probe step"},
-     CFG(eval.probe_batch_size), NULL, 0},
-    {{"probe_lr", DAECL_PARAM_FLOAT, {0.01, 0}, NULL, ABOVE_0, 1e6, NULL,
-      "the probe's Adam learning rate"},
-     CFG(eval.probe_lr), NULL, 0},
-    {{"probe_weight_decay", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, 1e6, NULL,
-      "the probe's L2 weight decay"},
-     CFG(eval.probe_weight_decay), NULL, 0},
+    {{"probe_l2", DAECL_PARAM_FLOAT, {1e-5, 0}, NULL, ABOVE_0, 1e6, NULL,
+      "lambda of the probe's objective: mean cross-entropy + lambda/2 times the sum of the "
+      "squared weights (not the biases); scikit-learn's C = 1/(lambda n) for n training rows"},
+     CFG(eval.probe_l2), NULL, 0},
+    {{"probe_tol", DAECL_PARAM_FLOAT, {1e-6, 0}, NULL, ABOVE_0, 1, NULL,
+      "the probe has converged when every entry of its objective's gradient (W and b) is at "
+      "most this in absolute value"},
+     CFG(eval.probe_tol), NULL, 0},
+    {{"probe_max_iter", DAECL_PARAM_INT, {5000, 0}, NULL, 1, 1e6, NULL,
+      "the most L-BFGS iterations of the probe; one that stops here without converging is "
+      "reported with probe_converged false and a warning"},
+     CFG(eval.probe_max_iter), NULL, 0},
 };
 
 static const daecl__cfg_key output_keys[] = {

@@ -11,37 +11,41 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 
-static int load_labels(const daecl_config *c, const char *path, const char *key, size_t limit,
-                       size_t want_rows, daecl_labels **out, daecl_err *err)
-{
-    int rc = daecl_labels_load(path, limit, daecl_data_max_bytes(c->data.max_mb), out, err);
-    if (rc)
-        return rc;
-    if ((*out)->n != want_rows)
-        return daecl_err_set(err, DAECL_EDATA, "%s %s has %zu labels but its data set has %zu "
-                             "rows; use the matching label file", key, path, (*out)->n, want_rows);
-    return 0;
-}
-
-/* Features of both sets (encoded, or raw), the fit, the score. */
+/* Features of both sets (encoded, or raw), read back; the fit and the
+ * score on the host; a log line, and a warning when it did not converge. */
 static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *yte, int raw,
                      daecl_probe_result *out, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
-    daecl_buf *ftr = NULL, *fte = NULL;
+    const char *what = raw ? "the linear probe on raw inputs" : "the linear probe on the code";
+    float *ftr = NULL, *fte = NULL;
     size_t width = 0;
     int rc = daecl_probe_features(r->g, r->train_feed, raw, &ftr, &width, err);
     if (!rc)
         rc = daecl_probe_features(r->g, r->test_feed, raw, &fte, &width, err);
     if (!rc) {
-        daecl_probe_opts o = {.epochs = c->eval.probe_epochs, .batch_size = c->eval.probe_batch_size,
-                              .lr = c->eval.probe_lr, .weight_decay = c->eval.probe_weight_decay,
-                              .seed = c->seed};
-        rc = daecl_probe_fit(r->s, ftr, ytr, fte, yte, width, &o, out, err);
+        daecl_probe_opts o = {.l2 = c->eval.probe_l2, .tol = c->eval.probe_tol,
+                              .max_iter = c->eval.probe_max_iter, .threads = 0};
+        rc = daecl_probe_fit(ftr, ytr, fte, yte, width, &o, out, err);
     }
-    daecl_session_free(r->s, ftr);
-    daecl_session_free(r->s, fte);
-    return rc;
+    free(ftr);
+    free(fte);
+    if (rc)
+        return rc;
+    daecl_log(DAECL_LOG_INFO, NULL, "%s: %zu rows x %zu features, %u classes: max|gradient| "
+              "%.2g after %u L-BFGS iterations (%u evaluations), %.1f s", what, out->n_train,
+              out->n_features, out->n_classes, out->grad_max, out->iterations, out->evaluations,
+              out->seconds);
+    if (out->stop == DAECL_PROBE_MAX_ITER)
+        daecl_log(DAECL_LOG_WARN, NULL, "%s stopped at eval.probe_max_iter = %u iterations with "
+                  "max|gradient| %.2g above eval.probe_tol = %g, so its accuracy is that of an "
+                  "unfinished fit; raise eval.probe_max_iter (or eval.probe_tol)", what,
+                  c->eval.probe_max_iter, out->grad_max, c->eval.probe_tol);
+    else if (out->stop == DAECL_PROBE_STALLED)
+        daecl_log(DAECL_LOG_WARN, NULL, "%s could not lower its objective any further at "
+                  "max|gradient| %.2g, above eval.probe_tol = %g (the limit of rounding); raise "
+                  "eval.probe_tol", what, out->grad_max, c->eval.probe_tol);
+    return 0;
 }
 
 int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
@@ -59,29 +63,41 @@ int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
     out->have_denoising = denoising;
     if (!probe && !probe_baseline)
         return 0;
-    if (!c->data.train_labels[0] || !c->data.test_labels[0])
+    /* The run loaded and checked the label files (core/run.c). */
+    if (!r->train_y || !r->test_y)
         return daecl_err_set(err, DAECL_ECONFIG, "the linear probe needs data.train_labels and "
                              "data.test_labels; set both, or turn eval.probe off");
-    daecl_labels *ytr = NULL, *yte = NULL;
-    if ((rc = load_labels(c, c->data.train_labels, "data.train_labels", c->data.train_limit,
-                          r->train->n_rows, &ytr, err)) ||
-        (rc = load_labels(c, c->data.test_labels, "data.test_labels", c->data.test_limit,
-                          r->test->n_rows, &yte, err)))
-        goto done;
     if (probe) {
-        if ((rc = run_probe(r, ytr, yte, 0, &out->probe, err)))
-            goto done;
+        if ((rc = run_probe(r, r->train_y, r->test_y, 0, &out->probe, err)))
+            return rc;
         out->have_probe = 1;
     }
     if (probe_baseline) {
-        if ((rc = run_probe(r, ytr, yte, 1, &out->baseline, err)))
-            goto done;
+        if ((rc = run_probe(r, r->train_y, r->test_y, 1, &out->baseline, err)))
+            return rc;
         out->have_baseline = 1;
     }
-done:
-    daecl_labels_destroy(ytr);
-    daecl_labels_destroy(yte);
-    return rc;
+    return 0;
+}
+
+static void probe_to_json(const daecl_probe_result *p, const char *prefix, cJSON *o)
+{
+    char key[64];
+    const struct {
+        const char *name;
+        double value;
+    } nums[] = {{"accuracy", p->accuracy},
+                {"test_nll", p->test_nll},
+                {"objective", p->objective},
+                {"grad_max", p->grad_max},
+                {"iterations", (double)p->iterations},
+                {"l2", p->l2}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, nums[i].name);
+        cJSON_AddNumberToObject(o, key, nums[i].value);
+    }
+    snprintf(key, sizeof key, "%sconverged", prefix);
+    cJSON_AddBoolToObject(o, key, p->stop == DAECL_PROBE_CONVERGED);
 }
 
 void daecl_evaluation_to_json(const daecl_evaluation *e, cJSON *o)
@@ -98,14 +114,11 @@ void daecl_evaluation_to_json(const daecl_evaluation *e, cJSON *o)
         cJSON_AddNumberToObject(o, "psnr_corrupted_db", e->test.psnr_corrupted);
     }
     if (e->have_probe) {
-        cJSON_AddNumberToObject(o, "probe_accuracy", e->probe.accuracy);
-        cJSON_AddNumberToObject(o, "probe_test_nll", e->probe.test_nll);
+        probe_to_json(&e->probe, "probe_", o);
         cJSON_AddNumberToObject(o, "probe_features", (double)e->probe.n_features);
     }
-    if (e->have_baseline) {
-        cJSON_AddNumberToObject(o, "probe_baseline_accuracy", e->baseline.accuracy);
-        cJSON_AddNumberToObject(o, "probe_baseline_test_nll", e->baseline.test_nll);
-    }
+    if (e->have_baseline)
+        probe_to_json(&e->baseline, "probe_baseline_", o);
 }
 
 void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
@@ -118,12 +131,16 @@ void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
                    "(PSNR %.2f dB)\n",
                 e->test.mse_reconstruction, e->test.psnr_reconstruction, e->test.mse_corrupted,
                 e->test.psnr_corrupted);
-    if (e->have_probe)
-        fprintf(f, "linear probe on the code (%zu features): test accuracy %.2f%%, NLL %.4f\n",
-                e->probe.n_features, 100 * e->probe.accuracy, e->probe.test_nll);
-    if (e->have_baseline)
-        fprintf(f, "linear probe on raw inputs (%zu features): test accuracy %.2f%%, NLL %.4f\n",
-                e->baseline.n_features, 100 * e->baseline.accuracy, e->baseline.test_nll);
+    const daecl_probe_result *p[2] = {e->have_probe ? &e->probe : NULL,
+                                      e->have_baseline ? &e->baseline : NULL};
+    for (int i = 0; i < 2; i++)
+        if (p[i])
+            fprintf(f, "linear probe on %s (%zu features): test accuracy %.2f%%, NLL %.4f "
+                       "(objective %.6f, %s after %u iterations)\n",
+                    i ? "raw inputs" : "the code", p[i]->n_features, 100 * p[i]->accuracy,
+                    p[i]->test_nll, p[i]->objective,
+                    p[i]->stop == DAECL_PROBE_CONVERGED ? "converged" : "NOT converged",
+                    p[i]->iterations);
 }
 
 int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_path,

@@ -10,6 +10,7 @@ packages=(
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo
   libpng-dev libcairo2-dev libfontconfig-dev
   dataset-fashion-mnist python3-numpy
+  python3-sklearn # tests only: tests/test_probe.c checks the probe against scikit-learn
   oclgrind valgrind # tests only: tests/test_oclgrind.c, tests/test_valgrind.c
 )
 

@@ -216,6 +216,29 @@ int test_run_fsize(char *const argv[], char *const env[], rlim_t fsize, char **o
     return -1;
 }
 
+void test_write_npy(const char *path, const char *descr, const void *data, size_t n_bytes,
+                    const char *shape)
+{
+    char header[128];
+    int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+                       "'shape': %s, }", descr, shape);
+    assert_true(len > 0 && (size_t)len < sizeof header);
+    /* the header, padded with blanks and a newline, ends on a 64-byte boundary */
+    size_t pad = (64 - (10 + (size_t)len + 1) % 64) % 64;
+    size_t hlen = (size_t)len + pad + 1;
+    unsigned char *buf = malloc(10 + hlen + n_bytes);
+    assert_non_null(buf);
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (unsigned char)(hlen & 0xff);
+    buf[9] = (unsigned char)(hlen >> 8);
+    memcpy(buf + 10, header, (size_t)len);
+    memset(buf + 10 + len, ' ', pad);
+    buf[10 + hlen - 1] = '\n';
+    memcpy(buf + 10 + hlen, data, n_bytes);
+    test_write_file(path, buf, 10 + hlen + n_bytes);
+    free(buf);
+}
+
 double test_now(void)
 {
     struct timespec ts;

@@ -30,6 +30,10 @@ size_t test_pack_params(const daecl_plugin *plugin, float *packed, size_t n_over
 char *test_tmpdir(const char *tag);
 /* Writes bytes to path; fails the test on error. */
 void test_write_file(const char *path, const void *bytes, size_t n);
+/* Writes a C-order .npy file (format 1.0) of n_bytes of data: descr is
+ * numpy's dtype string ("<f4", "<i4"), shape its tuple ("(40, 20)", "(7,)"). */
+void test_write_npy(const char *path, const char *descr, const void *data, size_t n_bytes,
+                    const char *shape);
 /* Reads a whole file (NUL-terminated); *n gets the size. Caller frees. */
 char *test_read_file(const char *path, size_t *n);
 

@@ -1,7 +1,8 @@
 /* daecl tests — `daecl eval`: the NLLs, denoising MSE and PSNR of a tiny run
  * against values computed here independently (a double-precision forward
  * pass over the checkpoint's tensors); the linear probe on a problem with a
- * known answer; softmax cross-entropy against finite differences. */
+ * known answer, converged and reported in eval.json; softmax cross-entropy
+ * against finite differences. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,27 +30,6 @@ static void make_data(float *x, int32_t *y, uint64_t seed)
     }
 }
 
-static void write_npy(const char *path, const char *descr, const void *data, size_t n_bytes,
-                      const char *shape)
-{
-    char header[128];
-    int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
-                       "'shape': %s, }", descr, shape);
-    size_t total = 10 + (size_t)len + 1;
-    size_t pad = (64 - total % 64) % 64;
-    size_t hlen = (size_t)len + pad + 1;
-    unsigned char *buf = malloc(10 + hlen + n_bytes);
-    memcpy(buf, "\x93NUMPY\x01\x00", 8);
-    buf[8] = (unsigned char)(hlen & 0xff);
-    buf[9] = (unsigned char)(hlen >> 8);
-    memcpy(buf + 10, header, (size_t)len);
-    memset(buf + 10 + len, ' ', pad);
-    buf[10 + hlen - 1] = '\n';
-    memcpy(buf + 10 + hlen, data, n_bytes);
-    test_write_file(path, buf, 10 + hlen + n_bytes);
-    free(buf);
-}
-
 static char *make_run(const char *tag)
 {
     char *dir = test_tmpdir(tag);
@@ -58,9 +38,9 @@ static char *make_run(const char *tag)
     make_data(x, y, 3);
     char path[1200], text[2048];
     snprintf(path, sizeof path, "%s/x.npy", dir);
-    write_npy(path, "<f4", x, sizeof x, "(60, 12)");
+    test_write_npy(path, "<f4", x, sizeof x, "(60, 12)");
     snprintf(path, sizeof path, "%s/y.npy", dir);
-    write_npy(path, "<i4", y, sizeof y, "(60,)");
+    test_write_npy(path, "<i4", y, sizeof y, "(60,)");
     snprintf(text, sizeof text,
              "seed: 9\n"
              "data: {train: x.npy, test: x.npy, train_labels: y.npy, test_labels: y.npy}\n"
@@ -69,7 +49,7 @@ static char *make_run(const char *tag)
              "likelihood: bernoulli\n"
              "optimizer: {name: adam, lr: 0.02}\n"
              "train: {epochs: 4, batch_size: 16, log_every: 0}\n"
-             "eval: {probe_epochs: 60, probe_lr: 0.05, probe_batch_size: 20}\n"
+             "eval: {probe_l2: 1e-3, probe_tol: 1e-8, probe_max_iter: 5000}\n"
              "backend: cpu\n", H);
     snprintf(path, sizeof path, "%s/exp.yaml", dir);
     test_write_file(path, text, strlen(text));
@@ -184,10 +164,18 @@ static void test_probe_learns_a_separable_rule_deterministically(void **state)
     snprintf(run, sizeof run, "%s/run", dir);
     daecl_eval_opts o = {.run_dir = run, .probe_baseline = 1};
     daecl_evaluation e1, e2;
+    char json[1300];
     daecl_err err = {0};
-    if (daecl_eval_run(&o, &e1, NULL, 0, &err) || daecl_eval_run(&o, &e2, NULL, 0, &err))
+    if (daecl_eval_run(&o, &e1, json, sizeof json, &err) || daecl_eval_run(&o, &e2, NULL, 0, &err))
         fail_msg("eval: %s", err.msg);
     assert_true(e1.have_probe && e1.have_baseline);
+    /* Both fits reached the configured tolerance, with the configured l2. */
+    const daecl_probe_result *fits[2] = {&e1.probe, &e1.baseline};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fits[i]->stop, DAECL_PROBE_CONVERGED);
+        assert_true(fits[i]->grad_max <= 1e-8 && fits[i]->iterations > 0);
+        assert_true(fits[i]->l2 == 1e-3 && fits[i]->objective > 0);
+    }
     /* The rule is linear in the raw inputs: the raw probe must (nearly)
      * get every training row right. */
     if (e1.baseline.accuracy < 0.95)
@@ -199,6 +187,21 @@ static void test_probe_learns_a_separable_rule_deterministically(void **state)
     /* Deterministic from the seed. */
     assert_true(e1.probe.accuracy == e2.probe.accuracy && e1.probe.test_nll == e2.probe.test_nll);
     assert_true(e1.baseline.test_nll == e2.baseline.test_nll);
+    assert_true(e1.probe.objective == e2.probe.objective);
+
+    /* eval.json reports the fit: objective, gradient, iterations, converged. */
+    char *text = test_read_file(json, NULL);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    assert_non_null(j);
+    assert_close(cJSON_GetObjectItem(j, "probe_objective")->valuedouble, e1.probe.objective, 1e-13);
+    assert_close(cJSON_GetObjectItem(j, "probe_baseline_grad_max")->valuedouble,
+                 e1.baseline.grad_max, 1e-13);
+    assert_int_equal(cJSON_GetObjectItem(j, "probe_iterations")->valueint, e1.probe.iterations);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "probe_converged")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "probe_baseline_converged")));
+    assert_close(cJSON_GetObjectItem(j, "probe_l2")->valuedouble, 1e-3, 1e-15);
+    cJSON_Delete(j);
     free(dir);
 }
 

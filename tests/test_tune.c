@@ -44,21 +44,13 @@ static int run_child(const char *mode, char *const env[], char **out)
 static void write_experiment(void)
 {
     enum { ROWS = 40, DIM = 20 };
-    char path[1200], head[128];
-    int len = snprintf(head, sizeof head,
-                       "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", ROWS, DIM);
-    while ((10 + len + 1) % 64)
-        head[len++] = ' ';
-    head[len++] = '\n';
-    unsigned char bytes[10 + 128 + ROWS * DIM * 4];
-    memcpy(bytes, "\x93NUMPY\x01\x00", 8);
-    bytes[8] = (unsigned char)len, bytes[9] = 0;
-    memcpy(bytes + 10, head, (size_t)len);
+    char path[1200];
     float x[ROWS * DIM];
     test_fill_uniform(x, ROWS * DIM, 7, 0, 1);
-    memcpy(bytes + 10 + len, x, sizeof x);
     snprintf(path, sizeof path, "%s/tiny.npy", dir);
-    test_write_file(path, bytes, 10 + (size_t)len + sizeof x);
+    char shape[32];
+    snprintf(shape, sizeof shape, "(%d, %d)", ROWS, DIM);
+    test_write_npy(path, "<f4", x, sizeof x, shape);
     char yaml[2048];
     int n = snprintf(yaml, sizeof yaml,
                      "name: tiny\nseed: 1\ndata:\n  train: %s/tiny.npy\nmodel:\n"

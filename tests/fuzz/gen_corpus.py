@@ -267,7 +267,7 @@ corruption: {plugin: salt_pepper, p: 0.2, min: -1, max: 1}
 likelihood: {plugin: gaussian_learned, min_log_var: -5, max_log_var: 5}
 optimizer: {name: adamw, lr: 1e-3, weight_decay: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-7}
 train: {epochs: 2, batch_size: 16, log_every: 0, max_steps: 10, checkpoint_every: 5, checkpoint_unit: step}
-eval: {denoising: false, probe: false, probe_baseline: false, probe_epochs: 3, probe_batch_size: 8, probe_lr: 0.5, probe_weight_decay: 0}
+eval: {denoising: false, probe: false, probe_baseline: false, probe_l2: 0.001, probe_tol: 0.0001, probe_max_iter: 50}
 backend: {plugin: opencl, platform: "pocl", type: cpu, index: 0, binaries: "", gemm: daecl}
 output: {dir: "out dir/x"}
 """)

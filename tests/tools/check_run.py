@@ -67,6 +67,22 @@ def nll_rows(likelihood, params, x, a, dim):
     raise SystemExit("unknown likelihood " + likelihood)
 
 
+def forward(tensors, layers, x, encoder_only=False):
+    """The network on x in float64 (daecl computes in float32): every layer,
+    or the encoder's only (its last layer is the top code)."""
+    h = x.astype(np.float64)
+    for layer in layers:
+        if encoder_only and not layer["name"].startswith("encoder."):
+            break
+        if layer["tied_to"] is None:
+            w = tensors[layer["name"] + ".weight"].astype(np.float64)
+        else:
+            w = tensors[layer["tied_to"] + ".weight"].astype(np.float64).T
+        b = tensors[layer["name"] + ".bias"].astype(np.float64)
+        h = act(layer["activation"], h @ w.T + b)
+    return h
+
+
 def main():
     run_dir, test_path = sys.argv[1], sys.argv[2]
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -75,14 +91,7 @@ def main():
     likelihood = meta["daecl.likelihood"]
     lik_params = json.loads(meta["daecl.likelihood_params"])
     x = load_idx(test_path, limit).astype(np.float64)
-    h = x
-    for layer in layers:
-        if layer["tied_to"] is None:
-            w = tensors[layer["name"] + ".weight"].astype(np.float64)
-        else:
-            w = tensors[layer["tied_to"] + ".weight"].astype(np.float64).T
-        b = tensors[layer["name"] + ".bias"].astype(np.float64)
-        h = act(layer["activation"], h @ w.T + b)
+    h = forward(tensors, layers, x)
     ours = float(np.mean(nll_rows(likelihood, lik_params, x, h, x.shape[1])))
     with open(run_dir + "/summary.json") as f:
         reported = json.load(f)["test_nll_clean"]
