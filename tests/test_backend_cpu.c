@@ -1078,8 +1078,8 @@ static void same_as_one_thread(const float *ref, const float *got, size_t n, uns
                      got[i], ref[i]);
 }
 
-/* Products cut into 16, 8 and 2 column (or row) blocks, with short last
- * blocks (backends/cpu/cpu_math.c: about 16 million multiply-adds a block,
+/* Products cut into 8, 4 and 2 column (or row) blocks, with short last
+ * blocks (backends/cpu/cpu_math.c: about 32 million multiply-adds a block,
  * a power of two of them, 16 columns wide or a multiple of it). */
 static const size_t split_shapes[][3] = {
     {100, 4099, 700}, {129, 2111, 500}, {2111, 129, 500},

@@ -51,11 +51,16 @@ static size_t chunks_of(size_t n, size_t per, size_t min_par)
  * on one thread took 1.4 % longer in 2 blocks, 2.4 % in 4, 3.7 % in 8 and
  * 11 % in 16. So the count is a power of two (an even count keeps two
  * threads evenly loaded) with about GEMM_CHUNK_MACS multiply-adds or more
- * per block, from 2 to GEMM_MAX_CHUNKS: R1's 128 x 1000 x 784 product
- * becomes 4 blocks of 256 columns, the small benchmark model's 256 x 128 x
- * 128 two of 64. Below GEMM_PAR_MIN multiply-adds the product is one call. */
+ * per block (a millisecond or more of one core), from 2 to GEMM_MAX_CHUNKS:
+ * R1's 128 x 1000 x 784 product becomes 2 blocks of 500 columns, the small
+ * benchmark model's 256 x 128 x 128 two of 64, a batch of 1024 on R1's
+ * layers 16. With 16 million a block R1 took 4 blocks, and on 2 cores ran
+ * 0.94x to 0.97x of the OpenMP build's speed quiet (1.08x of one thread
+ * beside a busy process); with 32 million, 0.97x quiet and 1.16x busy
+ * (bench/RESULTS.md). Below GEMM_PAR_MIN multiply-adds the product is one
+ * call. */
 enum { GEMM_MAX_CHUNKS = 32, GEMM_ALIGN = 16 };
-static const double GEMM_PAR_MIN = 4e6, GEMM_CHUNK_MACS = 16e6;
+static const double GEMM_PAR_MIN = 4e6, GEMM_CHUNK_MACS = 32e6;
 
 typedef struct gemm_job {
     int trans_a, trans_b, split_n;
