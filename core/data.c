@@ -709,8 +709,7 @@ static int read_header(reader *r, layout *L, daecl_err *err)
                          r->name, hex + 0, r->gz ? " after gunzip" : "");
 }
 
-/* Rows, dim and byte counts, each checked for overflow; for stored-plain
- * sources also against the bytes the file holds, before anything is read. */
+/* Rows, dim and byte counts, each checked for overflow. */
 static int layout_sizes(const reader *r, layout *L, daecl_err *err)
 {
     char shape[160];
@@ -729,6 +728,17 @@ static int layout_sizes(const reader *r, layout *L, daecl_err *err)
     L->n_rows = L->dims[0];
     L->dim = dim;
     L->data_bytes = bytes;
+    return 0;
+}
+
+/* For stored-plain sources, the sizes against the bytes the file holds,
+ * before anything is read. Called after the checks the header alone
+ * allows, so a plain file and its gzip'd copy (whose size is known only
+ * as it inflates) are refused for the same reason. */
+static int stored_size(const reader *r, const layout *L, daecl_err *err)
+{
+    char shape[160];
+    uint64_t total = L->data_bytes + L->header_bytes; /* no overflow: layout_sizes */
     if (r->gz)
         return 0;
     if (total > r->size)
@@ -736,8 +746,8 @@ static int layout_sizes(const reader *r, layout *L, daecl_err *err)
                              "%s is truncated: its header declares shape %s of %s (%" PRIu64
                              " bytes of data) but only %" PRIu64 " bytes follow the %" PRIu64
                              "-byte header; fetch the file again",
-                             r->name, shape_str(L, shape, sizeof shape), elem_name(L->type), bytes,
-                             r->size - L->header_bytes, L->header_bytes);
+                             r->name, shape_str(L, shape, sizeof shape), elem_name(L->type),
+                             L->data_bytes, r->size - L->header_bytes, L->header_bytes);
     if (total < r->size)
         return daecl_err_set(err, DAECL_EDATA,
                              "%s has %" PRIu64 " bytes after the data its header declares (shape %s of %s); the "
@@ -866,6 +876,8 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
             return daecl_err_set(err, DAECL_ENOTSUP,
                                  "%s has shape %s; daecl keeps per-example dimensions below 2^32, so reshape it",
                                  r->name, shape_str(&L, shape, sizeof shape));
+    if ((rc = stored_size(r, &L, err)))
+        return rc;
     size_t rows = limit && limit < L.n_rows ? limit : (size_t)L.n_rows;
     size_t n = rows * (size_t)L.dim; /* <= the element count, checked above */
     uint64_t x_bytes;
@@ -1047,6 +1059,8 @@ static int load_labels(reader *r, size_t limit, uint64_t max_bytes, daecl_labels
     if (L.n_rows == 0)
         return daecl_err_set(err, DAECL_EDATA, "%s holds no labels (shape (0,)); it needs one label per row",
                              r->name);
+    if ((rc = stored_size(r, &L, err)))
+        return rc;
     size_t rows = limit && limit < L.n_rows ? limit : (size_t)L.n_rows;
     uint64_t y_bytes;
     if (__builtin_mul_overflow((uint64_t)rows, (uint64_t)sizeof(int32_t), &y_bytes))

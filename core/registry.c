@@ -256,6 +256,13 @@ static int validate_param(const daecl_param_spec *s, size_t i, const daecl_param
         if (s->type == DAECL_PARAM_INT && s->def[0] != floor(s->def[0]))
             return refuse(err, origin, "has a non-integer default %g for integer '%s'", s->def[0],
                           s->name);
+        /* A fuzz finding (tests/fuzz/crashes/descriptor/int_default_past_2p53):
+         * a default past 2^53 - 1 went into the run's resolved config.yaml,
+         * whose whole numbers are read back only up to there, so the run
+         * could not be resumed. */
+        if (s->type == DAECL_PARAM_INT && fabs(s->def[0]) > 9007199254740991.0)
+            return refuse(err, origin, "has an integer default %.0f for '%s' beyond 2^53 - 1, "
+                          "which a config cannot hold; lower it", s->def[0], s->name);
         if (s->type == DAECL_PARAM_BOOL && s->def[0] != 0 && s->def[0] != 1)
             return refuse(err, origin, "has a default for bool '%s' that is neither 0 nor 1",
                           s->name);
