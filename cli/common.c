@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -49,6 +50,19 @@ int cli_stopped_exit_code(int code)
     return cli_stop_requested ? 128 + (int)cli_stop_requested : code;
 }
 
+/* KEY=VALUE, or a path? A dotted key never holds a '/', and a sweep's run
+ * folders are named like 003_corruption.p=0.25_seed=7: an argument whose
+ * part before '=' holds a '/', or that names an existing file or folder
+ * while no target was given yet, is the target. */
+static int is_override(const char *s, const char *target)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || memchr(s, '/', (size_t)(eq - s)))
+        return 0;
+    struct stat st;
+    return target || stat(s, &st) != 0;
+}
+
 int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *a)
 {
     memset(a, 0, sizeof *a);
@@ -85,7 +99,7 @@ int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *
             a->no_probe = 1;
         } else if (s[0] == '-' && s[1] == '-') {
             return cli_usage_error(cmd, "unknown option '%s'", s);
-        } else if (strchr(s, '=')) {
+        } else if (is_override(s, a->target)) {
             if (a->n_overrides < CLI_MAX_OVERRIDES)
                 a->overrides[a->n_overrides++] = s;
             else

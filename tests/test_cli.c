@@ -113,6 +113,14 @@ static void test_train_runs_and_reports_its_folder(void **state)
     expect(0, "pictures written", "plot", out, NULL, NULL);
     assert_int_equal(access(curves, R_OK), 0);
     expect(0, "test NLL (nats/example): clean", "eval", out, NULL, NULL);
+    /* A folder named like a sweep's points (003_corruption.p=0.25_seed=7)
+     * is a target, not an override: a '/' before the '='. */
+    char swept[1200];
+    snprintf(swept, sizeof swept, "%s/001_seed=42", dir);
+    assert_int_equal(rename(out, swept), 0);
+    expect(0, "test NLL (nats/example): clean", "eval", swept, NULL, NULL);
+    expect(0, "daecl check: ok", "check", swept, "train.epochs=3", NULL);
+    assert_int_equal(rename(swept, out), 0);
     /* A run-time error (the data file vanished) exits 1. */
     remove(data);
     snprintf(out, sizeof out, "%s/run2", dir);
