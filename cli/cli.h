@@ -1,5 +1,6 @@
 /* daecl — the command line: one file per subcommand, dispatched by main.c.
- * Exit status: 0 ok, 2 usage or config error, 1 run-time error. */
+ * Exit status: 0 ok, 2 usage or config error, 1 run-time error, 128 + the
+ * signal's number for a run a signal stopped. */
 #ifndef DAECL_CLI_H
 #define DAECL_CLI_H
 

@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "core/plots.h"
+#include "core/run_pictures.h"
 
 static int run(int argc, char **argv);
 
@@ -29,7 +29,7 @@ static int run(int argc, char **argv)
     if (a.out || a.config || a.checkpoint || a.probe_baseline || a.no_probe || a.progress >= 0)
         return cli_usage_error(&cli_plot, "that option belongs to another command");
     daecl_err err = {0};
-    if (daecl_plot_run(a.target, a.overrides, a.n_overrides, &err))
+    if (daecl_run_pictures_redraw(a.target, a.overrides, a.n_overrides, &err))
         return cli_fail(&err);
     if (!a.quiet)
         printf("daecl: pictures written into %s\n", a.target);

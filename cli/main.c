@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/draw.h"
 #include "core/error.h"
-#include "core/pictures.h"
 
 static const cli_command *const commands[] = {&cli_train,   &cli_resume,     &cli_check,
                                               &cli_eval,    &cli_sweep,      &cli_plot,
@@ -52,7 +52,9 @@ static void usage(FILE *f)
     fprintf(f, "\noptions:\n"
                "  -h, --help     show this help (also after a command)\n"
                "  --version      print the version\n\n"
-               "Exit status: 0 ok, 2 usage or config error, 1 run-time error.\n");
+               "Exit status: 0 ok, 2 usage or config error, 1 run-time error; a run stopped\n"
+               "by a signal exits with 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129)\n"
+               "after writing a checkpoint.\n");
 }
 
 /* For a command whose product is its output: a write error on stdout
@@ -76,7 +78,7 @@ int main(int argc, char **argv)
     int code = dispatch(argc, argv, &product);
     if (product)
         code = output_written(code);
-    daecl_picture_release_caches(); /* cairo's and fontconfig's font caches */
+    daecl_draw_release_caches(); /* cairo's and fontconfig's font caches */
     return code;
 }
 

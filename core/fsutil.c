@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,4 +233,26 @@ int daecl_path_join(char *out, size_t n, const char *dir, const char *name, daec
         return daecl_err_set(err, DAECL_EIO, "path %s/%s is too long; use shorter folder names",
                              dir, name);
     return 0;
+}
+
+const char *daecl_cache_dir(void)
+{
+    static char dir[1024];
+    const char *off = getenv("DAECL_CACHE");
+    if (off && strcmp(off, "0") == 0)
+        return NULL;
+    const char *v = getenv("DAECL_CACHE_DIR");
+    int n;
+    if (v && *v) {
+        n = snprintf(dir, sizeof dir, "%s", v);
+    } else if ((v = getenv("XDG_CACHE_HOME")) && *v) {
+        n = snprintf(dir, sizeof dir, "%s/daecl", v);
+    } else if ((v = getenv("HOME")) && *v) {
+        n = snprintf(dir, sizeof dir, "%s/.cache/daecl", v);
+    } else {
+        return NULL;
+    }
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return NULL;
+    return dir;
 }

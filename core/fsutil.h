@@ -1,6 +1,7 @@
 /* daecl — small file-system helpers: atomic whole-file writes (temporary
- * file, fsync, rename, fsync of the folder) and folder creation. A failed
- * atomic write leaves any earlier file at the path untouched. */
+ * file, fsync, rename, fsync of the folder), folder creation, and where the
+ * per-user cache lives. A failed atomic write leaves any earlier file at the
+ * path untouched. */
 #ifndef DAECL_CORE_FSUTIL_H
 #define DAECL_CORE_FSUTIL_H
 
@@ -29,5 +30,10 @@ int daecl_mkdirs(const char *path, daecl_err *err);
 int daecl_path_join(char *out, size_t n, const char *dir, const char *name, daecl_err *err);
 /* A hint for an errno from writing ("free disk space", ...). */
 const char *daecl_errno_hint(int errnum);
+/* daecl's per-user cache folder (compiled OpenCL programs, GEMM tuning):
+ * $DAECL_CACHE_DIR, else $XDG_CACHE_HOME/daecl, else ~/.cache/daecl; not
+ * created here. NULL when DAECL_CACHE=0 disables caching or no home folder
+ * is known. The string is static and stays valid. */
+const char *daecl_cache_dir(void);
 
 #endif

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/cache.h"
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"

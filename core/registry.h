@@ -10,8 +10,10 @@
  * RTLD_NOW | RTLD_LOCAL and its descriptor checked;
  * each refusal is kept as one sentence naming the file. A plugin whose kind
  * and name were already found earlier in the path is refused, naming both
- * files. Plugins are never dlclose'd once accepted (a backend's driver
- * threads may still run in them). */
+ * files. Corruption and likelihood plugins, and any plugin refused before
+ * its init() ran, are dlclose'd (refused ones at once, accepted ones by
+ * daecl_registry_destroy); a backend whose init() ran stays loaded for the
+ * life of the process, since its driver's threads may still run in it. */
 #ifndef DAECL_CORE_REGISTRY_H
 #define DAECL_CORE_REGISTRY_H
 

@@ -1,4 +1,5 @@
-/* daecl — the train loop, checkpoints and the run folder it keeps. */
+/* daecl — the train loop and its checkpoints; the run folder's other files
+ * are core/runfiles.c's. */
 #include "core/train.h"
 
 #include <cjson/cJSON.h>
@@ -17,9 +18,10 @@
 #include "core/evaluate.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "core/plots.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "core/run_pictures.h"
+#include "core/runfiles.h"
 #include "core/runfolder.h"
 
 typedef struct trainer {
@@ -39,165 +41,10 @@ typedef struct trainer {
     char ckpt_path[PATH_MAX];
     char *data_json;    /* the data's digest, stored in every checkpoint */
     daecl_lock *lock;   /* the run folder's, held from claim (or resume) to the end */
-    FILE *metrics;
+    daecl_metrics *metrics;
     daecl_progress progress;
     double t_start;
 } trainer;
-
-/* ---- the run folder ---------------------------------------------------------- */
-
-/* The run folder: --out as given (checked by check_out_dir), else
- * <output.dir>/<name>, -2, -3, ... (never a folder that exists). Made,
- * marked as daecl's and locked. */
-static int make_run_dir(trainer *t, daecl_err *err)
-{
-    const char *out = t->opts->out_dir;
-    const daecl_config *c = t->r.cfg;
-    int rc;
-    if (out) {
-        snprintf(t->run_dir, sizeof t->run_dir, "%s", out);
-        return daecl_folder_claim(out, DAECL_FOLDER_RUN, "train", "--out", &t->lock, err);
-    }
-    if ((rc = daecl_mkdirs(c->output.dir, err)))
-        return rc;
-    for (unsigned i = 1; i < 100000; i++) {
-        char name[DAECL_NAME_MAX + 16];
-        if (i == 1)
-            snprintf(name, sizeof name, "%s", c->name);
-        else
-            snprintf(name, sizeof name, "%s-%u", c->name, i);
-        if ((rc = daecl_path_join(t->run_dir, sizeof t->run_dir, c->output.dir, name, err)))
-            return rc;
-        if (mkdir(t->run_dir, 0755) == 0)
-            return daecl_folder_claim(t->run_dir, DAECL_FOLDER_RUN, "train", "output.dir",
-                                      &t->lock, err);
-        if (errno != EEXIST) {
-            int e = errno;
-            return daecl_err_set(err, DAECL_EIO, "cannot create run folder %s: %s; %s",
-                                 t->run_dir, strerror(e), daecl_errno_hint(e));
-        }
-    }
-    return daecl_err_set(err, DAECL_EIO, "cannot find a free run folder name under %s; "
-                         "clean it up or set output.dir", c->output.dir);
-}
-
-/* Before anything is opened or written: may a new run go where it would? */
-static int check_out_dir(trainer *t, daecl_err *err)
-{
-    if (t->opts->out_dir) {
-        if (!t->opts->out_dir[0])
-            return daecl_err_set(err, DAECL_EUSAGE, "--out needs a folder name, not an empty "
-                                 "string");
-        return daecl_folder_check_new(t->opts->out_dir, DAECL_FOLDER_RUN, "--out", err);
-    }
-    /* output.dir itself: a folder (or absent, then made), writable */
-    const char *dir = t->r.cfg->output.dir;
-    struct stat st;
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return daecl_err_set(err, DAECL_ECONFIG, "output.dir %s is a file, not a folder; set "
-                             "output.dir to a folder for the run folders", dir);
-    if (stat(dir, &st) == 0 && access(dir, W_OK | X_OK) != 0) {
-        int e = errno;
-        return daecl_err_set(err, DAECL_ECONFIG, "output.dir %s is not writable (%s); set "
-                             "output.dir to a folder you can write, or use --out",
-                             dir, strerror(e));
-    }
-    return 0;
-}
-
-static int write_config(trainer *t, daecl_err *err)
-{
-    char path[PATH_MAX];
-    int rc = daecl_path_join(path, sizeof path, t->run_dir, "config.yaml", err);
-    if (rc)
-        return rc;
-    char *yaml = daecl_config_to_yaml(t->r.cfg);
-    if (!yaml)
-        return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
-    rc = daecl_write_file_atomic(path, yaml, strlen(yaml), "config", err);
-    free(yaml);
-    return rc;
-}
-
-/* Opens metrics.jsonl for appending. A resumed run first drops the lines an
- * interrupted run wrote after its last checkpoint (step > ckpt_step), so the
- * file reads as if the run had never stopped. */
-static int open_metrics(trainer *t, int resumed, uint64_t ckpt_step, daecl_err *err)
-{
-    char path[PATH_MAX];
-    int rc = daecl_path_join(path, sizeof path, t->run_dir, "metrics.jsonl", err);
-    if (rc)
-        return rc;
-    if (resumed) {
-        FILE *in = fopen(path, "r");
-        char *kept = NULL;
-        size_t kept_len = 0, cap = 0;
-        if (in) {
-            char line[8192];
-            while (fgets(line, sizeof line, in)) {
-                cJSON *o = cJSON_Parse(line);
-                const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
-                int keep = cJSON_IsNumber(s) && s->valuedouble <= (double)ckpt_step;
-                cJSON_Delete(o);
-                if (!keep)
-                    continue;
-                size_t n = strlen(line);
-                if (kept_len + n + 1 > cap) {
-                    cap = (kept_len + n + 1) * 2;
-                    char *p = realloc(kept, cap);
-                    if (!p) {
-                        free(kept);
-                        fclose(in);
-                        return daecl_err_set(err, DAECL_ENOMEM, "out of memory reading %s", path);
-                    }
-                    kept = p;
-                }
-                memcpy(kept + kept_len, line, n);
-                kept_len += n;
-            }
-            fclose(in);
-        }
-        rc = daecl_write_file_atomic(path, kept ? kept : "", kept_len, "metrics", err);
-        free(kept);
-        if (rc)
-            return rc;
-    }
-    t->metrics = fopen(path, resumed ? "a" : "w");
-    if (!t->metrics) {
-        int e = errno;
-        return daecl_err_set(err, DAECL_EIO, "cannot open %s: %s; %s", path, strerror(e),
-                             daecl_errno_hint(e));
-    }
-    return 0;
-}
-
-/* Appends one JSON object as a line of metrics.jsonl and frees it. */
-static int metrics_line(trainer *t, cJSON *obj, daecl_err *err)
-{
-    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
-    cJSON_Delete(obj);
-    if (!s)
-        return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing metrics");
-    int bad = fprintf(t->metrics, "%s\n", s) < 0 || fflush(t->metrics) != 0;
-    free(s);
-    if (bad) {
-        int e = errno;
-        return daecl_err_set(err, DAECL_EIO, "cannot write %s/metrics.jsonl: %s; %s", t->run_dir,
-                             strerror(e), daecl_errno_hint(e));
-    }
-    return 0;
-}
-
-static cJSON *metrics_obj(const char *type, uint32_t epoch, uint64_t step)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "type", type);
-        cJSON_AddNumberToObject(o, "epoch", epoch);
-        cJSON_AddNumberToObject(o, "step", (double)step);
-    }
-    return o;
-}
 
 /* ---- losses, checkpoints ----------------------------------------------------- */
 
@@ -272,10 +119,10 @@ static int baseline_eval(trainer *t, daecl_err *err)
     int rc = daecl_evaluate(&t->r, 0, 0, 0, &e, err);
     if (rc)
         return rc;
-    cJSON *o = metrics_obj("epoch", 0, 0);
+    cJSON *o = daecl_metrics_obj("epoch", 0, 0);
     if (o)
         daecl_evaluation_to_json(&e, o);
-    if ((rc = metrics_line(t, o, err)))
+    if ((rc = daecl_metrics_line(t->metrics, o, err)))
         return rc;
     daecl_progress_line(&t->progress, "epoch 0/%u (untrained): test_nll clean %.4f corrupted %.4f",
                         t->r.cfg->train.epochs, e.test.nll_clean, e.test.nll_corrupted);
@@ -315,13 +162,13 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
                 rows_read += k + 1 == spe ? r->train->n_rows - k * r->g->batch_max
                                           : r->g->batch_max;
             double nll = sum / (double)rows_read, rate = (double)rows_log / (now - t_log);
-            cJSON *o = metrics_obj("step", epoch + 1, t->step);
+            cJSON *o = daecl_metrics_obj("step", epoch + 1, t->step);
             if (o) {
                 cJSON_AddNumberToObject(o, "train_nll", nll);
                 cJSON_AddNumberToObject(o, "examples_per_s", rate);
                 cJSON_AddNumberToObject(o, "seconds", now - t->t_start);
             }
-            if ((rc = metrics_line(t, o, err)))
+            if ((rc = daecl_metrics_line(t->metrics, o, err)))
                 return rc;
             if (t->progress.mode == DAECL_PROGRESS_LINES)
                 daecl_progress_line(&t->progress, "epoch %u/%u  step %zu/%zu  train_nll %.4f  "
@@ -364,14 +211,12 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
 static int write_summary(trainer *t, const epoch_result *last, const char *status,
                          daecl_err *err)
 {
-    char path[PATH_MAX], model[512];
-    int rc = daecl_path_join(path, sizeof path, t->run_dir, "summary.json", err);
-    if (rc)
-        return rc;
+    char model[512];
     const daecl_run *r = &t->r;
     cJSON *o = cJSON_CreateObject();
     if (!o)
-        return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s/summary.json",
+                             t->run_dir);
     cJSON_AddStringToObject(o, "name", r->cfg->name);
     cJSON_AddStringToObject(o, "status", status);
     cJSON_AddStringToObject(o, "run_dir", t->run_dir);
@@ -388,15 +233,7 @@ static int write_summary(trainer *t, const epoch_result *last, const char *statu
     cJSON_AddNumberToObject(o, "examples_per_s", last->examples_per_s);
     cJSON_AddNumberToObject(o, "seconds", daecl_now() - t->t_start);
     cJSON_AddStringToObject(o, "checkpoint", t->ckpt_path);
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (!s)
-        return daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
-    size_t len = strlen(s);
-    s[len] = '\n'; /* cJSON left room for a NUL the file does not need */
-    rc = daecl_write_file_atomic(path, s, len + 1, "summary", err);
-    free(s);
-    return rc;
+    return daecl_runfiles_write_json(t->run_dir, "summary.json", o, "summary", err);
 }
 
 static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err);
@@ -464,14 +301,14 @@ static int run(trainer *t, daecl_err *err)
             t->epochs_done = epoch + 1;
             t->first_step = 0;
         }
-        cJSON *o = metrics_obj("epoch", epoch + 1, t->step);
+        cJSON *o = daecl_metrics_obj("epoch", epoch + 1, t->step);
         if (o) {
             cJSON_AddNumberToObject(o, "train_nll", last.train_nll);
             daecl_evaluation_to_json(&last.eval, o);
             cJSON_AddNumberToObject(o, "examples_per_s", last.examples_per_s);
             cJSON_AddNumberToObject(o, "seconds", last.seconds);
         }
-        if ((rc = metrics_line(t, o, err)))
+        if ((rc = daecl_metrics_line(t->metrics, o, err)))
             return rc;
         if (last.eval.have_test)
             daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  test_nll clean "
@@ -619,7 +456,7 @@ static int resume_from_checkpoint(trainer *t, daecl_err *err)
     t->read_upto = t->first_step;
     t->epoch_sum = st.epoch_loss_sum;
     t->epoch_rows = st.epoch_rows;
-    return open_metrics(t, 1, st.step, err);
+    return daecl_metrics_open(t->run_dir, 1, st.step, &t->metrics, err);
 }
 
 /* --reset-optimizer, once the resumed run is known to train on: says so in
@@ -633,12 +470,12 @@ static int note_reset(trainer *t, const ckpt_meta *meta, daecl_err *err)
     const char *before = meta->optimizer ? meta->optimizer : "unknown";
     daecl_log(DAECL_LOG_INFO, NULL, "--reset-optimizer: the %s state in %s is dropped; %s starts "
               "from zero state at step %" PRIu64, before, t->ckpt_path, now, t->step);
-    cJSON *o = metrics_obj("reset_optimizer", t->epochs_done, t->step);
+    cJSON *o = daecl_metrics_obj("reset_optimizer", t->epochs_done, t->step);
     if (o) {
         cJSON_AddStringToObject(o, "optimizer", now);
         cJSON_AddStringToObject(o, "previous", before);
     }
-    return metrics_line(t, o, err);
+    return daecl_metrics_line(t->metrics, o, err);
 }
 
 /* A run stopped (kill -9, power loss) after its final checkpoint but before
@@ -739,7 +576,7 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
     if (rc || (rc = daecl_run_configure(&t.r, cfg_path, opts->overrides, opts->n_overrides, err)))
         goto done;
     const daecl_config *c = t.r.cfg;
-    if (opts->resume_dir ? (rc = prepare_resume(&t, &meta, err)) : (rc = check_out_dir(&t, err)))
+    if (opts->resume_dir ? (rc = prepare_resume(&t, &meta, err)) : (rc = daecl_runfiles_check_out(opts->out_dir, t.r.cfg, err)))
         goto done;
     if ((rc = daecl_run_load_data(&t.r, c->eval.probe || c->eval.probe_baseline, err)))
         goto done;
@@ -757,7 +594,8 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
     if ((rc = daecl_run_start(&t.r, err)))
         goto done;
     const daecl_run *r = &t.r;
-    if (!opts->resume_dir && (rc = make_run_dir(&t, err)))
+    if (!opts->resume_dir && (rc = daecl_runfiles_make_dir(opts->out_dir, t.r.cfg, t.run_dir,
+                                                           sizeof t.run_dir, &t.lock, err)))
         goto done;
     if (run_dir && run_dir_n)
         snprintf(run_dir, run_dir_n, "%s", t.run_dir);
@@ -806,15 +644,14 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
         }
         if (opts->reset_optimizer && (rc = note_reset(&t, &meta, err)))
             goto done;
-    } else if ((rc = open_metrics(&t, 0, 0, err))) {
+    } else if ((rc = daecl_metrics_open(t.run_dir, 0, 0, &t.metrics, err))) {
         goto done;
     }
-    if ((rc = write_config(&t, err)))
+    if ((rc = daecl_runfiles_write_config(t.run_dir, t.r.cfg, err)))
         goto done;
     rc = run(&t, err);
 done:
-    if (t.metrics)
-        fclose(t.metrics);
+    daecl_metrics_close(t.metrics);
     if (t.r.s)
         daecl_session_free(t.r.s, t.losses);
     free(t.host_losses);

@@ -1,7 +1,7 @@
 /* daecl tests — shared helpers (support.h). */
 #include "tests/support.h"
 
-#include "core/pictures.h"
+#include "core/draw.h"
 #include "core/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -24,7 +24,7 @@
  * (atexit handlers run before LSan's exit-time check). */
 __attribute__((constructor)) static void release_picture_caches_at_exit(void)
 {
-    atexit(daecl_picture_release_caches);
+    atexit(daecl_draw_release_caches);
 }
 
 static daecl_registry *registry;

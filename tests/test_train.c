@@ -12,7 +12,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model.h"
-#include "core/png.h"
+#include "core/pngfile.h"
 #include "core/train.h"
 #include "tests/support.h"
 
@@ -116,7 +116,7 @@ static void test_short_training_lowers_test_nll(void **state)
         uint8_t *px = NULL;
         uint32_t w, h;
         int ch;
-        if (daecl_png_read(pic, &px, &w, &h, &ch, &err))
+        if (daecl_pngfile_read(pic, &px, &w, &h, &ch, &err))
             fail_msg("%s: %s", pics[i].name, err.msg);
         if (w != pics[i].w || h != pics[i].h || ch != pics[i].channels)
             fail_msg("%s is %ux%u with %d channels", pics[i].name, w, h, ch);

@@ -1,8 +1,8 @@
 /* daecl — filters.png, reconstructions.png and curves.png. Tiles are placed
  * byte by byte (their exact values are the point of the picture); text,
  * axes, lines and markers are drawn with cairo into an RGB24 image surface,
- * whose pixels then go through the one PNG writer (core/png.c). */
-#include "core/pictures.h"
+ * whose pixels then go through the one PNG writer (core/pngfile.c). */
+#include "core/draw.h"
 
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/png.h"
+#include "core/pngfile.h"
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -28,7 +28,7 @@ static int too_large(const char *path, const char *what, uint64_t width, uint64_
 {
     return daecl_err_set(err, DAECL_EINVAL, "cannot draw %s %s: it would be %llux%llu pixels, "
                          "more than %u a side; %s", what, path, (unsigned long long)width,
-                         (unsigned long long)height, DAECL_PNG_MAX_SIDE, hint);
+                         (unsigned long long)height, DAECL_PNGFILE_MAX_SIDE, hint);
 }
 
 static int cairo_failed(const char *path, cairo_status_t st, daecl_err *err)
@@ -83,7 +83,7 @@ static int canvas_write(const char *path, cairo_surface_t *surface, cairo_t *cr,
             out[3 * x + 2] = (uint8_t)row[x];
         }
     }
-    int rc = daecl_png_write(path, rgb, (uint32_t)width, (uint32_t)height, 3, err);
+    int rc = daecl_pngfile_write(path, rgb, (uint32_t)width, (uint32_t)height, 3, err);
     free(rgb);
     return rc;
 }
@@ -96,7 +96,7 @@ static void canvas_close(cairo_surface_t *surface, cairo_t *cr)
 
 /* ---- image shapes -------------------------------------------------------- */
 
-int daecl_picture_image_shape(const uint32_t *shape, uint32_t n_shape, uint32_t *h, uint32_t *w)
+int daecl_draw_image_shape(const uint32_t *shape, uint32_t n_shape, uint32_t *h, uint32_t *w)
 {
     uint32_t dims[2] = {0, 0}, n = 0;
     for (uint32_t i = 0; i < n_shape; i++) {
@@ -128,7 +128,7 @@ int daecl_picture_image_shape(const uint32_t *shape, uint32_t n_shape, uint32_t 
 
 /* ---- filters.png --------------------------------------------------------- */
 
-int daecl_picture_filters(const char *path, const float *w, uint32_t n_units, uint32_t img_h,
+int daecl_draw_filters(const char *path, const float *w, uint32_t n_units, uint32_t img_h,
                           uint32_t img_w, uint32_t max_tiles, daecl_err *err)
 {
     if (!w || n_units == 0 || img_h == 0 || img_w == 0)
@@ -146,7 +146,7 @@ int daecl_picture_filters(const char *path, const float *w, uint32_t n_units, ui
     uint64_t tw = (uint64_t)img_w * s, th = (uint64_t)img_h * s;
     uint64_t width = cols * tw + (cols + 1) * (uint64_t)DAECL_PICTURE_GAP;
     uint64_t height = rows * th + (rows + 1) * (uint64_t)DAECL_PICTURE_GAP;
-    if (width > DAECL_PNG_MAX_SIDE || height > DAECL_PNG_MAX_SIDE)
+    if (width > DAECL_PNGFILE_MAX_SIDE || height > DAECL_PNGFILE_MAX_SIDE)
         return too_large(path, "filters", width, height, "draw fewer tiles", err);
 
     uint8_t *px = calloc((size_t)width * (size_t)height, 1);
@@ -178,14 +178,14 @@ int daecl_picture_filters(const char *path, const float *w, uint32_t n_units, ui
                            s);
             }
     }
-    int rc = daecl_png_write(path, px, (uint32_t)width, (uint32_t)height, 1, err);
+    int rc = daecl_pngfile_write(path, px, (uint32_t)width, (uint32_t)height, 1, err);
     free(px);
     return rc;
 }
 
 /* ---- reconstructions.png ------------------------------------------------- */
 
-int daecl_picture_reconstructions(const char *path, const float *clean, const float *corrupted,
+int daecl_draw_reconstructions(const char *path, const float *clean, const float *corrupted,
                                   const float *recon, uint32_t n, uint32_t img_h, uint32_t img_w,
                                   float lo, float hi, daecl_err *err)
 {
@@ -201,7 +201,7 @@ int daecl_picture_reconstructions(const char *path, const float *clean, const fl
     uint64_t tw = (uint64_t)img_w * s, th = (uint64_t)img_h * s;
     uint64_t width = DAECL_PICTURE_LABEL_W + n * (tw + DAECL_PICTURE_GAP) + DAECL_PICTURE_GAP;
     uint64_t height = 3 * (th + DAECL_PICTURE_GAP) + DAECL_PICTURE_GAP;
-    if (width > DAECL_PNG_MAX_SIDE || height > DAECL_PNG_MAX_SIDE)
+    if (width > DAECL_PNGFILE_MAX_SIDE || height > DAECL_PNGFILE_MAX_SIDE)
         return too_large(path, "reconstructions", width, height, "show fewer examples", err);
 
     cairo_surface_t *surface;
@@ -528,7 +528,7 @@ static void draw_legend(cairo_t *cr, const series *sr, int n_series, const plot 
     }
 }
 
-int daecl_picture_curves(const char *path, const char *title, const double *epoch,
+int daecl_draw_curves(const char *path, const char *title, const double *epoch,
                          const double *train_nll, const double *test_clean,
                          const double *test_corrupted, size_t n, daecl_err *err)
 {
@@ -609,7 +609,7 @@ int daecl_picture_curves(const char *path, const char *title, const double *epoc
 
 /* ---- process-wide caches ------------------------------------------------- */
 
-void daecl_picture_release_caches(void)
+void daecl_draw_release_caches(void)
 {
     /* cairo first: its font cache holds fontconfig patterns that FcFini
      * would otherwise find still referenced. */

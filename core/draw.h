@@ -1,9 +1,9 @@
 /* daecl — the pictures of a run: first-layer filters as image tiles,
  * clean / corrupted / reconstructed examples, and learning curves. Pure
  * functions of host arrays: no backend, no file but the PNG written (through
- * core/png.h, so atomically). Text and curves are drawn with cairo. */
-#ifndef DAECL_CORE_PICTURES_H
-#define DAECL_CORE_PICTURES_H
+ * core/pngfile.h, so atomically). Text and curves are drawn with cairo. */
+#ifndef DAECL_CORE_DRAW_H
+#define DAECL_CORE_DRAW_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +31,7 @@
  * all 28 x 28. Returns 1 and fills *h, *w for a gray image shape, 0
  * otherwise (colour, volumes, other vectors): then the caller draws no
  * filters or reconstructions. */
-int daecl_picture_image_shape(const uint32_t *shape, uint32_t n_shape, uint32_t *h, uint32_t *w);
+int daecl_draw_image_shape(const uint32_t *shape, uint32_t n_shape, uint32_t *h, uint32_t *w);
 
 /* filters.png, 8-bit gray. w is (n_units, img_h * img_w) row-major: the
  * first layer's weight, one row per hidden unit (PyTorch nn.Linear layout,
@@ -43,7 +43,7 @@ int daecl_picture_image_shape(const uint32_t *shape, uint32_t n_shape, uint32_t 
  * Each tile is normalised to its own range: byte = round(255 * (v - min) /
  * (max - min)); a constant tile is mid-gray (128); non-finite weights are
  * drawn as 128 and left out of min and max. Gaps and empty cells are black. */
-int daecl_picture_filters(const char *path, const float *w, uint32_t n_units, uint32_t img_h,
+int daecl_draw_filters(const char *path, const float *w, uint32_t n_units, uint32_t img_h,
                           uint32_t img_w, uint32_t max_tiles, daecl_err *err);
 
 /* reconstructions.png, 8-bit RGB. clean, corrupted and recon are each
@@ -58,7 +58,7 @@ int daecl_picture_filters(const char *path, const float *w, uint32_t n_units, ui
  * (NaN as lo), so every image shares the data's range [lo, hi] and
  * corruption and reconstruction errors stay comparable; lo < hi, both finite.
  * The background is white, the labels black. */
-int daecl_picture_reconstructions(const char *path, const float *clean, const float *corrupted,
+int daecl_draw_reconstructions(const char *path, const float *clean, const float *corrupted,
                                   const float *recon, uint32_t n, uint32_t img_h, uint32_t img_w,
                                   float lo, float hi, daecl_err *err);
 
@@ -69,7 +69,7 @@ int daecl_picture_reconstructions(const char *path, const float *clean, const fl
  * test_corrupted may be NULL (not drawn, not in the legend). Points whose
  * epoch or value is NaN, infinite or beyond +-1e300 are skipped and break
  * the line; n == 0 or no finite point draws empty axes. */
-int daecl_picture_curves(const char *path, const char *title, const double *epoch,
+int daecl_draw_curves(const char *path, const char *title, const double *epoch,
                          const double *train_nll, const double *test_clean,
                          const double *test_corrupted, size_t n, daecl_err *err);
 
@@ -78,6 +78,6 @@ int daecl_picture_curves(const char *path, const char *title, const double *epoc
  * checkers such as ASan report). Call it once before exit, when no other
  * thread uses cairo or fontconfig: the CLI's main and test programs do.
  * Drawing again afterwards still works; the caches are rebuilt. */
-void daecl_picture_release_caches(void);
+void daecl_draw_release_caches(void);
 
 #endif

@@ -1,5 +1,5 @@
 /* daecl — the pictures of a run folder. */
-#include "core/plots.h"
+#include "core/run_pictures.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/draw.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/pictures.h"
 #include "daecl/plugin.h"
 
 /* The first n rows of `data`: clean, corrupted (the evaluation's noise) and
@@ -44,7 +44,7 @@ static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
 {
     const daecl_dataset *ds = r->train;
     uint32_t h, w;
-    if (!daecl_picture_image_shape(ds->shape, ds->n_shape, &h, &w)) {
+    if (!daecl_draw_image_shape(ds->shape, ds->n_shape, &h, &w)) {
         daecl_log(DAECL_LOG_INFO, NULL, "no filters.png or reconstructions.png: the data's "
                   "examples are not gray images");
         return 0;
@@ -53,11 +53,11 @@ static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
     int rc;
     if ((rc = daecl_graph_get_params(r->g, r->params, err)) ||
         (rc = daecl_path_join(path, sizeof path, run_dir, "filters.png", err)) ||
-        (rc = daecl_picture_filters(path, r->params + r->model.layers[0].w_off,
+        (rc = daecl_draw_filters(path, r->params + r->model.layers[0].w_off,
                                     r->model.layers[0].out, h, w, 100, err)))
         return rc;
     daecl_feeder *data = r->test_feed ? r->test_feed : r->train_feed;
-    size_t n = data->ds->n_rows < DAECL_PLOT_EXAMPLES ? data->ds->n_rows : DAECL_PLOT_EXAMPLES;
+    size_t n = data->ds->n_rows < DAECL_RUN_PICTURES_EXAMPLES ? data->ds->n_rows : DAECL_RUN_PICTURES_EXAMPLES;
     if (n > r->g->batch_max)
         n = r->g->batch_max;
     size_t count = n * data->ds->dim;
@@ -68,7 +68,7 @@ static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
     else if (!(rc = reconstruct(r, data, n, clean, noisy, recon, err)) &&
              !(rc = daecl_path_join(path, sizeof path, run_dir, "reconstructions.png", err))) {
         float lo = data->ds->min, hi = data->ds->max > lo ? data->ds->max : lo + 1;
-        rc = daecl_picture_reconstructions(path, clean, noisy, recon, (uint32_t)n, h, w, lo, hi,
+        rc = daecl_draw_reconstructions(path, clean, noisy, recon, (uint32_t)n, h, w, lo, hi,
                                            err);
     }
     free(clean);
@@ -121,7 +121,7 @@ static int curves(daecl_run *r, const char *run_dir, daecl_err *err)
     char title[256];
     snprintf(title, sizeof title, "%s: NLL per epoch (nats per example)", r->cfg->name);
     if (!rc && !(rc = daecl_path_join(path, sizeof path, run_dir, "curves.png", err)))
-        rc = daecl_picture_curves(path, title, series[0], series[1], r->test ? series[2] : NULL,
+        rc = daecl_draw_curves(path, title, series[0], series[1], r->test ? series[2] : NULL,
                                   r->test ? series[3] : NULL, n, err);
     for (int k = 0; k < 4; k++)
         free(series[k]);
@@ -136,7 +136,7 @@ int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err)
     return rc;
 }
 
-int daecl_plot_run(const char *run_dir, const char *const *overrides, size_t n_overrides,
+int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
                    daecl_err *err)
 {
     daecl_trained_opts o = {.run_dir = run_dir, .overrides = overrides,

@@ -2,7 +2,7 @@
  * normalising reader. libpng reports errors by longjmp: each setjmp sits in a
  * small function whose locals are not changed after it, and everything it
  * allocates is reached through a caller-owned struct, so nothing leaks. */
-#include "core/png.h"
+#include "core/pngfile.h"
 
 #include <errno.h>
 #include <png.h>
@@ -89,7 +89,7 @@ static int encode(png_structp png, png_infop info, pngctx *c, const uint8_t *pix
     return 0;
 }
 
-int daecl_png_write(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+int daecl_pngfile_write(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
                     int channels, daecl_err *err)
 {
     if (!path || !pixels)
@@ -98,9 +98,9 @@ int daecl_png_write(const char *path, const uint8_t *pixels, uint32_t width, uin
     if (channels != 1 && channels != 3)
         return daecl_err_set(err, DAECL_EINVAL, "cannot write picture %s: %d channels asked for, "
                              "but only 1 (gray) and 3 (RGB) are written", path, channels);
-    if (width == 0 || height == 0 || width > DAECL_PNG_MAX_SIDE || height > DAECL_PNG_MAX_SIDE)
+    if (width == 0 || height == 0 || width > DAECL_PNGFILE_MAX_SIDE || height > DAECL_PNGFILE_MAX_SIDE)
         return daecl_err_set(err, DAECL_EINVAL, "cannot write picture %s: its size %ux%u is "
-                             "outside 1..%u pixels a side", path, width, height, DAECL_PNG_MAX_SIDE);
+                             "outside 1..%u pixels a side", path, width, height, DAECL_PNGFILE_MAX_SIDE);
 
     pngctx c = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &c, on_error, on_warning);
@@ -132,7 +132,7 @@ static int decode(png_structp png, png_infop info, pngctx *c, FILE *f, uint32_t 
         return -1;
     png_init_io(png, f);
     png_set_sig_bytes(png, 8);
-    png_set_user_limits(png, DAECL_PNG_MAX_SIDE, DAECL_PNG_MAX_SIDE);
+    png_set_user_limits(png, DAECL_PNGFILE_MAX_SIDE, DAECL_PNGFILE_MAX_SIDE);
     png_read_info(png, info);
 
     int color = png_get_color_type(png, info);
@@ -176,7 +176,7 @@ static int decode(png_structp png, png_infop info, pngctx *c, FILE *f, uint32_t 
     return 0;
 }
 
-int daecl_png_read(const char *path, uint8_t **pixels, uint32_t *width, uint32_t *height,
+int daecl_pngfile_read(const char *path, uint8_t **pixels, uint32_t *width, uint32_t *height,
                    int *channels, daecl_err *err)
 {
     *pixels = NULL;

@@ -1,5 +1,5 @@
-/* daecl tests — PNG files and the pictures of a run (core/png.c,
- * core/pictures.c): bit-exact PNG round trips, a reader that normalises
+/* daecl tests — PNG files and the pictures of a run (core/pngfile.c,
+ * core/draw.c): bit-exact PNG round trips, a reader that normalises
  * other PNG flavours and refuses broken files, clean failures, and each
  * picture decoded back to the sizes and pixel values its header promises. */
 #include "tests/support.h"
@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/pictures.h"
-#include "core/png.h"
+#include "core/draw.h"
+#include "core/pngfile.h"
 
 /* A decoded picture. */
 typedef struct pic {
@@ -27,9 +27,9 @@ static pic load(const char *path)
 {
     pic p;
     daecl_err err = {0};
-    int rc = daecl_png_read(path, &p.px, &p.w, &p.h, &p.ch, &err);
+    int rc = daecl_pngfile_read(path, &p.px, &p.w, &p.h, &p.ch, &err);
     if (rc != 0)
-        fail_msg("daecl_png_read(%s): %s", path, err.msg);
+        fail_msg("daecl_pngfile_read(%s): %s", path, err.msg);
     return p;
 }
 
@@ -76,7 +76,7 @@ static void round_trip(const char *dir, const char *name, uint32_t w, uint32_t h
     bytes[n - 1] = 255;
     char *path = join(dir, name);
     daecl_err err = {0};
-    assert_int_equal(daecl_png_write(path, bytes, w, h, ch, &err), 0);
+    assert_int_equal(daecl_pngfile_write(path, bytes, w, h, ch, &err), 0);
     pic p = load(path);
     assert_int_equal(p.w, w);
     assert_int_equal(p.h, h);
@@ -195,13 +195,13 @@ static void test_png_read_refuses_missing_foreign_and_truncated_files(void **sta
     int ch;
 
     char *missing = join(dir, "nothing.png");
-    assert_int_equal(daecl_png_read(missing, &px, &w, &h, &ch, &err), DAECL_EIO);
+    assert_int_equal(daecl_pngfile_read(missing, &px, &w, &h, &ch, &err), DAECL_EIO);
     assert_null(px);
     assert_non_null(strstr(err.msg, missing));
 
     char *text = join(dir, "text.png");
     test_write_file(text, "hello, not a picture\n", 21);
-    assert_int_equal(daecl_png_read(text, &px, &w, &h, &ch, &err), DAECL_EDATA);
+    assert_int_equal(daecl_pngfile_read(text, &px, &w, &h, &ch, &err), DAECL_EDATA);
     assert_non_null(strstr(err.msg, "not a PNG"));
     assert_non_null(strstr(err.msg, text));
 
@@ -210,20 +210,20 @@ static void test_png_read_refuses_missing_foreign_and_truncated_files(void **sta
     for (int i = 0; i < 64 * 64; i++)
         img[i] = (uint8_t)(i * 7 + i / 64);
     char *good = join(dir, "good.png");
-    assert_int_equal(daecl_png_write(good, img, 64, 64, 1, &err), 0);
+    assert_int_equal(daecl_pngfile_write(good, img, 64, 64, 1, &err), 0);
     size_t n;
     char *bytes = test_read_file(good, &n);
     char *cut = join(dir, "cut.png");
     test_write_file(cut, bytes, n / 2);
     px = (uint8_t *)dir;
-    assert_int_equal(daecl_png_read(cut, &px, &w, &h, &ch, &err), DAECL_EDATA);
+    assert_int_equal(daecl_pngfile_read(cut, &px, &w, &h, &ch, &err), DAECL_EDATA);
     assert_null(px);
     assert_non_null(strstr(err.msg, "damaged"));
 
     /* A lying header: the IHDR width above the limit. */
     bytes[16] = 0x7f; /* width's high byte; the CRC is now wrong too */
     test_write_file(cut, bytes, n);
-    assert_int_equal(daecl_png_read(cut, &px, &w, &h, &ch, &err), DAECL_EDATA);
+    assert_int_equal(daecl_pngfile_read(cut, &px, &w, &h, &ch, &err), DAECL_EDATA);
     assert_null(px);
     free(bytes);
     free(missing);
@@ -240,7 +240,7 @@ static void test_png_write_into_a_missing_folder_fails_with_a_sentence(void **st
     char *path = join(dir, "no/such/folder/x.png");
     uint8_t px[4] = {1, 2, 3, 4};
     daecl_err err = {0};
-    assert_int_equal(daecl_png_write(path, px, 2, 2, 1, &err), DAECL_EIO);
+    assert_int_equal(daecl_pngfile_write(path, px, 2, 2, 1, &err), DAECL_EIO);
     assert_non_null(strstr(err.msg, path));
     assert_non_null(strstr(err.msg, "folder is missing"));
     assert_int_equal(test_count_entries(dir, NULL, 0), 0);
@@ -256,7 +256,7 @@ static void test_png_write_that_fails_at_rename_leaves_no_temporary_file(void **
     assert_int_equal(mkdir(path, 0700), 0); /* a folder where the file should go */
     uint8_t px[3] = {9, 8, 7};
     daecl_err err = {0};
-    assert_int_equal(daecl_png_write(path, px, 1, 1, 3, &err), DAECL_EIO);
+    assert_int_equal(daecl_pngfile_write(path, px, 1, 1, 3, &err), DAECL_EIO);
     assert_non_null(strstr(err.msg, path));
     assert_int_equal(test_count_entries(dir, NULL, 0), 1); /* only the folder itself */
     assert_int_equal(rmdir(path), 0);
@@ -271,10 +271,10 @@ static void test_png_write_refuses_bad_sizes_and_channels(void **state)
     char *path = join(dir, "x.png");
     uint8_t px[16] = {0};
     daecl_err err = {0};
-    assert_int_equal(daecl_png_write(path, px, 2, 2, 4, &err), DAECL_EINVAL);
+    assert_int_equal(daecl_pngfile_write(path, px, 2, 2, 4, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "channels"));
-    assert_int_equal(daecl_png_write(path, px, 0, 2, 1, &err), DAECL_EINVAL);
-    assert_int_equal(daecl_png_write(path, px, 2, DAECL_PNG_MAX_SIDE + 1, 1, &err), DAECL_EINVAL);
+    assert_int_equal(daecl_pngfile_write(path, px, 0, 2, 1, &err), DAECL_EINVAL);
+    assert_int_equal(daecl_pngfile_write(path, px, 2, DAECL_PNGFILE_MAX_SIDE + 1, 1, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, path));
     assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     free(path);
@@ -287,37 +287,37 @@ static void test_image_shape_accepts_gray_images_and_square_vectors_only(void **
 {
     (void)state;
     uint32_t h = 0, w = 0;
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){28, 28}, 2, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){28, 28}, 2, &h, &w), 1);
     assert_int_equal(h, 28);
     assert_int_equal(w, 28);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){16, 9, 1}, 3, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){16, 9, 1}, 3, &h, &w), 1);
     assert_int_equal(h, 16);
     assert_int_equal(w, 9);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){1, 5, 7}, 3, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){1, 5, 7}, 3, &h, &w), 1);
     assert_int_equal(h, 5);
     assert_int_equal(w, 7);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){784}, 1, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){784}, 1, &h, &w), 1);
     assert_int_equal(h, 28);
     assert_int_equal(w, 28);
     h = w = 0;
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){1, 784}, 2, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){1, 784}, 2, &h, &w), 1);
     assert_int_equal(h, 28);
     assert_int_equal(w, 28);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){4294836225u}, 1, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){4294836225u}, 1, &h, &w), 1);
     assert_int_equal(h, 65535);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){1, 1, 36, 1}, 4, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){1, 1, 36, 1}, 4, &h, &w), 1);
     assert_int_equal(h, 6);
     assert_int_equal(w, 6);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){4}, 1, &h, &w), 1);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){4}, 1, &h, &w), 1);
     assert_int_equal(h, 2);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){785}, 1, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){3}, 1, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){28, 0}, 2, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape(NULL, 0, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){1}, 1, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){32, 32, 3}, 3, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){3, 32, 32}, 3, &h, &w), 0);
-    assert_int_equal(daecl_picture_image_shape((uint32_t[]){2, 2, 2, 2}, 4, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){785}, 1, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){3}, 1, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){28, 0}, 2, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape(NULL, 0, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){1}, 1, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){32, 32, 3}, 3, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){3, 32, 32}, 3, &h, &w), 0);
+    assert_int_equal(daecl_draw_image_shape((uint32_t[]){2, 2, 2, 2}, 4, &h, &w), 0);
 }
 
 /* ---- filters.png --------------------------------------------------------- */
@@ -339,7 +339,7 @@ static void test_filters_tile_shows_its_unit_normalised_to_its_own_range(void **
     char *dir = test_tmpdir("filters");
     char *path = join(dir, "filters.png");
     daecl_err err = {0};
-    assert_int_equal(daecl_picture_filters(path, w, U, H, W, 0, &err), 0);
+    assert_int_equal(daecl_draw_filters(path, w, U, H, W, 0, &err), 0);
     pic p = load(path);
     assert_int_equal(p.ch, 1);
     assert_int_equal(p.w, 3 * W * S + 4 * G);
@@ -370,7 +370,7 @@ static void test_filters_tile_shows_its_unit_normalised_to_its_own_range(void **
     free(p.px);
 
     /* max_tiles keeps the first units: 4 of 5 make a 2x2 grid. */
-    assert_int_equal(daecl_picture_filters(path, w, U, H, W, 4, &err), 0);
+    assert_int_equal(daecl_draw_filters(path, w, U, H, W, 4, &err), 0);
     p = load(path);
     assert_int_equal(p.w, 2 * W * S + 3 * G);
     assert_int_equal(p.h, 2 * H * S + 3 * G);
@@ -391,13 +391,13 @@ static void test_filters_of_a_mnist_layer_have_the_documented_size(void **state)
     char *dir = test_tmpdir("filters-size");
     char *path = join(dir, "filters.png");
     daecl_err err = {0};
-    assert_int_equal(daecl_picture_filters(path, w, 100, 28, 28, 0, &err), 0);
+    assert_int_equal(daecl_draw_filters(path, w, 100, 28, 28, 0, &err), 0);
     pic p = load(path);
     assert_int_equal(p.w, 10 * 56 + 11 * DAECL_PICTURE_GAP);
     assert_int_equal(p.h, 10 * 56 + 11 * DAECL_PICTURE_GAP);
     assert_int_equal(p.ch, 1);
     free(p.px);
-    assert_int_equal(daecl_picture_filters(path, w, 7, 100, 30, 0, &err), 0);
+    assert_int_equal(daecl_draw_filters(path, w, 7, 100, 30, 0, &err), 0);
     p = load(path);
     assert_int_equal(p.w, 3 * 30 + 4 * DAECL_PICTURE_GAP);
     assert_int_equal(p.h, 3 * 100 + 4 * DAECL_PICTURE_GAP);
@@ -417,10 +417,10 @@ static void test_filters_refuse_a_picture_too_large_to_write(void **state)
     char *dir = test_tmpdir("filters-large");
     char *path = join(dir, "filters.png");
     daecl_err err = {0};
-    assert_int_equal(daecl_picture_filters(path, w, U, 1, 1, 0, &err), DAECL_EINVAL);
+    assert_int_equal(daecl_draw_filters(path, w, U, 1, 1, 0, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "fewer tiles"));
     assert_non_null(strstr(err.msg, path));
-    assert_int_equal(daecl_picture_filters(path, w, 0, 1, 1, 0, &err), DAECL_EINVAL);
+    assert_int_equal(daecl_draw_filters(path, w, 0, 1, 1, 0, &err), DAECL_EINVAL);
     assert_int_equal(test_count_entries(dir, NULL, 0), 0);
     free(w);
     free(path);
@@ -447,7 +447,7 @@ static void test_reconstructions_map_values_through_the_data_range(void **state)
     char *dir = test_tmpdir("recon");
     char *path = join(dir, "reconstructions.png");
     daecl_err err = {0};
-    assert_int_equal(daecl_picture_reconstructions(path, clean, corrupted, recon, N, H, W, -1.0f,
+    assert_int_equal(daecl_draw_reconstructions(path, clean, corrupted, recon, N, H, W, -1.0f,
                                                    1.0f, &err), 0);
     pic p = load(path);
     assert_int_equal(p.ch, 3);
@@ -500,15 +500,15 @@ static void test_reconstructions_refuse_an_empty_range_or_no_examples(void **sta
     char *dir = test_tmpdir("recon-bad");
     char *path = join(dir, "reconstructions.png");
     daecl_err err = {0};
-    assert_int_equal(daecl_picture_reconstructions(path, x, x, x, 1, 2, 2, 1.0f, 1.0f, &err),
+    assert_int_equal(daecl_draw_reconstructions(path, x, x, x, 1, 2, 2, 1.0f, 1.0f, &err),
                      DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "range"));
-    assert_int_equal(daecl_picture_reconstructions(path, x, x, x, 1, 2, 2, 0.0f, NAN, &err),
+    assert_int_equal(daecl_draw_reconstructions(path, x, x, x, 1, 2, 2, 0.0f, NAN, &err),
                      DAECL_EINVAL);
-    assert_int_equal(daecl_picture_reconstructions(path, x, x, x, 0, 2, 2, 0.0f, 1.0f, &err),
+    assert_int_equal(daecl_draw_reconstructions(path, x, x, x, 0, 2, 2, 0.0f, 1.0f, &err),
                      DAECL_EINVAL);
     /* 1000 examples of 2x2 (64-px tiles) would be 66 000 px wide. */
-    assert_int_equal(daecl_picture_reconstructions(path, x, x, x, 1000, 2, 2, 0.0f, 1.0f, &err),
+    assert_int_equal(daecl_draw_reconstructions(path, x, x, x, 1000, 2, 2, 0.0f, 1.0f, &err),
                      DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "fewer examples"));
     assert_int_equal(test_count_entries(dir, NULL, 0), 0);
@@ -518,7 +518,7 @@ static void test_reconstructions_refuse_an_empty_range_or_no_examples(void **sta
 
 /* ---- curves.png ---------------------------------------------------------- */
 
-/* The series colours pictures.c uses (matplotlib's first three). */
+/* The series colours core/draw.c uses (matplotlib's first three). */
 #define TRAIN_RGB 31, 119, 180
 #define CLEAN_RGB 255, 127, 14
 #define CORRUPT_RGB 44, 160, 44
@@ -528,9 +528,9 @@ static pic curves(const char *dir, const char *title, const double *epoch, const
 {
     char *path = join(dir, "curves.png");
     daecl_err err = {0};
-    int rc = daecl_picture_curves(path, title, epoch, train, clean, corrupted, n, &err);
+    int rc = daecl_draw_curves(path, title, epoch, train, clean, corrupted, n, &err);
     if (rc != 0)
-        fail_msg("daecl_picture_curves: %s", err.msg);
+        fail_msg("daecl_draw_curves: %s", err.msg);
     pic p = load(path);
     free(path);
     assert_int_equal(p.w, DAECL_PICTURE_CURVES_W);
@@ -621,7 +621,7 @@ static void test_drawing_text_again_after_releasing_the_caches_works(void **stat
     char *dir = test_tmpdir("curves-release");
     pic p = curves(dir, "before", epoch, train, NULL, NULL, 2);
     free(p.px);
-    daecl_picture_release_caches();
+    daecl_draw_release_caches();
     p = curves(dir, "after", epoch, train, NULL, NULL, 2);
     assert_true(count_colour(&p, 0, 0, 0, 30) > 500); /* text and axes */
     assert_true(count_colour(&p, TRAIN_RGB, 8) > 50);
@@ -633,7 +633,7 @@ static void test_drawing_text_again_after_releasing_the_caches_works(void **stat
 static int release_caches(void **state)
 {
     (void)state;
-    daecl_picture_release_caches();
+    daecl_draw_release_caches();
     return 0;
 }
 
