@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# ./test.sh [--full] — installs what is missing, then builds daecl twice and
-# runs the test suite through ctest in each build: a Release build (build/),
-# then an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/)
-# where any leak is an error. CI runs the default (.ci/run); docs/testing.md
-# describes the suite, the two tiers, the sanitizer settings, Oclgrind and
-# valgrind.
+# ./test.sh [--full] — installs what is missing, then builds daecl three
+# times and runs the test suite through ctest in each build: a Release build
+# (build/), a cpu-only Release build with no OpenCL, ICD loader or CLBlast
+# (build-cpu/, -DDAECL_WITH_OPENCL=OFF), then an AddressSanitizer +
+# UndefinedBehaviorSanitizer build (build-asan/) where any leak is an error.
+# CI runs the default (.ci/run); docs/testing.md describes the suite, the two
+# tiers, the cpu-only build, the sanitizer settings, Oclgrind and valgrind.
 #
 #   ./test.sh         the default tier, every ctest but those labelled full:
 #                     for every commit; about 4 minutes from cold caches on
@@ -22,7 +23,7 @@ case "${1:-}" in
   "") ;;
   --full) full=1 ;;
   -h | --help)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
   *)
     echo "test.sh: unknown option '$1'; use ./test.sh or ./test.sh --full" >&2
@@ -41,6 +42,14 @@ tier=(-LE full)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs" "${tier[@]}")
+
+# The cpu-only daecl of machines without OpenCL (clusters often lack it):
+# DAECL_WITH_OPENCL=OFF keeps CMake from looking for OpenCL and CLBlast at
+# all, so this build shows what a machine without them gets, though the
+# packages are installed here. The tests of the opencl backend are not built.
+cmake -S . -B build-cpu -DCMAKE_BUILD_TYPE=Release -DDAECL_WITH_OPENCL=OFF >/dev/null
+cmake --build build-cpu -j"$jobs"
+(cd build-cpu && ctest --output-on-failure -j"$jobs" "${tier[@]}")
 
 # The same suite under the sanitizers. -O2 with debug information: the code
 # as shipped, with file:line in every report. tests/CMakeLists.txt gives the

@@ -8,7 +8,10 @@ set(DAECL_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/daecl)
 
 # daecl::plugin: headers only (plugins never link libdaecl), no FMA
 # contraction (shared kernel C must round as OpenCL C does), and the OpenCL
-# version every target assumes.
+# version every target that includes OpenCL's headers assumes. In this tree
+# it also brings daecl_flags (cmake/DaeclFlags.cmake: warnings, sanitizers);
+# $<BUILD_INTERFACE:> keeps that out of the installed package, whose users
+# choose their own warnings.
 add_library(daecl_plugin INTERFACE)
 add_library(daecl::plugin ALIAS daecl_plugin)
 set_target_properties(daecl_plugin PROPERTIES EXPORT_NAME plugin)
@@ -17,6 +20,7 @@ target_include_directories(daecl_plugin INTERFACE
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_compile_options(daecl_plugin INTERFACE -ffp-contract=off)
 target_compile_definitions(daecl_plugin INTERFACE CL_TARGET_OPENCL_VERSION=120)
+target_link_libraries(daecl_plugin INTERFACE $<BUILD_INTERFACE:daecl_flags>)
 
 # Where an installed daecl finds its plugins relative to its own program, so
 # an install moved to another prefix (cmake --install --prefix) still finds

@@ -15,7 +15,8 @@
  * COMMAND is split at spaces; leading VAR=VALUE words go to the environment,
  * the rest are daecl's arguments. KEY WORDS are separated by ";". Both may
  * use {bad} (tests/bad), {tmp} (the case's own empty folder), {badplugin}
- * (the folder of tests/bad/plugins' build), {cases} (tests/plugins' build
+ * (the folder of tests/bad/plugins' build), {backends} (the backend plugins
+ * this build has: "cpu, opencl", or "cpu" without OpenCL), {cases} (tests/plugins' build
  * folders), and the generated {big_config}, {writable_plugin_dir},
  * {writable_folder}, {foreign} (a folder holding a user's config.yaml and
  * summary.json), {old_sweep} (a finished sweep's folder), and {trained...}:
@@ -103,9 +104,10 @@ static void load_table(void)
 /* s with every {placeholder} expanded; the caller frees. */
 static char *expand(const char *s, const char *tmp)
 {
-    static const char *const names[] = {"{bad}", "{tmp}", "{badplugin}", "{cases}"};
+    static const char *const names[] = {"{bad}", "{tmp}", "{badplugin}", "{cases}", "{backends}"};
     const char *values[] = {DAECL_TEST_BAD_DIR, tmp, DAECL_TEST_BAD_PLUGIN_DIR,
-                            DAECL_TEST_PLUGIN_CASES_DIR};
+                            DAECL_TEST_PLUGIN_CASES_DIR,
+                            DAECL_TEST_WITH_OPENCL ? "cpu, opencl" : "cpu"};
     size_t cap = strlen(s) * 4 + 4096, len = 0;
     char *out = malloc(cap);
     assert_non_null(out);
