@@ -38,7 +38,6 @@ int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int w
                         daecl_eval_result *out, daecl_err *err)
 {
     daecl_session *s = g->s;
-    const daecl_backend_ops *be = s->be;
     size_t n_rows = data->ds->n_rows, dim = data->ds->dim, b = g->batch_max;
     size_t n_batches = (n_rows + b - 1) / b;
     /* Two sums per batch, read back together: (2, n_batches). The denoising
@@ -82,15 +81,14 @@ int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int w
         if (!want_denoising)
             continue;
         daecl_slice a = daecl_graph_layer_out(g, g->m->n_layers - 1);
-        size_t bytes = n * dim * sizeof(float);
         if ((rc = daecl_session_mean(s, a, n, dim, daecl_at(mean, 0), err)) ||
-            (rc = be->read(s->ctx, x.buf, x.off * sizeof(float), hx, bytes, err)) ||
-            (rc = be->read(s->ctx, xt.buf, xt.off * sizeof(float), hxt, bytes, err)) ||
-            (rc = be->read(s->ctx, mean, 0, hm, bytes, err)))
+            (rc = daecl_session_read(s, x, hx, n * dim, err)) ||
+            (rc = daecl_session_read(s, xt, hxt, n * dim, err)) ||
+            (rc = daecl_session_read(s, daecl_at(mean, 0), hm, n * dim, err)))
             goto done;
         sq_errors(hm, hx, hxt, n * dim, &se_recon, &se_corrupt);
     }
-    if ((rc = be->read(s->ctx, sums, 0, hf, 2 * n_batches * sizeof *hf, err)))
+    if ((rc = daecl_session_read(s, daecl_at(sums, 0), hf, 2 * n_batches, err)))
         goto done;
     double clean = 0, corrupted = 0;
     for (size_t i = 0; i < n_batches; i++) {

@@ -46,8 +46,7 @@ int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int raw, float **ou
                 break;
             src = daecl_graph_layer_out(g, top);
         }
-        rc = s->be->read(s->ctx, src.buf, src.off * sizeof(float), feat + first * w,
-                         n * w * sizeof(float), err);
+        rc = daecl_session_read(s, src, feat + first * w, n * w, err);
     }
     if (rc) {
         free(feat);

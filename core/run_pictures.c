@@ -18,12 +18,10 @@ static int reconstruct(daecl_run *r, daecl_feeder *data, size_t n, float *clean,
                        float *recon, daecl_err *err)
 {
     daecl_session *s = r->s;
-    const daecl_backend_ops *be = s->be;
     size_t dim = data->ds->dim;
     daecl_buf *mean = NULL;
     daecl_slice x, xt = daecl_at(r->g->input, 0);
     daecl_noise_key key = {.seed = r->cfg->seed, .stream = DAECL_STREAM_EVAL_CORRUPTION};
-    size_t bytes = n * dim * sizeof(float);
     int rc;
     if ((rc = daecl_session_alloc(s, n * dim, "reconstructions", &mean, err)))
         return rc;
@@ -33,9 +31,9 @@ static int reconstruct(daecl_run *r, daecl_feeder *data, size_t n, float *clean,
         !(rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) &&
         !(rc = daecl_session_mean(s, daecl_graph_layer_out(r->g, r->model.n_layers - 1), n, dim,
                                   daecl_at(mean, 0), err)) &&
-        !(rc = be->read(s->ctx, x.buf, x.off * sizeof(float), clean, bytes, err)) &&
-        !(rc = be->read(s->ctx, xt.buf, xt.off * sizeof(float), noisy, bytes, err)))
-        rc = be->read(s->ctx, mean, 0, recon, bytes, err);
+        !(rc = daecl_session_read(s, x, clean, n * dim, err)) &&
+        !(rc = daecl_session_read(s, xt, noisy, n * dim, err)))
+        rc = daecl_session_read(s, daecl_at(mean, 0), recon, n * dim, err);
     daecl_session_free(s, mean);
     return rc;
 }

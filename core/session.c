@@ -88,6 +88,13 @@ const char *daecl_session_device_name(const daecl_session *s)
     return s->device.name;
 }
 
+int daecl_session_read(daecl_session *s, daecl_slice src, float *dst, size_t n_floats,
+                       daecl_err *err)
+{
+    return s->be->read(s->ctx, src.buf, src.off * sizeof(float), dst, n_floats * sizeof(float),
+                       err);
+}
+
 int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,
                         daecl_err *err)
 {

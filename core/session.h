@@ -47,6 +47,12 @@ int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size
 int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
                        daecl_slice mean, daecl_err *err);
 
+/* Copies n floats from src to the host array dst, waiting for every op
+ * enqueued before it: the one way training, evaluation, the probe and the
+ * pictures read the device. */
+int daecl_session_read(daecl_session *s, daecl_slice src, float *dst, size_t n_floats,
+                       daecl_err *err);
+
 /* Allocates a named buffer of n floats (zero-filled), counted in
  * device_bytes; give it back with daecl_session_free (NULL is fine). */
 int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,

@@ -67,9 +67,8 @@ static int read_losses(trainer *t, size_t upto, double *new_sum, daecl_err *err)
     double sum = 0;
     if (upto > t->read_upto) {
         daecl_session *s = t->r.s;
-        int rc = s->be->read(s->ctx, t->losses, t->read_upto * sizeof(float),
-                             t->host_losses + t->read_upto, (upto - t->read_upto) * sizeof(float),
-                             err);
+        int rc = daecl_session_read(s, daecl_at(t->losses, t->read_upto),
+                                    t->host_losses + t->read_upto, upto - t->read_upto, err);
         if (rc)
             return rc;
         for (size_t i = t->read_upto; i < upto; i++)
