@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/sha256.h"
 #include "ocl.h"
 
 /* No -cl-fast-relaxed-math or finite-math: they would break NaN detection. */
@@ -18,107 +19,19 @@ static const char build_options[] = "-cl-std=CL1.2";
  * loaded where it was built. File: magic, format version (u32 LE), 4 zero
  * bytes, the key, the binary's size (u64 LE), the binary. Bump the version
  * when the key's inputs or the layout change. */
-enum { FORMAT_VERSION = 1, KEY_BYTES = 32, HEADER_BYTES = 8 + 4 + 4 + KEY_BYTES + 8 };
+enum { FORMAT_VERSION = 1, KEY_BYTES = DAECL_SHA256_BYTES, HEADER_BYTES = 8 + 4 + 4 + KEY_BYTES + 8 };
 static const char magic[8] = {'D', 'A', 'E', 'C', 'L', 'C', 'L', 'B'};
 
-/* ---- SHA-256 (FIPS 180-4), compact ----------------------------------------------- */
-
-typedef struct sha256 {
-    uint32_t h[8];
-    uint64_t n_bytes;
-    unsigned char block[64];
-    size_t used;
-} sha256;
-
-static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-static uint32_t ror(uint32_t x, int n)
-{
-    return (x >> n) | (x << (32 - n));
-}
-
-static void sha_block(sha256 *s, const unsigned char *p)
-{
-    uint32_t w[64], v[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(v, s->h, sizeof v);
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) +
-                      ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
-        uint32_t t2 = (ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22)) +
-                      ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-        memmove(v + 1, v, 7 * sizeof v[0]);
-        v[4] += t1;
-        v[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++)
-        s->h[i] += v[i];
-}
-
-static void sha_init(sha256 *s)
-{
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
-    s->n_bytes = 0;
-    s->used = 0;
-}
-
-static void sha_update(sha256 *s, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    s->n_bytes += n;
-    while (n > 0) {
-        size_t take = 64 - s->used < n ? 64 - s->used : n;
-        memcpy(s->block + s->used, p, take);
-        s->used += take;
-        p += take;
-        n -= take;
-        if (s->used == 64) {
-            sha_block(s, s->block);
-            s->used = 0;
-        }
-    }
-}
-
-static void sha_final(sha256 *s, unsigned char out[KEY_BYTES])
-{
-    uint64_t bits = s->n_bytes * 8;
-    unsigned char pad = 0x80, zero = 0, len[8];
-    sha_update(s, &pad, 1);
-    while (s->used != 56)
-        sha_update(s, &zero, 1);
-    for (int i = 0; i < 8; i++)
-        len[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha_update(s, len, 8);
-    for (int i = 0; i < 8; i++)
-        for (int j = 0; j < 4; j++)
-            out[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
-}
+/* ---- SHA-256 (core/sha256.c, compiled into this plugin) ----------------------- */
 
 /* A length-prefixed field: "ab" + "c" and "a" + "bc" hash apart. */
-static void sha_field(sha256 *s, const char *text, size_t n)
+static void sha_field(daecl_sha256 *s, const char *text, size_t n)
 {
     unsigned char len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)((uint64_t)n >> (8 * i));
-    sha_update(s, len, sizeof len);
-    sha_update(s, text, n);
+    daecl_sha256_update(s, len, sizeof len);
+    daecl_sha256_update(s, text, n);
 }
 
 /* ---- the key and file names -------------------------------------------------- */
@@ -130,8 +43,8 @@ typedef struct prog_key {
 
 static void make_key(const daecl__ocl *o, const char *const *parts, size_t n, prog_key *k)
 {
-    sha256 s;
-    sha_init(&s);
+    daecl_sha256 s;
+    daecl_sha256_init(&s);
     char version[32];
     int len = snprintf(version, sizeof version, "daecl-opencl-program %d", FORMAT_VERSION);
     sha_field(&s, version, (size_t)len);
@@ -142,21 +55,16 @@ static void make_key(const daecl__ocl *o, const char *const *parts, size_t n, pr
     unsigned char tl[8];
     for (int i = 0; i < 8; i++)
         tl[i] = (unsigned char)((uint64_t)total >> (8 * i));
-    sha_update(&s, tl, sizeof tl);
+    daecl_sha256_update(&s, tl, sizeof tl);
     for (size_t i = 0; i < n; i++)
-        sha_update(&s, parts[i], strlen(parts[i]));
+        daecl_sha256_update(&s, parts[i], strlen(parts[i]));
     sha_field(&s, build_options, strlen(build_options));
     sha_field(&s, o->info.name, strlen(o->info.name));
     sha_field(&s, o->device_version, strlen(o->device_version));
     sha_field(&s, o->info.driver, strlen(o->info.driver));
     sha_field(&s, o->platform_version, strlen(o->platform_version));
-    sha_final(&s, k->bytes);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < KEY_BYTES; i++) {
-        k->hex[2 * i] = digits[k->bytes[i] >> 4];
-        k->hex[2 * i + 1] = digits[k->bytes[i] & 15];
-    }
-    k->hex[2 * KEY_BYTES] = '\0';
+    daecl_sha256_final(&s, k->bytes);
+    daecl_sha256_hex(k->bytes, k->hex);
 }
 
 /* dir/<keyhex>.bin into path; -1 when it does not fit. */
