@@ -18,8 +18,9 @@ const cli_command cli_plugin = {
         "usage: daecl plugin check FILE.so [--no-device | --device-only] [--backend NAME]\n\n"
         "Loads FILE.so as daecl would and checks it, one line per check (PASS, FAIL or\n"
         "SKIP, with numbers):\n"
-        "  every plugin   file name, dlopen, ABI and sizes, schema and defaults, init()\n"
-        "                 and check()\n"
+        "  every plugin   the registry's loading rules, with its sentences: the file's\n"
+        "                 name, who may write it and each folder on its way from /;\n"
+        "                 dlopen, ABI and sizes, schema and defaults, init() and check()\n"
         "  likelihood     nll, grad, mean and sample finite for extreme decoder values;\n"
         "                 grad against central differences of nll (in double, 1,000\n"
         "                 random points); the (rows, dim) layout, row sums, scale and\n"
@@ -74,7 +75,9 @@ static int run(int argc, char **argv)
     if (no_device && device_only)
         return cli_usage_error(&cli_plugin, "--no-device and --device-only exclude each other");
     struct stat st;
-    if (stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+    /* Anything that exists is judged by the registry's rules, so a folder
+     * or a FIFO gets the registry's sentence. */
+    if (stat(file, &st) != 0)
         return cli_usage_error(&cli_plugin, "no plugin file %s", file);
     opts.scope = no_device ? DAECL_PLUGINCHECK_NO_DEVICE
                  : device_only ? DAECL_PLUGINCHECK_DEVICE_ONLY

@@ -594,12 +594,46 @@ static const char *refusal_of(const daecl_registry *reg, const char *kind, const
     return NULL;
 }
 
+/* What the registry passed over while looking for a `kind` plugin, for the
+ * unknown-plugin sentence: "; searched A:B, where it refused: SENTENCE;
+ * SENTENCE" (the refusals of files of that kind and of folders; "" when
+ * none), cut to n bytes with "and N more". */
+static void passed_over(const daecl_registry *reg, const char *kind, int name_path, char *out,
+                        size_t n)
+{
+    char mine[64];
+    snprintf(mine, sizeof mine, "/daecl-%s-", kind);
+    size_t used = 0, left_out = 0;
+    out[0] = '\0';
+    const char *path = daecl_registry_search_path(reg);
+    name_path = name_path && path && *path;
+    if (name_path)
+        used = (size_t)snprintf(out, n, "; searched %.300s", path);
+    int first = 1;
+    for (size_t i = 0; i < daecl_registry_refused_count(reg) && used < n; i++) {
+        const char *r = daecl_registry_refused_at(reg, i);
+        if (!strstr(r, mine) && strstr(r, "/daecl-"))
+            continue; /* another kind's file */
+        const char *lead = first ? (name_path ? ", where it refused: " : "; refused: ") : "; ";
+        /* room for this one and for a closing "and N more" */
+        if (left_out || used + strlen(lead) + strlen(r) + 64 > n) {
+            left_out++;
+            continue;
+        }
+        used += (size_t)snprintf(out + used, n - used, "%s%s", lead, r);
+        first = 0;
+    }
+    if (left_out && used < n)
+        snprintf(out + used, n - used, "%s%zu more refusal%s (`daecl plugins` lists them)",
+                 "; and ", left_out, left_out == 1 ? "" : "s");
+}
+
 static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *name,
                           const daecl__ynode *at)
 {
     const char *names[64];
     size_t n_names = 0;
-    char list[512];
+    char list[512], more[640];
     /* A plugin file of that name was found but refused: say why, or the user
      * sees "unknown plugin" for a file that is plainly there (bad-input
      * catalogue case plugin.unknown_after_refusal). */
@@ -617,23 +651,25 @@ static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *na
         if (n_names < sizeof names / sizeof names[0])
             names[n_names++] = p->name;
     }
+    /* Never a bare "unknown": the search path and what it refused, too. */
+    passed_over(v->reg, sec->name, near.best || n_names, more, sizeof more);
     if (near.best)
         return fail_at(v, at,
                        "unknown %s plugin '%.60s'; did you mean '%.*s'? (`daecl plugins` lists "
-                       "the plugins found)",
-                       sec->name, name, (int)near.best_len, near.best);
+                       "the plugins found)%s",
+                       sec->name, name, (int)near.best_len, near.best, more);
     if (n_names) {
         join_names(list, sizeof list, names, n_names);
         return fail_at(v, at,
-                       "unknown %s plugin '%.60s'; the %s plugins found are %s (`daecl plugins` "
-                       "lists them)",
-                       sec->name, name, sec->name, list);
+                       "unknown %s plugin '%.60s'; the %s plugins found are %.300s (`daecl "
+                       "plugins` lists them)%s",
+                       sec->name, name, sec->name, list, more);
     }
     const char *path = daecl_registry_search_path(v->reg);
     return fail_at(v, at,
                    "unknown %s plugin '%.60s': no %s plugins were found in '%.300s'; set "
-                   "DAECL_PLUGIN_PATH to the folder that holds daecl's plugins",
-                   sec->name, name, sec->name, path ? path : "");
+                   "DAECL_PLUGIN_PATH to the folder that holds daecl's plugins%s",
+                   sec->name, name, sec->name, path ? path : "", more);
 }
 
 static int plugin_param(vctx *v, const daecl__cfg_section *sec, const daecl_plugin *plugin,

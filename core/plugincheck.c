@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/pluginfile.h"
 #include "core/registry.h"
 #include "daecl/backend.h"
 
@@ -1099,24 +1099,6 @@ int daecl_plugincheck_descriptor(const daecl_plugin *plugin, const char *origin,
     return rc;
 }
 
-/* "daecl-likelihood-laplace.so" for the file's own kind and name. */
-static void check_file_name(chk *c, const char *path, const daecl_plugin *p)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    char want[128];
-    snprintf(want, sizeof want, "daecl-%s-%s.so", daecl_plugin_kind_name(p->kind), p->name);
-    struct stat st;
-    if (strcmp(base, want) != 0)
-        verdict(c, FAIL, "file", "%s should be named %s: the registry loads only daecl-*.so files, "
-                "and the name says what is inside", base, want);
-    else if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
-        verdict(c, FAIL, "file", "%s is writable by every user, so the registry refuses it; run "
-                "`chmod o-w %s`", base, path);
-    else
-        verdict(c, PASS, "file", "%s: named for its kind and name, not writable by others", base);
-}
-
 int daecl_plugincheck_file(const char *path, const daecl_plugincheck_opts *opts, FILE *out,
                            daecl_plugincheck_result *res, daecl_err *err)
 {
@@ -1125,42 +1107,37 @@ int daecl_plugincheck_file(const char *path, const daecl_plugincheck_opts *opts,
     fprintf(out, "checking %s\n", path);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    /* dlopen searches the library path for a bare name: make it a path. */
-    char local[4096];
-    if (!strchr(path, '/')) {
-        snprintf(local, sizeof local, "./%s", path);
-        path = local;
+    /* The registry's own rules (pluginfile.h), so a file passes here exactly
+     * when `daecl train` would load it, refused with the same sentence. */
+    daecl_pluginfile pf;
+    daecl_err why = {0};
+    int rc = daecl_pluginfile_open(path, &pf, &why);
+    if (rc == DAECL_ENOMEM) {
+        *err = why;
+        return rc;
     }
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        verdict(&c, FAIL, "load", "dlopen(RTLD_NOW | RTLD_LOCAL) failed: %s",
-                why ? why : "unknown error");
+    if (pf.stage == DAECL_PLUGINFILE_PATH || pf.stage == DAECL_PLUGINFILE_OPEN) {
+        verdict(&c, FAIL, pf.stage == DAECL_PLUGINFILE_PATH ? "file" : "load", "%s", why.msg);
         summary(&c, base);
         return 0;
     }
-    dlerror();
-    daecl_plugin_entry_fn fn;
-    *(void **)&fn = dlsym(h, DAECL_PLUGIN_ENTRY_SYMBOL);
-    if (!fn) {
-        verdict(&c, FAIL, "load", "no entry point %s; a plugin exports `const daecl_plugin "
-                "*daecl_plugin_entry(void)` with DAECL_EXPORT", DAECL_PLUGIN_ENTRY_SYMBOL);
-        dlclose(h);
-        summary(&c, base);
-        return 0;
-    }
-    const daecl_plugin *p = fn();
+    const daecl_plugin *p = pf.plugin;
     verdict(&c, PASS, "load", "dlopen(RTLD_NOW | RTLD_LOCAL) resolved every symbol; "
             "daecl_plugin_entry() returned a descriptor");
-    bool valid = daecl_plugin_validate(p, path, NULL) == 0;
+    /* The file's name is judged against a valid descriptor only; an invalid
+     * one fails "descriptor" below with the registry's sentence. */
+    if (pf.stage == DAECL_PLUGINFILE_NAME)
+        verdict(&c, FAIL, "file", "%s", why.msg);
+    else if (pf.stage == 0)
+        verdict(&c, PASS, "file", "%s: named for its kind and name; neither it nor a folder on "
+                "its way from / is writable by other users", base);
+    bool valid = pf.stage != DAECL_PLUGINFILE_DESCRIPTOR;
     char name[128]; /* the descriptor goes away with dlclose */
     snprintf(name, sizeof name, "%s", valid ? p->name : base);
-    if (valid)
-        check_file_name(&c, path, p);
-    int rc = check_loaded(&c, p, path, err);
+    rc = check_loaded(&c, p, path, err);
     /* A backend may have started driver threads in init() or open(). */
     if (!(valid && p->kind == DAECL_KIND_BACKEND))
-        dlclose(h);
+        dlclose(pf.handle);
     if (!rc)
         summary(&c, name);
     return rc;

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/pluginfile.h"
 #include "core/utf8.h"
 
 #define MAX_NAME 63
@@ -40,6 +41,7 @@ typedef struct entry {
         daecl_backend_ops backend;
     } ops;
     char *path;
+    char *shadowed; /* "FILE (version V), ..." of same-named plugins found later, or NULL */
 } entry;
 
 struct daecl_registry {
@@ -433,7 +435,7 @@ static int add_refusal(daecl_registry *reg, const char *sentence, daecl_err *err
     return 0;
 }
 
-static const entry *find_entry(const daecl_registry *reg, uint32_t kind, const char *name)
+static entry *find_entry(const daecl_registry *reg, uint32_t kind, const char *name)
 {
     for (size_t i = 0; i < reg->n_entries; i++)
         if (reg->entries[i]->desc.kind == kind && strcmp(reg->entries[i]->desc.name, name) == 0)
@@ -450,10 +452,24 @@ static int accept(daecl_registry *reg, const daecl_plugin *p, const char *origin
     int rc = daecl_plugin_validate(p, origin, err);
     if (rc)
         return rc;
-    const entry *dup = find_entry(reg, p->kind, p->name);
-    if (dup)
-        return refuse(err, origin, "(%s '%s') duplicates %s, found earlier in the search path; "
-                      "remove one of them", daecl_plugin_kind_name(p->kind), p->name, dup->path);
+    entry *dup = find_entry(reg, p->kind, p->name);
+    if (dup) {
+        /* Shadowed: the earlier one wins, and a run that uses it says so
+         * (daecl_registry_shadowed). */
+        char one[4200];
+        snprintf(one, sizeof one, "%s%s (version %s)", dup->shadowed ? ", " : "", origin,
+                 p->version);
+        size_t old = dup->shadowed ? strlen(dup->shadowed) : 0;
+        char *grown = realloc(dup->shadowed, old + strlen(one) + 1);
+        if (!grown)
+            return daecl_err_set(err, DAECL_ENOMEM, "out of memory loading plugin %s", origin);
+        memcpy(grown + old, one, strlen(one) + 1);
+        dup->shadowed = grown;
+        return refuse(err, origin, "(%s '%s' %s) is shadowed by %s (version %s), found earlier "
+                      "in the search path; remove the one you do not want",
+                      daecl_plugin_kind_name(p->kind), p->name, p->version, dup->path,
+                      dup->desc.version);
+    }
     if (p->init) {
         daecl_err perr = {0};
         *ran_init = true;
@@ -485,46 +501,32 @@ int daecl_registry_add(daecl_registry *reg, const daecl_plugin *plugin, const ch
     return accept(reg, plugin, origin ? origin : "(in memory)", &ran_init, err);
 }
 
-static bool is_plugin_file(const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(name, "daecl-", 6) == 0 && n > 9 && strcmp(name + n - 3, ".so") == 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Loads one file; a refusal is recorded, not returned. Returns < 0 only for
+/* Loads one file under the rules `daecl plugin check` applies too
+ * (pluginfile.h); a refusal is recorded, not returned. Returns < 0 only for
  * out-of-memory. */
 static int load_file(daecl_registry *reg, const char *path, daecl_err *err)
 {
     daecl_err why = {0};
-    struct stat st;
-    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
-        refuse(&why, path, "is writable by every user, so anyone could replace its code; "
-               "run `chmod o-w %s` if you trust it", path);
+    daecl_pluginfile pf;
+    int rc = daecl_pluginfile_open(path, &pf, &why);
+    if (rc == DAECL_ENOMEM) {
+        *err = why;
+        return rc;
+    }
+    if (rc) {
+        if (pf.handle)
+            dlclose(pf.handle); /* init() has not run: nothing can hold it */
         return add_refusal(reg, why.msg, err);
     }
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        refuse(&why, path, "cannot be opened: %s", e ? e : "unknown dlopen error");
-        return add_refusal(reg, why.msg, err);
-    }
-    dlerror();
-    daecl_plugin_entry_fn fn;
-    *(void **)&fn = dlsym(h, DAECL_PLUGIN_ENTRY_SYMBOL);
-    if (!fn) {
-        refuse(&why, path, "has no entry point %s; a plugin exports "
-               "`const daecl_plugin *daecl_plugin_entry(void)`", DAECL_PLUGIN_ENTRY_SYMBOL);
-        dlclose(h);
-        return add_refusal(reg, why.msg, err);
-    }
-    const daecl_plugin *p = fn();
+    void *h = pf.handle;
+    const daecl_plugin *p = pf.plugin;
     bool ran_init;
-    int rc = accept(reg, p, path, &ran_init, &why);
+    rc = accept(reg, p, path, &ran_init, &why);
     if (rc == DAECL_ENOMEM) {
         *err = why;
         return rc;
@@ -556,20 +558,15 @@ static int scan_dir(daecl_registry *reg, const char *dir, bool explicit_dir, dae
                  "fix or remove that entry", dir);
         return add_refusal(reg, msg, err);
     }
-    struct stat st;
-    if (fstat(dirfd(d), &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-        closedir(d);
-        char msg[REFUSAL_MAX];
-        snprintf(msg, sizeof msg, "plugin folder %s is writable by every user, so its plugins "
-                 "were not loaded; run `chmod o-w %s` if you trust it", dir, dir);
-        return add_refusal(reg, msg, err);
-    }
+    /* Who may write this folder and those above it is checked for each
+     * file (load_file), so a file refused for it gets the sentence
+     * `daecl plugin check` gives it. */
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (!is_plugin_file(de->d_name))
+        if (!daecl_pluginfile_named(de->d_name))
             continue;
         if (grow((void **)&names, &cap, n + 1, sizeof(char *)) || !(names[n] = strdup(de->d_name))) {
             rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory listing %s", dir);
@@ -708,6 +705,7 @@ void daecl_registry_destroy(daecl_registry *reg)
         return;
     for (size_t i = 0; i < reg->n_entries; i++) {
         free(reg->entries[i]->path);
+        free(reg->entries[i]->shadowed);
         free(reg->entries[i]);
     }
     free(reg->entries);
@@ -757,4 +755,11 @@ const char *daecl_registry_refused_at(const daecl_registry *reg, size_t i)
 const char *daecl_registry_search_path(const daecl_registry *reg)
 {
     return reg->search_path;
+}
+
+const char *daecl_registry_shadowed(const daecl_registry *reg, daecl_plugin_kind kind,
+                                    const char *name)
+{
+    const entry *e = name ? find_entry(reg, kind, name) : NULL;
+    return e ? e->shadowed : NULL;
 }

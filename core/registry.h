@@ -8,9 +8,11 @@
  * <prefix>/lib/daecl/plugins; a folder already searched is not searched
  * again. Every daecl-*.so in those folders is opened with
  * RTLD_NOW | RTLD_LOCAL and its descriptor checked;
- * each refusal is kept as one sentence naming the file. A plugin whose kind
- * and name were already found earlier in the path is refused, naming both
- * files. Corruption and likelihood plugins, and any plugin refused before
+ * each refusal is kept as one sentence naming the file. The rules a file
+ * must pass are core/pluginfile.h's, which `daecl plugin check` applies too.
+ * A plugin whose kind and name were already found earlier in the path is
+ * shadowed: listed among the refusals, naming both files, and recorded
+ * with the one that wins (daecl_registry_shadowed). Corruption and likelihood plugins, and any plugin refused before
  * its init() ran, are dlclose'd (refused ones at once, accepted ones by
  * daecl_registry_destroy); a backend whose init() ran stays loaded for the
  * life of the process, since its driver's threads may still run in it. */
@@ -38,6 +40,11 @@ int daecl_registry_add(daecl_registry *reg, const daecl_plugin *plugin, const ch
  * gets its file. */
 const daecl_plugin *daecl_registry_find(const daecl_registry *reg, daecl_plugin_kind kind,
                                         const char *name, const char **path);
+
+/* "FILE (version V), ..." of the plugins of that kind and name that the
+ * accepted one shadows (found later in the path), or NULL. */
+const char *daecl_registry_shadowed(const daecl_registry *reg, daecl_plugin_kind kind,
+                                    const char *name);
 
 /* Accepted plugins and refusals, in discovery order, for `daecl plugins`. */
 size_t daecl_registry_count(const daecl_registry *reg);

@@ -462,7 +462,7 @@ static void test_misnamed_file_fails_the_file_check(void **state)
     daecl_plugincheck_result res;
     char *report = check_file(path, &host_only, &res);
     expect_only_failure(report, &res, "file");
-    assert_non_null(strstr(report, "should be named daecl-corruption-masking.so"));
+    assert_non_null(strstr(report, "so it must be named daecl-corruption-masking.so"));
     free(report);
     remove(path);
     free(dir);

@@ -1,12 +1,17 @@
 /* daecl tests — the plugin loader: every refusal reason is met by a real
- * shared object built broken on purpose (tests/plugins/), and each gives one
- * sentence naming the file. */
+ * shared object built broken on purpose (tests/plugins/), or by a real file
+ * placed where the rules of core/pluginfile.h refuse it; each gives one
+ * sentence naming the file, the same in `daecl plugins`, `daecl train` and
+ * `daecl plugin check`. */
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "core/pluginfile.h"
 #include "core/registry.h"
 #include "daecl/elementwise.h"
 #include "tests/support.h"
@@ -122,11 +127,14 @@ static void test_duplicate_kind_and_name_names_both_files(void **state)
     const char *why = daecl_registry_refused_at(reg, 0);
     assert_non_null(strstr(why, CASES "/dup/daecl-corruption-scale.so"));
     assert_non_null(strstr(why, CASES "/good/daecl-corruption-scale.so"));
-    assert_non_null(strstr(why, "duplicates"));
-    /* The one found first wins. */
+    assert_non_null(strstr(why, "is shadowed by"));
+    /* The one found first wins, and knows what it shadows. */
     const char *path = NULL;
     assert_non_null(daecl_registry_find(reg, DAECL_KIND_CORRUPTION, "scale", &path));
     assert_string_equal(path, CASES "/good/daecl-corruption-scale.so");
+    assert_string_equal(daecl_registry_shadowed(reg, DAECL_KIND_CORRUPTION, "scale"),
+                        CASES "/dup/daecl-corruption-scale.so (version 0.0.1)");
+    assert_null(daecl_registry_shadowed(reg, DAECL_KIND_LIKELIHOOD, "scale"));
     daecl_registry_destroy(reg);
 }
 
@@ -171,6 +179,309 @@ static void test_environment_path_is_searched_first(void **state)
     assert_string_equal(path, CASES "/good/daecl-corruption-scale.so");
     assert_true(strncmp(daecl_registry_search_path(reg), CASES "/good:", strlen(CASES "/good:")) == 0);
     daecl_registry_destroy(reg);
+}
+
+/* ---- the loading rules, the same sentence everywhere ------------------------ */
+
+#define GOOD CASES "/good/daecl-corruption-scale.so"
+#define NOBODY 65534
+
+/* A copy of the good plugin at path, with that mode. */
+static void put_plugin(const char *path, mode_t mode)
+{
+    size_t n;
+    char *bytes = test_read_file(GOOD, &n);
+    test_write_file(path, bytes, n);
+    free(bytes);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* A folder at path with that mode (chmod: not the umask's choice). */
+static void put_folder(const char *path, mode_t mode)
+{
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(char *dir)
+{
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+/* Runs daecl with DAECL_PLUGIN_PATH=plugin_path and args (NULL-ended);
+ * returns its output, *status its exit status. */
+static char *daecl(const char *plugin_path, int *status, ...)
+{
+    char env_path[2048];
+    snprintf(env_path, sizeof env_path, "DAECL_PLUGIN_PATH=%s", plugin_path);
+    char *argv[16] = {DAECL_TEST_BIN}, *env[] = {env_path, NULL}, *out = NULL;
+    size_t n = 1;
+    va_list ap;
+    va_start(ap, status);
+    for (char *a; n < 15 && (a = va_arg(ap, char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    *status = test_run(argv, env, &out);
+    return out;
+}
+
+/* The registry over plugin_path refuses `file` with a sentence holding
+ * `words`; `daecl plugins` lists that very sentence, `daecl train` with
+ * corruption=NAME stops with it, and `daecl plugin check FILE` fails with
+ * it. Returns nothing: fails the test otherwise. */
+static void expect_refused_everywhere(const char *plugin_path, const char *file, const char *name,
+                                      const char *words)
+{
+    daecl_registry *reg = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_registry_create(plugin_path, &reg, &err), 0);
+    char want[1024] = "";
+    for (size_t i = 0; i < daecl_registry_refused_count(reg); i++) {
+        const char *r = daecl_registry_refused_at(reg, i);
+        char head[1100];
+        snprintf(head, sizeof head, "plugin %s ", file);
+        if (strncmp(r, head, strlen(head)) == 0)
+            snprintf(want, sizeof want, "%s", r);
+    }
+    assert_null(daecl_registry_find(reg, DAECL_KIND_CORRUPTION, name, NULL));
+    daecl_registry_destroy(reg);
+    if (!want[0] || !strstr(want, words))
+        fail_msg("no refusal of %s with '%s' (got '%s')", file, words, want);
+
+    int status;
+    char *out = daecl(plugin_path, &status, "plugins", NULL);
+    if (status != 0 || !strstr(out, want))
+        fail_msg("`daecl plugins` (exit %d) lacks \"%s\":\n%s", status, want, out);
+    free(out);
+
+    char cfg[1024], corruption[128], run[1200];
+    snprintf(cfg, sizeof cfg, "%s/tests/bad/config/base.yaml", DAECL_TEST_SOURCE_DIR);
+    snprintf(corruption, sizeof corruption, "corruption=%s", name);
+    snprintf(run, sizeof run, "%s.run", plugin_path);
+    out = daecl(plugin_path, &status, "train", cfg, corruption, "--out", run, NULL);
+    struct stat st;
+    if (status != 2 || !strstr(out, want) || stat(run, &st) == 0)
+        fail_msg("`daecl train ... %s` (exit %d) lacks \"%s\" or left %s:\n%s", corruption, status,
+                 want, run, out);
+    free(out);
+
+    out = daecl(plugin_path, &status, "plugin", "check", file, "--no-device", NULL);
+    if (status != 1 || !strstr(out, want))
+        fail_msg("`daecl plugin check %s` (exit %d) lacks \"%s\":\n%s", file, status, want, out);
+    free(out);
+}
+
+/* dir/sub, made with folder_mode, holding a copy of the good plugin (mode
+ * 0644) as daecl-corruption-scale.so; folder and file get their paths
+ * (PATH_SIZE bytes each). */
+#define PATH_SIZE 1400
+static void plugin_in(const char *dir, const char *sub, mode_t folder_mode, char *folder,
+                      char *file)
+{
+    if (snprintf(folder, PATH_SIZE, "%s/%s", dir, sub) >= PATH_SIZE / 2 ||
+        snprintf(file, PATH_SIZE, "%s/daecl-corruption-scale.so", folder) >= PATH_SIZE)
+        fail_msg("test folder %s: path too long", dir);
+    put_folder(folder, folder_mode);
+    put_plugin(file, 0644);
+}
+
+static void test_rule_file_writable_by_others(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-file");
+    char folder[PATH_SIZE], file[PATH_SIZE];
+    plugin_in(dir, "plugins", 0755, folder, file);
+    assert_int_equal(chmod(file, 0646), 0);
+    expect_refused_everywhere(folder, file, "scale", "is writable by every user (mode 0646)");
+    remove_tree(dir);
+}
+
+static void test_rule_folder_writable_by_others(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-folder");
+    char ww[PATH_SIZE], file[PATH_SIZE], words[2 * PATH_SIZE];
+    plugin_in(dir, "ww", 0777, ww, file);
+    snprintf(words, sizeof words, "the folder %s is writable by every user (mode 0777) and not "
+             "sticky", ww);
+    expect_refused_everywhere(ww, file, "scale", words);
+    remove_tree(dir);
+}
+
+/* Only the last folder was checked before: a plugin folder inside a
+ * world-writable one was loaded. */
+static void test_rule_parent_writable_by_others(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-parent");
+    char ww[PATH_SIZE], sub[PATH_SIZE], file[PATH_SIZE], words[2 * PATH_SIZE];
+    snprintf(ww, sizeof ww, "%s/ww", dir);
+    put_folder(ww, 0777);
+    plugin_in(ww, "plugins", 0755, sub, file);
+    snprintf(words, sizeof words, "the folder %s is writable by every user", ww);
+    expect_refused_everywhere(sub, file, "scale", words);
+    remove_tree(dir);
+}
+
+/* A link in a safe folder whose target lies in a world-writable one. */
+static void test_rule_link_into_folder_writable_by_others(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-link");
+    char safe[PATH_SIZE], ww[PATH_SIZE], target[PATH_SIZE], link[PATH_SIZE], words[3 * PATH_SIZE];
+    plugin_in(dir, "ww", 0777, ww, target);
+    if (snprintf(safe, sizeof safe, "%s/safe", dir) >= PATH_SIZE / 2 ||
+        snprintf(link, sizeof link, "%s/daecl-corruption-scale.so", safe) >= PATH_SIZE)
+        fail_msg("test folder %s: path too long", dir);
+    put_folder(safe, 0755);
+    assert_int_equal(symlink("../ww/daecl-corruption-scale.so", link), 0);
+    snprintf(words, sizeof words, "the folder %s (reached through the link %s) is writable by "
+             "every user", ww, link);
+    expect_refused_everywhere(safe, link, "scale", words);
+    remove_tree(dir);
+}
+
+/* A sticky world-writable folder is safe only when root or you own it. */
+static void test_rule_sticky_folder_of_another_user(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* chown to another user needs root */
+    char *dir = test_tmpdir("rule-sticky");
+    char shared[PATH_SIZE], file[PATH_SIZE];
+    plugin_in(dir, "shared", 01777, shared, file);
+    assert_int_equal(chown(shared, NOBODY, NOBODY), 0);
+    expect_refused_everywhere(shared, file, "scale", "(mode 1777) and belongs to uid 65534, not "
+                              "to root or you");
+    remove_tree(dir);
+}
+
+/* In a sticky world-writable folder of root's (as /tmp), a file someone
+ * else put there is refused; your own is loaded. */
+static void test_rule_file_of_another_user_in_a_shared_folder(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char *dir = test_tmpdir("rule-shared");
+    char shared[PATH_SIZE], file[PATH_SIZE], words[3 * PATH_SIZE];
+    plugin_in(dir, "shared", 01777, shared, file);
+    daecl_registry *reg = open_dir(shared, 1, 0); /* root's folder, root's file: loaded */
+    daecl_registry_destroy(reg);
+    assert_int_equal(chown(file, NOBODY, NOBODY), 0);
+    snprintf(words, sizeof words, "%s belongs to uid 65534, not to root or you, and lies in %s, "
+             "which every user may write to (mode 1777)", file, shared);
+    expect_refused_everywhere(shared, file, "scale", words);
+    remove_tree(dir);
+}
+
+/* What the rules allow: a group-writable folder, a sticky shared one of
+ * root's, links between safe folders. Without this the tests above could
+ * pass with a loader that refuses everything. */
+static void test_rule_allows_safe_folders_and_links(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-allowed");
+    char group[1200], shared[1200], file[1300], link[1300];
+    snprintf(group, sizeof group, "%s/group", dir);
+    snprintf(shared, sizeof shared, "%s/shared", dir);
+    put_folder(group, 02775);
+    put_folder(shared, 01777);
+    snprintf(file, sizeof file, "%s/daecl-corruption-scale.so", group);
+    put_plugin(file, 0664);
+    snprintf(link, sizeof link, "%s/daecl-corruption-scale.so", shared);
+    assert_int_equal(symlink(file, link), 0);
+    daecl_registry *reg = open_dir(group, 1, 0);
+    daecl_registry_destroy(reg);
+    reg = open_dir(shared, 1, 0);
+    daecl_registry_destroy(reg);
+    int status;
+    char *out = daecl(shared, &status, "plugin", "check", link, "--no-device", NULL);
+    if (status != 0 || !strstr(out, "PASS  file"))
+        fail_msg("`daecl plugin check %s` (exit %d):\n%s", link, status, out);
+    free(out);
+    remove_tree(dir);
+}
+
+/* A misnamed file was loaded by the registry though `plugin check` failed it. */
+static void test_rule_file_named_for_another_plugin(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-name");
+    char file[1200];
+    snprintf(file, sizeof file, "%s/daecl-corruption-other.so", dir);
+    put_plugin(file, 0644);
+    expect_refused_everywhere(dir, file, "other", "holds corruption 'scale', so it must be named "
+                              "daecl-corruption-scale.so");
+    remove_tree(dir);
+}
+
+/* dlopen of a FIFO would wait for a writer forever. */
+static void test_rule_not_a_regular_file(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-fifo");
+    char file[1200];
+    snprintf(file, sizeof file, "%s/daecl-corruption-scale.so", dir);
+    assert_int_equal(mkfifo(file, 0644), 0);
+    expect_refused_everywhere(dir, file, "scale", "is not a regular file");
+    remove_tree(dir);
+}
+
+static void test_rule_abi_and_loading(void **state)
+{
+    (void)state;
+    expect_refused_everywhere(CASES "/bad_major", CASES "/bad_major/daecl-corruption-scale.so",
+                              "scale", "was built for plugin ABI");
+    expect_refused_everywhere(CASES "/not_elf", CASES "/not_elf/daecl-corruption-junk.so", "junk",
+                              "cannot be opened by dlopen");
+    expect_refused_everywhere(CASES "/no_entry", CASES "/no_entry/daecl-corruption-scale.so",
+                              "scale", "has no entry point daecl_plugin_entry");
+}
+
+/* `plugin check` of a file the registry would never look at. */
+static void test_rule_file_name_pattern(void **state)
+{
+    (void)state;
+    daecl_err err = {0};
+    assert_int_equal(daecl_pluginfile_check_path(GOOD, &err), 0);
+    assert_int_equal(daecl_pluginfile_check_path(CASES "/good/scale.so", &err), DAECL_EPLUGIN);
+    assert_non_null(strstr(err.msg, "is not named daecl-<kind>-<name>.so"));
+    assert_false(daecl_pluginfile_named("daecl-.so"));
+    assert_true(daecl_pluginfile_named("daecl-corruption-x.so"));
+}
+
+/* A plugin that is not found: the sentence names the search path and each
+ * file of that kind that was refused, with the reason. */
+static void test_unknown_plugin_names_the_path_and_the_refusals(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("rule-unknown");
+    char ww[1200], file[1300], cfg[1024], want[2800];
+    snprintf(ww, sizeof ww, "%s/ww", dir);
+    snprintf(file, sizeof file, "%s/daecl-corruption-scale.so", ww);
+    put_folder(ww, 0777);
+    put_plugin(file, 0644);
+    snprintf(cfg, sizeof cfg, "%s/tests/bad/config/base.yaml", DAECL_TEST_SOURCE_DIR);
+    snprintf(want, sizeof want, "; searched %s:", ww);
+    int status;
+    char *out = daecl(ww, &status, "check", cfg, "corruption=blur", NULL);
+    if (status != 2 || !strstr(out, "unknown corruption plugin 'blur'") || !strstr(out, want))
+        fail_msg("exit %d, output lacks the search path:\n%s", status, out);
+    snprintf(want, sizeof want, "where it refused: plugin %s is refused: the folder %s is "
+             "writable by every user", file, ww);
+    if (!strstr(out, want))
+        fail_msg("output lacks \"%s\":\n%s", want, out);
+    free(out);
+    remove_tree(dir);
 }
 
 /* ---- in-memory descriptors ------------------------------------------------ */
@@ -270,7 +581,7 @@ static void test_accepted_copy_reads_the_plugins_ops(void **state)
     assert_ptr_equal(((const daecl_corruption_ops *)p->ops)->host_apply, apply_copy);
     /* A second add of the same name is a duplicate. */
     assert_int_equal(daecl_registry_add(reg, &mem_plugin, "mem2", &err), DAECL_EPLUGIN);
-    assert_non_null(strstr(err.msg, "duplicates mem"));
+    assert_non_null(strstr(err.msg, "is shadowed by mem"));
     daecl_registry_destroy(reg);
 }
 
@@ -291,6 +602,18 @@ int main(void)
         cmocka_unit_test(test_world_writable_plugin_is_refused),
         cmocka_unit_test(test_unreadable_folder_in_plugin_path_is_reported),
         cmocka_unit_test(test_environment_path_is_searched_first),
+        cmocka_unit_test(test_rule_file_writable_by_others),
+        cmocka_unit_test(test_rule_folder_writable_by_others),
+        cmocka_unit_test(test_rule_parent_writable_by_others),
+        cmocka_unit_test(test_rule_link_into_folder_writable_by_others),
+        cmocka_unit_test(test_rule_sticky_folder_of_another_user),
+        cmocka_unit_test(test_rule_file_of_another_user_in_a_shared_folder),
+        cmocka_unit_test(test_rule_allows_safe_folders_and_links),
+        cmocka_unit_test(test_rule_file_named_for_another_plugin),
+        cmocka_unit_test(test_rule_not_a_regular_file),
+        cmocka_unit_test(test_rule_abi_and_loading),
+        cmocka_unit_test(test_rule_file_name_pattern),
+        cmocka_unit_test(test_unknown_plugin_names_the_path_and_the_refusals),
         cmocka_unit_test(test_schema_errors_are_refused),
         cmocka_unit_test(test_parameters_pack_in_schema_order),
         cmocka_unit_test(test_accepted_copy_reads_the_plugins_ops),
