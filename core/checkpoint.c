@@ -152,6 +152,7 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
                             : cfg->optimizer.kind == DAECL_OPTIM_ADAM ? "adam"
                                                                       : "adamw",
         "daecl.optim_step0", step0,
+        "daecl.plugins",    st->plugins_json ? st->plugins_json : "{}",
         "daecl.config",     yaml,
         "daecl.data",       st->data_json ? st->data_json : "",
     };

@@ -5,7 +5,8 @@
  * ("optim.encoder.0.weight.momentum_buffer", "....exp_avg", "....exp_avg_sq"),
  * and the metadata says everything needed to use the weights without daecl:
  * "daecl.layers" (JSON: name, in, out, activation, tied_to), the likelihood,
- * the resolved config, step, epoch and seed. */
+ * the resolved config, step, epoch and seed; "daecl.plugins" records each
+ * plugin's name, version, file and SHA-256 (core/provenance.h). */
 #ifndef DAECL_CORE_CHECKPOINT_H
 #define DAECL_CORE_CHECKPOINT_H
 
@@ -30,6 +31,9 @@ typedef struct daecl_ckpt_state {
     /* save only: the data's digest as JSON (compat.h), stored as daecl.data;
      * NULL stores none. */
     const char *data_json;
+    /* save only: the plugins the run uses (provenance.h), stored as
+     * daecl.plugins; NULL stores "{}". */
+    const char *plugins_json;
 } daecl_ckpt_state;
 
 /* params is (n_params); s1/s2 are the optimiser state arrays or NULL. */

@@ -19,6 +19,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/provenance.h"
 #include "core/run.h"
 #include "core/run_pictures.h"
 #include "core/runfiles.h"
@@ -40,6 +41,7 @@ typedef struct trainer {
     char run_dir[PATH_MAX];
     char ckpt_path[PATH_MAX];
     char *data_json;    /* the data's digest, stored in every checkpoint */
+    char *plugins_json; /* the plugins' provenance, in every checkpoint and the summary */
     daecl_lock *lock;   /* the run folder's, held from claim (or resume) to the end */
     daecl_metrics *metrics;
     daecl_progress progress;
@@ -100,7 +102,8 @@ static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
     daecl_ckpt_state st = {.step = t->step, .epoch = t->epochs_done, .seed = t->r.cfg->seed,
                            .epoch_loss_sum = steps_in_epoch ? t->epoch_sum : 0,
                            .epoch_rows = steps_in_epoch ? t->epoch_rows : 0,
-                           .optim_step0 = t->optim_step0, .data_json = t->data_json};
+                           .optim_step0 = t->optim_step0, .data_json = t->data_json,
+                           .plugins_json = t->plugins_json};
     return daecl_checkpoint_save(t->ckpt_path, &t->r.model, t->r.cfg, t->r.params, t->r.s1,
                                  t->r.s2, &st, err);
 }
@@ -223,6 +226,9 @@ static int write_summary(trainer *t, const epoch_result *last, const char *statu
     cJSON_AddStringToObject(o, "corruption", r->cfg->corruption.name);
     cJSON_AddStringToObject(o, "likelihood", r->cfg->likelihood.name);
     cJSON_AddStringToObject(o, "backend", r->cfg->backend.name);
+    cJSON *plugins = t->plugins_json ? cJSON_Parse(t->plugins_json) : NULL;
+    if (plugins)
+        cJSON_AddItemToObject(o, "plugins", plugins);
     cJSON_AddStringToObject(o, "device", daecl_session_device_name(r->s));
     cJSON_AddNumberToObject(o, "epochs", t->epochs_done);
     cJSON_AddNumberToObject(o, "steps", (double)t->step);
@@ -380,6 +386,7 @@ typedef struct ckpt_meta {
     char *config;    /* daecl.config: the resolved config it was trained with */
     char *data;      /* daecl.data: the data's digest (NULL before daecl recorded it) */
     char *optimizer; /* daecl.optimizer */
+    char *plugins;   /* daecl.plugins (NULL before daecl recorded it) */
 } ckpt_meta;
 
 static void ckpt_meta_free(ckpt_meta *m)
@@ -387,6 +394,7 @@ static void ckpt_meta_free(ckpt_meta *m)
     free(m->config);
     free(m->data);
     free(m->optimizer);
+    free(m->plugins);
     memset(m, 0, sizeof *m);
 }
 
@@ -416,13 +424,16 @@ static int prepare_resume(trainer *t, ckpt_meta *meta, daecl_err *err)
                              "resuming replaces it at the next checkpoint; make it writable "
                              "(chmod u+w %s) or resume a copy of the run folder",
                              t->ckpt_path, (unsigned)(st.st_mode & 07777), t->ckpt_path);
-    static const char *const keys[3] = {"daecl.config", "daecl.data", "daecl.optimizer"};
-    char *values[3];
-    if ((rc = daecl_checkpoint_meta(t->ckpt_path, keys, 3, values, err)))
+    static const char *const keys[4] = {"daecl.config", "daecl.data", "daecl.optimizer",
+                                        "daecl.plugins"};
+    char *values[4];
+    if ((rc = daecl_checkpoint_meta(t->ckpt_path, keys, 4, values, err)))
         return rc;
     meta->config = values[0];
     meta->data = values[1];
     meta->optimizer = values[2];
+    meta->plugins = values[3];
+    daecl_provenance_warn_changed(meta->plugins, t->plugins_json, t->ckpt_path);
     if (!meta->config)
         return 0; /* not made by daecl: the tensors' shapes are all there is to check */
     return daecl_compat_config(meta->config, t->ckpt_path, t->r.cfg, DAECL_COMPAT_RESUME,
@@ -575,6 +586,9 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
     if (rc || (rc = daecl_run_configure(&t.r, cfg_path, opts->overrides, opts->n_overrides, err)))
         goto done;
     const daecl_config *c = t.r.cfg;
+    daecl_provenance_warn_shadowed(c, t.r.reg);
+    if ((rc = daecl_provenance_json(c, &t.plugins_json, err)))
+        goto done;
     if (opts->resume_dir ? (rc = prepare_resume(&t, &meta, err)) : (rc = daecl_runfiles_check_out(opts->out_dir, t.r.cfg, err)))
         goto done;
     if ((rc = daecl_run_load_data(&t.r, c->eval.probe || c->eval.probe_baseline, err)))
@@ -655,6 +669,7 @@ done:
         daecl_session_free(t.r.s, t.losses);
     free(t.host_losses);
     free(t.data_json);
+    free(t.plugins_json);
     ckpt_meta_free(&meta);
     daecl_run_close(&t.r);
     daecl_lock_release(t.lock);

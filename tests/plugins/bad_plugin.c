@@ -51,6 +51,10 @@ static const daecl_corruption_ops ops = {
 #define SIZE sizeof(daecl_plugin)
 #endif
 
+#ifndef PLUGIN_VERSION
+#define PLUGIN_VERSION "0.0.1"
+#endif
+
 static const daecl_plugin descriptor = {
     .size = SIZE,
     .abi_major = MAJOR,
@@ -61,7 +65,7 @@ static const daecl_plugin descriptor = {
     .init = init_fails,
 #endif
     .name = PLUGIN_NAME,
-    .version = "0.0.1",
+    .version = PLUGIN_VERSION,
     .summary = "test plugin",
     .license = "MIT",
     .params = params,
