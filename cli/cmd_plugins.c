@@ -144,9 +144,17 @@ static int run(int argc, char **argv)
             describe(p, path);
         }
         if (!found) {
-            daecl_err_set(&err, DAECL_EUSAGE, "no plugin named '%s' was found in %s; "
-                          "`daecl plugins` lists what was found", argv[1],
-                          daecl_registry_search_path(reg));
+            /* A file of that name that was refused: its sentence says why. */
+            char file[96];
+            const char *refused = NULL;
+            snprintf(file, sizeof file, "-%s.so ", want);
+            for (size_t i = 0; i < daecl_registry_refused_count(reg) && !refused; i++)
+                if (strstr(daecl_registry_refused_at(reg, i), file))
+                    refused = daecl_registry_refused_at(reg, i);
+            daecl_err_set(&err, DAECL_EUSAGE, "no plugin named '%s' was found in %s; %s%.700s",
+                          argv[1], daecl_registry_search_path(reg),
+                          refused ? "refused: " : "`daecl plugins` lists what was found",
+                          refused ? refused : "");
             rc = cli_fail(&err);
         }
     }
