@@ -1,5 +1,6 @@
 /* daecl devices [--backend NAME]: the compute devices a backend can open,
  * like `clinfo -l`, with what daecl picks by default and why. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,9 @@ static int run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    const daecl_backend_ops *ops = p->ops;
-    if (!ops->list_devices) {
+    const daecl_ext_devices *ext = daecl_backend_extension(
+        p->ops, DAECL_EXT_DEVICES, offsetof(daecl_ext_devices, list_devices) + sizeof(void *));
+    if (!ext || !ext->list_devices) {
         printf("backend '%s' (%s) does not list devices\n", backend, path);
         goto done;
     }
@@ -61,7 +63,7 @@ static int run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    if (ops->list_devices(daecl_host_table(), dev, MAX, &n, &err)) {
+    if (ext->list_devices(daecl_host_table(), dev, sizeof *dev, MAX, &n, &err)) {
         rc = cli_fail(&err);
         free(dev);
         goto done;

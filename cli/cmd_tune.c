@@ -1,8 +1,9 @@
-/* daecl tune CONFIG [KEY=VALUE ...] [--budget-s S]: tunes the GEMMs of the
- * config's model for its backend's device (the backend's tune_gemm op, which
- * stores the result for later runs) and prints GFLOP/s per shape before and
- * after. */
+/* daecl tune CONFIG [KEY=VALUE ...] [--budget-s S]: tunes the GEMMs the
+ * graph reports for the config's model on its backend's device (the
+ * backend's daecl.tune_gemm extension, which stores the result for later
+ * runs) and prints GFLOP/s per shape before and after. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,102 +43,35 @@ typedef struct row {
     size_t shape;
 } row;
 
-static int same_shape(const daecl_gemm_shape *s, int ta, int tb, size_t m, size_t n, size_t k)
+/* The graph's report of a step's GEMMs, as distinct shapes (each with how
+ * often a step runs it, and a nonzero beta if any run reads C) and one row
+ * per product pointing at its shape. core/graph.c stays the only place that
+ * knows which products a step runs. */
+static size_t step_shapes(const daecl_run *r, daecl_gemm_shape *shapes, size_t *n_shapes,
+                          row *rows)
 {
-    return s->trans_a == (uint32_t)ta && s->trans_b == (uint32_t)tb && s->m == m && s->n == n &&
-           s->k == k;
-}
-
-/* ---- the shapes, as one training step runs them ---- */
-
-/* A step runs once with this gemm in the backend's place: it records each
- * product and computes nothing (so nothing re-parameterises CLBlast before
- * the search measures its defaults). core/graph.c stays the only place
- * that knows which products a step runs, with which transposes and beta. */
-static daecl_gemm_shape recorded[MAX_ROWS];
-static size_t n_recorded;
-
-static int record_gemm(void *ctx, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                       daecl_slice a, size_t lda, daecl_slice b, size_t ldb, float beta,
-                       daecl_slice c, size_t ldc, daecl_err *err)
-{
-    (void)ctx, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
-    for (size_t i = 0; i < n_recorded; i++)
-        if (same_shape(&recorded[i], ta, tb, m, n, k)) {
-            recorded[i].runs++;
-            if (beta != 0.0f) /* a product run both ways is timed reading C */
-                recorded[i].beta = beta;
-            return 0;
+    daecl_graph_gemm products[MAX_ROWS];
+    size_t n = daecl_graph_gemm_shapes(r->g, r->cfg, products, MAX_ROWS), n_rows = 0;
+    *n_shapes = 0;
+    for (size_t p = 0; p < n && p < MAX_ROWS; p++) {
+        const daecl_graph_gemm *g = &products[p];
+        size_t i;
+        for (i = 0; i < *n_shapes; i++)
+            if (shapes[i].trans_a == (uint32_t)g->trans_a &&
+                shapes[i].trans_b == (uint32_t)g->trans_b && shapes[i].m == g->m &&
+                shapes[i].n == g->n && shapes[i].k == g->k)
+                break;
+        if (i == *n_shapes) {
+            memset(&shapes[i], 0, sizeof shapes[i]);
+            shapes[i].trans_a = (uint32_t)g->trans_a, shapes[i].trans_b = (uint32_t)g->trans_b;
+            shapes[i].m = g->m, shapes[i].n = g->n, shapes[i].k = g->k;
+            ++*n_shapes;
         }
-    if (n_recorded == MAX_ROWS)
-        return daecl_err_set(err, DAECL_EINVAL,
-                             "a training step runs more than %d different "
-                             "GEMM shapes; daecl tune handles at most that many",
-                             MAX_ROWS);
-    daecl_gemm_shape *s = &recorded[n_recorded++];
-    memset(s, 0, sizeof *s);
-    s->trans_a = (uint32_t)(ta != 0), s->trans_b = (uint32_t)(tb != 0);
-    s->m = m, s->n = n, s->k = k;
-    s->runs = 1;
-    s->beta = beta;
-    return 0;
-}
-
-static int record_step(daecl_run *r, daecl_err *err)
-{
-    const daecl_backend_ops *real = r->s->be;
-    daecl_backend_ops recording = *real;
-    recording.gemm = record_gemm;
-    daecl_buf *loss = NULL;
-    size_t rows;
-    n_recorded = 0;
-    int rc = daecl_session_alloc(r->s, 1, "loss", &loss, err);
-    if (!rc)
-        rc = daecl_feeder_shuffle(r->train_feed, r->cfg->seed, 0, err);
-    if (!rc) {
-        r->s->be = &recording;
-        rc = daecl_run_step(r, 0, 0, 1, daecl_at(loss, 0), &rows, err);
-        r->s->be = real;
+        shapes[i].runs++;
+        if (g->beta != 0.0f) /* a product run both ways is timed reading C */
+            shapes[i].beta = g->beta;
+        rows[n_rows++] = (row){g->layer, g->what, i};
     }
-    if (!rc)
-        rc = real->finish(r->s->ctx, err);
-    daecl_session_free(r->s, loss);
-    return rc;
-}
-
-/* Labels for the table: per layer the forward product, the weight gradient
- * and (above the first layer) the input gradient, with the shapes
- * core/graph.c gives them (a tied layer uses its owner's W (in, out)
- * transposed); each row points at its recorded shape. A recorded shape no
- * label matches gets a row of its own. */
-static size_t label_rows(const daecl_model *md, size_t b, row *rows)
-{
-    size_t n_rows = 0;
-    int labelled[MAX_ROWS] = {0};
-    for (uint32_t l = 0; l < md->n_layers; l++) {
-        const daecl_dense *ly = &md->layers[l];
-        size_t in = ly->in, out = ly->out;
-        const struct {
-            const char *what;
-            int ta, tb;
-            size_t m, n, k;
-        } products[3] = {
-            {"forward", 0, !ly->tied, b, out, in},
-            {"weight grad", 1, 0, ly->tied ? in : out, ly->tied ? out : in, b},
-            {"input grad", 0, ly->tied, b, in, out},
-        };
-        for (int p = 0; p < (l > 0 ? 3 : 2); p++)
-            for (size_t i = 0; i < n_recorded; i++)
-                if (same_shape(&recorded[i], products[p].ta, products[p].tb, products[p].m,
-                               products[p].n, products[p].k)) {
-                    rows[n_rows++] = (row){l, products[p].what, i};
-                    labelled[i] = 1;
-                    break;
-                }
-    }
-    for (size_t i = 0; i < n_recorded; i++)
-        if (!labelled[i])
-            rows[n_rows++] = (row){UINT32_MAX, "other", i};
     return n_rows;
 }
 
@@ -250,27 +184,25 @@ static int run(int argc, char **argv)
         return cli_fail(&err);
     }
     int code = 0;
-    const daecl_backend_ops *be = r.s->be;
-    static row rows[2 * MAX_ROWS];
+    const daecl_ext_tune_gemm *tune = daecl_backend_extension(
+        r.s->be, DAECL_EXT_TUNE_GEMM, offsetof(daecl_ext_tune_gemm, tune_gemm) + sizeof(void *));
+    static daecl_gemm_shape shapes[MAX_ROWS];
+    static row rows[MAX_ROWS];
     size_t n = 0, n_rows = 0;
-    if (!be->tune_gemm) {
+    if (!tune || !tune->tune_gemm) {
         daecl_err_set(&err, DAECL_EUSAGE,
                       "backend '%s' has no GEMMs to tune; tune on the "
                       "device you train on, e.g. `daecl tune %s backend.plugin=opencl`",
                       r.cfg->backend.name, config);
         code = cli_fail(&err);
-    } else if (record_step(&r, &err)) {
-        code = cli_fail(&err);
     } else {
-        daecl_gemm_shape *shapes = recorded;
-        n = n_recorded;
-        n_rows = label_rows(&r.model, r.g->batch_max, rows);
+        n_rows = step_shapes(&r, shapes, &n, rows);
         char desc[512];
         if (!quiet)
             printf("daecl tune: %s, model %s, batch %u: %zu GEMM shapes, about %.0f s\n",
                    daecl_session_device_name(r.s),
                    daecl_model_describe(&r.model, desc, sizeof desc), r.g->batch_max, n, budget_s);
-        if (be->tune_gemm(r.s->ctx, shapes, n, budget_s, &err))
+        if (tune->tune_gemm(r.s->ctx, shapes, sizeof shapes[0], n, budget_s, &err))
             code = cli_fail(&err);
         else
             print_table(&r, shapes, n, rows, n_rows);

@@ -715,6 +715,60 @@ static int plugin_param(vctx *v, const daecl__cfg_section *sec, const daecl_plug
     return 0;
 }
 
+void daecl_plugin_defaults(const daecl_plugin *plugin, daecl_param_value *values)
+{
+    for (uint32_t k = 0; k < plugin->n_params; k++)
+        daecl__param_default(&plugin->params[k], &values[k]);
+}
+
+int daecl_plugin_values(const daecl_plugin *plugin, const char *section, char *assign,
+                        daecl_param_value *values, daecl_err *err)
+{
+    daecl_plugin_defaults(plugin, values);
+    for (char *item = assign, *next; item && *item; item = next) {
+        next = strchr(item, ',');
+        if (next)
+            *next++ = '\0';
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return daecl_err_set(err, DAECL_EUSAGE,
+                                 "'%.60s' is not a name=value pair; give %s parameters of %s "
+                                 "plugin '%s' as name=value separated by commas",
+                                 item, section, section, plugin->name);
+        *eq = '\0';
+        uint32_t k;
+        for (k = 0; k < plugin->n_params; k++)
+            if (strcmp(plugin->params[k].name, item) == 0)
+                break;
+        if (k == plugin->n_params) {
+            const char *names[DAECL_MAX_PARAMS];
+            char list[512];
+            for (uint32_t j = 0; j < plugin->n_params && j < DAECL_MAX_PARAMS; j++)
+                names[j] = plugin->params[j].name;
+            join_names(list, sizeof list, names,
+                       plugin->n_params < DAECL_MAX_PARAMS ? plugin->n_params : DAECL_MAX_PARAMS);
+            return daecl_err_set(err, DAECL_EUSAGE,
+                                 "unknown parameter '%.60s' for %s plugin '%s'; its parameters "
+                                 "are %s", item, section, plugin->name,
+                                 plugin->n_params ? list : "none");
+        }
+        char where[160], why[DAECL_ERR_MSG_MAX];
+        snprintf(where, sizeof where, "%s.%s", section, item);
+        daecl__ynode node = {.kind = DAECL__Y_SCALAR, .str = eq + 1, .len = strlen(eq + 1)};
+        const daecl__ynode *at;
+        if (daecl__param_parse(&plugin->params[k], where, &node, &values[k], &at, why,
+                               sizeof why) != 0)
+            return daecl_err_set(err, DAECL_EUSAGE, "%s", why);
+    }
+    if (plugin->check) {
+        daecl_err cerr = {0};
+        if (plugin->check(values, &cerr) != 0)
+            return daecl_err_set(err, DAECL_EUSAGE, "%s",
+                                 cerr.msg[0] ? cerr.msg : "the plugin refused its parameters");
+    }
+    return 0;
+}
+
 /* One plugin section: `map` is NULL when the config leaves it out, `key`
  * is the section's key node (NULL likewise). */
 static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode *key,
@@ -753,11 +807,10 @@ static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode
     pc->plugin = plugin;
     pc->path = path;
     pc->n_values = plugin->n_params;
-    for (uint32_t k = 0; k < plugin->n_params; k++) {
-        daecl__param_default(&plugin->params[k], &pc->values[k]);
+    daecl_plugin_defaults(plugin, pc->values);
+    for (uint32_t k = 0; k < plugin->n_params; k++)
         if (pc->values[k].str && !(pc->values[k].str = own(v->cfg, pc->values[k].str)))
             return oom(v->err);
-    }
     for (size_t i = 0; map && i < map->n; i++) {
         if ((long)i == at)
             continue;

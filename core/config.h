@@ -120,6 +120,20 @@ char *daecl_config_to_yaml(const daecl_config *cfg);
  * `daecl plugins NAME` name a parameter type. */
 const char *daecl_param_type_name(daecl_param_type type);
 
+/* A plugin's parameter defaults, resolved from its schema: the one place
+ * defaults are filled in (config sections, `daecl precompile` and `plugin
+ * check` all start here). values holds plugin->n_params entries; strings
+ * point into the schema. */
+void daecl_plugin_defaults(const daecl_plugin *plugin, daecl_param_value *values);
+
+/* A plugin's parameters outside a config file: the defaults, then each
+ * "name=value" of the comma-separated `assign` (NULL or "": none) parsed as
+ * a config parses `section.name: value` (scalars only), then the plugin's
+ * check(). `assign` is split in place and strings point into it, so it must
+ * outlive values. One sentence in err names what is wrong. */
+int daecl_plugin_values(const daecl_plugin *plugin, const char *section, char *assign,
+                        daecl_param_value *values, daecl_err *err);
+
 /* The parameter value of a plugin section by name, or NULL. */
 const daecl_param_value *daecl_plugin_cfg_value(const daecl_plugin_cfg *pc, const char *name);
 

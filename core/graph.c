@@ -275,3 +275,45 @@ int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const d
                             daecl_at(g->grads, m->n_weights), daecl_at(NULL, 0), daecl_at(NULL, 0),
                             m->n_params - m->n_weights, err);
 }
+
+/* Mirrors daecl_graph_forward and daecl_graph_backward_update above, product
+ * for product; tests/test_graph.c records a real step to keep them equal. */
+size_t daecl_graph_gemm_shapes(const daecl_graph *g, const daecl_config *cfg,
+                               daecl_graph_gemm *out, size_t max)
+{
+    const daecl_model *m = g->m;
+    size_t b = g->batch_max, n = 0;
+#define PRODUCT(l_, what_, ta_, tb_, m_, n_, k_, beta_)                                           \
+    do {                                                                                       \
+        if (n < max)                                                                           \
+            out[n] = (daecl_graph_gemm){(l_), (what_), (ta_), (tb_), (m_), (n_), (k_), (beta_)}; \
+        n++;                                                                                   \
+    } while (0)
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const daecl_dense *ly = &m->layers[l];
+        PRODUCT(l, "forward", 0, !ly->tied, b, ly->out, ly->in, 0.0f);
+    }
+    int fused = fused_sgd(g, cfg);
+    float keep = (float)(1.0 - cfg->optimizer.lr * cfg->optimizer.weight_decay);
+    int written[DAECL_MAX_DENSE] = {0};
+    for (uint32_t l = m->n_layers; l-- > 0;) {
+        const daecl_dense *ly = &m->layers[l];
+        if (fused) {
+            if (l > 0)
+                PRODUCT(l, "input grad", 0, 0, b, ly->in, ly->out, 0.0f);
+            PRODUCT(l, "weight grad", 1, 0, ly->out, ly->in, b, keep);
+            continue;
+        }
+        uint32_t owner = ly->tied ? ly->tied_to : l;
+        float beta = written[owner] ? 1.0f : 0.0f;
+        written[owner] = 1;
+        if (ly->tied)
+            PRODUCT(l, "weight grad", 1, 0, ly->in, ly->out, b, beta);
+        else
+            PRODUCT(l, "weight grad", 1, 0, ly->out, ly->in, b, beta);
+        if (l > 0)
+            PRODUCT(l, "input grad", 0, ly->tied, b, ly->in, ly->out, 0.0f);
+    }
+#undef PRODUCT
+    return n;
+}

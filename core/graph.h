@@ -60,6 +60,22 @@ int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daec
 int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const daecl_config *cfg,
                                 uint64_t t, daecl_err *err);
 
+/* One GEMM product of a training step, as this graph runs it. */
+typedef struct daecl_graph_gemm {
+    uint32_t layer;   /* the layer it belongs to */
+    const char *what; /* "forward", "weight grad" or "input grad" */
+    int trans_a, trans_b;
+    size_t m, n, k;
+    float beta; /* nonzero: the product reads C */
+} daecl_graph_gemm;
+
+/* The GEMMs one training step runs at batch_max rows (forward, then
+ * backward_update with cfg's optimiser), in the order it runs them: at most
+ * max into out; returns how many there are (at most 3 * DAECL_MAX_DENSE).
+ * `daecl tune` tunes these. Enqueues nothing. */
+size_t daecl_graph_gemm_shapes(const daecl_graph *g, const daecl_config *cfg,
+                               daecl_graph_gemm *out, size_t max);
+
 /* Uploads / downloads the flat parameter and optimiser state arrays. */
 int daecl_graph_set_params(daecl_graph *g, const float *params, daecl_err *err);
 int daecl_graph_get_params(daecl_graph *g, float *params, daecl_err *err);

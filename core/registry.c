@@ -23,12 +23,13 @@
 #define MAX_PARAMS 32
 #define REFUSAL_MAX 640
 
-/* What ABI 1.0 requires of each table: a plugin may be built against a newer
+/* What ABI 2.0 requires of each table: a plugin may be built against a newer
  * minor (bigger tables), never an older layout smaller than these. */
-#define PLUGIN_SIZE_1_0 (offsetof(daecl_plugin, ops) + sizeof(const void *))
-#define CORRUPTION_SIZE_1_0 (offsetof(daecl_corruption_ops, cl_source) + sizeof(const char *))
-#define LIKELIHOOD_SIZE_1_0 (offsetof(daecl_likelihood_ops, cl_source) + sizeof(const char *))
-#define BACKEND_SIZE_1_0 (offsetof(daecl_backend_ops, softmax_xent) + sizeof(void *))
+#define PLUGIN_SIZE_2_0 (offsetof(daecl_plugin, ops) + sizeof(const void *))
+#define CORRUPTION_SIZE_2_0 (offsetof(daecl_corruption_ops, cl_source) + sizeof(const char *))
+#define LIKELIHOOD_SIZE_2_0 (offsetof(daecl_likelihood_ops, cl_source) + sizeof(const char *))
+#define BACKEND_SIZE_2_0 (offsetof(daecl_backend_ops, lik_sample) + sizeof(void *))
+#define PARAM_SIZE_2_0 sizeof(daecl_param_spec)
 
 /* One accepted plugin. The registry keeps zero-padded copies of the
  * descriptor and its ops table at this core's sizes, so a slot a plugin's
@@ -40,6 +41,7 @@ typedef struct entry {
         daecl_likelihood_ops likelihood;
         daecl_backend_ops backend;
     } ops;
+    daecl_param_spec *params; /* the schema at this core's stride, when the plugin's differs */
     char *path;
     char *shadowed; /* "FILE (version V), ..." of same-named plugins found later, or NULL */
 } entry;
@@ -56,23 +58,33 @@ struct daecl_registry {
 
 /* ---- the host table ------------------------------------------------------ */
 
+static int host_verror(daecl_err *err, int status, const char *fmt, va_list ap)
+{
+    return daecl_plugin_verror(NULL, err, status, fmt, ap);
+}
+
 static int host_error(daecl_err *err, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    daecl_plugin_verror(NULL, err, status, fmt, ap);
+    host_verror(err, status, fmt, ap);
     va_end(ap);
     return status;
 }
 
-static void host_log(int level, const char *who, const char *fmt, ...)
+static void host_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
     char line[1536];
+    vsnprintf(line, sizeof line, fmt, ap);
+    daecl_log(level, who, "%s", line);
+}
+
+static void host_log(int level, const char *who, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    host_vlog(level, who, fmt, ap);
     va_end(ap);
-    daecl_log(level, who, "%s", line);
 }
 
 static void *host_alloc(size_t n)
@@ -111,6 +123,8 @@ static const daecl_host host_table = {
     .free = host_free,
     .cache_dir = daecl_cache_dir,
     .write_file_atomic = host_write_file_atomic,
+    .vlog = host_vlog,
+    .verror = host_verror,
 };
 
 const daecl_host *daecl_host_table(void)
@@ -229,16 +243,22 @@ static bool in_range(double v, const daecl_param_spec *s)
     return v >= s->min && v <= s->max;
 }
 
-static int validate_param(const daecl_param_spec *s, size_t i, const daecl_param_spec *all,
-                          const char *origin, daecl_err *err)
+/* Parameter i of a descriptor's schema, at the plugin's own stride. */
+static const daecl_param_spec *spec_at(const daecl_plugin *p, size_t i)
 {
+    return (const daecl_param_spec *)((const char *)p->params + i * p->param_size);
+}
+
+static int validate_param(const daecl_plugin *p, size_t i, const char *origin, daecl_err *err)
+{
+    const daecl_param_spec *s = spec_at(p, i);
     if (!valid_name(s->name) || strcmp(s->name, "plugin") == 0)
         return refuse(err, origin,
                       "has parameter %zu with an invalid name '%s'; names are lower_snake_case "
                       "and 'plugin' is reserved",
                       i, s->name ? s->name : "(null)");
     for (size_t j = 0; j < i; j++)
-        if (strcmp(all[j].name, s->name) == 0)
+        if (strcmp(spec_at(p, j)->name, s->name) == 0)
             return refuse(err, origin, "declares parameter '%s' twice", s->name);
     if (!s->doc)
         return refuse(err, origin, "gives parameter '%s' no doc line", s->name);
@@ -304,18 +324,18 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
     const char *missing = NULL;
     switch (p->kind) {
     case DAECL_KIND_CORRUPTION: {
-        if (size < CORRUPTION_SIZE_1_0)
+        if (size < CORRUPTION_SIZE_2_0)
             return refuse(err, origin, "has a corruption ops table of %u bytes, smaller than ABI "
-                          "1.0's %zu; rebuild it against this daecl", size, CORRUPTION_SIZE_1_0);
+                          "2.0's %zu; rebuild it against this daecl", size, CORRUPTION_SIZE_2_0);
         const daecl_corruption_ops *o = p->ops;
         if (!o->host_apply)
             missing = "host_apply";
         break;
     }
     case DAECL_KIND_LIKELIHOOD: {
-        if (size < LIKELIHOOD_SIZE_1_0)
+        if (size < LIKELIHOOD_SIZE_2_0)
             return refuse(err, origin, "has a likelihood ops table of %u bytes, smaller than ABI "
-                          "1.0's %zu; rebuild it against this daecl", size, LIKELIHOOD_SIZE_1_0);
+                          "2.0's %zu; rebuild it against this daecl", size, LIKELIHOOD_SIZE_2_0);
         const daecl_likelihood_ops *o = p->ops;
         if (o->params_per_dim < 1 || o->params_per_dim > 4)
             return refuse(err, origin, "declares %u parameters per dimension; daecl supports 1 to 4",
@@ -329,26 +349,39 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
         break;
     }
     case DAECL_KIND_BACKEND: {
-        if (size < BACKEND_SIZE_1_0)
+        if (size < BACKEND_SIZE_2_0)
             return refuse(err, origin, "has a backend ops table of %u bytes, smaller than ABI "
-                          "1.0's %zu; rebuild it against this daecl", size, BACKEND_SIZE_1_0);
+                          "2.0's %zu; rebuild it against this daecl", size, BACKEND_SIZE_2_0);
         const daecl_backend_ops *o = p->ops;
+        /* The required core; then, with bind set, the rest of its group.
+         * fill, lik_sample and get_extension are optional. */
         const struct { const void *slot; const char *name; } req[] = {
             {(const void *)o->open, "open"},         {(const void *)o->close, "close"},
             {(const void *)o->describe, "describe"}, {(const void *)o->alloc, "alloc"},
             {(const void *)o->free, "free"},         {(const void *)o->write, "write"},
-            {(const void *)o->read, "read"},         {(const void *)o->fill, "fill"},
-            {(const void *)o->copy, "copy"},         {(const void *)o->gemm, "gemm"},
-            {(const void *)o->bias_act, "bias_act"}, {(const void *)o->act_grad, "act_grad"},
-            {(const void *)o->col_sum, "col_sum"},   {(const void *)o->sum, "sum"},
-            {(const void *)o->gather, "gather"},     {(const void *)o->optim_update, "optim_update"},
-            {(const void *)o->corrupt, "corrupt"},   {(const void *)o->lik_loss_grad, "lik_loss_grad"},
-            {(const void *)o->lik_mean, "lik_mean"}, {(const void *)o->lik_sample, "lik_sample"},
-            {(const void *)o->finish, "finish"},     {(const void *)o->softmax_xent, "softmax_xent"},
+            {(const void *)o->read, "read"},         {(const void *)o->copy, "copy"},
+            {(const void *)o->gemm, "gemm"},         {(const void *)o->bias_act, "bias_act"},
+            {(const void *)o->act_grad, "act_grad"}, {(const void *)o->col_sum, "col_sum"},
+            {(const void *)o->sum, "sum"},           {(const void *)o->gather, "gather"},
+            {(const void *)o->softmax_xent, "softmax_xent"},
+            {(const void *)o->optim_update, "optim_update"},
+            {(const void *)o->finish, "finish"},
+        };
+        const struct { const void *slot; const char *name; } bound[] = {
+            {(const void *)o->unbind, "unbind"},
+            {(const void *)o->corrupt, "corrupt"},
+            {(const void *)o->lik_loss_grad, "lik_loss_grad"},
+            {(const void *)o->lik_mean, "lik_mean"},
         };
         for (size_t i = 0; i < sizeof req / sizeof req[0] && !missing; i++)
             if (!req[i].slot)
                 missing = req[i].name;
+        for (size_t i = 0; o->bind && !missing && i < sizeof bound / sizeof bound[0]; i++)
+            if (!bound[i].slot)
+                return refuse(err, origin, "(backend '%s') sets bind but lacks '%s', which a "
+                              "backend that runs plugins on its device needs; set it, or leave "
+                              "bind NULL to run every plugin on the host", p->name,
+                              bound[i].name);
         break;
     }
     }
@@ -370,9 +403,9 @@ int daecl_plugin_validate(const daecl_plugin *p, const char *origin, daecl_err *
         return refuse(err, origin, "needs plugin ABI %u.%u, newer than this daecl's %d.%d; "
                       "update daecl or rebuild the plugin against these headers",
                       p->abi_major, p->abi_minor, DAECL_ABI_MAJOR, DAECL_ABI_MINOR);
-    if (p->size < PLUGIN_SIZE_1_0)
-        return refuse(err, origin, "has a descriptor of %u bytes, smaller than ABI 1.0's %zu; "
-                      "rebuild it against this daecl", p->size, PLUGIN_SIZE_1_0);
+    if (p->size < PLUGIN_SIZE_2_0)
+        return refuse(err, origin, "has a descriptor of %u bytes, smaller than ABI 2.0's %zu; "
+                      "rebuild it against this daecl", p->size, PLUGIN_SIZE_2_0);
     if (p->abi_sizes != DAECL_ABI_SIZES)
         return refuse(err, origin, "was built with float/size_t/pointer sizes %u/%u/%u but this "
                       "daecl uses %u/%u/%u; rebuild it for this machine",
@@ -394,12 +427,16 @@ int daecl_plugin_validate(const daecl_plugin *p, const char *origin, daecl_err *
     if (p->n_params && !p->params)
         return refuse(err, origin, "('%s') declares %u parameters but no schema", p->name,
                       p->n_params);
+    if (p->n_params && p->param_size < PARAM_SIZE_2_0)
+        return refuse(err, origin, "('%s') gives its parameter specs as %u bytes each, smaller "
+                      "than ABI 2.0's %zu; start the descriptor with DAECL_PLUGIN_HEAD, which "
+                      "sets param_size", p->name, p->param_size, PARAM_SIZE_2_0);
     size_t slots = 0;
     for (uint32_t i = 0; i < p->n_params; i++) {
-        int rc = validate_param(&p->params[i], i, p->params, origin, err);
+        int rc = validate_param(p, i, origin, err);
         if (rc)
             return rc;
-        slots += packed_slots(p->params[i].type);
+        slots += packed_slots(spec_at(p, i)->type);
     }
     if (slots > DAECL_MAX_PACKED_PARAMS && p->kind != DAECL_KIND_BACKEND)
         return refuse(err, origin, "('%s') packs %zu parameter values; at most %d fit",
@@ -490,6 +527,18 @@ static int accept(daecl_registry *reg, const daecl_plugin *p, const char *origin
     uint32_t ops_size = *(const uint32_t *)p->ops;
     memcpy(&e->ops, p->ops, ops_size < sizeof e->ops ? ops_size : sizeof e->ops);
     e->desc.ops = &e->ops;
+    /* A newer minor's bigger specs: the core reads them at its own stride. */
+    if (p->n_params && p->param_size != sizeof(daecl_param_spec)) {
+        if (!(e->params = calloc(p->n_params, sizeof *e->params))) {
+            free(e->path);
+            free(e);
+            return daecl_err_set(err, DAECL_ENOMEM, "out of memory loading plugin %s", origin);
+        }
+        for (uint32_t i = 0; i < p->n_params; i++)
+            memcpy(&e->params[i], spec_at(p, i), sizeof e->params[i]);
+        e->desc.params = e->params;
+    }
+    e->desc.param_size = sizeof(daecl_param_spec);
     reg->entries[reg->n_entries++] = e;
     return 0;
 }
@@ -706,6 +755,7 @@ void daecl_registry_destroy(daecl_registry *reg)
     for (size_t i = 0; i < reg->n_entries; i++) {
         free(reg->entries[i]->path);
         free(reg->entries[i]->shadowed);
+        free(reg->entries[i]->params);
         free(reg->entries[i]);
     }
     free(reg->entries);

@@ -1,5 +1,6 @@
-/* daecl — an opened device with the run's plugins bound, and the host
- * fallback for plugins the device cannot run. */
+/* daecl — an opened device with the run's plugins bound, and the core's
+ * fallbacks: host ops for plugins the device cannot run, and fill and
+ * lik_sample for a backend that leaves those optional slots NULL. */
 #include "core/session.h"
 
 #include <stdio.h>
@@ -48,7 +49,7 @@ int daecl_session_create(const daecl_config *cfg, daecl_session **out, daecl_err
     rc = s->be->open(daecl_host_table(), cfg->backend.values, &s->ctx, err);
     if (rc)
         goto fail;
-    s->be->describe(s->ctx, &s->device);
+    s->be->describe(s->ctx, &s->device, sizeof s->device);
     s->corruption = cfg->corruption.plugin;
     s->corruption_cfg = &cfg->corruption;
     s->likelihood = cfg->likelihood.plugin;
@@ -235,4 +236,44 @@ int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t di
     if (rc)
         return plugin_failed(s->likelihood, "host_mean", rc, err);
     return write_slice(s, mean, hm, n, err);
+}
+
+int daecl_session_sample(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
+                         const daecl_noise_key *key, daecl_slice out, daecl_err *err)
+{
+    if (s->likelihood_bound && s->be->lik_sample)
+        return s->be->lik_sample(s->ctx, s->likelihood_bound, a, n_rows, dim, key, out, err);
+    const daecl_likelihood_ops *ops = s->likelihood->ops;
+    size_t n = n_rows * dim, na = n * ops->params_per_dim;
+    float *ha = stage(s, 1, na, err), *ho = stage(s, 0, n, err);
+    if (!ha || !ho)
+        return DAECL_ENOMEM;
+    int rc = read_slice(s, a, ha, na, err);
+    if (rc)
+        return rc;
+    daecl_err_clear(err);
+    rc = ops->host_sample(ha, ho, n_rows, dim, key, s->likelihood_cfg->packed, err);
+    if (rc)
+        return plugin_failed(s->likelihood, "host_sample", rc, err);
+    return write_slice(s, out, ho, n, err);
+}
+
+int daecl_session_fill(daecl_session *s, daecl_slice dst, size_t n, float value, daecl_err *err)
+{
+    if (s->be->fill)
+        return s->be->fill(s->ctx, dst, n, value, err);
+    /* In chunks of 64 Ki floats: 256 KiB of staging, whatever n is. */
+    size_t chunk = n < 65536 ? n : 65536;
+    float *h = stage(s, 0, chunk ? chunk : 1, err);
+    if (!h)
+        return DAECL_ENOMEM;
+    for (size_t i = 0; i < chunk; i++)
+        h[i] = value;
+    for (size_t done = 0; done < n; done += chunk) {
+        size_t k = n - done < chunk ? n - done : chunk;
+        int rc = write_slice(s, daecl_at(dst.buf, dst.off + done), h, k, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }

@@ -46,6 +46,12 @@ int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size
                             daecl_err *err);
 int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
                        daecl_slice mean, daecl_err *err);
+/* out (n_rows, dim) ~ p(x | a): the backend's lik_sample where it has one
+ * and bound the likelihood, else the plugin's host_sample. */
+int daecl_session_sample(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
+                         const daecl_noise_key *key, daecl_slice out, daecl_err *err);
+/* dst[0..n) = value: the backend's fill, else write() from the host. */
+int daecl_session_fill(daecl_session *s, daecl_slice dst, size_t n, float value, daecl_err *err);
 
 /* Copies n floats from src to the host array dst, waiting for every op
  * enqueued before it: the one way training, evaluation, the probe and the

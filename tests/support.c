@@ -1,6 +1,8 @@
 /* daecl tests — shared helpers (support.h). */
 #include "tests/support.h"
 
+#include "core/config.h"
+
 #include "core/draw.h"
 #include "core/safetensors.h"
 
@@ -60,28 +62,18 @@ static daecl_param_value default_values[64];
 const daecl_param_value *test_default_values(const daecl_plugin *plugin)
 {
     assert_true(plugin->n_params <= 64);
-    for (uint32_t i = 0; i < plugin->n_params; i++) {
-        const daecl_param_spec *s = &plugin->params[i];
-        default_values[i].num[0] = s->def[0];
-        default_values[i].num[1] = s->def[1];
-        default_values[i].str = s->def_str;
-        if (s->type == DAECL_PARAM_ENUM && s->choices) {
-            /* ENUM packs as the index of its choice: find the default's. */
-            const char *c = s->choices;
-            double idx = 0;
-            size_t dlen = s->def_str ? strlen(s->def_str) : 0;
-            while (*c) {
-                const char *bar = strchr(c, '|');
-                size_t len = bar ? (size_t)(bar - c) : strlen(c);
-                if (len == dlen && strncmp(c, s->def_str, len) == 0)
-                    break;
-                idx++;
-                c += len + (bar ? 1 : 0);
-            }
-            default_values[i].num[0] = idx;
-        }
-    }
+    daecl_plugin_defaults(plugin, default_values); /* the core's one resolver */
     return default_values;
+}
+
+int test_list_devices(const daecl_backend_ops *ops, daecl_device_info *out, size_t max,
+                      size_t *n, daecl_err *err)
+{
+    const daecl_ext_devices *ext = daecl_backend_extension(
+        ops, DAECL_EXT_DEVICES, offsetof(daecl_ext_devices, list_devices) + sizeof(void *));
+    if (!ext || !ext->list_devices)
+        fail_msg("the backend has no %s extension", DAECL_EXT_DEVICES);
+    return ext->list_devices(daecl_host_table(), out, sizeof *out, max, n, err);
 }
 
 size_t test_pack_params(const daecl_plugin *plugin, float *packed, size_t n_overrides, ...)

@@ -21,6 +21,10 @@ const daecl_registry *test_registry(void);
 const daecl_plugin *test_plugin(daecl_plugin_kind kind, const char *name);
 /* Resolved default values of a plugin's schema (valid until the next call). */
 const daecl_param_value *test_default_values(const daecl_plugin *plugin);
+/* The devices a backend lists through its daecl.devices extension (fails
+ * the test when it has none); arguments as list_devices takes them. */
+int test_list_devices(const daecl_backend_ops *ops, daecl_device_info *out, size_t max,
+                      size_t *n, daecl_err *err);
 /* Packs the plugin's defaults, with `overrides` (name/value pairs, n of them)
  * applied to numeric parameters; returns the packed count. */
 size_t test_pack_params(const daecl_plugin *plugin, float *packed, size_t n_overrides, ...);

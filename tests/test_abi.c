@@ -1,7 +1,10 @@
-/* daecl tests — the plugin ABI's layout is pinned: these offsets and sizes
- * may only grow by appending. A reordered or resized field fails the build
- * (static asserts) before it can break a plugin built against older headers.
- * The numbers are for the LP64 data model (x86-64, arm64 Linux). */
+/* daecl tests — the plugin ABI 2.0 layout is pinned: these offsets and
+ * sizes may only grow by appending. A reordered or resized field fails the
+ * build (static asserts) before it can break a plugin built against older
+ * headers. Every table is here: the descriptor, the host table, the kinds'
+ * ops tables, the backend table and its extension tables, and every struct
+ * that crosses the ABI. The numbers are for the LP64 data model (x86-64,
+ * arm64 Linux). */
 #include <stddef.h>
 
 #include "daecl/backend.h"
@@ -22,6 +25,7 @@ PIN(daecl_plugin, summary, 32);
 PIN(daecl_plugin, license, 40);
 PIN(daecl_plugin, params, 48);
 PIN(daecl_plugin, n_params, 56);
+PIN(daecl_plugin, param_size, 60);
 PIN(daecl_plugin, init, 64);
 PIN(daecl_plugin, check, 72);
 PIN(daecl_plugin, ops, 80);
@@ -35,7 +39,9 @@ PIN(daecl_host, alloc, 24);
 PIN(daecl_host, free, 32);
 PIN(daecl_host, cache_dir, 40);
 PIN(daecl_host, write_file_atomic, 48);
-SIZE(daecl_host, 56);
+PIN(daecl_host, vlog, 56);
+PIN(daecl_host, verror, 64);
+SIZE(daecl_host, 72);
 PIN(daecl_param_spec, name, 0);
 PIN(daecl_param_spec, type, 8);
 PIN(daecl_param_spec, def, 16);
@@ -102,34 +108,43 @@ PIN(daecl_device_info, is_default, 563);
 PIN(daecl_device_info, note, 564);
 SIZE(daecl_device_info, 824);
 PIN(daecl_backend_ops, size, 0);
-PIN(daecl_backend_ops, list_devices, 8);
-PIN(daecl_backend_ops, open, 16);
-PIN(daecl_backend_ops, close, 24);
-PIN(daecl_backend_ops, describe, 32);
-PIN(daecl_backend_ops, alloc, 40);
-PIN(daecl_backend_ops, free, 48);
-PIN(daecl_backend_ops, write, 56);
-PIN(daecl_backend_ops, read, 64);
-PIN(daecl_backend_ops, fill, 72);
-PIN(daecl_backend_ops, copy, 80);
-PIN(daecl_backend_ops, gemm, 88);
-PIN(daecl_backend_ops, bias_act, 96);
-PIN(daecl_backend_ops, act_grad, 104);
-PIN(daecl_backend_ops, col_sum, 112);
-PIN(daecl_backend_ops, sum, 120);
-PIN(daecl_backend_ops, gather, 128);
-PIN(daecl_backend_ops, optim_update, 136);
-PIN(daecl_backend_ops, bind, 144);
-PIN(daecl_backend_ops, unbind, 152);
-PIN(daecl_backend_ops, corrupt, 160);
-PIN(daecl_backend_ops, lik_loss_grad, 168);
-PIN(daecl_backend_ops, lik_mean, 176);
-PIN(daecl_backend_ops, lik_sample, 184);
-PIN(daecl_backend_ops, finish, 192);
-PIN(daecl_backend_ops, precompile, 200);
-PIN(daecl_backend_ops, softmax_xent, 208);
-PIN(daecl_backend_ops, tune_gemm, 216);
-SIZE(daecl_backend_ops, 224);
+/* the required core */
+PIN(daecl_backend_ops, open, 8);
+PIN(daecl_backend_ops, close, 16);
+PIN(daecl_backend_ops, describe, 24);
+PIN(daecl_backend_ops, alloc, 32);
+PIN(daecl_backend_ops, free, 40);
+PIN(daecl_backend_ops, write, 48);
+PIN(daecl_backend_ops, read, 56);
+PIN(daecl_backend_ops, copy, 64);
+PIN(daecl_backend_ops, gemm, 72);
+PIN(daecl_backend_ops, bias_act, 80);
+PIN(daecl_backend_ops, act_grad, 88);
+PIN(daecl_backend_ops, col_sum, 96);
+PIN(daecl_backend_ops, sum, 104);
+PIN(daecl_backend_ops, gather, 112);
+PIN(daecl_backend_ops, softmax_xent, 120);
+PIN(daecl_backend_ops, optim_update, 128);
+PIN(daecl_backend_ops, finish, 136);
+/* optional with the core's fallback, tooling, the bind group */
+PIN(daecl_backend_ops, fill, 144);
+PIN(daecl_backend_ops, get_extension, 152);
+PIN(daecl_backend_ops, bind, 160);
+PIN(daecl_backend_ops, unbind, 168);
+PIN(daecl_backend_ops, corrupt, 176);
+PIN(daecl_backend_ops, lik_loss_grad, 184);
+PIN(daecl_backend_ops, lik_mean, 192);
+PIN(daecl_backend_ops, lik_sample, 200);
+SIZE(daecl_backend_ops, 208);
+PIN(daecl_ext_devices, size, 0);
+PIN(daecl_ext_devices, list_devices, 8);
+SIZE(daecl_ext_devices, 16);
+PIN(daecl_ext_precompile, size, 0);
+PIN(daecl_ext_precompile, precompile, 8);
+SIZE(daecl_ext_precompile, 16);
+PIN(daecl_ext_tune_gemm, size, 0);
+PIN(daecl_ext_tune_gemm, tune_gemm, 8);
+SIZE(daecl_ext_tune_gemm, 16);
 PIN(daecl_gemm_shape, trans_a, 0);
 PIN(daecl_gemm_shape, trans_b, 4);
 PIN(daecl_gemm_shape, m, 8);
@@ -156,7 +171,8 @@ static void test_descriptor_head_is_fixed_width(void **state)
     assert_int_equal(offsetof(daecl_plugin, kind), 12);
 }
 
-/* Every ops table and the host table start with their own 32-bit size. */
+/* Every ops table, extension table and the host table start with their own
+ * 32-bit size. */
 static void test_tables_start_with_their_size(void **state)
 {
     (void)state;
@@ -164,7 +180,23 @@ static void test_tables_start_with_their_size(void **state)
     assert_int_equal(offsetof(daecl_likelihood_ops, size), 0);
     assert_int_equal(offsetof(daecl_backend_ops, size), 0);
     assert_int_equal(offsetof(daecl_host, size), 0);
+    assert_int_equal(offsetof(daecl_ext_devices, size), 0);
+    assert_int_equal(offsetof(daecl_ext_precompile, size), 0);
+    assert_int_equal(offsetof(daecl_ext_tune_gemm, size), 0);
     assert_int_equal(sizeof(((daecl_backend_ops *)0)->size), 4);
+}
+
+/* The frozen head: a 1.x plugin is still read and refused by its major,
+ * and the head macro fills the schema's element size. */
+static void test_abi_is_2_0_and_the_head_fills_the_element_size(void **state)
+{
+    (void)state;
+    assert_int_equal(DAECL_ABI_MAJOR, 2);
+    assert_int_equal(DAECL_ABI_MINOR, 0);
+    static const daecl_plugin p = {DAECL_PLUGIN_HEAD(DAECL_KIND_CORRUPTION)};
+    assert_int_equal(p.size, sizeof(daecl_plugin));
+    assert_int_equal(p.abi_major, 2);
+    assert_int_equal(p.param_size, sizeof(daecl_param_spec));
 }
 
 static void test_sizes_check_describes_this_machine(void **state)
@@ -180,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptor_head_is_fixed_width),
         cmocka_unit_test(test_tables_start_with_their_size),
+        cmocka_unit_test(test_abi_is_2_0_and_the_head_fills_the_element_size),
         cmocka_unit_test(test_sizes_check_describes_this_machine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,7 +140,7 @@ static int have_device(void)
         daecl_device_info info[8];
         size_t n = 0;
         daecl_err e = {0};
-        known = o->list_devices(daecl_host_table(), info, 8, &n, &e) == 0 && n > 0;
+        known = test_list_devices(o, info, 8, &n, &e) == 0 && n > 0;
         if (!known)
             print_message("no OpenCL device (%s): skipping\n", e.msg);
     }
@@ -162,7 +162,7 @@ static int setup_with_gemm(const char *gemm)
         return -1;
     }
     daecl_device_info info;
-    dut.ops->describe(dut.ctx, &info);
+    dut.ops->describe(dut.ctx, &info, sizeof info);
     print_message("%s backend on %s (%s), gemm=%s\n", dut_name, info.name, info.platform, gemm);
     return 0;
 }
@@ -285,7 +285,7 @@ static void test_list_devices_marks_one_default_with_a_note(void **state)
     NEED_DEVICE();
     daecl_device_info info[64];
     size_t n = 0;
-    check_ok(dut.ops->list_devices(daecl_host_table(), info, 64, &n, &err), "list_devices",
+    check_ok(test_list_devices(dut.ops, info, 64, &n, &err), "list_devices",
              dut_name);
     assert_true(n >= 1);
     size_t defaults = 0, pocl = (size_t)-1;
@@ -300,7 +300,7 @@ static void test_list_devices_marks_one_default_with_a_note(void **state)
     }
     assert_int_equal(defaults, 1);
     daecl_device_info opened;
-    dut.ops->describe(dut.ctx, &opened);
+    dut.ops->describe(dut.ctx, &opened, sizeof opened);
     int found = 0;
     for (size_t i = 0; i < n; i++)
         found |= strcmp(info[i].name, opened.name) == 0 && info[i].is_default;
@@ -317,7 +317,7 @@ static void test_list_devices_marks_one_default_with_a_note(void **state)
     }
     /* Asking for fewer than exist gives that many. */
     size_t one = 0;
-    check_ok(dut.ops->list_devices(daecl_host_table(), info, 1, &one, &err), "list_devices",
+    check_ok(test_list_devices(dut.ops, info, 1, &one, &err), "list_devices",
              dut_name);
     assert_int_equal(one, 1);
 }
@@ -400,7 +400,7 @@ static void test_alloc_past_the_device_limit_names_the_buffer_and_a_remedy(void 
     (void)state;
     NEED_DEVICE();
     daecl_device_info info;
-    dut.ops->describe(dut.ctx, &info);
+    dut.ops->describe(dut.ctx, &info, sizeof info);
     daecl_buf *b = NULL;
     memset(&err, 0, sizeof err);
     int rc =
@@ -962,6 +962,14 @@ static void counting_log(int level, const char *who, const char *fmt, ...)
     logged_errors += level == DAECL_LOG_ERROR;
 }
 
+static void counting_vlog(int level, const char *who, const char *fmt, va_list ap)
+{
+    (void)who;
+    (void)fmt;
+    (void)ap;
+    logged_errors += level == DAECL_LOG_ERROR;
+}
+
 static void test_a_plugin_source_that_does_not_compile_names_the_plugin_and_the_log(void **state)
 {
     (void)state;
@@ -982,6 +990,7 @@ static void test_a_plugin_source_that_does_not_compile_names_the_plugin_and_the_
     static daecl_host quiet;
     quiet = *daecl_host_table();
     quiet.log = counting_log;
+    quiet.vlog = counting_vlog;
     void *ctx = NULL, *bound = NULL;
     const daecl_plugin *p = test_plugin(DAECL_KIND_BACKEND, dut_name);
     check_ok(dut.ops->open(&quiet, values_with(p, "gemm", "daecl", NULL), &ctx, &err), "open",
@@ -1255,7 +1264,7 @@ static void test_daecl_device_overrides_the_choice_and_bad_values_show_the_synta
     const daecl_backend_ops *o = p->ops;
     daecl_device_info info[64];
     size_t n = 0;
-    check_ok(o->list_devices(daecl_host_table(), info, 64, &n, &err), "list_devices", dut_name);
+    check_ok(test_list_devices(o, info, 64, &n, &err), "list_devices", dut_name);
     /* The bare index of the last device opens that device. */
     char value[64];
     snprintf(value, sizeof value, "%zu", n - 1);
@@ -1265,7 +1274,7 @@ static void test_daecl_device_overrides_the_choice_and_bad_values_show_the_synta
     unsetenv("DAECL_DEVICE");
     check_ok(rc, "open with DAECL_DEVICE=<last index>", p->name);
     daecl_device_info got;
-    o->describe(ctx, &got);
+    o->describe(ctx, &got, sizeof got);
     o->close(ctx);
     assert_string_equal(got.name, info[n - 1].name);
     if (!strstr(got.note, "chosen by index="))
@@ -1353,8 +1362,15 @@ static int child_precompile(const char *dir)
     for (int i = 0; i < N_BUILTIN_PLUGINS; i++)
         plugins[i] = test_plugin(builtin_plugins[i].kind, builtin_plugins[i].name);
     plugins[N_BUILTIN_PLUGINS] = p; /* a backend in the list is skipped */
+    const daecl_ext_precompile *pre = daecl_backend_extension(
+        p->ops, DAECL_EXT_PRECOMPILE, offsetof(daecl_ext_precompile, precompile) + sizeof(void *));
+    if (!pre) {
+        fprintf(stderr, "precompile child: the backend has no %s extension\n",
+                DAECL_EXT_PRECOMPILE);
+        return 1;
+    }
     if (open_be(&dut, dut_name, values_with(p, "gemm", "clblast", NULL)) != 0 ||
-        dut.ops->precompile(dut.ctx, plugins, N_BUILTIN_PLUGINS + 1, dir, &err) != 0) {
+        pre->precompile(dut.ctx, plugins, N_BUILTIN_PLUGINS + 1, dir, &err) != 0) {
         fprintf(stderr, "precompile child: %s\n", err.msg);
         return 1;
     }
@@ -1371,7 +1387,7 @@ static int child_no_platform(void)
     size_t n = 0;
     void *ctx = NULL;
     daecl_err e1 = {0}, e2 = {0};
-    int rc1 = o->list_devices(daecl_host_table(), info, 4, &n, &e1);
+    int rc1 = test_list_devices(o, info, 4, &n, &e1);
     if (rc1 == 0) {
         printf("found %zu device(s) all the same, the first %s\n", n, n ? info[0].name : "");
         return 3;
@@ -1395,7 +1411,7 @@ static int child_main(int argc, char **argv)
         daecl_device_info info[8];
         size_t n = 0;
         const daecl_backend_ops *o = p->ops;
-        int rc = o->list_devices(daecl_host_table(), info, 8, &n, &err);
+        int rc = test_list_devices(o, info, 8, &n, &err);
         printf("%s", rc ? err.msg : "");
         return rc == 0 && n > 0 ? 0 : 4;
     }

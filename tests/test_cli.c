@@ -48,6 +48,32 @@ static void test_usage_errors_exit_2(void **state)
     expect(2, "no plugin named 'nonesuch'", "plugins", "nonesuch", NULL, NULL);
 }
 
+/* precompile reaches the backend's daecl.precompile extension and takes the
+ * device as the backend's parameters, not through the environment. */
+static void test_precompile_takes_the_device_as_backend_parameters(void **state)
+{
+    (void)state;
+    char *argv0[] = {DAECL_TEST_BIN, "precompile", "--backend", "cpu", "--out", "unused", NULL};
+    char *out = NULL;
+    int rc = test_run(argv0, NULL, &out);
+    if (rc != 2 || !strstr(out, "backend 'cpu' has no device programs to precompile"))
+        fail_msg("precompile --backend cpu: exit %d:\n%s", rc, out);
+    free(out);
+    if (!daecl_registry_find(test_registry(), DAECL_KIND_BACKEND, "opencl", NULL))
+        return; /* a cpu-only build */
+    char *argv[] = {DAECL_TEST_BIN, "precompile", "--device", "typ=gpu", "--out", "unused", NULL};
+    rc = test_run(argv, NULL, &out);
+    if (rc != 2 || !strstr(out, "unknown parameter 'typ' for backend plugin 'opencl'; its "
+                                "parameters are platform, type, index, binaries, gemm"))
+        fail_msg("precompile --device typ=gpu: exit %d:\n%s", rc, out);
+    free(out);
+    char *argv2[] = {DAECL_TEST_BIN, "precompile", "--device", "type=tpu", "--out", "unused", NULL};
+    rc = test_run(argv2, NULL, &out);
+    if (rc != 2 || !strstr(out, "backend.type"))
+        fail_msg("precompile --device type=tpu: exit %d:\n%s", rc, out);
+    free(out);
+}
+
 static void test_config_errors_exit_2_with_position(void **state)
 {
     (void)state;
@@ -190,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_version_and_help),
         cmocka_unit_test(test_listings_exit_1_when_stdout_is_full),
         cmocka_unit_test(test_usage_errors_exit_2),
+        cmocka_unit_test(test_precompile_takes_the_device_as_backend_parameters),
         cmocka_unit_test(test_config_errors_exit_2_with_position),
         cmocka_unit_test(test_plugins_lists_and_documents),
         cmocka_unit_test(test_train_runs_and_reports_its_folder),

@@ -1068,6 +1068,48 @@ static void test_exclusive_bounds_read_as_intervals(void **state)
     assert_string_equal(daecl__fmt_double(-INFINITY, buf, sizeof buf), "-.inf");
 }
 
+/* A plugin's values outside a config: the defaults from the one resolver,
+ * then name=value pairs parsed as the config would, each error one
+ * sentence. */
+static void test_plugin_values_resolve_defaults_then_assignments(void **state)
+{
+    (void)state;
+    const daecl_plugin *cpu = test_plugin(DAECL_KIND_BACKEND, "cpu");
+    daecl_param_value v[DAECL_MAX_PARAMS];
+    daecl_err err = {0};
+    assert_int_equal(daecl_plugin_values(cpu, "backend", NULL, v, &err), 0);
+    assert_true(v[0].num[0] == cpu->params[0].def[0]);
+    char ok[] = "threads=3";
+    assert_int_equal(daecl_plugin_values(cpu, "backend", ok, v, &err), 0);
+    assert_true(v[0].num[0] == 3);
+    static const struct {
+        const char *assign, *words;
+    } bad[] = {
+        {"thread=3", "unknown parameter 'thread' for backend plugin 'cpu'; its parameters are threads"},
+        {"threads", "'threads' is not a name=value pair"},
+        {"threads=many", "backend.threads"},
+        {"threads=2000", "backend.threads"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "%s", bad[i].assign);
+        memset(&err, 0, sizeof err);
+        assert_int_not_equal(daecl_plugin_values(cpu, "backend", text, v, &err), 0);
+        if (!strstr(err.msg, bad[i].words))
+            fail_msg("%s: wanted '%s' in: %s", bad[i].assign, bad[i].words, err.msg);
+    }
+    /* an ENUM default resolves to its choice's index, as in a config */
+    static const daecl_param_spec mode = {.name = "mode", .type = DAECL_PARAM_ENUM,
+                                          .def_str = "b", .choices = "a|b|c", .doc = "mode"};
+    const daecl_plugin with_enum = {.name = "e", .params = &mode, .n_params = 1};
+    daecl_plugin_defaults(&with_enum, v);
+    assert_true(v[0].num[0] == 1);
+    assert_string_equal(v[0].str, "b");
+    char pick[] = "mode=c";
+    assert_int_equal(daecl_plugin_values(&with_enum, "corruption", pick, v, &err), 0);
+    assert_true(v[0].num[0] == 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1109,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_core_defaults_are_valid_values_of_their_keys),
         cmocka_unit_test(test_docs_key_reference_matches_the_schema),
         cmocka_unit_test(test_exclusive_bounds_read_as_intervals),
+        cmocka_unit_test(test_plugin_values_resolve_defaults_then_assignments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

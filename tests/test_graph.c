@@ -23,7 +23,9 @@ typedef struct fixture {
     daecl_buf *x; /* (N_ROWS, DIM) */
 } fixture;
 
-static void fixture_open(fixture *f, const char *act, int tied, const char *likelihood)
+/* optimizer: a YAML mapping for `optimizer:`, or NULL for the defaults. */
+static void fixture_open_with(fixture *f, const char *act, int tied, const char *likelihood,
+                              const char *optimizer)
 {
     memset(f, 0, sizeof *f);
     char yaml[1024];
@@ -34,8 +36,10 @@ static void fixture_open(fixture *f, const char *act, int tied, const char *like
              "  tied_weights: %s\n"
              "corruption: none\n"
              "likelihood: %s\n"
-             "backend: cpu\n",
-             act, act, tied ? "true" : "false", likelihood);
+             "backend: cpu\n"
+             "%s%s\n",
+             act, act, tied ? "true" : "false", likelihood, optimizer ? "optimizer: " : "",
+             optimizer ? optimizer : "");
     daecl_err err = {0};
     if (daecl_config_load_string(yaml, strlen(yaml), "graph-test", NULL, 0, test_registry(),
                                  &f->cfg, &err))
@@ -47,6 +51,11 @@ static void fixture_open(fixture *f, const char *act, int tied, const char *like
                                         f->cfg->optimizer.momentum, &f->g, &err),
                      0);
     assert_int_equal(daecl_session_alloc(f->s, N_ROWS * DIM, "x", &f->x, &err), 0);
+}
+
+static void fixture_open(fixture *f, const char *act, int tied, const char *likelihood)
+{
+    fixture_open_with(f, act, tied, likelihood, NULL);
 }
 
 static void fixture_close(fixture *f)
@@ -309,6 +318,120 @@ static void test_fused_sgd_step_equals_backward_then_update(void **state)
     }
 }
 
+/* ---- the GEMM shapes the graph reports ------------------------------------ */
+
+static daecl_graph_gemm recorded[3 * DAECL_MAX_DENSE];
+static size_t n_recorded;
+static const daecl_backend_ops *real_be;
+
+static int recording_gemm(void *ctx, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                          daecl_slice a, size_t lda, daecl_slice b, size_t ldb, float beta,
+                          daecl_slice c, size_t ldc, daecl_err *err)
+{
+    if (n_recorded < sizeof recorded / sizeof recorded[0])
+        recorded[n_recorded++] = (daecl_graph_gemm){0, NULL, ta, tb, m, n, k, beta};
+    return real_be->gemm(ctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
+}
+
+/* One real step (forward, loss, backward_update) through a table that
+ * records each gemm, against what daecl_graph_gemm_shapes says it runs. */
+static void expect_reported_shapes(int tied, const char *optimizer)
+{
+    fixture f;
+    fixture_open_with(&f, "sigmoid", tied, "bernoulli", optimizer);
+    daecl_err err = {0};
+    daecl_buf *loss = NULL;
+    assert_int_equal(daecl_session_alloc(f.s, 1, "loss", &loss, &err), 0);
+    daecl_backend_ops recording = *f.s->be;
+    recording.gemm = recording_gemm;
+    real_be = f.s->be;
+    n_recorded = 0;
+    f.s->be = &recording;
+    daecl_slice xs = daecl_at(f.x, 0);
+    assert_int_equal(daecl_graph_forward(f.g, xs, N_ROWS, UINT32_MAX, &err), 0);
+    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+    assert_int_equal(daecl_graph_backward_update(f.g, xs, N_ROWS, f.cfg, 1, &err), 0);
+    f.s->be = real_be;
+    daecl_graph_gemm reported[3 * DAECL_MAX_DENSE];
+    size_t n = daecl_graph_gemm_shapes(f.g, f.cfg, reported, 3 * DAECL_MAX_DENSE);
+    assert_int_equal(n, n_recorded);
+    assert_true(n >= 2 * f.model.n_layers); /* forward and weight grad per layer */
+    for (size_t i = 0; i < n; i++) {
+        const daecl_graph_gemm *r = &reported[i], *g = &recorded[i];
+        if (r->trans_a != g->trans_a || r->trans_b != g->trans_b || r->m != g->m ||
+            r->n != g->n || r->k != g->k || r->beta != g->beta)
+            fail_msg("product %zu (layer %u, %s): reported %d %d %zu x %zu x %zu beta %g, the "
+                     "step ran %d %d %zu x %zu x %zu beta %g", i, r->layer, r->what, r->trans_a,
+                     r->trans_b, r->m, r->n, r->k, r->beta, g->trans_a, g->trans_b, g->m, g->n,
+                     g->k, g->beta);
+        assert_non_null(r->what);
+        assert_true(r->layer < f.model.n_layers);
+    }
+    /* fewer slots than products: the count stays, nothing is written past */
+    assert_int_equal(daecl_graph_gemm_shapes(f.g, f.cfg, reported, 1), n);
+    daecl_session_free(f.s, loss);
+    fixture_close(&f);
+}
+
+static void test_reported_gemm_shapes_are_the_ones_a_step_runs(void **state)
+{
+    (void)state;
+    expect_reported_shapes(0, NULL);                                  /* fused SGD */
+    expect_reported_shapes(0, "{name: sgd, weight_decay: 0.01}");     /* fused, beta = keep */
+    expect_reported_shapes(1, NULL);                                  /* tied: accumulates */
+    expect_reported_shapes(0, "{name: adam}");                        /* gradient, then update */
+    expect_reported_shapes(1, "{name: sgd, momentum: 0.9}");
+}
+
+/* ---- the core's fallbacks for the optional fill and lik_sample ------------ */
+
+static void test_session_fills_and_samples_without_the_optional_slots(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_open(&f, "sigmoid", 0, "bernoulli");
+    daecl_err err = {0};
+    enum { N = N_ROWS * DIM };
+    float a[N], got[2][N];
+    test_fill_uniform(a, N, 23, -3.0f, 3.0f);
+    daecl_buf *ba = NULL, *out = NULL;
+    assert_int_equal(daecl_session_alloc(f.s, N, "a", &ba, &err), 0);
+    assert_int_equal(daecl_session_alloc(f.s, N + 1, "out", &out, &err), 0);
+    assert_int_equal(f.s->be->write(f.s->ctx, ba, 0, a, sizeof a, &err), 0);
+    const daecl_noise_key key = {.seed = 5, .stream = DAECL_STREAM_SAMPLE};
+    const daecl_backend_ops *real = f.s->be;
+    daecl_backend_ops bare = *real;
+    bare.fill = NULL;
+    bare.lik_sample = NULL;
+    for (int k = 0; k < 2; k++) {
+        f.s->be = k ? &bare : real;
+        assert_int_equal(daecl_session_fill(f.s, daecl_at(out, 0), N + 1, 7.0f, &err), 0);
+        assert_int_equal(daecl_session_fill(f.s, daecl_at(out, 1), N - 1, -2.5f, &err), 0);
+        float filled[N + 1];
+        assert_int_equal(real->read(f.s->ctx, out, 0, filled, sizeof filled, &err), 0);
+        assert_true(filled[0] == 7.0f && filled[N] == 7.0f);
+        for (size_t i = 1; i < N; i++)
+            assert_true(filled[i] == -2.5f);
+        assert_int_equal(
+            daecl_session_sample(f.s, daecl_at(ba, 0), N_ROWS, DIM, &key, daecl_at(out, 0), &err),
+            0);
+        assert_int_equal(real->finish(f.s->ctx, &err), 0);
+        assert_int_equal(real->read(f.s->ctx, out, 0, got[k], sizeof got[k], &err), 0);
+    }
+    f.s->be = real;
+    /* the host fallback draws the device's bits: same key, same samples */
+    assert_memory_equal(got[0], got[1], sizeof got[0]);
+    size_t ones = 0;
+    for (size_t i = 0; i < N; i++) {
+        assert_true(got[0][i] == 0.0f || got[0][i] == 1.0f);
+        ones += got[0][i] == 1.0f;
+    }
+    assert_true(ones > 0 && ones < N);
+    daecl_session_free(f.s, ba);
+    daecl_session_free(f.s, out);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +443,8 @@ int main(void)
         cmocka_unit_test(test_tied_layout_shares_encoder_weights),
         cmocka_unit_test(test_sgd_step_moves_parameters_against_the_gradient),
         cmocka_unit_test(test_fused_sgd_step_equals_backward_then_update),
+        cmocka_unit_test(test_reported_gemm_shapes_are_the_ones_a_step_runs),
+        cmocka_unit_test(test_session_fills_and_samples_without_the_optional_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

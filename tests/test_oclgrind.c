@@ -252,7 +252,7 @@ static int child_kernels(void)
         daecl_buf *ba = NULL, *bb = NULL, *bc = NULL, *bbias = NULL;
         int rc = o->open(daecl_host_table(), NULL, &ctx, &err);
         if (!rc && side == 0)
-            o->describe(ctx, &info);
+            o->describe(ctx, &info, sizeof info);
         if (!rc)
             rc = o->alloc(ctx, sizeof a, "a", &ba, &err);
         if (!rc)

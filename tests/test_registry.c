@@ -5,6 +5,7 @@
  * `daecl plugin check`. */
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +70,13 @@ static void test_good_plugin_is_accepted_with_its_file(void **state)
 static void test_wrong_major_is_refused(void **state)
 {
     (void)state;
-    expect_refusal("bad_major", "built for plugin ABI 2.0", "rebuild it");
+    expect_refusal("bad_major", "built for plugin ABI 3.0", "rebuild it");
 }
 
 static void test_newer_minor_is_refused(void **state)
 {
     (void)state;
-    expect_refusal("bad_minor", "needs plugin ABI 1.1", "newer than this daecl");
+    expect_refusal("bad_minor", "needs plugin ABI 2.1", "newer than this daecl");
 }
 
 static void test_wrong_sizes_are_refused(void **state)
@@ -553,7 +554,7 @@ static void test_schema_errors_are_refused(void **state)
     expect_add_refused("unknown kind 7");
     reset_mem_plugin();
     mem_ops.size = 8;
-    expect_add_refused("smaller than ABI 1.0");
+    expect_add_refused("smaller than ABI 2.0");
     reset_mem_plugin();
 }
 
@@ -583,6 +584,147 @@ static void test_accepted_copy_reads_the_plugins_ops(void **state)
     assert_int_equal(daecl_registry_add(reg, &mem_plugin, "mem2", &err), DAECL_EPLUGIN);
     assert_non_null(strstr(err.msg, "is shadowed by mem"));
     daecl_registry_destroy(reg);
+}
+
+/* A plugin built against ABI 1.x keeps the frozen head (size, major,
+ * minor, sizes): it is refused by its major in one sentence. */
+static void test_a_1x_plugin_is_refused_in_one_sentence(void **state)
+{
+    (void)state;
+    reset_mem_plugin();
+    mem_plugin.abi_major = 1;
+    mem_plugin.abi_minor = 0;
+    expect_add_refused("was built for plugin ABI 1.0 but this daecl speaks 2.0; rebuild it");
+    reset_mem_plugin();
+}
+
+/* A backend from the cpu backend's table with some slots cleared. */
+static daecl_backend_ops be_ops;
+static daecl_plugin be_plugin;
+
+static void reset_backend(void)
+{
+    const daecl_plugin *cpu = test_plugin(DAECL_KIND_BACKEND, "cpu");
+    be_ops = *(const daecl_backend_ops *)cpu->ops;
+    be_plugin = *cpu;
+    be_plugin.name = "mem_backend";
+    be_plugin.init = NULL;
+    be_plugin.ops = &be_ops;
+}
+
+/* Adds be_plugin; returns its status, err's sentence in *msg. */
+static int add_backend(char *msg, size_t n)
+{
+    daecl_registry *reg = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_registry_create("", &reg, &err), 0);
+    int rc = daecl_registry_add(reg, &be_plugin, "memory-backend", &err);
+    snprintf(msg, n, "%s", err.msg);
+    daecl_registry_destroy(reg);
+    return rc;
+}
+
+static void test_backend_needs_only_its_core_and_bind_brings_its_group(void **state)
+{
+    (void)state;
+    char msg[DAECL_ERR_MSG_MAX];
+    /* fill, lik_sample and the tooling are optional */
+    reset_backend();
+    be_ops.fill = NULL, be_ops.lik_sample = NULL, be_ops.get_extension = NULL;
+    assert_int_equal(add_backend(msg, sizeof msg), 0);
+    /* without bind, none of the plugin group is needed */
+    be_ops.bind = NULL, be_ops.unbind = NULL, be_ops.corrupt = NULL;
+    be_ops.lik_loss_grad = NULL, be_ops.lik_mean = NULL;
+    assert_int_equal(add_backend(msg, sizeof msg), 0);
+    /* with bind, the rest of the group is required */
+    reset_backend();
+    be_ops.corrupt = NULL;
+    assert_int_equal(add_backend(msg, sizeof msg), DAECL_EPLUGIN);
+    if (!strstr(msg, "sets bind but lacks 'corrupt'") || !strstr(msg, "leave bind NULL"))
+        fail_msg("unexpected refusal: %s", msg);
+    /* every slot of the required core */
+    static const size_t core[] = {
+        offsetof(daecl_backend_ops, open),         offsetof(daecl_backend_ops, close),
+        offsetof(daecl_backend_ops, describe),     offsetof(daecl_backend_ops, alloc),
+        offsetof(daecl_backend_ops, free),         offsetof(daecl_backend_ops, write),
+        offsetof(daecl_backend_ops, read),         offsetof(daecl_backend_ops, copy),
+        offsetof(daecl_backend_ops, gemm),         offsetof(daecl_backend_ops, bias_act),
+        offsetof(daecl_backend_ops, act_grad),     offsetof(daecl_backend_ops, col_sum),
+        offsetof(daecl_backend_ops, sum),          offsetof(daecl_backend_ops, gather),
+        offsetof(daecl_backend_ops, softmax_xent), offsetof(daecl_backend_ops, optim_update),
+        offsetof(daecl_backend_ops, finish),
+    };
+    for (size_t i = 0; i < sizeof core / sizeof core[0]; i++) {
+        reset_backend();
+        memset((char *)&be_ops + core[i], 0, sizeof(void *));
+        assert_int_equal(add_backend(msg, sizeof msg), DAECL_EPLUGIN);
+        if (!strstr(msg, "lacks the required op"))
+            fail_msg("slot at %zu: unexpected refusal: %s", core[i], msg);
+    }
+    /* a table of 1.0's layout is smaller than 2.0's */
+    reset_backend();
+    be_ops.size = (uint32_t)offsetof(daecl_backend_ops, lik_mean);
+    assert_int_equal(add_backend(msg, sizeof msg), DAECL_EPLUGIN);
+    assert_non_null(strstr(msg, "smaller than ABI 2.0's"));
+}
+
+/* A later minor's bigger parameter specs are read at their own stride. */
+static void test_parameter_specs_are_read_at_the_plugins_element_size(void **state)
+{
+    (void)state;
+    typedef struct bigger_spec {
+        daecl_param_spec spec;
+        const char *unit; /* what a later minor might append */
+    } bigger_spec;
+    static const bigger_spec specs[2] = {
+        {{.name = "first", .type = DAECL_PARAM_FLOAT, .def = {0.5}, .min = 0, .max = 1,
+          .doc = "first"}, "s"},
+        {{.name = "second", .type = DAECL_PARAM_INT, .def = {3}, .min = 0, .max = 9,
+          .doc = "second"}, "m"},
+    };
+    reset_mem_plugin();
+    mem_plugin.params = &specs[0].spec;
+    mem_plugin.n_params = 2;
+    mem_plugin.param_size = sizeof(bigger_spec);
+    daecl_registry *reg = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_registry_create("", &reg, &err), 0);
+    if (daecl_registry_add(reg, &mem_plugin, "mem", &err))
+        fail_msg("refused: %s", err.msg);
+    const daecl_plugin *p = daecl_registry_find(reg, DAECL_KIND_CORRUPTION, "mem", NULL);
+    assert_string_equal(p->params[1].name, "second");
+    assert_true(p->params[1].def[0] == 3);
+    assert_int_equal(p->param_size, sizeof(daecl_param_spec));
+    daecl_registry_destroy(reg);
+    /* smaller than 2.0's (a descriptor that skipped DAECL_PLUGIN_HEAD) */
+    reset_mem_plugin();
+    mem_plugin.param_size = 0;
+    expect_add_refused("start the descriptor with DAECL_PLUGIN_HEAD");
+    reset_mem_plugin();
+}
+
+/* A plugin's own variadic error helper, through the host's verror. */
+static int plugin_fail(daecl_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = daecl_plugin_verror(daecl_host_table(), err, DAECL_EINVAL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The host table's va_list forms: a plugin's own helper formats once. */
+static void test_host_table_has_va_list_error_and_log(void **state)
+{
+    (void)state;
+    const daecl_host *h = daecl_host_table();
+    assert_true(h->size >= offsetof(daecl_host, verror) + sizeof(void *));
+    assert_non_null(h->vlog);
+    assert_non_null(h->verror);
+    daecl_err err = {0};
+    assert_int_equal(plugin_fail(&err, "bad %s %d", "value", 7), DAECL_EINVAL);
+    assert_int_equal(err.status, DAECL_EINVAL);
+    assert_string_equal(err.msg, "bad value 7");
 }
 
 int main(void)
@@ -617,6 +759,10 @@ int main(void)
         cmocka_unit_test(test_schema_errors_are_refused),
         cmocka_unit_test(test_parameters_pack_in_schema_order),
         cmocka_unit_test(test_accepted_copy_reads_the_plugins_ops),
+        cmocka_unit_test(test_a_1x_plugin_is_refused_in_one_sentence),
+        cmocka_unit_test(test_backend_needs_only_its_core_and_bind_brings_its_group),
+        cmocka_unit_test(test_parameter_specs_are_read_at_the_plugins_element_size),
+        cmocka_unit_test(test_host_table_has_va_list_error_and_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

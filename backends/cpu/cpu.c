@@ -173,16 +173,39 @@ static int cpu_init(const daecl_host *host, daecl_err *err)
     return 0;
 }
 
-static int cpu_list_devices(const daecl_host *host, daecl_device_info *out, size_t max, size_t *n,
-                            daecl_err *err)
+/* Copies an info into a caller's element of out_size bytes. */
+static void give_info(const daecl_device_info *info, void *out, size_t out_size)
+{
+    memset(out, 0, out_size);
+    memcpy(out, info, out_size < sizeof *info ? out_size : sizeof *info);
+}
+
+static int cpu_list_devices(const daecl_host *host, daecl_device_info *out, size_t info_size,
+                            size_t max, size_t *n, daecl_err *err)
 {
     (void)host;
     (void)err;
-    if (out && max > 0)
-        device_info(&out[0]);
+    if (out && max > 0) {
+        daecl_device_info info;
+        device_info(&info);
+        give_info(&info, out, info_size);
+    }
     if (n)
         *n = 1;
     return 0;
+}
+
+static const daecl_ext_devices ext_devices = {
+    .size = sizeof(daecl_ext_devices),
+    .list_devices = cpu_list_devices,
+};
+
+/* Tooling: only the device listing (nothing to precompile or tune). */
+static const void *cpu_get_extension(const char *name)
+{
+    if (name && strcmp(name, DAECL_EXT_DEVICES) == 0)
+        return &ext_devices;
+    return NULL;
 }
 
 static int cpu_open(const daecl_host *host, const daecl_param_value *values, void **ctx,
@@ -229,9 +252,9 @@ static void cpu_close(void *ctx)
     free(c);
 }
 
-static void cpu_describe(void *ctx, daecl_device_info *out)
+static void cpu_describe(void *ctx, daecl_device_info *out, size_t out_size)
 {
-    *out = ((cpu *)ctx)->info;
+    give_info(&((cpu *)ctx)->info, out, out_size);
 }
 
 /* ---- memory ---------------------------------------------------------------- */
@@ -794,7 +817,6 @@ static int cpu_finish(void *ctx, daecl_err *err)
 
 static const daecl_backend_ops ops = {
     .size = sizeof(daecl_backend_ops),
-    .list_devices = cpu_list_devices,
     .open = cpu_open,
     .close = cpu_close,
     .describe = cpu_describe,
@@ -802,7 +824,6 @@ static const daecl_backend_ops ops = {
     .free = cpu_free,
     .write = cpu_write,
     .read = cpu_read,
-    .fill = cpu_fill,
     .copy = cpu_copy,
     .gemm = cpu_gemm,
     .bias_act = cpu_bias_act,
@@ -810,15 +831,17 @@ static const daecl_backend_ops ops = {
     .col_sum = cpu_col_sum,
     .sum = cpu_sum,
     .gather = cpu_gather,
+    .softmax_xent = cpu_softmax_xent,
     .optim_update = cpu_optim_update,
+    .finish = cpu_finish,
+    .fill = cpu_fill,
+    .get_extension = cpu_get_extension,
     .bind = cpu_bind,
     .unbind = cpu_unbind,
     .corrupt = cpu_corrupt,
     .lik_loss_grad = cpu_lik_loss_grad,
     .lik_mean = cpu_lik_mean,
     .lik_sample = cpu_lik_sample,
-    .finish = cpu_finish,
-    .softmax_xent = cpu_softmax_xent,
 };
 
 static const daecl_param_spec params[] = {

@@ -22,8 +22,15 @@ static int ocl_init(const daecl_host *host, daecl_err *err)
 
 /* ---- lifecycle ----------------------------------------------------------------- */
 
-static int ocl_list_devices(const daecl_host *host, daecl_device_info *out, size_t max, size_t *n,
-                            daecl_err *err)
+/* Copies an info into a caller's element of out_size bytes. */
+static void give_info(const daecl_device_info *info, void *out, size_t out_size)
+{
+    memset(out, 0, out_size);
+    memcpy(out, info, out_size < sizeof *info ? out_size : sizeof *info);
+}
+
+static int ocl_list_devices(const daecl_host *host, daecl_device_info *out, size_t info_size,
+                            size_t max, size_t *n, daecl_err *err)
 {
     const daecl_host *h = host ? host : init_host;
     enum { MAX = 64 };
@@ -36,7 +43,7 @@ static int ocl_list_devices(const daecl_host *host, daecl_device_info *out, size
     if (rc == 0) {
         size_t k = count < max ? count : max;
         for (size_t i = 0; out && i < k; i++)
-            out[i] = devs[i].info;
+            give_info(&devs[i].info, (char *)out + i * info_size, info_size);
         if (n)
             *n = out ? k : count;
     }
@@ -149,9 +156,9 @@ fail:
     return rc;
 }
 
-static void ocl_describe(void *ctx, daecl_device_info *out)
+static void ocl_describe(void *ctx, daecl_device_info *out, size_t out_size)
 {
-    *out = ((daecl__ocl *)ctx)->info;
+    give_info(&((daecl__ocl *)ctx)->info, out, out_size);
 }
 
 /* ---- memory ----------------------------------------------------------------------- */
@@ -322,9 +329,55 @@ static int ocl_finish(void *ctx, daecl_err *err)
 
 /* ---- descriptor ------------------------------------------------------------------- */
 
+/* tune_gemm at the caller's element size: the search works on this
+ * build's daecl_gemm_shape, so a caller with another size gets a copy. */
+static int ocl_tune_gemm(void *ctx, daecl_gemm_shape *shapes, size_t shape_size, size_t n,
+                         double budget_s, daecl_err *err)
+{
+    if (shape_size == sizeof *shapes)
+        return daecl__ocl_tune_gemm(ctx, shapes, n, budget_s, err);
+    daecl__ocl *o = ctx;
+    daecl_gemm_shape *own = calloc(n ? n : 1, sizeof *own);
+    if (!own)
+        return daecl__ocl_fail(o->host, err, DAECL_ENOMEM, "GEMM tuning: out of memory");
+    size_t keep = shape_size < sizeof *own ? shape_size : sizeof *own;
+    for (size_t i = 0; i < n; i++)
+        memcpy(&own[i], (char *)shapes + i * shape_size, keep);
+    int rc = daecl__ocl_tune_gemm(ctx, own, n, budget_s, err);
+    for (size_t i = 0; !rc && i < n; i++)
+        memcpy((char *)shapes + i * shape_size, &own[i], keep);
+    free(own);
+    return rc;
+}
+
+static const daecl_ext_devices ext_devices = {
+    .size = sizeof(daecl_ext_devices),
+    .list_devices = ocl_list_devices,
+};
+static const daecl_ext_precompile ext_precompile = {
+    .size = sizeof(daecl_ext_precompile),
+    .precompile = daecl__ocl_precompile,
+};
+static const daecl_ext_tune_gemm ext_tune_gemm = {
+    .size = sizeof(daecl_ext_tune_gemm),
+    .tune_gemm = ocl_tune_gemm,
+};
+
+static const void *ocl_get_extension(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcmp(name, DAECL_EXT_DEVICES) == 0)
+        return &ext_devices;
+    if (strcmp(name, DAECL_EXT_PRECOMPILE) == 0)
+        return &ext_precompile;
+    if (strcmp(name, DAECL_EXT_TUNE_GEMM) == 0)
+        return &ext_tune_gemm;
+    return NULL;
+}
+
 static const daecl_backend_ops ops = {
     .size = sizeof(daecl_backend_ops),
-    .list_devices = ocl_list_devices,
     .open = ocl_open,
     .close = ocl_close,
     .describe = ocl_describe,
@@ -332,7 +385,6 @@ static const daecl_backend_ops ops = {
     .free = ocl_free,
     .write = ocl_write,
     .read = ocl_read,
-    .fill = ocl_fill,
     .copy = ocl_copy,
     .gemm = daecl__ocl_gemm,
     .bias_act = daecl__ocl_bias_act,
@@ -340,17 +392,17 @@ static const daecl_backend_ops ops = {
     .col_sum = daecl__ocl_col_sum,
     .sum = daecl__ocl_sum,
     .gather = daecl__ocl_gather,
+    .softmax_xent = daecl__ocl_softmax_xent,
     .optim_update = daecl__ocl_optim_update,
+    .finish = ocl_finish,
+    .fill = ocl_fill,
+    .get_extension = ocl_get_extension,
     .bind = daecl__ocl_bind,
     .unbind = daecl__ocl_unbind,
     .corrupt = daecl__ocl_corrupt,
     .lik_loss_grad = daecl__ocl_lik_loss_grad,
     .lik_mean = daecl__ocl_lik_mean,
     .lik_sample = daecl__ocl_lik_sample,
-    .finish = ocl_finish,
-    .precompile = daecl__ocl_precompile,
-    .softmax_xent = daecl__ocl_softmax_xent,
-    .tune_gemm = daecl__ocl_tune_gemm,
 };
 
 /* Schema order is what ocl_device.c reads: platform, type, index, binaries,

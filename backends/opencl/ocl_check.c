@@ -179,15 +179,13 @@ int daecl__ocl_check(const daecl_host *host, const char *device, int code, const
                            daecl__ocl_code_hint(code));
 }
 
-/* One log line through the host (formatted here: host->log takes no va_list). */
+/* One log line through the host's va_list form. */
 void daecl__ocl_say(const daecl__ocl *o, int level, const char *fmt, ...)
 {
-    if (!o->host || !o->host->log)
+    if (!o->host || !o->host->vlog)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    o->host->vlog(level, "opencl", fmt, ap);
     va_end(ap);
-    o->host->log(level, "opencl", "%s", line);
 }

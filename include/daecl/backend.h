@@ -56,7 +56,9 @@ typedef struct daecl_optim_step {
     float bias_corr1, bias_corr2;
 } daecl_optim_step;
 
-/* What `daecl devices` shows of one device. Strings are NUL-terminated. */
+/* What `daecl devices` shows of one device. Strings are NUL-terminated.
+ * May grow by appending: describe() and list_devices() take the size the
+ * caller allocated per element and fill only that much. */
 typedef struct daecl_device_info {
     char platform[128];
     char name[128];
@@ -75,7 +77,8 @@ typedef struct daecl_device_info {
 } daecl_device_info;
 
 /* One GEMM shape for tune_gemm (as gemm() takes it) and what tuning found
- * for it. The caller fills the shape, `runs` and `beta`; tune_gemm the rest. */
+ * for it. The caller fills the shape, `runs` and `beta`; tune_gemm the rest.
+ * May grow by appending: tune_gemm takes the size of one element. */
 typedef struct daecl_gemm_shape {
     uint32_t trans_a, trans_b;
     uint64_t m, n, k;
@@ -86,19 +89,35 @@ typedef struct daecl_gemm_shape {
     char choice[64]; /* that, in words ("CLBlast, tuned set 1 (indirect), column-major") */
 } daecl_gemm_shape;
 
+/* The backend table, ABI 2.0. Three parts:
+ *   - the required core, open .. finish: what training needs of any device;
+ *     the registry refuses a backend that leaves one of these NULL;
+ *   - optional slots with the core's fallback: fill (the core writes the
+ *     values through write()) and lik_sample (the core reads the decoder's
+ *     output, runs the plugin's host_sample and writes the result);
+ *   - the optional group behind bind: running corruption and likelihood
+ *     plugins on the device. When bind is NULL none of the group is needed
+ *     and the core runs every plugin on the host; when it is set, unbind,
+ *     corrupt, lik_loss_grad and lik_mean are required too.
+ * Tooling (device listing, precompiling, GEMM tuning and what comes later)
+ * is not in the table: get_extension() hands it out by name, so the table
+ * stays what a training step uses. Later minors append after lik_sample
+ * (asynchronous read and write for scale-out, fused ops); a slot beyond a
+ * plugin's `size` reads as NULL in the core. tests/test_abi.c pins this. */
 typedef struct daecl_backend_ops {
     uint32_t size;
 
+    /* ==== required ==== */
+
     /* ---- lifecycle ---- */
-    /* Optional. Lists the devices this backend can open (up to max). */
-    int (*list_devices)(const daecl_host *host, daecl_device_info *out, size_t max, size_t *n,
-                        daecl_err *err);
-    /* Opens a device chosen by the backend's parameters (schema order). */
+    /* Opens a device chosen by the backend's parameters (schema order;
+     * daecl_param_value is frozen: it never grows). */
     int (*open)(const daecl_host *host, const daecl_param_value *values, void **ctx,
                 daecl_err *err);
     void (*close)(void *ctx); /* accepts NULL; frees what open made */
-    /* Describes the opened device. */
-    void (*describe)(void *ctx, daecl_device_info *out);
+    /* Describes the opened device into out, of out_size bytes (the
+     * caller's sizeof(daecl_device_info)): fills at most that many. */
+    void (*describe)(void *ctx, daecl_device_info *out, size_t out_size);
 
     /* ---- memory ---- */
     /* A zero-filled buffer of n_bytes; `what` names it in an out-of-memory
@@ -110,8 +129,6 @@ typedef struct daecl_backend_ops {
                  daecl_err *err);
     int (*read)(void *ctx, daecl_buf *src, size_t off_bytes, void *dst, size_t n_bytes,
                 daecl_err *err);
-    /* dst[0..n) = value. */
-    int (*fill)(void *ctx, daecl_slice dst, size_t n, float value, daecl_err *err);
     /* dst[0..n) = src[0..n); the ranges do not overlap. */
     int (*copy)(void *ctx, daecl_slice dst, daecl_slice src, size_t n, daecl_err *err);
 
@@ -139,17 +156,48 @@ typedef struct daecl_backend_ops {
      * below the data's row count (the core guarantees it). */
     int (*gather)(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, size_t n_rows,
                   daecl_slice out, daecl_err *err);
+    /* Softmax cross-entropy of logits (n_rows, n_classes) against labels
+     * (n_rows): class indices stored as floats (0.0, 1.0, ...), the core
+     * guarantees them in range. loss_rows[r] = logsumexp(z_r) - z_r[y_r]
+     * (NULL slice: not wanted); grad (n_rows, n_classes) = scale *
+     * (softmax(z_r) - onehot(y_r)) (NULL slice: not wanted). For the linear
+     * probe of `daecl eval`. */
+    int (*softmax_xent)(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
+                        size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
+                        daecl_err *err);
+
+    /* ---- optimiser ---- */
     /* One optimiser step over n parameters w with gradients g and state
-     * s1, s2 (unused state may be NULL slices). */
+     * s1, s2 (unused state may be NULL slices). daecl_optim_step is frozen:
+     * a new optimiser comes as a new op. */
     int (*optim_update)(void *ctx, const daecl_optim_step *step, daecl_slice w, daecl_slice g,
                         daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err);
 
-    /* ---- plugins on the device ----
+    /* ---- synchronisation ---- */
+    /* Waits until everything enqueued has run; reports deferred faults. */
+    int (*finish)(void *ctx, daecl_err *err);
+
+    /* ==== optional, with the core's fallback ==== */
+
+    /* dst[0..n) = value. NULL: the core writes the values with write(). */
+    int (*fill)(void *ctx, daecl_slice dst, size_t n, float value, daecl_err *err);
+
+    /* ==== optional: tooling, by name ==== */
+
+    /* The extension table called `name` (DAECL_EXT_* below), or NULL when
+     * this backend has none by that name. The table is static, starts with
+     * its own size and only grows by appending; an incompatible change takes
+     * a new name. NULL slot: no extension at all. */
+    const void *(*get_extension)(const char *name);
+
+    /* ==== optional group: plugins on the device ====
      * bind() prepares a corruption or likelihood plugin with its packed
      * parameters (compiles its cl_source, uploads the parameters). It returns
      * DAECL_ENOTSUP when this backend cannot run the plugin itself; the core
      * then runs the plugin's host ops around read() and write(). A NULL bind
-     * means the same for every plugin. */
+     * means the same for every plugin, and the rest of the group may be NULL;
+     * with bind set, unbind, corrupt, lik_loss_grad and lik_mean are
+     * required. */
     int (*bind)(void *ctx, const daecl_plugin *plugin, const float *params, size_t n_params,
                 void **bound, daecl_err *err);
     void (*unbind)(void *ctx, void *bound); /* accepts NULL */
@@ -163,40 +211,62 @@ typedef struct daecl_backend_ops {
                          daecl_err *err);
     int (*lik_mean)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
                     daecl_slice mean, daecl_err *err);
+    /* Optional even with bind: NULL runs the plugin's host_sample. */
     int (*lik_sample)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
                       const daecl_noise_key *key, daecl_slice out, daecl_err *err);
 
-    /* ---- synchronisation ---- */
-    /* Waits until everything enqueued has run; reports deferred faults. */
-    int (*finish)(void *ctx, daecl_err *err);
+    /* ABI 2.1 and later append here. */
+} daecl_backend_ops;
 
-    /* ---- ahead-of-time compilation (optional) ----
-     * Writes into folder `dir` every device program this backend would build
-     * for the opened device: its own kernels and those of the n plugins, so
-     * a device without an online compiler can load them (FPGA flow). */
+/* ---- Extensions: tooling a backend may offer, by name --------------------- */
+
+/* `daecl devices`: lists the devices this backend can open, before any is
+ * opened. out holds max elements of info_size bytes each (the caller's
+ * sizeof(daecl_device_info)); *n gets how many exist (may exceed max;
+ * out may be NULL with max 0 to count). */
+#define DAECL_EXT_DEVICES "daecl.devices"
+typedef struct daecl_ext_devices {
+    uint32_t size;
+    int (*list_devices)(const daecl_host *host, daecl_device_info *out, size_t info_size,
+                        size_t max, size_t *n, daecl_err *err);
+} daecl_ext_devices;
+
+/* `daecl precompile`: writes into folder `dir` every device program this
+ * backend would build for the opened device ctx: its own kernels and those
+ * of the n plugins, so a device without an online compiler can load them
+ * (the FPGA flow). The device is the one open() chose from its values. */
+#define DAECL_EXT_PRECOMPILE "daecl.precompile"
+typedef struct daecl_ext_precompile {
+    uint32_t size;
     int (*precompile)(void *ctx, const daecl_plugin *const *plugins, size_t n, const char *dir,
                       daecl_err *err);
+} daecl_ext_precompile;
 
-    /* ---- classification ----
-     * Softmax cross-entropy of logits (n_rows, n_classes) against labels
-     * (n_rows): class indices stored as floats (0.0, 1.0, ...), the core
-     * guarantees them in range. loss_rows[r] = logsumexp(z_r) - z_r[y_r]
-     * (NULL slice: not wanted); grad (n_rows, n_classes) = scale *
-     * (softmax(z_r) - onehot(y_r)) (NULL slice: not wanted). For the linear
-     * probe of `daecl eval`. */
-    int (*softmax_xent)(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
-                        size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
-                        daecl_err *err);
+/* `daecl tune`: searches for about budget_s seconds (a candidate that has
+ * started finishes) how the opened device runs the n shapes fastest (each
+ * element shape_size bytes: the caller's sizeof(daecl_gemm_shape)), timing
+ * each candidate after a warm-up call; makes gemm() use the winners from
+ * now on and stores them where open() finds them on later runs. Fills each
+ * shape's before, after and choice. May take minutes. */
+#define DAECL_EXT_TUNE_GEMM "daecl.tune_gemm"
+typedef struct daecl_ext_tune_gemm {
+    uint32_t size;
+    int (*tune_gemm)(void *ctx, daecl_gemm_shape *shapes, size_t shape_size, size_t n,
+                     double budget_s, daecl_err *err);
+} daecl_ext_tune_gemm;
 
-    /* ---- GEMM tuning (optional; `daecl tune`) ----
-     * Searches for about budget_s seconds (a candidate that has started
-     * finishes) how this device runs the n shapes fastest, timing each
-     * candidate after a warm-up call; makes gemm() use the winners from now
-     * on and stores them where open() finds them on later runs. Fills each
-     * shape's before, after and choice. May take minutes. */
-    int (*tune_gemm)(void *ctx, daecl_gemm_shape *shapes, size_t n, double budget_s,
-                     daecl_err *err);
-} daecl_backend_ops;
+/* The extension `name` of a backend's table when it is at least min_size
+ * bytes (the offset just past the slot the caller needs), else NULL. */
+static inline const void *daecl_backend_extension(const daecl_backend_ops *ops, const char *name,
+                                                  size_t min_size)
+{
+    if (!ops || !ops->get_extension)
+        return NULL;
+    const void *ext = ops->get_extension(name);
+    if (!ext || *(const uint32_t *)ext < min_size)
+        return NULL;
+    return ext;
+}
 
 #ifdef __cplusplus
 }

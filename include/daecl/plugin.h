@@ -21,8 +21,10 @@
 extern "C" {
 #endif
 
-/* Major must equal the core's; a plugin's minor must not be newer. */
-#define DAECL_ABI_MAJOR 1
+/* Major must equal the core's; a plugin's minor must not be newer. 2.0: the
+ * backend table's required core and optional groups, backend tooling by
+ * extension, element sizes on arrays, va_list forms in the host table. */
+#define DAECL_ABI_MAJOR 2
 #define DAECL_ABI_MINOR 0
 
 /* The sizes check: a plugin built for another data model is refused. */
@@ -61,7 +63,8 @@ typedef struct daecl_param_spec {
 } daecl_param_spec;
 
 /* A resolved value, in schema order. `str` is owned by the core and stays
- * valid while the plugin is in use. */
+ * valid while the plugin is in use. Frozen: this struct never grows, so
+ * arrays of it cross the ABI without an element size. */
 typedef struct daecl_param_value {
     double num[2];
     const char *str;
@@ -91,6 +94,11 @@ typedef struct daecl_host {
      * creates missing folders. `what` names the file in err's sentence. */
     int (*write_file_atomic)(const char *path, const void *data, size_t n, const char *what,
                              daecl_err *err);
+    /* 2.0: the va_list forms of log and error (as SQLite's vmprintf), so a
+     * plugin's own variadic helper formats once. */
+    void (*vlog)(int level, const char *who, const char *fmt, va_list ap);
+    int (*verror)(daecl_err *err, int status, const char *fmt, va_list ap);
+    /* Later minors append here; check `size` before using a newer slot. */
 } daecl_host;
 
 /* ---- Noise addressing (philox.h) ----------------------------------------- */
@@ -161,7 +169,10 @@ typedef struct daecl_likelihood_ops {
     const char *cl_source;
 } daecl_likelihood_ops;
 
-/* ---- The descriptor -------------------------------------------------------- */
+/* ---- The descriptor --------------------------------------------------------
+ * Its first 12 bytes (size, abi_major, abi_minor, abi_sizes) are frozen for
+ * every ABI to come, so any later daecl can read them from any plugin and
+ * refuse an old one in one sentence. */
 typedef struct daecl_plugin {
     uint32_t size;       /* sizeof(daecl_plugin) as the plugin was built */
     uint16_t abi_major;  /* DAECL_ABI_MAJOR */
@@ -172,8 +183,9 @@ typedef struct daecl_plugin {
     const char *version; /* the plugin's own, e.g. "1.0.0" */
     const char *summary; /* one line */
     const char *license; /* SPDX identifier */
-    const daecl_param_spec *params;
+    const daecl_param_spec *params; /* n_params elements of param_size bytes */
     uint32_t n_params;
+    uint32_t param_size; /* sizeof(daecl_param_spec) as built; DAECL_PLUGIN_HEAD sets it */
     /* Optional. Called once after loading; keep `host` for later use. */
     int (*init)(const daecl_host *host, daecl_err *err);
     /* Optional. Checks values beyond the schema (e.g. min < max). */
@@ -185,25 +197,22 @@ typedef struct daecl_plugin {
 
 /* Fills err with one sentence and returns status, without allocating: the
  * va_list form that every plugin's own error helper can wrap. With a host
- * table whose `error` is set the sentence goes through it (formatted on the
- * stack first: host->error is variadic and takes no va_list); without one,
- * err is filled here. The status returned is always the caller's, whatever
- * the host's returns, so no caller goes on with an output left unset. err
- * and host may be NULL. */
+ * table whose `verror` is set the sentence goes through it, formatted once;
+ * without one, err is filled here. The status returned is always the
+ * caller's, whatever the host's returns, so no caller goes on with an output
+ * left unset. err and host may be NULL. */
 static inline int daecl_plugin_verror(const daecl_host *host, daecl_err *err, int status,
                                       const char *fmt, va_list ap)
 {
-    char msg[DAECL_ERR_MSG_MAX];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (host && host->error) {
-        host->error(err, status, "%s", msg);
+    if (host && host->verror) {
+        host->verror(err, status, fmt, ap);
         return status;
     }
     if (err) {
         err->status = status;
         err->line = err->col = 0;
         err->file[0] = '\0';
-        snprintf(err->msg, sizeof err->msg, "%s", msg);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     }
     return status;
 }
@@ -224,10 +233,11 @@ static inline int daecl_plugin_error(daecl_err *err, int status, const char *fmt
     return status;
 }
 
-/* Fills the fixed head of a descriptor: size, ABI and sizes check. */
+/* Fills the fixed head of a descriptor: size, ABI, sizes check, kind and
+ * the element size of the parameter schema. */
 #define DAECL_PLUGIN_HEAD(kind_)                                                          \
     .size = sizeof(daecl_plugin), .abi_major = DAECL_ABI_MAJOR, .abi_minor = DAECL_ABI_MINOR, \
-    .abi_sizes = DAECL_ABI_SIZES, .kind = (kind_)
+    .abi_sizes = DAECL_ABI_SIZES, .kind = (kind_), .param_size = sizeof(daecl_param_spec)
 
 #if defined(_WIN32)
 #define DAECL_EXPORT __declspec(dllexport)

@@ -163,7 +163,7 @@ static size_t op_slots(uint32_t kind, size_t *offs, size_t max)
         offs[n++] = offsetof(daecl_likelihood_ops, host_mean);
         offs[n++] = offsetof(daecl_likelihood_ops, host_sample);
     } else if (kind == DAECL_KIND_BACKEND) {
-        for (size_t o = offsetof(daecl_backend_ops, list_devices);
+        for (size_t o = offsetof(daecl_backend_ops, open);
              o + sizeof(void *) <= sizeof(daecl_backend_ops) && n < max; o += sizeof(void *))
             offs[n++] = o;
     } else {
@@ -212,6 +212,7 @@ static const daecl_plugin *build(reader *r, int *check_sel)
     d.summary = unset & 2 ? NULL : "a fuzzed plugin";
     d.license = unset & 4 ? NULL : "MIT";
     d.n_params = u8(r);
+    d.param_size = sizeof(daecl_param_spec);
     int params_null = u8(r) & 1;
     if (d.n_params && !params_null) {
         daecl_param_spec *ps = own(r, calloc(d.n_params, sizeof *ps));

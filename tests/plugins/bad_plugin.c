@@ -70,6 +70,7 @@ static const daecl_plugin descriptor = {
     .license = "MIT",
     .params = params,
     .n_params = 1,
+    .param_size = sizeof(daecl_param_spec),
     .ops = &ops,
 };
 
