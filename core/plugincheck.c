@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/conformance.h"
 #include "core/error.h"
 #include "core/pluginfile.h"
 #include "core/registry.h"
@@ -944,8 +945,55 @@ static int check_device(chk *c, daecl_err *err)
     return rc < 0 ? rc : 0;
 }
 
-/* A backend file: it opens a device with its defaults and moves bytes. */
-static int check_backend(chk *c)
+/* One case of the conformance suite as a line of the report. */
+static void conformance_line(void *user, const char *name, int v, const char *sentence)
+{
+    verdict(user, v == DAECL_CONFORMANCE_PASS ? PASS : v == DAECL_CONFORMANCE_FAIL ? FAIL : SKIP,
+            name, "%s", sentence);
+}
+
+/* The conformance suite (core/conformance.c) on the opened backend, against
+ * the cpu backend and the built-in plugins found on the default search
+ * path. Returns < 0 only when out of memory. */
+static int check_conformance(chk *c, void *ctx, const char *device, daecl_err *err)
+{
+    if (c->scope == DAECL_PLUGINCHECK_NO_DEVICE) {
+        verdict(c, SKIP, "conformance", "not asked for (--no-device)");
+        return 0;
+    }
+    daecl_registry *reg = NULL;
+    int rc = daecl_registry_create(NULL, &reg, err);
+    if (rc)
+        return rc;
+    const daecl_plugin *cpu = daecl_registry_find(reg, DAECL_KIND_BACKEND, "cpu", NULL);
+    daecl_param_value *values = cpu ? default_values(cpu) : NULL;
+    void *ref_ctx = NULL;
+    daecl_err e = {0};
+    if (!cpu) {
+        verdict(c, SKIP, "conformance", "no cpu backend on the search path %s to compare with",
+                daecl_registry_search_path(reg));
+    } else if (!values) {
+        rc = nomem(err, "backend parameters");
+    } else if (((const daecl_backend_ops *)cpu->ops)->open(daecl_host_table(), values, &ref_ctx,
+                                                            &e)) {
+        verdict(c, SKIP, "conformance", "the cpu reference opened no device: %s", e.msg);
+    } else {
+        fprintf(c->out, "  ....  conformance every op of %s on %s against the cpu reference\n",
+                c->p->name, device);
+        daecl_conformance_side dut = {c->p->ops, ctx, c->p->name};
+        daecl_conformance_side ref = {cpu->ops, ref_ctx, "cpu"};
+        daecl_conformance_opts opts = {.plugins = reg};
+        rc = daecl_conformance_run(&dut, &ref, &opts, conformance_line, c, err);
+        ((const daecl_backend_ops *)cpu->ops)->close(ref_ctx);
+    }
+    free(values);
+    daecl_registry_destroy(reg);
+    return rc;
+}
+
+/* A backend file: it opens a device with its defaults and moves bytes;
+ * then every op against the cpu reference. */
+static int check_backend(chk *c, daecl_err *err)
 {
     const daecl_backend_ops *be = c->p->ops;
     daecl_err e = {0};
@@ -962,20 +1010,22 @@ static int check_backend(chk *c)
     for (int i = 0; i < 257; i++)
         in[i] = (float)i * 0.5f - 3.0f;
     daecl_buf *buf = NULL;
+    int moved = 0;
     if ((rc = be->alloc(ctx, sizeof in, "plugin check", &buf, &e)) ||
         (rc = be->write(ctx, buf, 0, in, sizeof in, &e)) ||
         (rc = be->read(ctx, buf, 0, out, sizeof out, &e)))
         verdict(c, FAIL, "memory", "on %s: %s", info.name, e.msg);
     else if (memcmp(in, out, sizeof in) != 0)
         verdict(c, FAIL, "memory", "on %s: bytes written and read back differ", info.name);
-    else
+    else {
         verdict(c, PASS, "open", "default parameters open %s (%s), and bytes written read back "
                 "intact", info.name, info.type);
+        moved = 1;
+    }
     be->free(ctx, buf);
+    rc = moved ? check_conformance(c, ctx, info.name, err) : 0;
     be->close(ctx);
-    verdict(c, SKIP, "numerics", "backend ops are checked against the cpu reference by the test "
-            "suite (tests/test_backend_*.c), not here");
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- driving ----------------------------------------------------------------- */
@@ -998,7 +1048,7 @@ static int run_checks(chk *c, daecl_err *err)
     int rc = 0;
     bool host = c->scope != DAECL_PLUGINCHECK_DEVICE_ONLY;
     if (p->kind == DAECL_KIND_BACKEND)
-        return check_backend(c);
+        return check_backend(c, err);
     if (p->kind == DAECL_KIND_LIKELIHOOD && host)
         (void)((rc = check_finite(c)) || (rc = check_gradient(c)) || (rc = check_layout(c)) ||
                (rc = check_mean_score(c, err)) || (rc = check_sample(c, err)));

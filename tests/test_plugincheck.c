@@ -423,6 +423,59 @@ static void test_device_output_off_the_host_fails_the_device_check(void **state)
     free(report);
 }
 
+/* A backend file gets the conformance suite against the cpu backend: a sum
+ * off by 1e-3 and a corrupt() off by one bit each fail their case, in one
+ * sentence; a backend without fill, lik_sample or bind passes with those
+ * cases skipped. */
+static int (*cpu_sum)(void *, daecl_slice, size_t, daecl_slice, daecl_err *);
+
+static int faulty_sum(void *ctx, daecl_slice src, size_t n, daecl_slice dst, daecl_err *err)
+{
+    int rc = cpu_sum(ctx, src, n, dst, err);
+    return rc ? rc : nudge(ctx, dst, 1, 0, err);
+}
+
+static void test_a_backend_is_checked_against_the_cpu_reference(void **state)
+{
+    (void)state;
+    const daecl_plugin *cpu = test_plugin(DAECL_KIND_BACKEND, "cpu");
+    faulty_ops = *(const daecl_backend_ops *)cpu->ops;
+    cpu_corrupt = faulty_ops.corrupt;
+    cpu_sum = faulty_ops.sum;
+    faulty_ops.corrupt = faulty_corrupt;
+    faulty_ops.sum = faulty_sum;
+    daecl_plugin faulty = *cpu;
+    faulty.name = "faulty";
+    faulty.ops = &faulty_ops;
+    daecl_plugincheck_result res;
+    char *report = check_desc(&faulty, NULL, &res);
+    expect_line(report, "FAIL", "sum");
+    expect_line(report, "FAIL", "corrupt");
+    expect_line(report, "PASS", "gemm");
+    expect_line(report, "PASS", "likelihood");
+    assert_non_null(strstr(report, "on faulty but"));
+    if (res.failed != 2)
+        fail_msg("wanted sum and corrupt to fail, but %u checks failed:\n%s", res.failed, report);
+    free(report);
+    /* the optional slots and the bind group left out */
+    faulty_ops = *(const daecl_backend_ops *)cpu->ops;
+    faulty_ops.fill = NULL, faulty_ops.lik_sample = NULL, faulty_ops.bind = NULL;
+    faulty_ops.unbind = NULL, faulty_ops.corrupt = NULL, faulty_ops.lik_loss_grad = NULL;
+    faulty_ops.lik_mean = NULL;
+    report = check_desc(&faulty, NULL, &res);
+    if (res.failed != 0 || res.skipped != 3)
+        fail_msg("wanted 3 skips and no failure:\n%s", report);
+    expect_line(report, "SKIP", "fill");
+    expect_line(report, "SKIP", "corrupt");
+    expect_line(report, "SKIP", "likelihood");
+    free(report);
+    /* --no-device: the suite is not run */
+    daecl_plugincheck_opts no_device = {.scope = DAECL_PLUGINCHECK_NO_DEVICE};
+    report = check_desc(&faulty, &no_device, &res);
+    expect_line(report, "SKIP", "conformance");
+    free(report);
+}
+
 static void test_refused_files_fail_to_load(void **state)
 {
     (void)state;
@@ -529,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_nan_output_fails_the_statistics_check),
         cmocka_unit_test(test_every_builtin_plugin_passes),
         cmocka_unit_test(test_missing_backend_skips_the_device_comparison),
+        cmocka_unit_test(test_a_backend_is_checked_against_the_cpu_reference),
         cmocka_unit_test(test_device_output_off_the_host_fails_the_device_check),
         cmocka_unit_test(test_refused_files_fail_to_load),
         cmocka_unit_test(test_misnamed_file_fails_the_file_check),

@@ -3,7 +3,8 @@
  * CMake package and a pkg-config file; the installed daecl finds its own
  * plugins; the out-of-tree template builds against the prefix, its plugins
  * match independent references and pass the installed `daecl plugin check`;
- * a variant built through pkg-config with a broken gradient fails it; and
+ * a variant built through pkg-config with a broken gradient fails it; the
+ * installed checker runs the backend conformance suite on a backend; and
  * the template plugins train an epoch, named by name in a config. */
 #include "tests/support.h"
 
@@ -245,6 +246,20 @@ static void test_template_plugins_pass_plugin_check(void **state)
     check_says(path, NULL, 0, "PASS  gradient");
 }
 
+/* A backend author's safety net: the installed `daecl plugin check` runs
+ * the conformance suite on a backend file, against the installed cpu
+ * backend and built-in plugins. */
+static void test_installed_plugin_check_runs_the_conformance_suite_on_a_backend(void **state)
+{
+    (void)state;
+    prepare();
+    char path[1300];
+    snprintf(path, sizeof path, "%s/lib/daecl/plugins/daecl-backend-cpu.so", prefix);
+    check_says(path, NULL, 0, "PASS  gemm");
+    check_says(path, NULL, 0, "PASS  likelihood");
+    check_says(path, "--no-device", 0, "SKIP  conformance");
+}
+
 /* The pkg-config route: embed the .cl with the installed embed.cmake, then
  * one compiler line, with the test hook that flips the gradient's sign. */
 static void test_broken_gradient_variant_fails_plugin_check(void **state)
@@ -319,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_installed_daecl_finds_its_installed_plugins),
         cmocka_unit_test(test_template_plugins_match_independent_references),
         cmocka_unit_test(test_template_plugins_pass_plugin_check),
+        cmocka_unit_test(test_installed_plugin_check_runs_the_conformance_suite_on_a_backend),
         cmocka_unit_test(test_broken_gradient_variant_fails_plugin_check),
         cmocka_unit_test(test_template_plugins_train_an_epoch_by_name),
     };
