@@ -732,9 +732,11 @@ int daecl_plugin_values(const daecl_plugin *plugin, const char *section, char *a
         char *eq = strchr(item, '=');
         if (!eq)
             return daecl_err_set(err, DAECL_EUSAGE,
-                                 "'%.60s' is not a name=value pair; give %s parameters of %s "
-                                 "plugin '%s' as name=value separated by commas",
-                                 item, section, section, plugin->name);
+                                 "'%.60s' is not a name=value pair; give the parameters of %s "
+                                 "plugin '%s' as name=value pairs separated by commas%s%s%s",
+                                 item, section, plugin->name, plugin->n_params ? ", e.g. " : "",
+                                 plugin->n_params ? plugin->params[0].name : "",
+                                 plugin->n_params ? "=..." : "");
         *eq = '\0';
         uint32_t k;
         for (k = 0; k < plugin->n_params; k++)

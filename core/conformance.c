@@ -801,7 +801,8 @@ static void case_likelihood(conf *c)
                     expect_nll(c, p, packed, x, a, rows, dim, rn + 1, dn + 1);
                 else
                     for (size_t r = 0; r < rows; r++)
-                        CHECK(dn[1 + r] == 0.0f, "lik_loss_grad wrote nll_rows it was not asked for");
+                        CHECK(dn[1 + r] == 0.0f,
+                              "lik_loss_grad wrote nll_rows it was not asked for");
                 expect_close(c, &pg, want & 2 ? 1e-6 : 0, 1,
                              want & 2 ? "lik_loss_grad grad" : "a grad not asked for");
                 release_to(c, inner);

@@ -427,10 +427,12 @@ int daecl_plugin_validate(const daecl_plugin *p, const char *origin, daecl_err *
     if (p->n_params && !p->params)
         return refuse(err, origin, "('%s') declares %u parameters but no schema", p->name,
                       p->n_params);
-    if (p->n_params && p->param_size < PARAM_SIZE_2_0)
-        return refuse(err, origin, "('%s') gives its parameter specs as %u bytes each, smaller "
-                      "than ABI 2.0's %zu; start the descriptor with DAECL_PLUGIN_HEAD, which "
-                      "sets param_size", p->name, p->param_size, PARAM_SIZE_2_0);
+    if (p->n_params && (p->param_size < PARAM_SIZE_2_0 ||
+                        p->param_size % _Alignof(daecl_param_spec) != 0))
+        return refuse(err, origin, "('%s') gives its parameter specs as %u bytes each, not a "
+                      "multiple of %zu at least ABI 2.0's %zu; start the descriptor with "
+                      "DAECL_PLUGIN_HEAD, which sets param_size", p->name, p->param_size,
+                      _Alignof(daecl_param_spec), PARAM_SIZE_2_0);
     size_t slots = 0;
     for (uint32_t i = 0; i < p->n_params; i++) {
         int rc = validate_param(p, i, origin, err);

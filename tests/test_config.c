@@ -1085,8 +1085,10 @@ static void test_plugin_values_resolve_defaults_then_assignments(void **state)
     static const struct {
         const char *assign, *words;
     } bad[] = {
-        {"thread=3", "unknown parameter 'thread' for backend plugin 'cpu'; its parameters are threads"},
-        {"threads", "'threads' is not a name=value pair"},
+        {"thread=3",
+         "unknown parameter 'thread' for backend plugin 'cpu'; its parameters are threads"},
+        {"threads", "'threads' is not a name=value pair; give the parameters of backend plugin "
+                     "'cpu' as name=value pairs separated by commas, e.g. threads=..."},
         {"threads=many", "backend.threads"},
         {"threads=2000", "backend.threads"},
     };

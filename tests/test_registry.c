@@ -701,6 +701,9 @@ static void test_parameter_specs_are_read_at_the_plugins_element_size(void **sta
     mem_plugin.param_size = 0;
     expect_add_refused("start the descriptor with DAECL_PLUGIN_HEAD");
     reset_mem_plugin();
+    mem_plugin.param_size = sizeof(daecl_param_spec) + 1; /* elements would be misaligned */
+    expect_add_refused("gives its parameter specs as 73 bytes each");
+    reset_mem_plugin();
 }
 
 /* A plugin's own variadic error helper, through the host's verror. */
