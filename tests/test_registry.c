@@ -728,6 +728,9 @@ static void test_host_table_has_va_list_error_and_log(void **state)
     assert_int_equal(plugin_fail(&err, "bad %s %d", "value", 7), DAECL_EINVAL);
     assert_int_equal(err.status, DAECL_EINVAL);
     assert_string_equal(err.msg, "bad value 7");
+    /* a helper may wrap the record's own sentence */
+    assert_int_equal(plugin_fail(&err, "wrapped: %s", err.msg), DAECL_EINVAL);
+    assert_string_equal(err.msg, "wrapped: bad value 7");
 }
 
 int main(void)

@@ -209,10 +209,13 @@ static inline int daecl_plugin_verror(const daecl_host *host, daecl_err *err, in
         return status;
     }
     if (err) {
+        /* through a copy: an argument may be err->msg itself */
+        char msg[DAECL_ERR_MSG_MAX];
+        vsnprintf(msg, sizeof msg, fmt, ap);
         err->status = status;
         err->line = err->col = 0;
         err->file[0] = '\0';
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        snprintf(err->msg, sizeof err->msg, "%s", msg);
     }
     return status;
 }
