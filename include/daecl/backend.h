@@ -7,7 +7,9 @@
  * dimensions, and every compute op is enqueued on one in-order queue and may
  * return before it has run. Only read() and finish() wait. An op's err is
  * filled only by problems found when it is enqueued; a device fault may
- * surface at the next read() or finish(). */
+ * surface at the next read() or finish(). A slice or byte range past its
+ * buffer's end is refused with DAECL_EINVAL in a sentence naming the op.
+ * `daecl plugin check` holds a backend to all of this (core/conformance.c). */
 #ifndef DAECL_BACKEND_H
 #define DAECL_BACKEND_H
 
