@@ -33,9 +33,11 @@ const cli_command cli_plugin = {
         "                 device of the opencl backend: bit-identical for corruptions,\n"
         "                 within 1e-5 relative for likelihoods (SKIP when there is no\n"
         "                 OpenCL backend or device)\n"
-        "  backend        opens its default device and moves bytes\n\n"
+        "  backend        opens its default device and moves bytes; then the conformance\n"
+        "                 suite: every op against the cpu backend on the same inputs,\n"
+        "                 and the built-in plugins on the device when it has bind\n\n"
         "options:\n"
-        "  --no-device     skip the device comparison\n"
+        "  --no-device     skip the device comparison (for a backend, the suite)\n"
         "  --device-only   only load the plugin and compare the device with the host\n"
         "  --backend NAME  compare on this backend plugin instead of opencl\n\n"
         "Exit status: 0 when nothing failed, 1 when a check failed, 2 on a usage error.\n",
