@@ -327,10 +327,10 @@ int daecl_lock_acquire(const char *dir, const char *command, daecl_lock **out, d
             close(fd);
             if (w != len) {
                 unlink(l->path);
+                daecl_err_set(err, DAECL_EIO, "cannot write the lock file %s: %s; %s", l->path,
+                              strerror(w < 0 ? e : EIO), daecl_errno_hint(w < 0 ? e : EIO));
                 free(l);
-                return daecl_err_set(err, DAECL_EIO, "cannot write the lock file %s: %s; %s",
-                                     l->path, strerror(w < 0 ? e : EIO),
-                                     daecl_errno_hint(w < 0 ? e : EIO));
+                return DAECL_EIO;
             }
             l->pid = (long)getpid();
             *out = l;
