@@ -184,12 +184,10 @@ static int run(int argc, char **argv)
         return cli_fail(&err);
     }
     int code = 0;
-    const daecl_ext_tune_gemm *tune = daecl_backend_extension(
-        r.s->be, DAECL_EXT_TUNE_GEMM, offsetof(daecl_ext_tune_gemm, tune_gemm) + sizeof(void *));
     static daecl_gemm_shape shapes[MAX_ROWS];
     static row rows[MAX_ROWS];
     size_t n = 0, n_rows = 0;
-    if (!tune || !tune->tune_gemm) {
+    if (!daecl_session_can_tune(r.s)) {
         daecl_err_set(&err, DAECL_EUSAGE,
                       "backend '%s' has no GEMMs to tune; tune on the "
                       "device you train on, e.g. `daecl tune %s backend.plugin=opencl`",
@@ -202,7 +200,7 @@ static int run(int argc, char **argv)
             printf("daecl tune: %s, model %s, batch %u: %zu GEMM shapes, about %.0f s\n",
                    daecl_session_device_name(r.s),
                    daecl_model_describe(&r.model, desc, sizeof desc), r.g->batch_max, n, budget_s);
-        if (tune->tune_gemm(r.s->ctx, shapes, sizeof shapes[0], n, budget_s, &err))
+        if (daecl_session_tune_gemm(r.s, shapes, n, budget_s, &err))
             code = cli_fail(&err);
         else
             print_table(&r, shapes, n, rows, n_rows);

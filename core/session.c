@@ -4,6 +4,7 @@
 #include "core/session.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,27 @@ int daecl_session_read(daecl_session *s, daecl_slice src, float *dst, size_t n_f
 {
     return s->be->read(s->ctx, src.buf, src.off * sizeof(float), dst, n_floats * sizeof(float),
                        err);
+}
+
+static const daecl_ext_tune_gemm *tuning(const daecl_session *s)
+{
+    const daecl_ext_tune_gemm *tune = daecl_backend_extension(
+        s->be, DAECL_EXT_TUNE_GEMM, offsetof(daecl_ext_tune_gemm, tune_gemm) + sizeof(void *));
+    return tune && tune->tune_gemm ? tune : NULL;
+}
+
+int daecl_session_can_tune(const daecl_session *s)
+{
+    return tuning(s) != NULL;
+}
+
+int daecl_session_tune_gemm(daecl_session *s, daecl_gemm_shape *shapes, size_t n, double budget_s,
+                            daecl_err *err)
+{
+    const daecl_ext_tune_gemm *tune = tuning(s);
+    if (!tune)
+        return DAECL_ENOTSUP;
+    return tune->tune_gemm(s->ctx, shapes, sizeof shapes[0], n, budget_s, err);
 }
 
 int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,

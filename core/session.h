@@ -59,6 +59,14 @@ int daecl_session_fill(daecl_session *s, daecl_slice dst, size_t n, float value,
 int daecl_session_read(daecl_session *s, daecl_slice src, float *dst, size_t n_floats,
                        daecl_err *err);
 
+/* 1 when the backend offers the daecl.tune_gemm extension. */
+int daecl_session_can_tune(const daecl_session *s);
+/* Tunes the GEMMs of `shapes` on the session's device for about budget_s
+ * seconds through the backend's daecl.tune_gemm extension (backend.h).
+ * DAECL_ENOTSUP, with err untouched, when the backend has none. */
+int daecl_session_tune_gemm(daecl_session *s, daecl_gemm_shape *shapes, size_t n, double budget_s,
+                            daecl_err *err);
+
 /* Allocates a named buffer of n floats (zero-filled), counted in
  * device_bytes; give it back with daecl_session_free (NULL is fine). */
 int daecl_session_alloc(daecl_session *s, size_t n_floats, const char *what, daecl_buf **out,
