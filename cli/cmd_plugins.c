@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/registry.h"
+#include "core/support.h"
 
 static int run(int argc, char **argv);
 
@@ -81,6 +82,13 @@ static void describe(const daecl_plugin *p, const char *path)
         const daecl_likelihood_ops *o = p->ops;
         printf("  decoder values per dimension: %u\n  device code: %s\n", o->params_per_dim,
                o->cl_source ? "yes (runs on OpenCL devices)" : "no (runs on the host)");
+        char sup[96];
+        double lo, hi;
+        daecl_support_describe(o->support, o->support_lo, o->support_hi, sup, sizeof sup);
+        if (daecl_support_data_range(o, &lo, &hi))
+            printf("  support: %s; accepts data in [%g, %g]\n", sup, lo, hi);
+        else
+            printf("  support: not declared (normalisation unchecked; any data accepted)\n");
     }
     if (p->n_params == 0) {
         printf("  parameters: none\n");

@@ -17,6 +17,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/pluginfile.h"
+#include "core/support.h"
 #include "core/utf8.h"
 
 #define MAX_NAME 63
@@ -340,6 +341,9 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
         if (o->params_per_dim < 1 || o->params_per_dim > 4)
             return refuse(err, origin, "declares %u parameters per dimension; daecl supports 1 to 4",
                           o->params_per_dim);
+        char why[320];
+        if (daecl_support_validate(o, size, why, sizeof why))
+            return refuse(err, origin, "%s", why);
         if (!o->host_loss_grad)
             missing = "host_loss_grad";
         else if (!o->host_mean)

@@ -11,6 +11,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/runfolder.h"
+#include "core/support.h"
 
 /* The configured label file at `path` for a data set of want_rows rows. */
 static int load_labels(const daecl_config *c, const char *path, const char *key, size_t limit,
@@ -58,18 +59,23 @@ static int check_classes(const daecl_config *c, const daecl_labels *ytr, const d
     return 0;
 }
 
-/* The likelihood must be able to score the data. Only the built-in
- * bernoulli declares a support today (plugins cannot yet say theirs). */
-static int check_support(const daecl_config *c, const daecl_dataset *ds, const char *key,
+/* The likelihood must be able to score the data: its values must lie in
+ * the range the plugin declares (unchecked when it declares none). */
+static int check_support(const daecl_run *r, const daecl_dataset *ds, const char *key,
                          const char *path, daecl_err *err)
 {
-    if (strcmp(c->likelihood.name, "bernoulli") != 0 || (ds->min >= 0 && ds->max <= 1))
+    const daecl_config *c = r->cfg;
+    const daecl_plugin *p = daecl_registry_find(r->reg, DAECL_KIND_LIKELIHOOD, c->likelihood.name,
+                                                NULL);
+    double lo, hi;
+    if (!p || !daecl_support_data_range(p->ops, &lo, &hi) || (ds->min >= lo && ds->max <= hi))
         return 0;
     return daecl_err_set(err, DAECL_ECONFIG,
-                         "the bernoulli likelihood scores values in [0, 1], but %s %s spans "
-                         "[%g, %g]; choose likelihood.plugin=gaussian (or gaussian_learned) or "
-                         "rescale the data into [0, 1]",
-                         key, path, (double)ds->min, (double)ds->max);
+                         "the %s likelihood scores values in [%g, %g], but %s %s spans [%g, %g]; "
+                         "set likelihood.plugin to one whose range holds the data (`daecl "
+                         "plugins` lists them) or rescale the data into [%g, %g]",
+                         c->likelihood.name, lo, hi, key, path, (double)ds->min, (double)ds->max,
+                         lo, hi);
 }
 
 int daecl_run_configure(daecl_run *r, const char *config_path, const char *const *overrides,
@@ -118,7 +124,7 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
         daecl_log(DAECL_LOG_WARN, NULL, "data.train %s holds one value per example, so the "
                   "model is 1 wide; if it is a label file, name it in data.train_labels",
                   c->data.train);
-    if ((rc = check_support(c, r->train, "data.train", c->data.train, err)))
+    if ((rc = check_support(r, r->train, "data.train", c->data.train, err)))
         return rc;
     if (c->data.test[0]) {
         if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
@@ -127,7 +133,7 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
             return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu values per example but "
                                  "the training set %s has %zu; use matching files",
                                  c->data.test, r->test->dim, c->data.train, r->train->dim);
-        if ((rc = check_support(c, r->test, "data.test", c->data.test, err)))
+        if ((rc = check_support(r, r->test, "data.test", c->data.test, err)))
             return rc;
     }
     if (c->data.train_labels[0] &&

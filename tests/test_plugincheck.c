@@ -1,9 +1,11 @@
-/* Tests for `daecl plugin check` (core/plugincheck.c, cli/cmd_plugin.c): every
- * built-in plugin passes; plugins broken on purpose in one way each (a wrong
- * gradient sign, a mean or sample off, a bad row sum, noise that ignores
- * elem0 or the step or repeats itself, NaN output, a device that differs by
- * one bit) fail the check that names that fault and only that one; loading
- * refusals; the command's exit statuses. */
+/* Tests for `daecl plugin check` (core/plugincheck.c, core/normcheck.c,
+ * cli/cmd_plugin.c): every built-in plugin passes; plugins broken on purpose
+ * in one way each (a wrong gradient sign or size, a mean or sample off, a
+ * bad row sum, noise that ignores elem0 or the step or repeats itself, NaN
+ * output, a device that differs by one bit, an nll off by log 2, a mean
+ * that is not the density's, a support declared wrongly) fail the check
+ * that names that fault with its sentence; loading refusals; the command's
+ * exit statuses. */
 #include "tests/support.h"
 
 #include <math.h>
@@ -65,7 +67,8 @@ static void expect_only_failure(const char *report, const daecl_plugincheck_resu
 
 /* ---- a toy Gaussian likelihood (sigma 1), broken on demand ----------------- */
 
-enum { TOY_OK, TOY_GRAD_SIGN, TOY_MEAN_SHIFT, TOY_SAMPLE_SHIFT, TOY_ROW_SUM, TOY_NAN_GRAD };
+enum { TOY_OK, TOY_GRAD_SIGN, TOY_GRAD_THIRD, TOY_MEAN_SHIFT, TOY_SAMPLE_SHIFT, TOY_ROW_SUM,
+       TOY_NAN_GRAD };
 static int lik_mode;
 
 static int toy_loss_grad(const float *x, const float *a, size_t n_rows, size_t dim,
@@ -81,7 +84,9 @@ static int toy_loss_grad(const float *x, const float *a, size_t n_rows, size_t d
             float nll = 0.5f * d * d + 0.918938533f;
             sum = lik_mode == TOY_ROW_SUM ? nll : sum + nll;
             if (grad) {
-                float g = (a[i] - x[i]) * (lik_mode == TOY_GRAD_SIGN ? -1.0f : 1.0f);
+                float g = (a[i] - x[i]) * (lik_mode == TOY_GRAD_SIGN    ? -1.0f
+                                           : lik_mode == TOY_GRAD_THIRD ? 2.0f / 3.0f
+                                                                        : 1.0f);
                 grad[i] = scale * (lik_mode == TOY_NAN_GRAD && a[i] > 40.0f ? NAN : g);
             }
         }
@@ -126,6 +131,27 @@ static const daecl_plugin toy_lik = {
     .summary = "N(a, 1) for tests.",
     .license = "MIT",
     .ops = &toy_lik_ops,
+};
+
+/* The same, declaring its support, the real line. */
+static const daecl_likelihood_ops toy_lik_real_ops = {
+    .size = sizeof(daecl_likelihood_ops),
+    .params_per_dim = 1,
+    .host_loss_grad = toy_loss_grad,
+    .host_mean = toy_mean,
+    .host_sample = toy_sample,
+    .support = DAECL_SUPPORT_CONTINUOUS,
+    .support_lo = -INFINITY,
+    .support_hi = INFINITY,
+};
+
+static const daecl_plugin toy_lik_real = {
+    DAECL_PLUGIN_HEAD(DAECL_KIND_LIKELIHOOD),
+    .name = "toy",
+    .version = "1.0.0",
+    .summary = "N(a, 1) on the real line for tests.",
+    .license = "MIT",
+    .ops = &toy_lik_real_ops,
 };
 
 /* ---- a toy corruption (x + u, u uniform in [0, 1)), broken on demand ------- */
@@ -205,6 +231,45 @@ static void test_a_correct_likelihood_passes(void **state)
     expect_line(report, "PASS", "sample");
     expect_line(report, "SKIP", "device");
     assert_non_null(strstr(report, "toy: "));
+    /* It declares no support: a warning, not a failure, and no
+     * normalisation lines. */
+    expect_line(report, "WARN", "support");
+    assert_non_null(strstr(report, "declares no support, so normalisation is not checked"));
+    assert_null(strstr(report, "normalised"));
+    free(report);
+}
+
+static void test_a_declared_likelihood_passes_the_normalisation_checks(void **state)
+{
+    (void)state;
+    daecl_plugincheck_result res;
+    char *report = check_desc(&toy_lik_real, &host_only, &res);
+    if (res.failed)
+        fail_msg("%s", report);
+    expect_line(report, "PASS", "support");
+    expect_line(report, "PASS", "normalised");
+    expect_line(report, "PASS", "dens-mean");
+    expect_line(report, "PASS", "moments");
+    assert_non_null(strstr(report, "integrates to 1 over (-inf, inf) within 1e-05"));
+    free(report);
+}
+
+/* The issue's complaint: a gradient 1/3 off was reported as a "relative
+ * error" of 0.0029. The line now names its measure, and the measure reads
+ * 1/3 (|fd| is above the scale 0.01 at most points). */
+static void test_gradient_check_states_its_measure_and_it_reads_a_third(void **state)
+{
+    (void)state;
+    daecl_plugincheck_result res;
+    char *report = check_lik(TOY_GRAD_THIRD, &res);
+    expect_only_failure(report, &res, "gradient");
+    const char *m = strstr(report, "worst (|g - fd| - 4 sigma) / max(|fd|, 0.01) is ");
+    if (!m)
+        fail_msg("no stated measure in:\n%s", report);
+    double worst = 0;
+    assert_int_equal(sscanf(m, "worst (|g - fd| - 4 sigma) / max(|fd|, 0.01) is %lf", &worst), 1);
+    if (!(worst > 0.32 && worst < 0.34))
+        fail_msg("worst error %g, want about 1/3:\n%s", worst, report);
     free(report);
 }
 
@@ -258,6 +323,103 @@ static void test_non_finite_gradient_at_extreme_values_fails(void **state)
     expect_only_failure(report, &res, "finite");
     assert_non_null(strstr(report, "a = (50)"));
     free(report);
+}
+
+/* ---- normalisation -------------------------------------------------------------- */
+
+static char *check_case(const char *folder, const char *name, daecl_plugincheck_result *res)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/daecl-likelihood-%s.so", DAECL_TEST_PLUGIN_CASES_DIR,
+             folder, name);
+    return check_file(path, &host_only, res);
+}
+
+/* tests/plugins/wrong_lik.c: N(a, 1) wrong in one way each. */
+static void test_wrong_likelihoods_fail_with_their_sentences(void **state)
+{
+    (void)state;
+    daecl_plugincheck_result res;
+    /* nll log 2 too small in host and device code alike: every other check
+     * passes, as it did before the checker integrated. */
+    char *report = check_case("lik_log2", "wrong", &res);
+    expect_only_failure(report, &res, "normalised");
+    if (!strstr(report, "exp(-nll) integrates to 2.0000") ||
+        !strstr(report, "over (-inf, inf), not 1 (tolerance 1e-05): nll is 0.6931 nats too small"))
+        fail_msg("wanted the off-by-log-2 sentence in:\n%s", report);
+    free(report);
+    /* mean() is a + 1/2 while nll and sample agree on a. */
+    report = check_case("lik_mean", "wrong", &res);
+    expect_line(report, "FAIL", "dens-mean");
+    expect_line(report, "FAIL", "mean");
+    assert_int_equal(res.failed, 2);
+    if (!strstr(report, "mean() is -3.5 but the density exp(-nll) has mean -4") ||
+        !strstr(report, "mean() must return E[x | a] of the distribution nll describes"))
+        fail_msg("wanted the density-mean sentence in:\n%s", report);
+    free(report);
+    /* A density on the real line declared on [0, inf). */
+    report = check_case("lik_support", "wrong", &res);
+    expect_line(report, "FAIL", "support");
+    expect_line(report, "FAIL", "normalised");
+    assert_int_equal(res.failed, 2);
+    if (!strstr(report, "outside the declared support [0, inf): declare the set the "
+                        "distribution lives on"))
+        fail_msg("wanted the support sentence in:\n%s", report);
+    free(report);
+}
+
+/* bernoulli's ops declared as a density on [0, 1]: its samples are all 0
+ * or 1, and exp(-nll) does not integrate to 1 over [0, 1]. */
+static void test_a_discrete_likelihood_declared_continuous_fails(void **state)
+{
+    (void)state;
+    const daecl_plugin *bern = test_plugin(DAECL_KIND_LIKELIHOOD, "bernoulli");
+    daecl_likelihood_ops ops = *(const daecl_likelihood_ops *)bern->ops;
+    ops.support = DAECL_SUPPORT_CONTINUOUS;
+    daecl_plugin p = *bern;
+    p.ops = &ops;
+    daecl_plugincheck_result res;
+    char *report = check_desc(&p, &host_only, &res);
+    expect_line(report, "FAIL", "support");
+    expect_line(report, "FAIL", "normalised");
+    if (!strstr(report, "every one of 28000 samples is a whole number: declare "
+                        "DAECL_SUPPORT_DISCRETE"))
+        fail_msg("wanted the whole-number sentence in:\n%s", report);
+    free(report);
+}
+
+/* A declaration that makes no sense is refused at load, as the registry
+ * refuses it. */
+static void test_a_senseless_declaration_is_refused(void **state)
+{
+    (void)state;
+    const daecl_plugin *gauss = test_plugin(DAECL_KIND_LIKELIHOOD, "gaussian");
+    static const struct {
+        uint32_t kind;
+        double lo, hi, data_lo, data_hi;
+        const char *words;
+    } cases[] = {
+        {DAECL_SUPPORT_CONTINUOUS, 1.0, 0.0, 0, 0, "needs lo < hi"},
+        {DAECL_SUPPORT_DISCRETE, 0.0, 0.5, 0, 0, "needs whole numbers"},
+        {7, 0.0, 1.0, 0, 0, "support kind 7"},
+        {DAECL_SUPPORT_CONTINUOUS, 0.0, 1.0, 0.2, 1.0, "leaves out part of its support [0, 1]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        daecl_likelihood_ops ops = *(const daecl_likelihood_ops *)gauss->ops;
+        ops.support = cases[i].kind;
+        ops.support_lo = cases[i].lo;
+        ops.support_hi = cases[i].hi;
+        ops.data_lo = cases[i].data_lo;
+        ops.data_hi = cases[i].data_hi;
+        daecl_plugin p = *gauss;
+        p.ops = &ops;
+        daecl_plugincheck_result res;
+        char *report = check_desc(&p, &host_only, &res);
+        expect_only_failure(report, &res, "descriptor");
+        if (!strstr(report, cases[i].words))
+            fail_msg("case %zu: wanted '%s' in:\n%s", i, cases[i].words, report);
+        free(report);
+    }
 }
 
 /* ---- corruptions -------------------------------------------------------------- */
@@ -572,11 +734,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_correct_likelihood_passes),
+        cmocka_unit_test(test_a_declared_likelihood_passes_the_normalisation_checks),
         cmocka_unit_test(test_wrong_gradient_sign_fails_the_gradient_check),
+        cmocka_unit_test(test_gradient_check_states_its_measure_and_it_reads_a_third),
         cmocka_unit_test(test_mean_off_the_samples_fails_the_mean_check),
         cmocka_unit_test(test_samples_from_another_distribution_fail_mean_and_score),
         cmocka_unit_test(test_row_sum_that_drops_elements_fails_the_layout_check),
         cmocka_unit_test(test_non_finite_gradient_at_extreme_values_fails),
+        cmocka_unit_test(test_wrong_likelihoods_fail_with_their_sentences),
+        cmocka_unit_test(test_a_discrete_likelihood_declared_continuous_fails),
+        cmocka_unit_test(test_a_senseless_declaration_is_refused),
         cmocka_unit_test(test_a_correct_corruption_passes_and_reports_statistics),
         cmocka_unit_test(test_noise_faults_each_fail_the_noise_check),
         cmocka_unit_test(test_nan_output_fails_the_statistics_check),

@@ -1,6 +1,8 @@
 /* laplace — a likelihood plugin built out of tree: x ~ Laplace(a, b) with a
  * fixed scale b, the decoder emitting the location a. The three required host
  * ops and the OpenCL source all come from laplace.cl. */
+#include <math.h>
+
 #include "daecl/elementwise.h"
 
 /* The shared kernel C, compiled here as C: daecl_lik_nll/grad/mean/sample. */
@@ -25,6 +27,12 @@ static const daecl_likelihood_ops ops = {
     .host_mean = laplace_mean,
     .host_sample = laplace_sample,
     .cl_source = daecl_cl_source,
+    /* Where the density lives: `daecl plugin check` integrates it over this
+     * interval (it must come to 1), and `daecl train` refuses data outside
+     * it (set data_lo and data_hi to accept a wider range). */
+    .support = DAECL_SUPPORT_CONTINUOUS,
+    .support_lo = -INFINITY,
+    .support_hi = INFINITY,
 };
 
 static const daecl_plugin descriptor = {

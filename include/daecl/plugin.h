@@ -167,7 +167,24 @@ typedef struct daecl_likelihood_ops {
      *     float    daecl_lik_sample(daecl_f4 a, daecl_u4 r, DAECL_PARAMS p)
      * NULL runs the host ops instead. */
     const char *cl_source;
+    /* Optional: where p(x | a) lives, a daecl_support over [support_lo,
+     * support_hi] (inclusive; +-INFINITY for an open end). `daecl plugin
+     * check` tests normalisation over it; NONE (0, as a table that leaves it
+     * unset reads) declares nothing: no normalisation check (the report
+     * warns) and no data check. */
+    uint32_t support;
+    double support_lo, support_hi;
+    /* Optional: the data values daecl train accepts, which may be wider than
+     * the support (bernoulli scores grey values in [0, 1] though it is
+     * normalised on {0, 1} only). Both 0: the support's [lo, hi]. */
+    double data_lo, data_hi;
 } daecl_likelihood_ops;
+
+typedef enum daecl_support {
+    DAECL_SUPPORT_NONE = 0,
+    DAECL_SUPPORT_DISCRETE = 1,  /* the integers in [lo, hi]: a mass function; lo finite */
+    DAECL_SUPPORT_CONTINUOUS = 2 /* the interval [lo, hi]: a density */
+} daecl_support;
 
 /* ---- The descriptor --------------------------------------------------------
  * Its first 12 bytes (size, abi_major, abi_minor, abi_sizes) are frozen for

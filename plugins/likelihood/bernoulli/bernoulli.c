@@ -16,6 +16,13 @@ static const daecl_likelihood_ops ops = {
     .host_mean = bernoulli_mean,
     .host_sample = bernoulli_sample,
     .cl_source = daecl_cl_source,
+    /* Normalised on {0, 1} only; grey values in [0, 1] are scored by the
+     * cross-entropy, which is no log-density there (docs/plugins.md). */
+    .support = DAECL_SUPPORT_DISCRETE,
+    .support_lo = 0.0,
+    .support_hi = 1.0,
+    .data_lo = 0.0,
+    .data_hi = 1.0,
 };
 
 static const daecl_plugin descriptor = {

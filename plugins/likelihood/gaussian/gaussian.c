@@ -1,6 +1,8 @@
 /* gaussian — the fixed-variance Gaussian likelihood plugin: the decoder emits
  * the mean of each dimension, sigma is a parameter; with sigma = 1 the loss is
  * half the squared error plus a constant. Ops and OpenCL source: gaussian.cl. */
+#include <math.h>
+
 #include "daecl/elementwise.h"
 
 #include "gaussian.cl"
@@ -21,6 +23,9 @@ static const daecl_likelihood_ops ops = {
     .host_mean = gaussian_mean,
     .host_sample = gaussian_sample,
     .cl_source = daecl_cl_source,
+    .support = DAECL_SUPPORT_CONTINUOUS, /* the real line */
+    .support_lo = -INFINITY,
+    .support_hi = INFINITY,
 };
 
 static const daecl_plugin descriptor = {

@@ -2,6 +2,7 @@
  * decoder emits a mean and a log-variance per dimension (k = 2), the latter
  * clamped to [min_log_var, max_log_var]. Ops and OpenCL source come from
  * gaussian_learned.cl. */
+#include <math.h>
 #include <stdio.h>
 
 #include "daecl/elementwise.h"
@@ -42,6 +43,9 @@ static const daecl_likelihood_ops ops = {
     .host_mean = gaussian_learned_mean,
     .host_sample = gaussian_learned_sample,
     .cl_source = daecl_cl_source,
+    .support = DAECL_SUPPORT_CONTINUOUS, /* the real line */
+    .support_lo = -INFINITY,
+    .support_hi = INFINITY,
 };
 
 static const daecl_plugin descriptor = {
