@@ -1,5 +1,5 @@
 /* Tests for the likelihood plugins (plugins/likelihood/): bernoulli, gaussian,
- * gaussian_learned. nll against independent double-precision formulas, grad
+ * gaussian_learned, continuous_bernoulli. nll against independent double-precision formulas, grad
  * against central finite differences of them, the blocked layout, row sums,
  * scale and NULL outputs, means, sample statistics, the check hook and the
  * embedded OpenCL C through clang's front end (cl_syntax.h). */
@@ -45,6 +45,30 @@ static double learned_nll_ref(double x, const double *a, const float *p)
     double s = fmin(fmax(a[1], p[0]), p[1]);
     double v = exp(s), d = x - a[0];
     return 0.5 * log(2.0 * M_PI * v) + d * d / (2.0 * v);
+}
+
+/* The continuous Bernoulli as its paper writes it, in the mean parameter
+ * lambda = sigmoid(a), in long double: -log(C(lambda) lambda^x (1 -
+ * lambda)^(1 - x)), C = 2 atanh(1 - 2 lambda) / (1 - 2 lambda), and C = 2 +
+ * 2 t^2 / 3 (t = 1 - 2 lambda) where |t| < 1e-6 (the next term is 2 t^4 / 5). */
+static double cb_nll_ref(double x, const double *a, const float *p)
+{
+    (void)p;
+    long double lam = 1.0L / (1.0L + expl(-(long double)a[0]));
+    long double t = 1.0L - 2.0L * lam;
+    long double C = fabsl(t) < 1e-6L ? 2.0L + 2.0L * t * t / 3.0L : 2.0L * atanhl(t) / t;
+    return (double)(-logl(C) - x * logl(lam) - (1.0L - x) * log1pl(-lam));
+}
+
+/* Its mean, lambda / (2 lambda - 1) + 1 / (2 atanh(1 - 2 lambda)), and
+ * 1/2 - t/6 where |t| < 1e-4 (the next term is below 1e-12). */
+static double cb_mean_ref(double a)
+{
+    long double lam = 1.0L / (1.0L + expl(-(long double)a));
+    long double t = 1.0L - 2.0L * lam;
+    if (fabsl(t) < 1e-4L)
+        return (double)(0.5L - t / 6.0L);
+    return (double)(lam / (2.0L * lam - 1.0L) + 1.0L / (2.0L * atanhl(t)));
 }
 
 typedef double (*nll_ref_fn)(double x, const double *a, const float *p);
@@ -456,9 +480,121 @@ static void test_gaussian_learned_check_refuses_min_not_below_max(void **state)
     assert_true(err.msg[0] != '\0');
 }
 
+/* ---- continuous_bernoulli ------------------------------------------------------ */
+
+static void test_continuous_bernoulli_nll_and_grad_match_the_papers_formula(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    float x[N], a[N];
+    const float lo[] = {-12.0f}, hi[] = {12.0f};
+    random_points(N, 1, 11, 0.0f, 1.0f, lo, hi, x, a);
+    /* lambda = 1/2 (the removable singularity), near it, the series' edge
+     * (|a| = 1) on both sides, and steep logits; at both ends of [0, 1] */
+    const float special[] = {0.0f, 1e-6f, -1e-3f, 0.999999f, 1.0f, -1.0f, 1.000001f, 2.0f,
+                             -20.0f, 20.0f};
+    for (int i = 0; i < 10; i++) {
+        a[2 * i] = a[2 * i + 1] = special[i];
+        x[2 * i] = 0.0f;
+        x[2 * i + 1] = 1.0f;
+    }
+    check_points("continuous_bernoulli", NULL, cb_nll_ref, N, x, a);
+}
+
+/* The series (|a| < 1) and the closed forms (|a| >= 1) meet: across the
+ * switch, nll, grad and mean move by their slope times the step and at
+ * most 2 float ulps of max(|value|, 1/2) more (docs/plugins.md: how close
+ * the branches of a piecewise formula must meet). */
+static void test_continuous_bernoulli_branches_meet_within_two_ulps(void **state)
+{
+    (void)state;
+    const daecl_plugin *p = plugin_of("continuous_bernoulli");
+    const float xs[] = {0.0f, 0.3f, 1.0f};
+    for (int s = -1; s <= 1; s += 2)
+        for (int i = 0; i < 3; i++) {
+            float a[2] = {nextafterf((float)s, 0.0f), (float)s}, x[2] = {xs[i], xs[i]};
+            float nll[2], grad[2], mean[2];
+            daecl_err err = {0};
+            loss_grad(p, x, a, 2, 1, NULL, 1.0f, nll, grad);
+            assert_int_equal(ops_of(p)->host_mean(a, mean, 2, 1, NULL, &err), 0);
+            double step = (double)a[1] - a[0];
+            const float *v[3] = {nll, grad, mean};
+            const double slope[3] = {grad[1], 0.0, 0.0}; /* grad and mean change by 1e-8 */
+            for (int q = 0; q < 3; q++) {
+                double jump = fabs((double)v[q][1] - v[q][0] - slope[q] * step);
+                float big = fmaxf(fabsf(v[q][1]), 0.5f);
+                double ulp = nextafterf(big, INFINITY) - big;
+                if (!(jump <= 2.0 * ulp + 1e-8))
+                    fail_msg("at a = %g, x = %g, %s jumps by %.3g across the switch (%.1f ulps)",
+                             (double)a[1], (double)x[0], q == 0 ? "nll" : q == 1 ? "grad" : "mean",
+                             jump, jump / ulp);
+            }
+        }
+}
+
+static void test_continuous_bernoulli_mean_matches_the_papers_formula(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    float a[N], mean[N];
+    test_fill_uniform(a, N, 12, -30.0f, 30.0f);
+    const float special[] = {0.0f, 1e-7f, -1e-4f, 0.5f, 0.999999f, 1.0f, -1.0f, 100.0f, -100.0f};
+    memcpy(a, special, sizeof special);
+    daecl_err err = {0};
+    const daecl_plugin *p = plugin_of("continuous_bernoulli");
+    assert_int_equal(ops_of(p)->host_mean(a, mean, 10, N / 10, NULL, &err), 0);
+    for (int i = 0; i < N; i++) {
+        double want = fabsf(a[i]) > 40.0f ? (a[i] > 0 ? 1.0 - 1.0 / a[i] : -1.0 / a[i])
+                                          : cb_mean_ref(a[i]);
+        if (!(fabs(mean[i] - want) <= 3e-7))
+            fail_msg("continuous_bernoulli mean at a = %g: %.9g, want %.9g", (double)a[i],
+                     (double)mean[i], want);
+        assert_true(mean[i] > 0.0f && mean[i] < 1.0f);
+    }
+}
+
+/* Samples lie in [0, 1] and follow the CDF F(x) = (e^(a x) - 1) / (e^a - 1)
+ * (x itself at a = 0): at three points of x, the fraction of 20,000
+ * samples below x is within 5 standard errors of F(x). */
+static void test_continuous_bernoulli_samples_follow_its_cdf(void **state)
+{
+    (void)state;
+    enum { S = 20000 };
+    const daecl_plugin *p = plugin_of("continuous_bernoulli");
+    const float logits[] = {-50.0f, -6.0f, -0.7f, 0.0f, 1e-7f, 0.4f, 1.0f, 3.0f, 50.0f};
+    const double at[] = {0.1, 0.5, 0.9};
+    float *a = floats(S), *out = floats(S);
+    for (int l = 0; l < 9; l++) {
+        for (size_t i = 0; i < S; i++)
+            a[i] = logits[l];
+        daecl_noise_key key = {.seed = 5, .stream = DAECL_STREAM_SAMPLE, .step = (uint32_t)l};
+        daecl_err err = {0};
+        assert_int_equal(ops_of(p)->host_sample(a, out, 1, S, &key, NULL, &err), 0);
+        for (size_t i = 0; i < S; i++)
+            if (!(out[i] >= 0.0f && out[i] <= 1.0f))
+                fail_msg("sample %zu at a = %g is %g, outside [0, 1]", i, (double)logits[l],
+                         (double)out[i]);
+        for (int q = 0; q < 3; q++) {
+            long double e = logits[l];
+            double F = e == 0 ? at[q] : (double)(expm1l(e * at[q]) / expm1l(e));
+            size_t below = 0;
+            for (size_t i = 0; i < S; i++)
+                below += out[i] <= at[q];
+            double frac = (double)below / S, se = sqrt(fmax(F * (1.0 - F), 1e-9) / S);
+            if (!(fabs(frac - F) <= 5.0 * se + 1e-9))
+                fail_msg("a = %g: %.5f of samples below %g, the CDF says %.5f (+- %.2g)",
+                         (double)logits[l], frac, at[q], F, se);
+        }
+    }
+    free(a);
+    free(out);
+}
+
 /* ---- every likelihood ------------------------------------------------------------ */
 
-static const char *const all[] = {"bernoulli", "gaussian", "gaussian_learned"};
+static const char *const all[] = {"bernoulli", "gaussian", "gaussian_learned",
+                                   "continuous_bernoulli"};
+enum { N_ALL = sizeof all / sizeof all[0] };
 
 /* Rows of D dimensions with values where every likelihood is smooth. */
 static void row_data(const daecl_plugin *p, size_t rows, size_t dim, float *x, float *a)
@@ -472,7 +608,7 @@ static void test_row_nll_is_the_sum_of_element_nll(void **state)
 {
     (void)state;
     enum { R = 4, D = 50 };
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < N_ALL; l++) {
         const daecl_plugin *p = plugin_of(all[l]);
         unsigned k = ops_of(p)->params_per_dim;
         float params[DAECL_MAX_PACKED_PARAMS];
@@ -500,7 +636,7 @@ static void test_scale_multiplies_grad_and_null_outputs_are_skipped(void **state
 {
     (void)state;
     enum { R = 4, D = 50 };
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < N_ALL; l++) {
         const daecl_plugin *p = plugin_of(all[l]);
         unsigned k = ops_of(p)->params_per_dim;
         float params[DAECL_MAX_PACKED_PARAMS];
@@ -535,7 +671,7 @@ static void test_samples_are_deterministic_in_the_key(void **state)
 {
     (void)state;
     enum { R = 20, D = 30 };
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < N_ALL; l++) {
         const daecl_plugin *p = plugin_of(all[l]);
         float params[DAECL_MAX_PACKED_PARAMS];
         test_pack_params(p, params, 0);
@@ -555,8 +691,8 @@ static void test_samples_are_deterministic_in_the_key(void **state)
 static void test_likelihood_descriptors_are_complete(void **state)
 {
     (void)state;
-    const unsigned k[] = {1, 1, 2};
-    for (int l = 0; l < 3; l++) {
+    const unsigned k[] = {1, 1, 2, 1};
+    for (int l = 0; l < N_ALL; l++) {
         const daecl_plugin *p = plugin_of(all[l]);
         assert_string_equal(p->name, all[l]);
         assert_string_equal(p->version, "1.0.0");
@@ -594,7 +730,7 @@ static void test_likelihood_cl_sources_compile_as_opencl_c(void **state)
         "    out[4 * i + 2] = daecl_lik_mean(ai, p);\n"
         "    out[4 * i + 3] = daecl_lik_sample(ai, daecl_u4_make((uint)i, 1u, 2u, 3u), p);\n"
         "}\n";
-    for (int l = 0; l < 3; l++)
+    for (int l = 0; l < N_ALL; l++)
         assert_cl_compiles(all[l], ops_of(plugin_of(all[l]))->cl_source, kernel);
 }
 
@@ -613,6 +749,10 @@ int main(void)
         cmocka_unit_test(test_gaussian_learned_mean_is_mu_and_layout_is_blocked),
         cmocka_unit_test(test_gaussian_learned_samples_use_the_clamped_variance),
         cmocka_unit_test(test_gaussian_learned_check_refuses_min_not_below_max),
+        cmocka_unit_test(test_continuous_bernoulli_nll_and_grad_match_the_papers_formula),
+        cmocka_unit_test(test_continuous_bernoulli_branches_meet_within_two_ulps),
+        cmocka_unit_test(test_continuous_bernoulli_mean_matches_the_papers_formula),
+        cmocka_unit_test(test_continuous_bernoulli_samples_follow_its_cdf),
         cmocka_unit_test(test_row_nll_is_the_sum_of_element_nll),
         cmocka_unit_test(test_scale_multiplies_grad_and_null_outputs_are_skipped),
         cmocka_unit_test(test_samples_are_deterministic_in_the_key),

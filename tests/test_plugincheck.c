@@ -481,7 +481,7 @@ static void test_nan_output_fails_the_statistics_check(void **state)
 static const char *const builtin[] = {
     "corruption-none",      "corruption-masking",    "corruption-gaussian",
     "corruption-salt_pepper", "likelihood-bernoulli", "likelihood-gaussian",
-    "likelihood-gaussian_learned", "backend-cpu",
+    "likelihood-gaussian_learned", "likelihood-continuous_bernoulli", "backend-cpu",
 };
 
 /* The device comparison runs on the cpu backend here (its bound plugins run
