@@ -112,6 +112,10 @@ static void test_plugins_lists_and_documents(void **state)
     assert_int_equal(daecl(&out, "plugins", "likelihood/gaussian", NULL, NULL), 0);
     assert_null(strstr(out, "corruption plugin"));
     free(out);
+    /* A likelihood shows the support it declares and the data it accepts. */
+    assert_int_equal(daecl(&out, "plugins", "bernoulli", NULL, NULL), 0);
+    assert_non_null(strstr(out, "support: {0, 1}; accepts data in [0, 1]"));
+    free(out);
 }
 
 static void test_train_runs_and_reports_its_folder(void **state)
