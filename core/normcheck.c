@@ -6,7 +6,6 @@
  * samples, well under a second. */
 #include "core/normcheck.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>

@@ -1,8 +1,9 @@
 /* daecl — `daecl plugin check`: loads one plugin file and checks it the way
  * the core will use it (descriptor and schema; likelihood gradients against
- * finite differences, means and scores against samples; corruption noise
- * addressing and statistics; device code against the host reference), and
- * prints one PASS/FAIL/SKIP line per check. */
+ * finite differences, means and scores against samples, normalisation over
+ * the declared support (normcheck.h); corruption noise addressing and
+ * statistics; device code against the host reference), and prints one
+ * PASS/FAIL/SKIP/WARN line per check. */
 #ifndef DAECL_CORE_PLUGINCHECK_H
 #define DAECL_CORE_PLUGINCHECK_H
 
