@@ -80,9 +80,9 @@ static int no_update(void *c, const daecl_optim_step *s, daecl_slice w, daecl_sl
     return 0;
 }
 static int no_corrupt(void *c, void *b, daecl_slice x, daecl_slice xt, size_t r, size_t d,
-                      const daecl_noise_key *k, daecl_err *e)
+                      const daecl_shape *sh, const daecl_noise_key *k, daecl_err *e)
 {
-    (void)c, (void)b, (void)x, (void)xt, (void)r, (void)d, (void)k, (void)e;
+    (void)c, (void)b, (void)x, (void)xt, (void)r, (void)d, (void)sh, (void)k, (void)e;
     return 0;
 }
 static int no_loss(void *c, void *b, daecl_slice x, daecl_slice a, size_t r, size_t d, float s,
@@ -181,7 +181,7 @@ static int steps(stepper *s, size_t n, size_t *rows_out, daecl_err *err)
                 return rc;
         }
         size_t rows;
-        int rc = daecl_run_step(r, s->i, s->step, s->step + 1, daecl_at(s->losses, s->i), &rows, err);
+        int rc = daecl_run_step(r, s->i, s->epoch, s->step + 1, daecl_at(s->losses, s->i), &rows, err);
         if (rc)
             return rc;
         s->i++;

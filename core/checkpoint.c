@@ -137,6 +137,7 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
     const char *meta[] = {
         "format",           "pt", /* what Hugging Face tools expect */
         "daecl.version",    DAECL_VERSION,
+        "daecl.noise_key",  DAECL_CKPT_NOISE_KEY,
         "daecl.step",       step,
         "daecl.epoch",      epoch,
         "daecl.seed",       seed,
@@ -176,6 +177,23 @@ static int parse_u64(const daecl_safetensors *st, const char *key, uint64_t *out
         return daecl_err_set(err, DAECL_ECKPT, "checkpoint %s lacks a valid '%s' entry in its "
                              "metadata; it was not written by daecl", path, key);
     return 0;
+}
+
+/* A checkpoint's noise is only continued by the key that drew it: one
+ * without daecl.noise_key was written before the noise key 2.0 (keyed by
+ * step, not by example) and is refused, naming the daecl that wrote it. */
+static int check_noise_key(const daecl_safetensors *file, const char *path, daecl_err *err)
+{
+    const char *key = daecl_safetensors_meta(file, "daecl.noise_key");
+    if (key && strcmp(key, DAECL_CKPT_NOISE_KEY) == 0)
+        return 0;
+    const char *version = daecl_safetensors_meta(file, "daecl.version");
+    return daecl_err_set(err, DAECL_ECKPT,
+                         "checkpoint %s was written by daecl %s with noise key %s, which this "
+                         "daecl %s (noise key " DAECL_CKPT_NOISE_KEY ") cannot continue or "
+                         "evaluate with the same noise; retrain it with this daecl",
+                         path, version && *version ? version : "(no version recorded)",
+                         key && *key ? key : "1 (by training step)", DAECL_VERSION);
 }
 
 int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params, float *s1,
@@ -254,6 +272,7 @@ int daecl_checkpoint_load(const char *path, const daecl_model *m, float *params,
     }
     uint64_t epoch = 0;
     if ((rc = parse_u64(file, "daecl.step", &st->step, path, err)) ||
+        (rc = check_noise_key(file, path, err)) ||
         (rc = parse_u64(file, "daecl.epoch", &epoch, path, err)) ||
         (rc = parse_u64(file, "daecl.seed", &st->seed, path, err)))
         goto done;

@@ -15,6 +15,12 @@
 #include "core/config.h"
 #include "core/model.h"
 
+/* The noise key a checkpoint's run drew with (metadata daecl.noise_key):
+ * "2" is plugin.h's key by (epoch, position). A checkpoint without it, or
+ * with another, is refused by load (resume and eval) in one sentence that
+ * names the daecl version that wrote it. */
+#define DAECL_CKPT_NOISE_KEY "2"
+
 typedef struct daecl_ckpt_state {
     uint64_t step;  /* optimiser steps taken */
     uint32_t epoch; /* epochs completed */

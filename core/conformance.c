@@ -592,22 +592,27 @@ static void case_optim_update(conf *c)
 
 /* ---- plugins on the device --------------------------------------------------------------- */
 
+/* Keys of the noise key 2.0 (plugin.h); calls of up to 40 rows stay below
+ * position 2^32. */
 static const daecl_noise_key keys[] = {
-    {.seed = 1, .stream = 0, .step = 0, .elem0 = 0},
-    {.seed = 0xDEADBEEFCAFEF00Dull, .stream = 2, .step = 12345, .elem0 = (1ull << 32) - 40},
-    {.seed = 42, .stream = 4, .step = 7, .elem0 = (5ull << 32) + 17},
+    {.seed = 1},
+    {.seed = 0xDEADBEEFCAFEF00Dull, .stream = 2, .stage = 1, .substep = 3, .epoch = 12345,
+     .pos0 = (uint32_t)((1ull << 32) - 40)},
+    {.seed = 42, .stream = 4, .substep = 0xffff, .epoch = 7, .pos0 = 17},
 };
 
-/* Packed defaults, with the gaussian corruption's clip set to [-0.25, 0.6]
- * when clip is set. */
-static size_t pack(const daecl_plugin *p, float *packed, int clip)
+/* Packed defaults, with the gaussian corruption's clip set to [-0.25, 0.6],
+ * or block's fill set to noise, when alt is set. */
+static size_t pack(const daecl_plugin *p, float *packed, int alt)
 {
     daecl_param_value v[DAECL_MAX_PARAMS];
     daecl_plugin_defaults(p, v);
-    for (uint32_t i = 0; clip && i < p->n_params; i++)
+    for (uint32_t i = 0; alt && i < p->n_params; i++)
         if (strcmp(p->params[i].name, "clip") == 0) {
             v[i].num[0] = -0.25;
             v[i].num[1] = 0.6;
+        } else if (strcmp(p->params[i].name, "fill") == 0) {
+            v[i].str = "noise";
         }
     return daecl_params_pack(p->params, p->n_params, v, packed);
 }
@@ -642,27 +647,39 @@ static void *bind_on(conf *c, const side *s, const daecl_plugin *p, const float 
 
 static void case_corrupt(conf *c)
 {
-    static const char *const names[] = {"none", "masking", "gaussian", "salt_pepper", "gaussian"};
-    static const size_t shapes[][2] = {{7, 13}, {33, 1001}};
+    /* Element-wise and row-granular plugins; the last two with alt set. */
+    static const char *const names[] = {"none",  "masking",    "gaussian", "salt_pepper",
+                                        "block", "patch_mask", "gaussian", "block"};
+    enum { N_NAMES = sizeof names / sizeof names[0] };
+    /* rows, dim and the examples' shape: flat, an image, and planes. */
+    static const struct {
+        size_t rows, dim;
+        daecl_shape shape;
+    } shapes[] = {{7, 13, {1, {13, 1, 1, 1}}},
+                  {33, 1001, {2, {7, 143, 1, 1}}},
+                  {40, 784, {2, {28, 28, 1, 1}}},
+                  {5, 192, {3, {3, 8, 8, 1}}}};
     size_t on_device = 0;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < N_NAMES; k++) {
         size_t mark = c->n_held;
+        int alt = k >= 6;
         const daecl_plugin *p = builtin(c, DAECL_KIND_CORRUPTION, names[k]);
         const daecl_corruption_ops *ops = p->ops;
         float packed[DAECL_MAX_PACKED_PARAMS];
-        size_t n_packed = pack(p, packed, k == 4);
+        size_t n_packed = pack(p, packed, alt);
         void *bound = bind_on(c, &c->dut, p, packed, n_packed);
         if (!bound)
             continue;
         on_device++;
-        for (size_t s = 0; s < CASES(shapes, 1); s++)
+        for (size_t s = 0; s < CASES(shapes, 3); s++)
             for (size_t q = 0; q < sizeof keys / sizeof keys[0]; q++) {
-                size_t rows = shapes[s][0], dim = shapes[s][1], n = rows * dim;
+                size_t rows = shapes[s].rows, dim = shapes[s].dim, n = rows * dim;
+                const daecl_shape *shape = &shapes[s].shape;
                 float *x = random_floats(c, n + 1, 140 + s, -1, 1.5f), *want = floats(c, n);
                 daecl_buf *bx = upload(c, &c->dut, x, n + 1), *bt = upload(c, &c->dut, NULL, n + 2);
-                CALL(&c->dut, corrupt, bound, S(bx, 1), S(bt, 2), rows, dim, &keys[q]);
+                CALL(&c->dut, corrupt, bound, S(bx, 1), S(bt, 2), rows, dim, shape, &keys[q]);
                 memset(&c->err, 0, sizeof c->err);
-                if (ops->host_apply(x + 1, want, rows, dim, &keys[q], packed, &c->err))
+                if (ops->host_apply(x + 1, want, rows, dim, shape, &keys[q], packed, &c->err))
                     fail(c, "the %s plugin's host_apply failed: %s", names[k], c->err.msg);
                 float *got = download(c, &c->dut, bt, n + 2);
                 CHECK(got[0] == 0.0f && got[1] == 0.0f, "corrupt wrote before its output slice");
@@ -670,8 +687,8 @@ static void case_corrupt(conf *c)
                 for (size_t i = 0; i < n; i++) {
                     CHECK(same_bits(got[2 + i], want[i]),
                           "%s%s: element %zu (key %zu) is %.9g on %s but %.9g from host_apply",
-                          names[k], k == 4 ? " (clipped)" : "", i, q, (double)got[2 + i],
-                          c->dut.name, (double)want[i]);
+                          names[k], alt ? " (alt)" : "", i, q, (double)got[2 + i], c->dut.name,
+                          (double)want[i]);
                     changed += !same_bits(want[i], x[1 + i]);
                 }
                 CHECK(strcmp(names[k], "none") == 0 ? changed == 0 : changed > 0,
@@ -679,8 +696,10 @@ static void case_corrupt(conf *c)
             }
         release_to(c, mark);
     }
-    pass(c, "%zu built-in corruptions (gaussian also clipped) equal host_apply bit for bit on "
-            "3 noise keys; %zu run on the host", on_device, (size_t)5 - on_device);
+    pass(c, "%zu built-in corruptions (element-wise and row-granular; gaussian also clipped, "
+            "block also noise-filled) equal host_apply bit for bit on 3 noise keys and "
+            "flat, image and plane shapes; %zu run on the host",
+         on_device, (size_t)N_NAMES - on_device);
 }
 
 /* The likelihood's inputs: x in the data's range, a the decoder's k*dim
@@ -748,7 +767,7 @@ static void lik_samples(conf *c, const daecl_plugin *p, pair *pa, pair *pm, size
             if (strcmp(p->name, "bernoulli") == 0) {
                 /* A 0/1 draw u < sigmoid(a): where u is within float error
                  * of the probability the two may differ. */
-                float u = daecl_u01(daecl_noise_block(&keys[q], i).x);
+                float u = daecl_u01(daecl_noise_block(&keys[q], i / dim, (uint32_t)(i % dim)).x);
                 CHECK(fabsf(u - mean[1 + i]) <= 1e-6f || ds[i] == rs[i],
                       "bernoulli sample %zu is %g on %s, %g on the cpu reference", i,
                       (double)ds[i], c->dut.name, (double)rs[i]);

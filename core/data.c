@@ -1026,6 +1026,16 @@ int daecl_dataset_parse(const void *bytes, size_t n_bytes, const char *name, siz
     return rc;
 }
 
+void daecl_dataset_shape(const daecl_dataset *ds, daecl_shape *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rank = ds->n_shape >= 1 && ds->n_shape <= DAECL_MAX_RANK ? ds->n_shape : 1;
+    for (uint32_t i = 0; i < DAECL_MAX_RANK; i++)
+        out->dims[i] = i < out->rank ? ds->shape[i] : 1u;
+    if (ds->n_shape < 1 || ds->n_shape > DAECL_MAX_RANK)
+        out->dims[0] = (uint32_t)ds->dim;
+}
+
 void daecl_dataset_destroy(daecl_dataset *ds)
 {
     if (!ds)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "daecl/error.h"
+#include "daecl/plugin.h"
 
 /* Examples as rows: x is (n_rows, dim), row-major float32. uint8 data is
  * scaled to [0, 1] (v / 255); float32 data is kept as it is. */
@@ -33,6 +34,8 @@ uint64_t daecl_data_max_bytes(double max_mb);
 int daecl_dataset_load(const char *path, size_t limit, uint64_t max_bytes, daecl_dataset **out,
                        daecl_err *err);
 void daecl_dataset_destroy(daecl_dataset *ds);
+/* The examples' shape as plugins see it (plugin.h: daecl_shape). */
+void daecl_dataset_shape(const daecl_dataset *ds, daecl_shape *out);
 
 /* Class labels: IDX with one dimension of uint8/int32, or a 1-D .npy of
  * uint8, int32 or int64. Values must be in [0, 65535]. */

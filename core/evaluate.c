@@ -40,6 +40,8 @@ int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int w
     daecl_session *s = g->s;
     size_t n_rows = data->ds->n_rows, dim = data->ds->dim, b = g->batch_max;
     size_t n_batches = (n_rows + b - 1) / b;
+    daecl_shape shape;
+    daecl_dataset_shape(data->ds, &shape);
     /* Two sums per batch, read back together: (2, n_batches). The denoising
      * pass needs host copies of a batch: clean, corrupted, reconstruction. */
     daecl_buf *sums = NULL, *mean = NULL;
@@ -71,10 +73,10 @@ int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int w
         if ((rc = daecl_graph_forward(g, x, n, UINT32_MAX, err)) ||
             (rc = daecl_graph_loss(g, x, n, daecl_at(sums, i), 0, err)))
             goto done;
-        daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_EVAL_CORRUPTION, .step = 0,
-                               .elem0 = (uint64_t)first * dim};
+        daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_EVAL_CORRUPTION,
+                               .pos0 = (uint32_t)first};
         daecl_slice xt = daecl_at(g->input, 0);
-        if ((rc = daecl_session_corrupt(s, x, xt, n, dim, &key, err)) ||
+        if ((rc = daecl_session_corrupt(s, x, xt, n, dim, &shape, &key, err)) ||
             (rc = daecl_graph_forward(g, xt, n, UINT32_MAX, err)) ||
             (rc = daecl_graph_loss(g, x, n, daecl_at(sums, n_batches + i), 0, err)))
             goto done;

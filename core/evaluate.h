@@ -17,8 +17,8 @@
  * inputs (nats per example), and how well the network denoises: the MSE
  * between the reconstruction mean from the corrupted input and the clean
  * input, against the corrupted input itself as the baseline, with PSNRs.
- * The corrupted copy of test row r draws Philox blocks (seed,
- * DAECL_STREAM_EVAL_CORRUPTION, step 0, elem r*D + j): the same noise at
+ * The corrupted copy of test row r is the example at position r of epoch 0
+ * in DAECL_STREAM_EVAL_CORRUPTION (plugin.h): the same noise at
  * every epoch, for any batch size and on every backend. */
 typedef struct daecl_eval_result {
     double nll_clean;     /* mean over rows of -log p(x | g(f(x))) */

@@ -17,11 +17,13 @@ void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t stre
 {
     for (size_t i = 0; i < n; i++)
         order[i] = (uint32_t)i;
-    daecl_noise_key key = {.seed = seed, .stream = stream, .step = epoch};
+    /* One global permutation per epoch: slot i's draw is block 0 of
+     * position i (n < 2^32: order holds uint32 row numbers). */
+    daecl_noise_key key = {.seed = seed, .stream = stream, .epoch = epoch};
     /* Fisher-Yates from the top; j uniform in [0, i] from 64 random bits by
      * multiply-shift (bias below 2^-32 for any n daecl can hold). */
     for (size_t i = n; i-- > 1;) {
-        daecl_u4 r = daecl_noise_block(&key, i);
+        daecl_u4 r = daecl_noise_block(&key, i, 0);
         uint64_t bits = (uint64_t)r.x << 32 | r.y;
         size_t j = (size_t)(((unsigned __int128)bits * (i + 1)) >> 64);
         uint32_t t = order[i];

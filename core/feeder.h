@@ -47,7 +47,8 @@ int daecl_feeder_sequential(daecl_feeder *f, daecl_err *err);
 int daecl_feeder_batch(daecl_feeder *f, size_t first, size_t n, daecl_slice *out, daecl_err *err);
 
 /* order = a permutation of 0..n-1: a Fisher-Yates shuffle drawing from
- * Philox (seed, stream, step = epoch); the same on every machine. */
+ * Philox (seed, stream, epoch; slot i from block 0 of position i); the same
+ * on every machine. */
 void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t stream, uint32_t epoch);
 
 #endif

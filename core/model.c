@@ -121,11 +121,13 @@ void daecl_model_init_params(const daecl_model *m, uint64_t seed, float *params)
             continue;
         /* Glorot & Bengio (2010): U(-a, a), a = sqrt(6 / (fan_in + fan_out)). */
         float a = (float)sqrt(6.0 / ((double)ly->in + (double)ly->out));
-        daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_INIT, .step = l, .elem0 = 0};
+        /* Position l, block i: a layer's weights are one "example" of the
+         * INIT stream (below 2^32 weights per layer). */
+        daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_INIT, .pos0 = l};
         size_t n = (size_t)ly->in * ly->out;
         float *w = params + ly->w_off;
         for (size_t i = 0; i < n; i++) {
-            float u = daecl_u01(daecl_noise_block(&key, i).x);
+            float u = daecl_u01(daecl_noise_block(&key, 0, (uint32_t)i).x);
             w[i] = (2.0f * u - 1.0f) * a;
         }
     }

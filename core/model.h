@@ -44,7 +44,7 @@ int daecl_model_init(daecl_model *m, const daecl_config *cfg, uint32_t dim, uint
                      daecl_err *err);
 
 /* Glorot-uniform weights, zero biases, from (seed, DAECL_STREAM_INIT): W of
- * the layer with index l draws element i from Philox block (step = l, elem = i). */
+ * the layer with index l draws weight i from block i of position l (plugin.h). */
 void daecl_model_init_params(const daecl_model *m, uint64_t seed, float *params);
 
 /* "784-1000(sigmoid)-784(linear)" style summary; returns buf. */

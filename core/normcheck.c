@@ -301,7 +301,8 @@ static int samples(nc *c, size_t m, float *ab, float *smp, const dens *d, worst 
     for (unsigned j = 0; j < c->k; j++)
         for (size_t i = 0; i < SAMPLES; i++)
             ab[j * SAMPLES + i] = c->a[j];
-    daecl_noise_key key = {0x6e6f726dull, DAECL_STREAM_SAMPLE, (uint32_t)m, 0};
+    daecl_noise_key key = {.seed = 0x6e6f726dull, .stream = DAECL_STREAM_SAMPLE,
+                           .epoch = (uint32_t)m};
     int rc = o->host_sample(ab, smp, 1, SAMPLES, &key, c->packed, &c->e);
     if (rc) {
         c->rc = rc;

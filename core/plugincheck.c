@@ -44,9 +44,11 @@ enum { PASS, FAIL, SKIP, WARN };
 #define MEAN_SAMPLES 4000
 #define SIGMAS 5.0          /* a fixed-seed 5-sigma test: false alarms ~1e-6 per test */
 #define DEVICE_RTOL 1e-5
-/* Corruption statistics: (64, 1000) inputs uniform in [0, 1]. */
+/* Corruption statistics: (64, 1000) inputs uniform in [0, 1], examples of
+ * shape (25, 40) so that row-granular plugins see an image. */
 #define STAT_ROWS 64
 #define STAT_DIM 1000
+static const daecl_shape stat_shape = {2, {25, 40, 1, 1}};
 
 typedef struct chk {
     FILE *out;
@@ -313,7 +315,8 @@ static int check_finite(chk *c)
         for (int i = 0; i < 3; i++) {
             float nll = 0, g[4] = {0}, mean = 0, smp = 0;
             daecl_err e = {0};
-            daecl_noise_key key = {1, DAECL_STREAM_SAMPLE, 0, m * 3 + (size_t)i};
+            daecl_noise_key key = {.seed = 1, .stream = DAECL_STREAM_SAMPLE,
+                                   .pos0 = (uint32_t)(m * 3 + (size_t)i)};
             const char *op = "host_loss_grad";
             int rc = o->host_loss_grad(&xs[i], a, 1, 1, c->packed, 1.0f, &nll, g, &e);
             if (!rc) {
@@ -447,7 +450,7 @@ static int check_mean_score(chk *c, daecl_err *err)
             for (size_t i = 0; i < S; i++)
                 ab[j * S + i] = a[j];
         }
-        daecl_noise_key key = {0x5eed, DAECL_STREAM_SAMPLE, pt, 0};
+        daecl_noise_key key = {.seed = 0x5eed, .stream = DAECL_STREAM_SAMPLE, .epoch = pt};
         if ((failed_op = "host_sample", rc = o->host_sample(ab, smp, 1, S, &key, c->packed, &e)) ||
             (failed_op = "host_mean", rc = o->host_mean(a, &mean, 1, 1, c->packed, &e)) ||
             (failed_op = "host_loss_grad",
@@ -506,26 +509,28 @@ static int check_mean_score(chk *c, daecl_err *err)
 }
 
 /* Runs host_sample (or, for a corruption, host_apply) on rows [r0, r1) of
- * the inputs with elem0 = key->elem0 + r0 * dim, as a chunked caller does. */
+ * the inputs with pos0 = key->pos0 + r0, as a chunked caller does. */
 static int run_noise(const chk *c, const float *in, float *out, size_t r0, size_t r1, size_t dim,
-                     daecl_noise_key key, daecl_err *e)
+                     const daecl_shape *shape, daecl_noise_key key, daecl_err *e)
 {
-    key.elem0 += r0 * dim;
+    key.pos0 += (uint32_t)r0;
     if (c->p->kind == DAECL_KIND_CORRUPTION) {
         const daecl_corruption_ops *o = c->p->ops;
-        return o->host_apply(in + r0 * dim, out + r0 * dim, r1 - r0, dim, &key, c->packed, e);
+        return o->host_apply(in + r0 * dim, out + r0 * dim, r1 - r0, dim, shape, &key, c->packed,
+                             e);
     }
     unsigned k = lik(c)->params_per_dim;
     return lik(c)->host_sample(in + r0 * k * dim, out + r0 * dim, r1 - r0, dim, &key, c->packed,
                                e);
 }
 
-/* Same key, same bytes; chunked calls (elem0, across the 2^32 boundary of
- * the element counter) give what one call gives; other keys differ. `in` is
- * x (corruption) or a (likelihood); for a corruption `x` is the input again,
- * and an output equal to it everywhere (an identity) has no key to depend on. */
+/* Same key, same bytes; chunked calls (pos0 = the chunk's first row, up to
+ * the last position below 2^32) give what one call gives; other keys
+ * differ. `in` is x (corruption) or a (likelihood); for a corruption `x` is
+ * the input again, and an output equal to it everywhere (an identity) has
+ * no key to depend on. */
 static int check_noise(chk *c, const char *name, const float *in, const float *x, size_t rows,
-                       size_t dim, daecl_err *err)
+                       size_t dim, const daecl_shape *shape, daecl_err *err)
 {
     size_t n = rows * dim;
     float *o1 = malloc(n * sizeof *o1), *o2 = malloc(n * sizeof *o2);
@@ -534,8 +539,9 @@ static int check_noise(chk *c, const char *name, const float *in, const float *x
         return nomem(err, "noise outputs");
     }
     const char *op = c->p->kind == DAECL_KIND_CORRUPTION ? "host_apply" : "host_sample";
-    daecl_noise_key base = {0x5eedfeedull, DAECL_STREAM_TRAIN_CORRUPTION, 7,
-                            0x100000000ull - 3 * dim - 5};
+    daecl_noise_key base = {.seed = 0x5eedfeedull, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
+                            .stage = 2, .substep = 3, .epoch = 7,
+                            .pos0 = (uint32_t)(0x100000000ull - rows)};
     if (c->p->kind == DAECL_KIND_LIKELIHOOD)
         base.stream = DAECL_STREAM_SAMPLE;
     daecl_err e = {0};
@@ -543,22 +549,21 @@ static int check_noise(chk *c, const char *name, const float *in, const float *x
     const char *bad = NULL;
     bool identity = false;
     char detail[200] = "";
-    if ((rc = run_noise(c, in, o1, 0, rows, dim, base, &e)) ||
-        (rc = run_noise(c, in, o2, 0, rows, dim, base, &e)))
+    if ((rc = run_noise(c, in, o1, 0, rows, dim, shape, base, &e)) ||
+        (rc = run_noise(c, in, o2, 0, rows, dim, shape, base, &e)))
         goto op_fail;
     if (memcmp(o1, o2, n * sizeof *o1) != 0)
         bad = "two calls with the same key gave different bytes: draw noise only from "
-              "daecl_noise_block(key, i), never from a counter or clock of your own";
+              "daecl_noise_block or daecl_row_block, never from a counter or clock of your own";
     if (!bad) {
-        size_t cut[3] = {0, 3, rows};
-        for (int i = 0; i < 2 && !rc; i++)
-            rc = run_noise(c, in, o2, cut[i], cut[i + 1], dim, base, &e);
+        size_t cut[4] = {0, 1, 3, rows};
+        for (int i = 0; i < 3 && !rc; i++)
+            rc = run_noise(c, in, o2, cut[i], cut[i + 1], dim, shape, base, &e);
         if (rc)
             goto op_fail;
         if (memcmp(o1, o2, n * sizeof *o1) != 0)
-            bad = "calls on chunks of rows (elem0 = the chunk's first element, crossing 2^32) "
-                  "differ from one call: element i must draw block key.elem0 + i, with both "
-                  "32-bit halves of it";
+            bad = "calls on chunks of rows (pos0 = the chunk's first row) differ from one call: "
+                  "row r must draw only from position key.pos0 + r";
     }
     if (!bad && x) {
         identity = true;
@@ -566,9 +571,9 @@ static int check_noise(chk *c, const char *name, const float *in, const float *x
             identity = memcmp(&o1[i], &x[i], sizeof *x) == 0;
     }
     if (!bad && !identity) {
-        static const char *const what[4] = {"seed", "stream", "step",
-                                            "elem0 (by 2^32: the element counter's high half)"};
-        for (int w = 0; w < 4 && !bad; w++) {
+        static const char *const what[6] = {"seed", "stream", "stage", "substep", "epoch",
+                                            "pos0 (the rows' positions)"};
+        for (int w = 0; w < 6 && !bad; w++) {
             daecl_noise_key other = base;
             if (w == 0)
                 other.seed++;
@@ -576,14 +581,19 @@ static int check_noise(chk *c, const char *name, const float *in, const float *x
                 other.stream = c->p->kind == DAECL_KIND_CORRUPTION ? DAECL_STREAM_EVAL_CORRUPTION
                                                                    : DAECL_STREAM_PROBE;
             else if (w == 2)
-                other.step++;
+                other.stage++;
+            else if (w == 3)
+                other.substep++;
+            else if (w == 4)
+                other.epoch++;
             else
-                other.elem0 += 0x100000000ull;
-            if ((rc = run_noise(c, in, o2, 0, rows, dim, other, &e)))
+                other.pos0 -= (uint32_t)rows;
+            if ((rc = run_noise(c, in, o2, 0, rows, dim, shape, other, &e)))
                 goto op_fail;
             if (memcmp(o1, o2, n * sizeof *o1) == 0) {
                 snprintf(detail, sizeof detail, "another %s gave the same bytes: the noise must "
-                         "depend on the whole key (use daecl_noise_block)", what[w]);
+                         "depend on the whole key (use daecl_noise_block or daecl_row_block)",
+                         what[w]);
                 bad = detail;
             }
         }
@@ -595,8 +605,9 @@ static int check_noise(chk *c, const char *name, const float *in, const float *x
         verdict(c, PASS, name, "same key gives the same bytes and chunked calls match one call; "
                 "the output equals the input, so key dependence is not checked");
     else
-        verdict(c, PASS, name, "same key gives the same bytes; chunked calls (elem0 across 2^32) "
-                "match one call; another seed, stream, step or elem0 changes the output");
+        verdict(c, PASS, name, "same key gives the same bytes; chunks of 1, 2 and the rest rows "
+                "(pos0 up to 2^32 - 1) match one call; another seed, stream, stage, substep, "
+                "epoch or pos0 changes the output");
     return 0;
 op_fail:
     free(o1), free(o2);
@@ -614,7 +625,8 @@ static int check_sample(chk *c, daecl_err *err)
     uint64_t s = 0x73616d70u;
     for (size_t i = 0; i < (size_t)R * k * D; i++)
         a[i] = draw_a(&s);
-    int rc = check_noise(c, "sample", a, NULL, R, D, err);
+    daecl_shape shape = {1, {D, 1, 1, 1}};
+    int rc = check_noise(c, "sample", a, NULL, R, D, &shape, err);
     free(a);
     return rc;
 }
@@ -640,9 +652,9 @@ static int check_corruption_host(chk *c, daecl_err *err)
     uint64_t s = 0x636f7272u;
     for (size_t i = 0; i < n; i++)
         x[i] = (float)unif(&s);
-    daecl_noise_key key = {42, DAECL_STREAM_TRAIN_CORRUPTION, 0, 0};
+    daecl_noise_key key = {.seed = 42, .stream = DAECL_STREAM_TRAIN_CORRUPTION};
     daecl_err e = {0};
-    int rc = o->host_apply(x, xt, STAT_ROWS, STAT_DIM, &key, c->packed, &e);
+    int rc = o->host_apply(x, xt, STAT_ROWS, STAT_DIM, &stat_shape, &key, c->packed, &e);
     if (rc) {
         op_failed(c, "statistics", "host_apply", rc, &e);
         free(x), free(xt);
@@ -672,7 +684,7 @@ static int check_corruption_host(chk *c, daecl_err *err)
                 STAT_DIM, 100.0 * (double)changed / (double)n, mean, var > 0 ? var : 0.0, lo, hi);
     }
     free(xt);
-    rc = check_noise(c, "noise", x, x, STAT_ROWS, STAT_DIM, err);
+    rc = check_noise(c, "noise", x, x, STAT_ROWS, STAT_DIM, &stat_shape, err);
     free(x);
     return rc;
 }
@@ -804,19 +816,22 @@ static int device_corruption(chk *c, dev *d, daecl_err *err)
     for (size_t i = 0; i < n; i++)
         x[i] = (float)unif(&s);
     const daecl_corruption_ops *o = c->p->ops;
-    daecl_noise_key keys[2] = {{0x5eedfeedull, DAECL_STREAM_TRAIN_CORRUPTION, 3,
-                                0x100000000ull - 1000},
-                               {1, DAECL_STREAM_EVAL_CORRUPTION, 0, 0}};
+    daecl_noise_key keys[2] = {{.seed = 0x5eedfeedull, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
+                                .epoch = 3, .pos0 = (uint32_t)(0x100000000ull - R)},
+                               {.seed = 1, .stream = DAECL_STREAM_EVAL_CORRUPTION, .stage = 1,
+                                .substep = 2}};
+    const daecl_shape shape = {2, {3, 43, 1, 1}}; /* D = 129 */
     daecl_err e = {0};
     const char *where = "alloc";
     if ((rc = dev_buf(d, 0, x, n, &e)) || (rc = dev_buf(d, 1, NULL, n, &e)))
         goto dev_fail;
     for (int t = 0; t < 2; t++) {
         where = "corrupt";
-        if ((rc = d->be->corrupt(d->ctx, d->bound, sl(d, 0), sl(d, 1), R, D, &keys[t], &e)) ||
+        if ((rc = d->be->corrupt(d->ctx, d->bound, sl(d, 0), sl(d, 1), R, D, &shape, &keys[t],
+                                 &e)) ||
             (where = "read", rc = dev_read(d, 1, g, n, &e)))
             goto dev_fail;
-        if ((rc = o->host_apply(x, h, R, D, &keys[t], c->packed, &e))) {
+        if ((rc = o->host_apply(x, h, R, D, &shape, &keys[t], c->packed, &e))) {
             op_failed(c, "device", "host_apply", rc, &e);
             rc = 0;
             goto done;
@@ -837,8 +852,8 @@ static int device_corruption(chk *c, dev *d, daecl_err *err)
             goto done;
         }
     }
-    verdict(c, PASS, "device", "cl_source gives the host's bytes exactly: (%d, %d) inputs, two "
-            "keys (elem0 across 2^32)", R, D);
+    verdict(c, PASS, "device", "cl_source gives the host's bytes exactly: (%d, %d) inputs of "
+            "shape (3, 43), two keys (positions up to 2^32 - 1)", R, D);
     goto done;
 dev_fail:
     verdict(c, FAIL, "device", "the backend's %s failed: %s", where, e.msg);
@@ -866,7 +881,8 @@ static int device_likelihood(chk *c, dev *d, daecl_err *err)
         x[i] = draw_x(&s, i);
     for (size_t i = 0; i < na; i++)
         a[i] = draw_a(&s);
-    daecl_noise_key key = {0x5eedfeedull, DAECL_STREAM_SAMPLE, 5, 0x100000000ull - 700};
+    daecl_noise_key key = {.seed = 0x5eedfeedull, .stream = DAECL_STREAM_SAMPLE, .substep = 5,
+                           .epoch = 1, .pos0 = (uint32_t)(0x100000000ull - R)};
     daecl_err e = {0};
     const char *where = "alloc";
     /* buffers: 0 x, 1 a, 2 nll_rows, 3 grad, 4 mean/sample */

@@ -307,18 +307,22 @@ int daecl_run_fetch_params(daecl_run *r, daecl_err *err)
     return 0;
 }
 
-int daecl_run_step(daecl_run *r, size_t i, uint64_t step, uint64_t optim_t, daecl_slice loss_dst,
+int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, daecl_slice loss_dst,
                    size_t *rows, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
     size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
     size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
     daecl_slice x, xt = daecl_at(r->g->input, 0);
+    /* The noise key 2.0: the batch's rows by their positions in this
+     * epoch's permutation, so the noise is the examples', not the step's. */
     daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .step = (uint32_t)step, .elem0 = 0};
+                           .epoch = epoch, .pos0 = (uint32_t)first};
+    daecl_shape shape;
+    daecl_dataset_shape(r->train, &shape);
     int rc;
     if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
-        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &key, err)) ||
+        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &shape, &key, err)) ||
         (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
         (rc = daecl_graph_loss(r->g, x, n, loss_dst, 1, err)) ||
         (rc = daecl_graph_backward_update(r->g, xt, n, c, optim_t, err)))

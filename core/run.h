@@ -82,12 +82,12 @@ int daecl_run_open_trained(daecl_run *r, const daecl_trained_opts *o, daecl_ckpt
 int daecl_run_load_checkpoint(daecl_run *r, const char *path, int params_only,
                               daecl_ckpt_state *st, daecl_err *err);
 /* One optimiser step on batch i (0-based) of the current epoch order, the
- * run's `step`-th (0-based; keys the noise); optim_t is the optimiser's own
- * step count (1-based; Adam's bias correction), step + 1 unless the
- * optimiser was reset:
+ * 0-based epoch `epoch`: the noise of each row is keyed by (epoch, its
+ * position in the epoch's order), never by the step; optim_t is the
+ * optimiser's own step count (1-based; Adam's bias correction):
  * gather, corrupt, forward, loss (its batch sum into loss_dst[0]),
  * backward, update. Only enqueues work. *rows gets the batch's size. */
-int daecl_run_step(daecl_run *r, size_t i, uint64_t step, uint64_t optim_t, daecl_slice loss_dst,
+int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, daecl_slice loss_dst,
                    size_t *rows, daecl_err *err);
 
 /* Reads parameters and state back from the device into the host copies and

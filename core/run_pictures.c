@@ -22,12 +22,14 @@ static int reconstruct(daecl_run *r, daecl_feeder *data, size_t n, float *clean,
     daecl_buf *mean = NULL;
     daecl_slice x, xt = daecl_at(r->g->input, 0);
     daecl_noise_key key = {.seed = r->cfg->seed, .stream = DAECL_STREAM_EVAL_CORRUPTION};
+    daecl_shape shape;
+    daecl_dataset_shape(data->ds, &shape);
     int rc;
     if ((rc = daecl_session_alloc(s, n * dim, "reconstructions", &mean, err)))
         return rc;
     if (!(rc = daecl_feeder_sequential(data, err)) &&
         !(rc = daecl_feeder_batch(data, 0, n, &x, err)) &&
-        !(rc = daecl_session_corrupt(s, x, xt, n, dim, &key, err)) &&
+        !(rc = daecl_session_corrupt(s, x, xt, n, dim, &shape, &key, err)) &&
         !(rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) &&
         !(rc = daecl_session_mean(s, daecl_graph_layer_out(r->g, r->model.n_layers - 1), n, dim,
                                   daecl_at(mean, 0), err)) &&

@@ -191,10 +191,11 @@ static int plugin_failed(const daecl_plugin *p, const char *op, int rc, daecl_er
 }
 
 int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_t n_rows,
-                          size_t dim, const daecl_noise_key *key, daecl_err *err)
+                          size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                          daecl_err *err)
 {
     if (s->corruption_bound)
-        return s->be->corrupt(s->ctx, s->corruption_bound, x, xt, n_rows, dim, key, err);
+        return s->be->corrupt(s->ctx, s->corruption_bound, x, xt, n_rows, dim, shape, key, err);
     size_t n = n_rows * dim;
     float *hx = stage(s, 0, n, err), *hxt = stage(s, 1, n, err);
     if (!hx || !hxt)
@@ -204,7 +205,7 @@ int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_
         return rc;
     const daecl_corruption_ops *ops = s->corruption->ops;
     daecl_err_clear(err);
-    rc = ops->host_apply(hx, hxt, n_rows, dim, key, s->corruption_cfg->packed, err);
+    rc = ops->host_apply(hx, hxt, n_rows, dim, shape, key, s->corruption_cfg->packed, err);
     if (rc)
         return plugin_failed(s->corruption, "host_apply", rc, err);
     return write_slice(s, xt, hxt, n, err);

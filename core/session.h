@@ -40,7 +40,8 @@ const char *daecl_session_device_name(const daecl_session *s);
 
 /* Plugin ops on device slices, with the host fallback (see above). */
 int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_t n_rows,
-                          size_t dim, const daecl_noise_key *key, daecl_err *err);
+                          size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                          daecl_err *err);
 int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,
                             size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
                             daecl_err *err);

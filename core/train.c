@@ -145,7 +145,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
     *stopped = 0;
     for (size_t i = t->first_step; i < spe; i++) {
         size_t rows;
-        if ((rc = daecl_run_step(r, i, t->step, t->step - t->optim_step0 + 1,
+        if ((rc = daecl_run_step(r, i, epoch, t->step - t->optim_step0 + 1,
                                  daecl_at(t->losses, i), &rows, err)))
             return rc;
         t->step++;

@@ -9,6 +9,7 @@ typedef uint4 daecl_u4;
 typedef float4 daecl_f4;
 
 #define DAECL_PARAMS __global const float *
+#define DAECL_GLOBAL __global
 
 static inline daecl_u4 daecl_u4_make(uint x, uint y, uint z, uint w)
 {

@@ -102,18 +102,17 @@ __kernel void daecl_lik_mean_rows(__global const float *a, ulong a_off, ulong n_
     mean[mean_off + r * dim + j] = daecl_lik_mean(aj, params);
 }
 
-/* out (n_rows, dim) ~ p(x | a), element r*dim + j from the Philox block of
- * element elem0 + r*dim + j of (seed, stream, step). Global (dim, n_rows). */
+/* out (n_rows, dim) ~ p(x | a), element j of row r from block j of position
+ * pos0 + r (plugin.h: the noise key 2.0). Global (dim, n_rows). */
 __kernel void daecl_lik_sample_rows(__global const float *a, ulong a_off, ulong n_rows,
                                     ulong dim, __global float *out, ulong out_off, uint seed_lo,
-                                    uint seed_hi, uint stream, uint step, ulong elem0,
+                                    uint seed_hi, uint word3, uint epoch, uint pos0,
                                     __global const float *params)
 {
     ulong j = get_global_id(0), r = get_global_id(1);
     if (j >= dim || r >= n_rows)
         return;
-    ulong e = elem0 + r * dim + j;
-    daecl_u4 u = daecl_philox_block(seed_lo, seed_hi, stream, step, (uint)e, (uint)(e >> 32));
+    daecl_u4 u = daecl_philox_block(seed_lo, seed_hi, word3, epoch, pos0 + (uint)r, (uint)j);
     daecl_f4 aj = lik_gather(a + a_off + r * DAECL_LIK_K * dim, dim, j);
     out[out_off + r * dim + j] = daecl_lik_sample(aj, u, params);
 }

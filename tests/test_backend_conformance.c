@@ -284,8 +284,10 @@ CONFORMANCE_TEST(test_likelihood_on_the_device_matches_the_reference, "likelihoo
 
 /* An in-test corruption plugin: host op only, or a broken cl_source. */
 static int copy_apply(const float *x, float *xt, size_t n_rows, size_t dim,
-                      const daecl_noise_key *key, const float *params, daecl_err *e)
+                      const daecl_shape *shape, const daecl_noise_key *key, const float *params,
+                      daecl_err *e)
 {
+    (void)shape;
     (void)key;
     (void)params;
     (void)e;
@@ -728,8 +730,10 @@ static int child_programs(const daecl_param_value *values, const char *tag)
     CALL(dut, alloc, sizeof x, "x", &bx);
     CALL(dut, alloc, sizeof got, "xt", &bt);
     CALL(dut, write, bx, 0, x, sizeof x);
-    CALL(dut, corrupt, bound[1], S(bx, 0), S(bt, 0), 7, 13, &key);
-    ((const daecl_corruption_ops *)mask->ops)->host_apply(x, want, 7, 13, &key, packed, &err);
+    const daecl_shape shape = {1, {13, 1, 1, 1}};
+    CALL(dut, corrupt, bound[1], S(bx, 0), S(bt, 0), 7, 13, &shape, &key);
+    ((const daecl_corruption_ops *)mask->ops)
+        ->host_apply(x, want, 7, 13, &shape, &key, packed, &err);
     check_ok(dut.ops->finish(dut.ctx, &err), "finish", dut_name);
     CALL(dut, read, bt, 0, got, sizeof got);
     int same = memcmp(got, want, sizeof want) == 0;

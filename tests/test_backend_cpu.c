@@ -795,13 +795,15 @@ static void test_optim_update_refuses_missing_state(void **state)
 
 /* ---- plugins ------------------------------------------------------------------- */
 
-/* A corruption whose output shows what it was given: xt = x p0 + p1 +
- * (elem0 + i) + 1000 step. It refuses p0 < 0, to show errors come back. */
+/* A corruption whose output shows what it was given: element j of row r
+ * is x p0 + p1 + 100 (pos0 + r) + j + 1000 epoch + 10000 shape[0]. It
+ * refuses p0 < 0, to show errors come back. */
 static daecl_noise_key affine_key;
 static size_t affine_rows, affine_dim;
 
 static int affine_apply(const float *x, float *xt, size_t n_rows, size_t dim,
-                        const daecl_noise_key *key, const float *p, daecl_err *e)
+                        const daecl_shape *shape, const daecl_noise_key *key, const float *p,
+                        daecl_err *e)
 {
     affine_key = *key;
     affine_rows = n_rows;
@@ -811,8 +813,11 @@ static int affine_apply(const float *x, float *xt, size_t n_rows, size_t dim,
         snprintf(e->msg, sizeof e->msg, "affine refuses a negative scale");
         return DAECL_EPLUGIN;
     }
-    for (size_t i = 0; i < n_rows * dim; i++)
-        xt[i] = x[i] * p[0] + p[1] + (float)(key->elem0 + i) + 1000.0f * (float)key->step;
+    for (size_t r = 0; r < n_rows; r++)
+        for (size_t j = 0; j < dim; j++)
+            xt[r * dim + j] = x[r * dim + j] * p[0] + p[1] + 100.0f * (float)(key->pos0 + r) +
+                              (float)j + 1000.0f * (float)key->epoch +
+                              10000.0f * (float)shape->dims[0];
     return 0;
 }
 
@@ -825,7 +830,7 @@ static const daecl_plugin affine_plugin = {DAECL_PLUGIN_HEAD(DAECL_KIND_CORRUPTI
 
 /* A likelihood with k = 2 whose outputs are easy to predict:
  * nll_row = sum_j (x - a0)^2 + a1, grad = scale (p0 (a0 - x), p1),
- * mean = a0 + p0, sample = a1 + (elem0 + i). It records NULL outputs. */
+ * mean = a0 + p0, sample = a1 + 100 (pos0 + r) + j. It records NULL outputs. */
 static int probe_nll_null, probe_grad_null;
 
 static int probe_loss_grad(const float *x, const float *a, size_t n_rows, size_t dim,
@@ -868,7 +873,7 @@ static int probe_sample(const float *a, float *out, size_t n_rows, size_t dim,
     (void)e;
     for (size_t r = 0; r < n_rows; r++)
         for (size_t j = 0; j < dim; j++)
-            out[r * dim + j] = a[r * 2 * dim + dim + j] + (float)(key->elem0 + r * dim + j);
+            out[r * dim + j] = a[r * 2 * dim + dim + j] + 100.0f * (float)(key->pos0 + r) + (float)j;
     return 0;
 }
 
@@ -894,16 +899,19 @@ static void test_corrupt_runs_the_plugin_on_the_slices_with_its_params(void **st
     float *x = random_floats(n + 3, 140, 0, 1);
     daecl_buf *bx = upload(x, n + 3), *bt = alloc_elems(n + 6);
     CALL(fill, S(bt, 0), n + 6, -7.0f);
-    daecl_noise_key key = {.seed = 0x123456789ull, .stream = 2, .step = 3, .elem0 = 100};
-    CALL(corrupt, bound, S(bx, 3), S(bt, 5), rows, dim, &key);
+    daecl_noise_key key = {.seed = 0x123456789ull, .stream = 2, .epoch = 3, .pos0 = 100};
+    daecl_shape shape = {1, {(uint32_t)dim, 1, 1, 1}};
+    CALL(corrupt, bound, S(bx, 3), S(bt, 5), rows, dim, &shape, &key);
     assert_int_equal(affine_rows, rows);
     assert_int_equal(affine_dim, dim);
-    assert_true(affine_key.seed == key.seed && affine_key.stream == 2 && affine_key.elem0 == 100);
+    assert_true(affine_key.seed == key.seed && affine_key.stream == 2 && affine_key.pos0 == 100);
     float *got = download(bt, n + 6);
     for (size_t i = 0; i < n + 6; i++) {
+        size_t r = (i - 5) / dim, j = (i - 5) % dim;
         float want = i < 5 || i >= n + 5
                          ? -7.0f
-                         : x[i - 2] * 2.0f + 0.5f + (float)(100 + i - 5) + 1000.0f * 3.0f;
+                         : x[i - 2] * 2.0f + 0.5f + 100.0f * (float)(100 + r) + (float)j +
+                               1000.0f * 3.0f + 10000.0f * (float)dim;
         if (!same_bits(got[i], want))
             fail_msg("corrupt element %zu = %.9g, want %.9g", i, got[i], want);
     }
@@ -911,7 +919,7 @@ static void test_corrupt_runs_the_plugin_on_the_slices_with_its_params(void **st
 
     /* A slice past the end is refused before the plugin runs. */
     affine_rows = 0;
-    REFUSED(corrupt, bound, S(bx, 4), S(bt, 5), rows, dim, &key);
+    REFUSED(corrupt, bound, S(bx, 4), S(bt, 5), rows, dim, &shape, &key);
     assert_int_equal(affine_rows, 0);
     /* A likelihood op on a corruption binding is refused. */
     REFUSED(lik_mean, bound, S(bx, 0), 1, 1, S(bt, 0));
@@ -921,7 +929,7 @@ static void test_corrupt_runs_the_plugin_on_the_slices_with_its_params(void **st
      * from, as the core words it for a plugin it runs itself. */
     CALL(bind, &affine_plugin, params, 2, &bound);
     memset(&err, 0, sizeof err);
-    assert_int_equal(B->corrupt(ctx, bound, S(bx, 0), S(bt, 0), rows, dim, &key, &err),
+    assert_int_equal(B->corrupt(ctx, bound, S(bx, 0), S(bt, 0), rows, dim, &shape, &key, &err),
                      DAECL_EPLUGIN);
     assert_string_equal(err.msg, "corruption plugin 'affine' failed in host_apply: "
                                  "affine refuses a negative scale");
@@ -987,19 +995,20 @@ static void test_likelihood_ops_run_on_the_slices_and_pass_null_outputs(void **s
     assert_true(mean[0] == -7.0f && mean[2] == -7.0f);
     free(mean);
 
-    daecl_noise_key key = {.seed = 9, .stream = DAECL_STREAM_SAMPLE, .step = 1, .elem0 = 40};
+    daecl_noise_key key = {.seed = 9, .stream = DAECL_STREAM_SAMPLE, .substep = 1, .pos0 = 40};
     CALL(lik_sample, bound, S(ba, 5), rows, dim, &key, S(bo, 2));
     float *out = download(bo, n + 3);
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < dim; j++)
-            assert_true(same_bits(out[2 + r * dim + j],
-                                  a[5 + r * 2 * dim + dim + j] + (float)(40 + r * dim + j)));
+            assert_true(same_bits(out[2 + r * dim + j], a[5 + r * 2 * dim + dim + j] +
+                                                            100.0f * (float)(40 + r) + (float)j));
     free(out);
 
     /* a must hold k * dim values per row: one short is refused. */
     REFUSED(lik_mean, bound, S(ba, 6), rows, dim, S(bo, 0));
     REFUSED(lik_loss_grad, bound, S(bx, 3), S(ba, 5), rows, dim, 1.0f, NONE, S(bg, 7));
-    REFUSED(corrupt, bound, S(bx, 0), S(bo, 0), 1, 1, &key);
+    daecl_shape one = {1, {1, 1, 1, 1}};
+    REFUSED(corrupt, bound, S(bx, 0), S(bo, 0), 1, 1, &one, &key);
     B->unbind(ctx, bound);
     free(x);
     free(a);
@@ -1256,7 +1265,7 @@ static void test_elementwise_ops_give_the_same_bits_on_any_thread_count(void **s
 }
 
 /* Plugins' host ops on chunks of rows: the real Gaussian corruption and
- * likelihood, whose noise follows the key's elem0 into every chunk. */
+ * likelihood, whose noise follows the key's pos0 into every chunk. */
 enum { PL_ROWS = 2001, PL_DIM = 33 };
 
 static void *bind_to(void *c, const daecl_plugin *p, size_t n_over, const char *name, double v)
@@ -1273,8 +1282,9 @@ static void run_corrupt(void *c, daecl_buf *const *b, size_t unused)
     (void)unused;
     void *bound = bind_to(c, test_plugin(DAECL_KIND_CORRUPTION, "gaussian"), 1, "sigma", 0.3);
     daecl_noise_key key = {
-        .seed = 77, .stream = DAECL_STREAM_TRAIN_CORRUPTION, .step = 5, .elem0 = 12};
-    check_ok(B->corrupt(c, bound, S(b[0], 0), S(b[1], 0), PL_ROWS, PL_DIM, &key, &err),
+        .seed = 77, .stream = DAECL_STREAM_TRAIN_CORRUPTION, .epoch = 5, .pos0 = 12};
+    daecl_shape shape = {1, {PL_DIM, 1, 1, 1}};
+    check_ok(B->corrupt(c, bound, S(b[0], 0), S(b[1], 0), PL_ROWS, PL_DIM, &shape, &key, &err),
              "corrupt");
     B->unbind(c, bound);
 }
@@ -1303,16 +1313,18 @@ static void test_plugin_host_ops_give_the_same_bits_on_any_thread_count(void **s
 }
 
 /* A corruption that refuses rows whose first value is above 10 and says
- * which row (counted from the start of the whole call, through elem0). */
+ * which row (counted from the start of the whole call, through pos0). */
 static int picky_apply(const float *x, float *xt, size_t n_rows, size_t dim,
-                       const daecl_noise_key *key, const float *p, daecl_err *e)
+                       const daecl_shape *shape, const daecl_noise_key *key, const float *p,
+                       daecl_err *e)
 {
     (void)p;
+    (void)shape;
     for (size_t r = 0; r < n_rows; r++) {
         if (x[r * dim] > 10.0f) {
             e->status = DAECL_EPLUGIN;
             snprintf(e->msg, sizeof e->msg, "picky refuses row %llu",
-                     (unsigned long long)(key->elem0 / dim + r));
+                     (unsigned long long)(key->pos0 + r));
             return DAECL_EPLUGIN;
         }
         memcpy(xt + r * dim, x + r * dim, dim * sizeof *x);
@@ -1348,7 +1360,9 @@ static void test_the_first_failing_rows_are_reported_on_any_thread_count(void **
         daecl_noise_key key = {.seed = 1, .stream = DAECL_STREAM_TRAIN_CORRUPTION};
         for (int round = 0; round < 20; round++) {
             memset(&err, 0, sizeof err);
-            assert_int_equal(B->corrupt(c, bound, S(bx, 0), S(bt, 0), rows, dim, &key, &err),
+            daecl_shape shape = {1, {(uint32_t)dim, 1, 1, 1}};
+            assert_int_equal(B->corrupt(c, bound, S(bx, 0), S(bt, 0), rows, dim, &shape, &key,
+                                        &err),
                              DAECL_EPLUGIN);
             if (strcmp(err.msg, "corruption plugin 'picky' failed in host_apply: picky refuses "
                                 "row 1234") != 0)

@@ -115,12 +115,13 @@ static void test_eval_numbers_match_an_independent_computation(void **state)
     int32_t y[N];
     make_data(x, y, 3);
     /* The corrupted test copy: masking's own host reference, with the eval
-     * stream's addressing (row r draws blocks r*D + j of step 0). */
+     * stream's addressing (row r is the example at position r of epoch 0). */
     const daecl_plugin *masking = test_plugin(DAECL_KIND_CORRUPTION, "masking");
     float p = 0.3f;
-    daecl_noise_key key = {.seed = 9, .stream = DAECL_STREAM_EVAL_CORRUPTION, .step = 0};
+    daecl_noise_key key = {.seed = 9, .stream = DAECL_STREAM_EVAL_CORRUPTION};
+    daecl_shape shape = {1, {D, 1, 1, 1}};
     assert_int_equal(((const daecl_corruption_ops *)masking->ops)
-                         ->host_apply(x, xt, N, D, &key, &p, &err),
+                         ->host_apply(x, xt, N, D, &shape, &key, &p, &err),
                      0);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
     daecl_safetensors *st = NULL;

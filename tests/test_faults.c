@@ -536,7 +536,8 @@ static void test_injected_opencl_faults_fail_in_one_sentence_and_lose_nothing(vo
 /* ---- a plugin that fails mid-run --------------------------------------------------- */
 
 /* tests/plugins/fail_at: its host_apply refuses from training step 10 on
- * (DAECL_FAIL_AT_STEP=10). The run stops with the plugin's own sentence,
+ * (DAECL_FAIL_AT=1:45: 7 steps of 15 rows an epoch, so step 10 is epoch 1's
+ * fourth batch, at position 45). The run stops with the plugin's own sentence,
  * the checkpoint of step 8 stays (the same weights as a run stopped there on
  * purpose), and without the variable the run resumes, with its config
  * unchanged, to the end of an undisturbed one. */
@@ -551,7 +552,7 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
     char *env[] = {"DAECL_PLUGIN_PATH=" DAECL_TEST_PLUGIN_CASES_DIR "/fail_at", NULL};
     char *env_fail[] = {"DAECL_PLUGIN_PATH=" DAECL_TEST_PLUGIN_CASES_DIR "/fail_at",
-                        "DAECL_FAIL_AT_STEP=10", NULL};
+                        "DAECL_FAIL_AT=1:45", NULL};
     char *out = NULL;
     char *never = "corruption=fail_at";
     assert_int_equal(daecl(env, 0, &out, "train", exp, "--out", ref, "--quiet", never,
@@ -565,7 +566,7 @@ static void fails_mid_run(const char *backend, const char *want_prefix)
     int rc = daecl(env_fail, 0, &out, "train", exp, "--out", run_dir, "--quiet", never,
                    (char *)NULL);
     const char *e = error_line(out, line, sizeof line);
-    if (rc != 1 || !e || !strstr(e, "fail_at refuses training step 10") ||
+    if (rc != 1 || !e || !strstr(e, "fail_at refuses training epoch 1 position 45") ||
         !strstr(e, want_prefix))
         fail_msg("%s: want exit status 1 and the plugin's sentence, got %d:\n%s", backend, rc,
                  out);

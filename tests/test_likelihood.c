@@ -233,7 +233,7 @@ static void test_bernoulli_samples_are_one_with_probability_sigmoid(void **state
     float *a = floats(ROWS * D), *out = floats(ROWS * D);
     for (size_t r = 0; r < ROWS; r++)
         memcpy(a + r * D, logit, sizeof logit);
-    daecl_noise_key key = {.seed = 5, .stream = DAECL_STREAM_SAMPLE, .step = 1};
+    daecl_noise_key key = {.seed = 5, .stream = DAECL_STREAM_SAMPLE, .substep = 1};
     daecl_err err = {0};
     assert_int_equal(
         ops_of(plugin_of("bernoulli"))->host_sample(a, out, ROWS, D, &key, NULL, &err), 0);
@@ -298,7 +298,7 @@ static void test_gaussian_samples_have_mean_a_and_variance_sigma2(void **state)
     float *a = floats(N), *out = floats(N);
     for (size_t i = 0; i < N; i++)
         a[i] = 0.7f;
-    daecl_noise_key key = {.seed = 6, .stream = DAECL_STREAM_SAMPLE, .step = 2, .elem0 = 77};
+    daecl_noise_key key = {.seed = 6, .stream = DAECL_STREAM_SAMPLE, .substep = 2, .pos0 = 77};
     daecl_err err = {0};
     assert_int_equal(ops_of(p)->host_sample(a, out, 100, N / 100, &key, params, &err), 0);
     double sum = 0.0, sum2 = 0.0;
@@ -309,9 +309,12 @@ static void test_gaussian_samples_have_mean_a_and_variance_sigma2(void **state)
     double mean = sum / N, var = sum2 / N - mean * mean;
     assert_true(fabs(mean - 0.7) <= 5.0 * 2.0 / sqrt(N));
     assert_true(fabs(var - 4.0) <= 5.0 * 4.0 * sqrt(2.0 / N));
-    /* Element i draws block elem0 + i (plugin.h), bit for bit. */
-    for (size_t i = 0; i < 100; i++) {
-        daecl_u4 b = daecl_philox_block(6, 0, DAECL_STREAM_SAMPLE, 2, (uint32_t)(77 + i), 0);
+    /* Element j of row r draws block j of position pos0 + r (plugin.h), bit
+     * for bit; the sub-step sits in bits 16.. of the fourth counter word. */
+    for (size_t i = 0; i < 2000; i += 7) {
+        size_t r = i / (N / 100), j = i % (N / 100);
+        daecl_u4 b = daecl_philox_block(6, 0, DAECL_STREAM_SAMPLE | 2u << 16, 0,
+                                        (uint32_t)(77 + r), (uint32_t)j);
         float want = 0.7f + params[0] * daecl_normal(b.x, b.y);
         assert_memory_equal(&out[i], &want, sizeof want);
     }
@@ -439,7 +442,7 @@ static void test_gaussian_learned_samples_use_the_clamped_variance(void **state)
         a[r * 2 * D + 2] = 0.8f;  /* s, dimension 0 */
         a[r * 2 * D + 3] = 20.0f; /* s, dimension 1: clamped to 9 */
     }
-    daecl_noise_key key = {.seed = 7, .stream = DAECL_STREAM_SAMPLE, .step = 3};
+    daecl_noise_key key = {.seed = 7, .stream = DAECL_STREAM_SAMPLE, .substep = 3};
     daecl_err err = {0};
     assert_int_equal(ops_of(p)->host_sample(a, out, ROWS, D, &key, params, &err), 0);
     const double mu[D] = {-1.0, 4.0}, var[D] = {exp(0.8), exp(9.0)};
@@ -567,7 +570,7 @@ static void test_continuous_bernoulli_samples_follow_its_cdf(void **state)
     for (int l = 0; l < 9; l++) {
         for (size_t i = 0; i < S; i++)
             a[i] = logits[l];
-        daecl_noise_key key = {.seed = 5, .stream = DAECL_STREAM_SAMPLE, .step = (uint32_t)l};
+        daecl_noise_key key = {.seed = 5, .stream = DAECL_STREAM_SAMPLE, .epoch = (uint32_t)l};
         daecl_err err = {0};
         assert_int_equal(ops_of(p)->host_sample(a, out, 1, S, &key, NULL, &err), 0);
         for (size_t i = 0; i < S; i++)
@@ -677,12 +680,12 @@ static void test_samples_are_deterministic_in_the_key(void **state)
         test_pack_params(p, params, 0);
         float x[R * D], a[R * 2 * D], s1[R * D], s2[R * D];
         row_data(p, R, D, x, a);
-        daecl_noise_key key = {.seed = 8, .stream = DAECL_STREAM_SAMPLE, .step = 4};
+        daecl_noise_key key = {.seed = 8, .stream = DAECL_STREAM_SAMPLE, .substep = 4};
         daecl_err err = {0};
         assert_int_equal(ops_of(p)->host_sample(a, s1, R, D, &key, params, &err), 0);
         assert_int_equal(ops_of(p)->host_sample(a, s2, R, D, &key, params, &err), 0);
         assert_memory_equal(s1, s2, sizeof s1);
-        key.step++;
+        key.substep++;
         assert_int_equal(ops_of(p)->host_sample(a, s2, R, D, &key, params, &err), 0);
         assert_memory_not_equal(s1, s2, sizeof s1);
     }

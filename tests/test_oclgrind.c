@@ -138,8 +138,10 @@ static void expect_no_reports(const char *log, const char *what, const char *chi
 /* ---- the checks work: a kernel that reads out of bounds is reported ---------------------- */
 
 static int copy_apply(const float *x, float *xt, size_t n_rows, size_t dim,
-                      const daecl_noise_key *key, const float *params, daecl_err *e)
+                      const daecl_shape *shape, const daecl_noise_key *key, const float *params,
+                      daecl_err *e)
 {
+    (void)shape;
     (void)key;
     (void)params;
     (void)e;
@@ -180,7 +182,8 @@ static int child_oob(void)
     if (!rc)
         rc = o->bind(ctx, &oob_plugin, NULL, 0, &bound, &err);
     if (!rc)
-        rc = o->corrupt(ctx, bound, (daecl_slice){x, 0}, (daecl_slice){xt, 0}, 4, 8, &key, &err);
+        rc = o->corrupt(ctx, bound, (daecl_slice){x, 0}, (daecl_slice){xt, 0}, 4, 8,
+                        &(daecl_shape){1, {8, 1, 1, 1}}, &key, &err);
     if (!rc)
         rc = o->read(ctx, xt, 0, host, sizeof host, &err);
     if (rc)

@@ -1,6 +1,7 @@
 /* Tests for include/daecl/philox.h: Philox4x32-10 against the Random123
  * known answers, the noise addressing rule, and the portable float helpers
- * (u01, log, sqrt, cos2pi, normal) against libm in double precision. */
+ * (u01, log, sqrt, cos2pi, normal) against libm in double precision. The
+ * noise key 2.0 (plugin.h) is pinned here. */
 #include "tests/support.h"
 
 #include <float.h>
@@ -56,44 +57,56 @@ static void test_philox_matches_random123_known_answers(void **state)
     }
 }
 
-/* The documented addressing rule, pinned to the known answers: counter =
- * {elem_lo, elem_hi, step, stream}, key = {seed_lo, seed_hi}. */
+/* The noise key 2.0, pinned to the known answers: counter = {block i,
+ * position, epoch, stream | stage << 8 | substep << 16}, key = {seed_lo,
+ * seed_hi} (plugin.h, philox.h). */
 static void test_noise_block_follows_documented_counter_layout(void **state)
 {
     (void)state;
     for (int v = 0; v < 3; v++) {
         const uint32_t *k = kat[v];
-        assert_block(daecl_philox_block(k[4], k[5], k[3], k[2], k[0], k[1]), k + 6);
+        assert_block(daecl_philox_block(k[4], k[5], k[3], k[2], k[1], k[0]), k + 6);
         daecl_noise_key key = {
             .seed = (uint64_t)k[5] << 32 | k[4],
-            .stream = k[3],
-            .step = k[2],
-            .elem0 = (uint64_t)k[1] << 32 | k[0],
+            .stream = k[3] & 0xffu,
+            .stage = (k[3] >> 8) & 0xffu,
+            .substep = k[3] >> 16,
+            .epoch = k[2],
+            .pos0 = k[1],
         };
-        assert_block(daecl_noise_block(&key, 0), k + 6);
-        /* elem0 + i addresses the same block as elem0' = elem0 + i. */
-        key.elem0 -= 1000;
-        assert_block(daecl_noise_block(&key, 1000), k + 6);
+        assert_int_equal(daecl_noise_word3(key.stream, key.stage, key.substep), k[3]);
+        assert_block(daecl_noise_block(&key, 0, k[0]), k + 6);
+        /* Row r of a call at pos0 is the example at position pos0 + r. */
+        key.pos0 -= 1000;
+        assert_block(daecl_noise_block(&key, 1000, k[0]), k + 6);
+        /* A row-granular plugin's block i of that example is the same block. */
+        daecl_shape shape = {1, {1, 1, 1, 1}};
+        daecl_row row = daecl_row_make(&key, &shape, 1, 1000);
+        assert_block(daecl_row_block(&row, k[0]), k + 6);
     }
 }
 
-static void test_noise_block_element_index_carries_into_high_word(void **state)
+/* Positions and blocks are 32-bit: position 2^32 - 1 is the last, and a
+ * row past it wraps to position 0 (the core keeps below it: plugin.h). */
+static void test_noise_block_position_is_the_second_counter_word(void **state)
 {
     (void)state;
-    daecl_noise_key key = {.seed = 42, .stream = 0, .step = 7, .elem0 = 0xffffffffu};
-    daecl_u4 got = daecl_noise_block(&key, 1);
-    daecl_u4 want = daecl_philox_block(42, 0, 0, 7, 0, 1);
+    daecl_noise_key key = {.seed = 42, .epoch = 7, .pos0 = 0xffffffffu};
+    daecl_u4 got = daecl_noise_block(&key, 0, 3);
+    daecl_u4 want = daecl_philox4x32_10(daecl_u4_make(3, 0xffffffffu, 7, 0), 42, 0);
     assert_memory_equal(&got, &want, sizeof got);
-    daecl_u4 wrapped = daecl_philox_block(42, 0, 0, 7, 0, 0);
-    assert_memory_not_equal(&got, &wrapped, sizeof got);
+    daecl_u4 next = daecl_noise_block(&key, 1, 3);
+    daecl_u4 wrapped = daecl_philox4x32_10(daecl_u4_make(3, 0, 7, 0), 42, 0);
+    assert_memory_equal(&next, &wrapped, sizeof next);
 }
 
-static void test_blocks_of_different_seed_stream_step_elem_differ(void **state)
+static void test_blocks_of_different_key_fields_differ(void **state)
 {
     (void)state;
-    /* Base (seed, stream, step, elem) and each coordinate changed alone,
-     * including the high words of the 64-bit seed and element. */
-    daecl_u4 b[7] = {
+    /* Base (seed lo, seed hi, word3, epoch, position, block) and each
+     * coordinate changed alone, and stream, stage and substep apart within
+     * word3. */
+    daecl_u4 b[9] = {
         daecl_philox_block(1, 2, 3, 4, 5, 6),
         daecl_philox_block(9, 2, 3, 4, 5, 6),
         daecl_philox_block(1, 9, 3, 4, 5, 6),
@@ -101,9 +114,11 @@ static void test_blocks_of_different_seed_stream_step_elem_differ(void **state)
         daecl_philox_block(1, 2, 3, 9, 5, 6),
         daecl_philox_block(1, 2, 3, 4, 9, 6),
         daecl_philox_block(1, 2, 3, 4, 5, 9),
+        daecl_philox_block(1, 2, daecl_noise_word3(3, 1, 0), 4, 5, 6),
+        daecl_philox_block(1, 2, daecl_noise_word3(3, 0, 1), 4, 5, 6),
     };
-    for (int i = 0; i < 7; i++)
-        for (int j = i + 1; j < 7; j++) {
+    for (int i = 0; i < 9; i++)
+        for (int j = i + 1; j < 9; j++) {
             /* Every word differs: a shared word would hint at a weak mix. */
             assert_int_not_equal(b[i].x, b[j].x);
             assert_int_not_equal(b[i].y, b[j].y);
@@ -228,10 +243,10 @@ static void test_normal_has_mean_zero_variance_one_and_normal_cdf(void **state)
     float *z = malloc(n * sizeof *z);
     assert_non_null(z);
     daecl_noise_key key = {.seed = 0x0123456789abcdefull, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .step = 17};
+                           .epoch = 17};
     double sum = 0.0, sum2 = 0.0;
     for (size_t i = 0; i < n; i++) {
-        daecl_u4 r = daecl_noise_block(&key, i);
+        daecl_u4 r = daecl_noise_block(&key, i / 1000, (uint32_t)(i % 1000));
         z[i] = daecl_normal(r.x, r.y);
         assert_true(isfinite(z[i]));
         sum += z[i];
@@ -272,8 +287,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_matches_random123_known_answers),
         cmocka_unit_test(test_noise_block_follows_documented_counter_layout),
-        cmocka_unit_test(test_noise_block_element_index_carries_into_high_word),
-        cmocka_unit_test(test_blocks_of_different_seed_stream_step_elem_differ),
+        cmocka_unit_test(test_noise_block_position_is_the_second_counter_word),
+        cmocka_unit_test(test_blocks_of_different_key_fields_differ),
         cmocka_unit_test(test_u01_is_exact_and_in_zero_one),
         cmocka_unit_test(test_portable_log_is_within_bound_of_libm),
         cmocka_unit_test(test_portable_sqrt_matches_libm),

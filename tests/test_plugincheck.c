@@ -1,8 +1,8 @@
 /* Tests for `daecl plugin check` (core/plugincheck.c, core/normcheck.c,
  * cli/cmd_plugin.c): every built-in plugin passes; plugins broken on purpose
  * in one way each (a wrong gradient sign or size, a mean or sample off, a
- * bad row sum, noise that ignores elem0 or the step or repeats itself, NaN
- * output, a device that differs by one bit, an nll off by log 2, a mean
+ * bad row sum, noise that ignores pos0, the epoch or the substep or repeats
+ * itself, NaN output, a device that differs by one bit, an nll off by log 2, a mean
  * that is not the density's, a support declared wrongly) fail the check
  * that names that fault with its sentence; loading refusals; the command's
  * exit statuses. */
@@ -110,7 +110,7 @@ static int toy_sample(const float *a, float *out, size_t n_rows, size_t dim,
 {
     (void)params, (void)err;
     for (size_t i = 0; i < n_rows * dim; i++) {
-        daecl_u4 r = daecl_noise_block(key, i);
+        daecl_u4 r = daecl_noise_block(key, i / dim, (uint32_t)(i % dim));
         out[i] = a[i] + daecl_normal(r.x, r.y) + (lik_mode == TOY_SAMPLE_SHIFT ? 0.5f : 0.0f);
     }
     return 0;
@@ -156,26 +156,26 @@ static const daecl_plugin toy_lik_real = {
 
 /* ---- a toy corruption (x + u, u uniform in [0, 1)), broken on demand ------- */
 
-enum { COR_OK, COR_NO_ELEM0, COR_NO_STEP, COR_LOW_WORD, COR_COUNTER, COR_NAN };
+enum { COR_OK, COR_NO_POS0, COR_NO_EPOCH, COR_NO_SUBSTEP, COR_COUNTER, COR_NAN };
 static int cor_mode;
 
 static int toy_apply(const float *x, float *xt, size_t n_rows, size_t dim,
-                     const daecl_noise_key *key, const float *params, daecl_err *err)
+                     const daecl_shape *shape, const daecl_noise_key *key, const float *params,
+                     daecl_err *err)
 {
-    (void)params, (void)err;
+    (void)shape, (void)params, (void)err;
     static uint32_t calls;
     daecl_noise_key k = *key;
-    if (cor_mode == COR_NO_ELEM0)
-        k.elem0 = 0;
-    if (cor_mode == COR_NO_STEP)
-        k.step = 0;
+    if (cor_mode == COR_NO_POS0) /* rows numbered from the call, as the step keys were */
+        k.pos0 = 0;
+    if (cor_mode == COR_NO_EPOCH)
+        k.epoch = 0;
+    if (cor_mode == COR_NO_SUBSTEP)
+        k.substep = 0;
     if (cor_mode == COR_COUNTER)
         k.seed += calls++;
     for (size_t i = 0; i < n_rows * dim; i++) {
-        daecl_u4 r = daecl_noise_block(&k, i);
-        if (cor_mode == COR_LOW_WORD) /* drops the high half of the element number */
-            r = daecl_philox_block((uint32_t)k.seed, (uint32_t)(k.seed >> 32), k.stream, k.step,
-                                   (uint32_t)(k.elem0 + i), 0);
+        daecl_u4 r = daecl_noise_block(&k, i / dim, (uint32_t)(i % dim));
         float u = daecl_u01(r.x);
         xt[i] = cor_mode == COR_NAN && i == 77 ? NAN : x[i] + u;
     }
@@ -451,9 +451,9 @@ static void test_noise_faults_each_fail_the_noise_check(void **state)
         int mode;
         const char *words;
     } cases[] = {
-        {COR_NO_ELEM0, "chunks of rows"},
-        {COR_NO_STEP, "another step gave the same bytes"},
-        {COR_LOW_WORD, "another elem0 (by 2^32"},
+        {COR_NO_POS0, "chunks of rows"},
+        {COR_NO_EPOCH, "another epoch gave the same bytes"},
+        {COR_NO_SUBSTEP, "another substep gave the same bytes"},
         {COR_COUNTER, "same key gave different bytes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -480,8 +480,9 @@ static void test_nan_output_fails_the_statistics_check(void **state)
 
 static const char *const builtin[] = {
     "corruption-none",      "corruption-masking",    "corruption-gaussian",
-    "corruption-salt_pepper", "likelihood-bernoulli", "likelihood-gaussian",
-    "likelihood-gaussian_learned", "likelihood-continuous_bernoulli", "backend-cpu",
+    "corruption-salt_pepper", "corruption-block", "corruption-patch_mask",
+    "likelihood-bernoulli", "likelihood-gaussian", "likelihood-gaussian_learned",
+    "likelihood-continuous_bernoulli", "backend-cpu",
 };
 
 /* The device comparison runs on the cpu backend here (its bound plugins run
@@ -523,7 +524,7 @@ static void test_missing_backend_skips_the_device_comparison(void **state)
 /* A backend whose corrupt() differs from the host in one bit, and whose
  * lik_mean is off by 1e-3: built from the cpu backend's table. */
 static int (*cpu_corrupt)(void *, void *, daecl_slice, daecl_slice, size_t, size_t,
-                          const daecl_noise_key *, daecl_err *);
+                          const daecl_shape *, const daecl_noise_key *, daecl_err *);
 static int (*cpu_mean)(void *, void *, daecl_slice, size_t, size_t, daecl_slice, daecl_err *);
 static daecl_backend_ops faulty_ops;
 
@@ -549,9 +550,10 @@ static int nudge(void *ctx, daecl_slice s, size_t n, int flip_bit, daecl_err *er
 }
 
 static int faulty_corrupt(void *ctx, void *bound, daecl_slice x, daecl_slice xt, size_t n_rows,
-                          size_t dim, const daecl_noise_key *key, daecl_err *err)
+                          size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                          daecl_err *err)
 {
-    int rc = cpu_corrupt(ctx, bound, x, xt, n_rows, dim, key, err);
+    int rc = cpu_corrupt(ctx, bound, x, xt, n_rows, dim, shape, key, err);
     return rc ? rc : nudge(ctx, xt, n_rows * dim, 1, err);
 }
 

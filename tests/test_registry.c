@@ -62,7 +62,8 @@ static void test_good_plugin_is_accepted_with_its_file(void **state)
     const daecl_corruption_ops *ops = p->ops;
     float x[3] = {1, 2, 3}, xt[3], factor = 2;
     daecl_noise_key key = {0};
-    assert_int_equal(ops->host_apply(x, xt, 1, 3, &key, &factor, NULL), 0);
+    daecl_shape shape = {1, {3, 1, 1, 1}};
+    assert_int_equal(ops->host_apply(x, xt, 1, 3, &shape, &key, &factor, NULL), 0);
     assert_true(xt[2] == 6.0f);
     daecl_registry_destroy(reg);
 }
@@ -488,9 +489,10 @@ static void test_unknown_plugin_names_the_path_and_the_refusals(void **state)
 /* ---- in-memory descriptors ------------------------------------------------ */
 
 static int apply_copy(const float *x, float *xt, size_t n_rows, size_t dim,
-                      const daecl_noise_key *key, const float *params, daecl_err *err)
+                      const daecl_shape *shape, const daecl_noise_key *key, const float *params,
+                      daecl_err *err)
 {
-    (void)key, (void)params, (void)err;
+    (void)shape, (void)key, (void)params, (void)err;
     memcpy(xt, x, n_rows * dim * sizeof *x);
     return 0;
 }

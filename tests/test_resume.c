@@ -2,7 +2,8 @@
  * of one, or by SIGINT, SIGTERM or SIGHUP at a random step, and resumed, ends
  * with weights and optimiser state bit-identical to a run that was never
  * interrupted; a closed stdout does not stop a run; --reset-optimizer
- * switches optimisers; a diverging run keeps the last good checkpoint. */
+ * switches optimisers; a diverging run keeps the last good checkpoint; a
+ * checkpoint from before the noise key 2.0 is refused. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -347,6 +348,41 @@ static void test_diverging_run_keeps_the_last_good_checkpoint(void **state)
     free(dir);
 }
 
+/* A checkpoint without daecl.noise_key (written before the noise key 2.0,
+ * which keys noise by example instead of by step) cannot be continued bit
+ * for bit: resume refuses it in one sentence naming the daecl that wrote
+ * it, and leaves it as it was. The key is renamed in place, so the file is
+ * otherwise the run's own. */
+static void test_a_checkpoint_from_before_noise_key_2_is_refused(void **state)
+{
+    (void)state;
+    char *dir = test_small_experiment("resume-key1", "", "cpu");
+    const char *ov[] = {"train.epochs=1"};
+    train(dir, "run", ov, 1, 0);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/run/checkpoint.safetensors", dir);
+    size_t n;
+    char *bytes = test_read_file(path, &n);
+    char *at = memmem(bytes, n, "\"daecl.noise_key\"", 17);
+    assert_non_null(at);
+    memcpy(at, "\"daecl.noise_kez\"", 17);
+    test_write_file(path, bytes, n);
+    const char *more[] = {"train.epochs=2"};
+    daecl_err err = {0};
+    assert_int_equal(resume(dir, "run", more, 1, &err), DAECL_ECKPT);
+    if (!strstr(err.msg, "checkpoint.safetensors was written by daecl ") ||
+        !strstr(err.msg, " with noise key 1 (by training step), which this daecl") ||
+        !strstr(err.msg, "retrain it"))
+        fail_msg("unexpected sentence: %s", err.msg);
+    size_t n1;
+    char *after = test_read_file(path, &n1);
+    assert_int_equal(n, n1);
+    assert_memory_equal(bytes, after, n);
+    free(bytes);
+    free(after);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_closed_pipe_never_stops_a_run),
         cmocka_unit_test(test_reset_optimizer_switches_sgd_to_adam),
         cmocka_unit_test(test_diverging_run_keeps_the_last_good_checkpoint),
+        cmocka_unit_test(test_a_checkpoint_from_before_noise_key_2_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

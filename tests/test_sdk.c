@@ -169,9 +169,11 @@ static void test_template_plugins_match_independent_references(void **state)
     static const float ps[3] = {0.25f, 0.5f, 0.9f};
     for (int t = 0; t < 3; t++) {
         float p = ps[t];
-        daecl_noise_key key = {11, DAECL_STREAM_TRAIN_CORRUPTION, (uint32_t)t, 0};
+        daecl_noise_key key = {.seed = 11, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
+                               .epoch = (uint32_t)t};
+        daecl_shape shape = {1, {N / 100, 1, 1, 1}};
         daecl_err err = {0};
-        assert_int_equal(dops->host_apply(x, xt, 100, N / 100, &key, &p, &err), 0);
+        assert_int_equal(dops->host_apply(x, xt, 100, N / 100, &shape, &key, &p, &err), 0);
         size_t zeros = 0;
         for (size_t i = 0; i < N; i++) {
             if (xt[i] == 0.0f) {

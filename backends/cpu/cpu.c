@@ -593,7 +593,7 @@ static const void *bound_ops(const cpu *c, const bound *b, uint32_t kind, const 
 /* ---- plugins on chunks of rows -------------------------------------------------
  * A plugin's host ops treat rows independently (plugin.h), so the backend
  * cuts the rows into chunks (daecl__cpu_rows_per_chunk: by size alone) and
- * the pool runs each as one call, its pointers and the noise key's elem0
+ * the pool runs each as one call, its pointers and the noise key's pos0
  * moved to the chunk: the output is the same bits for any thread count.
  * Every chunk runs; when several fail, the lowest chunk's sentence is kept,
  * so the error does not depend on which thread ran what. */
@@ -607,6 +607,7 @@ typedef struct row_job {
     float *out, *nll, *grad;
     float scale;
     const daecl_noise_key *key;
+    const daecl_shape *shape;
     size_t n_rows, rows;  /* rows in all, and per chunk */
     /* the lowest failing chunk (SIZE_MAX: none), its status and sentence */
     pthread_mutex_t lock;
@@ -623,12 +624,12 @@ static int run_rows(const row_job *j, size_t r0, size_t n, daecl_err *err)
     daecl_noise_key key;
     if (j->key) {
         key = *j->key;
-        key.elem0 += (uint64_t)r0 * d;
+        key.pos0 += (uint32_t)r0;
     }
     switch (j->op) {
     case OP_CORRUPT:
         return ((const daecl_corruption_ops *)ops)
-            ->host_apply(j->x + r0 * d, j->out + r0 * d, n, d, &key, p, err);
+            ->host_apply(j->x + r0 * d, j->out + r0 * d, n, d, j->shape, &key, p, err);
     case OP_LOSS_GRAD:
         return ((const daecl_likelihood_ops *)ops)
             ->host_loss_grad(j->x + r0 * d, j->a + r0 * kd, n, d, p, j->scale,
@@ -698,16 +699,17 @@ static int run_rows_parallel(const cpu *c, row_job *j, size_t n_rows, daecl_err 
 }
 
 static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_t n_rows,
-                       size_t dim, const daecl_noise_key *key, daecl_err *err)
+                       size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                       daecl_err *err)
 {
     cpu *c = ctx;
     const bound *b = bp;
     const daecl_corruption_ops *ops = bound_ops(c, b, DAECL_KIND_CORRUPTION, "corrupt", err);
     if (!ops)
         return DAECL_EINVAL;
-    if (!key)
-        return fail(c->host, err, DAECL_EINVAL,
-                    "cpu backend: corrupt was given no noise key; " BUG_HINT);
+    if (!key || !shape)
+        return fail(c->host, err, DAECL_EINVAL, "cpu backend: corrupt was given no %s; " BUG_HINT,
+                    key ? "example shape" : "noise key");
     size_t n;
     float *px, *pxt;
     int rc;
@@ -716,7 +718,8 @@ static int cpu_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_
         (rc = span(c, xt, n, "corrupt", "xt", &pxt, err)))
         return rc;
     (void)ops;
-    row_job j = {.op = OP_CORRUPT, .b = b, .dim = dim, .k = 1, .x = px, .out = pxt, .key = key};
+    row_job j = {.op = OP_CORRUPT, .b = b, .dim = dim, .k = 1, .x = px, .out = pxt, .key = key,
+                 .shape = shape};
     return run_rows_parallel(c, &j, n_rows, err);
 }
 

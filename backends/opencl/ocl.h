@@ -294,7 +294,8 @@ int daecl__ocl_bind(void *ctx, const daecl_plugin *plugin, const float *params, 
                     void **bound, daecl_err *err);
 void daecl__ocl_unbind(void *ctx, void *bound);
 int daecl__ocl_corrupt(void *ctx, void *bound, daecl_slice x, daecl_slice xt, size_t n_rows,
-                       size_t dim, const daecl_noise_key *key, daecl_err *err);
+                       size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                       daecl_err *err);
 int daecl__ocl_lik_loss_grad(void *ctx, void *bound, daecl_slice x, daecl_slice a, size_t n_rows,
                              size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
                              daecl_err *err);

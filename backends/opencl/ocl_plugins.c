@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daecl/philox.h"
 #include "ocl.h"
 #include "plugin_corruption_cl.h" /* corruption_tmpl_src */
 #include "plugin_head_cl.h"       /* plugin_head_src: prelude + philox.h */
@@ -32,7 +33,9 @@ static size_t plugin_parts(const daecl_plugin *p, const char **parts, char *k_li
     parts[n++] = plugin_head_src;
     if (p->kind == DAECL_KIND_CORRUPTION) {
         const daecl_corruption_ops *ops = p->ops;
-        snprintf(k_line, n_line, "\n");
+        snprintf(k_line, n_line, "%s",
+                 ops->granularity == DAECL_GRAIN_ROW ? "\n#define DAECL_CORRUPT_ROWWISE 1\n"
+                                                     : "\n");
         parts[n++] = k_line;
         parts[n++] = ops->cl_source;
         parts[n++] = "\n";
@@ -185,31 +188,42 @@ static bound *bound_of(const daecl__ocl *o, void *bp, uint32_t kind, const char 
 }
 
 int daecl__ocl_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_t n_rows,
-                       size_t dim, const daecl_noise_key *key, daecl_err *err)
+                       size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                       daecl_err *err)
 {
     daecl__ocl *o = ctx;
     bound *b = bound_of(o, bp, DAECL_KIND_CORRUPTION, "corrupt", err);
     if (!b)
         return DAECL_EINVAL;
-    if (!key)
+    if (!key || !shape || shape->rank < 1 || shape->rank > DAECL_MAX_RANK)
         return daecl__ocl_fail(o->host, err, DAECL_EINVAL,
-                               "opencl backend: corrupt was given no noise key; " DAECL__OCL_BUG);
+                               "opencl backend: corrupt was given %s; " DAECL__OCL_BUG,
+                               !key ? "no noise key" : "no valid example shape");
     size_t n;
     int rc;
     if ((rc = daecl__ocl_mul(o, n_rows, dim, &n, "corrupt", err)) ||
         (rc = daecl__ocl_span(o, x, n, "corrupt", "x", err)) ||
         (rc = daecl__ocl_span(o, xt, n, "corrupt", "xt", err)))
         return rc;
-    /* x, xt (n_rows, dim), treated as n elements. */
+    if (n == 0)
+        return 0;
+    /* x, xt (n_rows, dim); global (dim, n_rows). */
     cl_mem xm = x.buf->mem, tm = xt.buf->mem;
-    cl_ulong x_off_elems = x.off, t_off_elems = xt.off, count = n, elem0 = key->elem0;
+    cl_ulong x_off_elems = x.off, t_off_elems = xt.off, rows = n_rows, cols = dim;
     cl_uint seed_lo = (cl_uint)key->seed, seed_hi = (cl_uint)(key->seed >> 32),
-            stream = key->stream, step = key->step;
+            word3 = daecl_noise_word3(key->stream, key->stage, key->substep), epoch = key->epoch,
+            pos0 = key->pos0, rank = shape->rank;
+    cl_uint4 sh;
+    for (unsigned i = 0; i < 4; i++)
+        sh.s[i] = i < shape->rank ? shape->dims[i] : 1u;
     daecl__ocl_arg args[] = {DAECL__ARG(xm),          DAECL__ARG(x_off_elems), DAECL__ARG(tm),
-                             DAECL__ARG(t_off_elems), DAECL__ARG(count),       DAECL__ARG(seed_lo),
-                             DAECL__ARG(seed_hi),     DAECL__ARG(stream),      DAECL__ARG(step),
-                             DAECL__ARG(elem0),       DAECL__ARG(b->params)};
-    return daecl__ocl_launch(o, &b->kern[K_CORRUPT], args, DAECL__NARGS(args), 1, &n, NULL, err);
+                             DAECL__ARG(t_off_elems), DAECL__ARG(rows),        DAECL__ARG(cols),
+                             DAECL__ARG(seed_lo),     DAECL__ARG(seed_hi),     DAECL__ARG(word3),
+                             DAECL__ARG(epoch),       DAECL__ARG(pos0),        DAECL__ARG(rank),
+                             DAECL__ARG(sh),          DAECL__ARG(b->params)};
+    size_t global[2] = {dim, n_rows};
+    return daecl__ocl_launch(o, &b->kern[K_CORRUPT], args, DAECL__NARGS(args), 2, global, NULL,
+                             err);
 }
 
 int daecl__ocl_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, size_t n_rows,
@@ -295,14 +309,14 @@ int daecl__ocl_lik_sample(void *ctx, void *bp, daecl_slice a, size_t n_rows, siz
         (rc = daecl__ocl_span(o, out, n, "lik_sample", "out", err)))
         return rc;
     cl_mem am = a.buf->mem, om = out.buf->mem;
-    cl_ulong a_off_elems = a.off, rows = n_rows, cols = dim, o_off_elems = out.off,
-             elem0 = key->elem0;
+    cl_ulong a_off_elems = a.off, rows = n_rows, cols = dim, o_off_elems = out.off;
     cl_uint seed_lo = (cl_uint)key->seed, seed_hi = (cl_uint)(key->seed >> 32),
-            stream = key->stream, step = key->step;
+            word3 = daecl_noise_word3(key->stream, key->stage, key->substep), epoch = key->epoch,
+            pos0 = key->pos0;
     daecl__ocl_arg args[] = {DAECL__ARG(am),      DAECL__ARG(a_off_elems), DAECL__ARG(rows),
                              DAECL__ARG(cols),    DAECL__ARG(om),          DAECL__ARG(o_off_elems),
-                             DAECL__ARG(seed_lo), DAECL__ARG(seed_hi),     DAECL__ARG(stream),
-                             DAECL__ARG(step),    DAECL__ARG(elem0),       DAECL__ARG(b->params)};
+                             DAECL__ARG(seed_lo), DAECL__ARG(seed_hi),     DAECL__ARG(word3),
+                             DAECL__ARG(epoch),   DAECL__ARG(pos0),        DAECL__ARG(b->params)};
     size_t global[2] = {dim, n_rows};
     return daecl__ocl_launch(o, &b->kern[K_SAMPLE], args, DAECL__NARGS(args), 2, global, NULL, err);
 }

@@ -203,9 +203,11 @@ typedef struct daecl_backend_ops {
     int (*bind)(void *ctx, const daecl_plugin *plugin, const float *params, size_t n_params,
                 void **bound, daecl_err *err);
     void (*unbind)(void *ctx, void *bound); /* accepts NULL */
-    /* Corruption: xt (n_rows, dim) from x; elem0 etc. as in daecl_noise_key. */
+    /* Corruption: xt (n_rows, dim) from x, examples of the given shape;
+     * row r is the example at position key->pos0 + r (plugin.h). */
     int (*corrupt)(void *ctx, void *bound, daecl_slice x, daecl_slice xt, size_t n_rows,
-                   size_t dim, const daecl_noise_key *key, daecl_err *err);
+                   size_t dim, const daecl_shape *shape, const daecl_noise_key *key,
+                   daecl_err *err);
     /* Likelihood ops as in daecl_likelihood_ops, on device slices; nll_rows
      * (n_rows) and grad (n_rows, k*dim) may be NULL slices. */
     int (*lik_loss_grad)(void *ctx, void *bound, daecl_slice x, daecl_slice a, size_t n_rows,
@@ -213,7 +215,8 @@ typedef struct daecl_backend_ops {
                          daecl_err *err);
     int (*lik_mean)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
                     daecl_slice mean, daecl_err *err);
-    /* Optional even with bind: NULL runs the plugin's host_sample. */
+    /* out (n_rows, dim) ~ p(x | a); row r at position key->pos0 + r.
+     * Optional even with bind: NULL runs the plugin's host_sample. */
     int (*lik_sample)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
                       const daecl_noise_key *key, daecl_slice out, daecl_err *err);
 

@@ -22,6 +22,8 @@ typedef struct daecl_f4 { float x, y, z, w; } daecl_f4;
 
 /* Plugin parameters as packed floats (plugin.h: "Packed parameters"). */
 #define DAECL_PARAMS const float *
+/* The address space of a device buffer (__global in OpenCL C). */
+#define DAECL_GLOBAL
 
 static inline daecl_u4 daecl_u4_make(uint32_t x, uint32_t y, uint32_t z, uint32_t w)
 {

@@ -22,24 +22,65 @@
 #define DAECL_HOT
 #endif
 
-/* The Philox block of element i of a call (plugin.h: daecl_noise_key). */
-static inline daecl_u4 daecl_noise_block(const daecl_noise_key *key, uint64_t i)
+/* Block j of row r of a call (plugin.h: daecl_noise_key): the block of
+ * dimension j of the example at position key->pos0 + r. */
+static inline daecl_u4 daecl_noise_block(const daecl_noise_key *key, size_t r, uint32_t j)
 {
-    uint64_t e = key->elem0 + i;
-    return daecl_philox_block((uint32_t)key->seed, (uint32_t)(key->seed >> 32), key->stream,
-                              key->step, (uint32_t)e, (uint32_t)(e >> 32));
+    return daecl_philox_block((uint32_t)key->seed, (uint32_t)(key->seed >> 32),
+                              daecl_noise_word3(key->stream, key->stage, key->substep),
+                              key->epoch, (uint32_t)(key->pos0 + r), j);
+}
+
+/* Row r of a call as a row-granular corruption sees it (philox.h). */
+static inline daecl_row daecl_row_make(const daecl_noise_key *key, const daecl_shape *shape,
+                                       size_t dim, size_t r)
+{
+    daecl_row row;
+    row.seed_lo = (uint32_t)key->seed;
+    row.seed_hi = (uint32_t)(key->seed >> 32);
+    row.word3 = daecl_noise_word3(key->stream, key->stage, key->substep);
+    row.epoch = key->epoch;
+    row.pos = (uint32_t)(key->pos0 + r);
+    row.dim = (uint32_t)dim;
+    row.rank = shape->rank;
+    for (unsigned i = 0; i < 4; i++)
+        row.shape[i] = i < shape->rank ? shape->dims[i] : 1u;
+    return row;
 }
 
 /* Defines `static int NAME(...)`, a daecl_corruption_ops.host_apply that runs
- * daecl_corrupt() over every element. */
+ * daecl_corrupt() over every element, dimension j of row r with block j of
+ * the row's position. */
 #define DAECL_DEFINE_HOST_CORRUPTION(NAME)                                                  \
     DAECL_HOT static int NAME(const float *x, float *xt, size_t n_rows, size_t dim,         \
-                    const daecl_noise_key *key, const float *params, daecl_err *err)        \
+                              const daecl_shape *shape, const daecl_noise_key *key,         \
+                              const float *params, daecl_err *err)                          \
     {                                                                                       \
         (void)err;                                                                          \
-        size_t n = n_rows * dim;                                                            \
-        for (size_t i = 0; i < n; i++)                                                      \
-            xt[i] = daecl_corrupt(x[i], daecl_noise_block(key, i), params);                 \
+        (void)shape;                                                                        \
+        for (size_t r = 0; r < n_rows; r++)                                                 \
+            for (size_t j = 0; j < dim; j++)                                                \
+                xt[r * dim + j] = daecl_corrupt(x[r * dim + j],                             \
+                                                daecl_noise_block(key, r, (uint32_t)j),     \
+                                                params);                                    \
+        return 0;                                                                           \
+    }
+
+/* Defines `static int NAME(...)`, a daecl_corruption_ops.host_apply for a
+ * row-granular plugin (DAECL_GRAIN_ROW): output element j of row r is
+ * daecl_corrupt_row(x row r, j, row r as daecl_row_make gives it), the
+ * function the device kernel calls for the same element. */
+#define DAECL_DEFINE_HOST_ROW_CORRUPTION(NAME)                                              \
+    static int NAME(const float *x, float *xt, size_t n_rows, size_t dim,                   \
+                    const daecl_shape *shape, const daecl_noise_key *key,                   \
+                    const float *params, daecl_err *err)                                    \
+    {                                                                                       \
+        (void)err;                                                                          \
+        for (size_t r = 0; r < n_rows; r++) {                                               \
+            daecl_row row = daecl_row_make(key, shape, dim, r);                             \
+            for (size_t j = 0; j < dim; j++)                                                \
+                xt[r * dim + j] = daecl_corrupt_row(x + r * dim, (uint32_t)j, &row, params); \
+        }                                                                                   \
         return 0;                                                                           \
     }
 
@@ -122,7 +163,7 @@ static inline daecl_f4 daecl__lik_gather(const float *a_row, size_t dim, size_t 
             for (size_t j = 0; j < dim; j++)                                                \
                 out[r * dim + j] = daecl_lik_sample(                                        \
                     daecl__lik_gather(a + r * (K) * dim, dim, j, (K)),                      \
-                    daecl_noise_block(key, r * dim + j), params);                           \
+                    daecl_noise_block(key, r, (uint32_t)j), params);                        \
         return 0;                                                                           \
     }
 

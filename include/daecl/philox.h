@@ -2,13 +2,15 @@
  *
  * This one text is compiled as C (core, plugins, cpu backend) and as OpenCL C
  * (the opencl backend embeds it after its prelude), so the host and every
- * device draw identical bits. Noise for element `elem` of training step `step`
- * in stream `stream` under seed `seed` is the Philox block
+ * device draw identical bits. The noise key 2.0 (plugin.h: daecl_noise_key):
+ * block i of the example at position `pos` of epoch `epoch`, in stream
+ * `stream`, stage `stage` and sub-step `substep`, under seed `seed`, is
  *     key     = {seed & 0xffffffff, seed >> 32}
- *     counter = {elem & 0xffffffff, elem >> 32, step, stream}
- * a pure function of (seed, stream, step, elem): results depend on neither
- * work-group size nor chunking, and a resumed run draws what an uninterrupted
- * one would. One block (four 32-bit words) belongs to one element.
+ *     counter = {i, pos, epoch, stream | stage << 8 | substep << 16}
+ * a pure function of the example and never of the step, the batch or the
+ * call that drew it: results depend on neither work-group size nor chunking
+ * nor how a batch is split over devices, and a resumed run draws what an
+ * uninterrupted one would. An element-wise op gives dimension j block j.
  * Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011. */
 #ifndef DAECL_PHILOX_H
 #define DAECL_PHILOX_H
@@ -37,12 +39,59 @@ static inline daecl_u4 daecl_philox4x32_10(daecl_u4 c, daecl_u32 k0, daecl_u32 k
     return c;
 }
 
-/* The block of element (elem_lo, elem_hi) in (step, stream) under the seed's
- * two key words: the one addressing rule every daecl noise source uses. */
-static inline daecl_u4 daecl_philox_block(daecl_u32 seed_lo, daecl_u32 seed_hi, daecl_u32 stream,
-                                          daecl_u32 step, daecl_u32 elem_lo, daecl_u32 elem_hi)
+/* The fourth counter word: stream (8 bits), stage (8), substep (16). */
+static inline daecl_u32 daecl_noise_word3(daecl_u32 stream, daecl_u32 stage, daecl_u32 substep)
 {
-    return daecl_philox4x32_10(daecl_u4_make(elem_lo, elem_hi, step, stream), seed_lo, seed_hi);
+    return (stream & 0xffu) | (stage & 0xffu) << 8 | substep << 16;
+}
+
+/* Block i of the example at position pos in (epoch, word3) under the
+ * seed's two key words: the one addressing rule every daecl noise source
+ * uses. */
+static inline daecl_u4 daecl_philox_block(daecl_u32 seed_lo, daecl_u32 seed_hi, daecl_u32 word3,
+                                          daecl_u32 epoch, daecl_u32 pos, daecl_u32 i)
+{
+    return daecl_philox4x32_10(daecl_u4_make(i, pos, epoch, word3), seed_lo, seed_hi);
+}
+
+/* One example as a row-granular corruption sees it (plugin.h,
+ * DAECL_GRAIN_ROW): its Philox stream, position, and shape. The host loop
+ * (elementwise.h) and the device kernel (kernels/plugin_corruption.cl) fill
+ * it identically. */
+typedef struct daecl_row {
+    daecl_u32 seed_lo, seed_hi;
+    daecl_u32 word3;    /* daecl_noise_word3(stream, stage, substep) */
+    daecl_u32 epoch;
+    daecl_u32 pos;      /* the example's position in the epoch's permutation */
+    daecl_u32 dim;      /* values in the example: the product of shape */
+    daecl_u32 rank;     /* 1..4 */
+    daecl_u32 shape[4]; /* shape[0..rank), row-major; unused ones are 1 */
+} daecl_row;
+
+/* Block i (0, 1, ...) of the example's own Philox stream. */
+static inline daecl_u4 daecl_row_block(const daecl_row *row, daecl_u32 i)
+{
+    return daecl_philox_block(row->seed_lo, row->seed_hi, row->word3, row->epoch, row->pos, i);
+}
+
+/* The image a row holds: its last two dimensions are (height, width); any
+ * leading ones are planes (channels) that share one spatial pattern. A rank
+ * 1 example is one row of pixels (height 1). */
+static inline daecl_u32 daecl_row_height(const daecl_row *row)
+{
+    return row->rank >= 2u ? row->shape[row->rank - 2u] : 1u;
+}
+
+static inline daecl_u32 daecl_row_width(const daecl_row *row)
+{
+    return row->shape[row->rank - 1u];
+}
+
+/* An integer uniform in [0, n) from one word, by multiply-shift (bias below
+ * n / 2^32): integer ops only, identical everywhere. */
+static inline daecl_u32 daecl_uniform_below(daecl_u32 u, daecl_u32 n)
+{
+    return daecl_mulhi(u, n);
 }
 
 /* Uniform in [0, 1) with 24 random bits: exact in float. */

@@ -101,44 +101,82 @@ typedef struct daecl_host {
     /* Later minors append here; check `size` before using a newer slot. */
 } daecl_host;
 
-/* ---- Noise addressing (philox.h) ----------------------------------------- */
-/* Element r*dim + j of a call draws Philox block elem0 + r*dim + j of
- * (seed, stream, step): chunked calls pass the chunk's first element. */
+/* ---- Noise addressing: the noise key 2.0 (philox.h) ------------------------
+ * The noise of an example is a pure function of (seed, stream, stage,
+ * substep, epoch, position): the example's position in the epoch's
+ * permutation, not the step or the batch it came in. So any split of a batch
+ * over calls, threads, devices or processes draws the same bytes. A call on
+ * n_rows rows passes the position of its first row, pos0; row r is at
+ * position pos0 + r. Within a row, block i (i = 0, 1, ...) is
+ *     Philox4x32-10 under key {seed lo, seed hi} at counter
+ *     {i, pos0 + r, epoch, stream | stage << 8 | substep << 16}.
+ * An element-wise op gives dimension j of row r block j; a row-granular
+ * corruption draws blocks 0, 1, ... of its row as it needs them (the same
+ * space, so the two forms never collide). Limits: positions and blocks per
+ * row below 2^32, epochs below 2^32, stream and stage below 256, substep
+ * below 65536 (the core keeps to them). */
 typedef struct daecl_noise_key {
     uint64_t seed;
-    uint32_t stream;
-    uint32_t step;
-    uint64_t elem0;
+    uint32_t stream;  /* DAECL_STREAM_*, < 256 */
+    uint32_t stage;   /* the stage of stacked training; 0 for one DAE, < 256 */
+    uint32_t substep; /* walkback or chain step; 0 for none, < 65536 */
+    uint32_t epoch;   /* 0-based; streams without epochs use 0 */
+    uint32_t pos0;    /* position of the call's first row; pos0 + n_rows <= 2^32 */
 } daecl_noise_key;
 
 /* Standard streams; plugins may not invent their own. */
 enum {
-    DAECL_STREAM_TRAIN_CORRUPTION = 0,
-    DAECL_STREAM_SHUFFLE = 1,
-    DAECL_STREAM_EVAL_CORRUPTION = 2,
-    DAECL_STREAM_INIT = 3,
-    DAECL_STREAM_SAMPLE = 4,
+    DAECL_STREAM_TRAIN_CORRUPTION = 0, /* epoch, position in the epoch's shuffle */
+    DAECL_STREAM_SHUFFLE = 1,          /* epoch; position i: the Fisher-Yates draw of slot i */
+    DAECL_STREAM_EVAL_CORRUPTION = 2,  /* epoch 0, position = test row */
+    DAECL_STREAM_INIT = 3,             /* epoch 0, position = layer, block = weight index */
+    DAECL_STREAM_SAMPLE = 4,           /* substep = chain step, position = row */
     DAECL_STREAM_PROBE = 5
 };
 
+/* The shape of one example (rows excluded), row-major: dims[0..rank), whose
+ * product is the row's dim; unused dims are 1. MNIST's is {2, {28, 28}};
+ * data without a known shape is {1, {dim}}. */
+#define DAECL_MAX_RANK 4
+typedef struct daecl_shape {
+    uint32_t rank; /* 1..DAECL_MAX_RANK */
+    uint32_t dims[DAECL_MAX_RANK];
+} daecl_shape;
+
 /* Host ops treat rows independently and keep no mutable state: a backend
  * may call one op concurrently from several threads on disjoint blocks of
- * rows (with the pointers, and the noise key's elem0, moved to each block),
- * and must get the same bits as one call over all rows. */
+ * rows (with the pointers moved to each block, and the key's pos0 moved by
+ * the block's first row), and must get the same bits as one call over all
+ * rows. */
 
 /* ---- Corruption: x~ ~ C(x~ | x) ------------------------------------------- */
+enum {
+    DAECL_GRAIN_ELEMENT = 0, /* cl_source defines daecl_corrupt: one element, one block */
+    DAECL_GRAIN_ROW = 1      /* cl_source defines daecl_corrupt_row: sees the whole example */
+};
+
 typedef struct daecl_corruption_ops {
     uint32_t size;
     /* Required. The reference: xt (n_rows, dim) from x (n_rows, dim), both
-     * row-major host arrays that do not overlap; element i draws its noise
-     * from daecl_noise_block(key, i) only. */
+     * row-major host arrays that do not overlap; shape is the examples'
+     * shape (never NULL; its product is dim). Row r draws its noise from
+     * the key's blocks of position key->pos0 + r only (elementwise.h:
+     * daecl_noise_block, daecl_row_make). */
     int (*host_apply)(const float *x, float *xt, size_t n_rows, size_t dim,
-                      const daecl_noise_key *key, const float *params, daecl_err *err);
-    /* Optional. Shared kernel C defining
+                      const daecl_shape *shape, const daecl_noise_key *key, const float *params,
+                      daecl_err *err);
+    /* Optional. Shared kernel C; with DAECL_GRAIN_ELEMENT it defines
      *     float daecl_corrupt(float x, daecl_u4 r, DAECL_PARAMS p)
-     * for one element with its Philox block r; NULL runs host_apply instead
-     * (correct everywhere, slower on a device). */
+     * for one element with its Philox block r; with DAECL_GRAIN_ROW
+     *     float daecl_corrupt_row(DAECL_GLOBAL const float *x, daecl_u32 j,
+     *                             const daecl_row *row, DAECL_PARAMS p)
+     * for output element j of an example from its whole input row x, its
+     * position, shape and Philox stream (philox.h: daecl_row). NULL runs
+     * host_apply instead (correct everywhere, slower on a device). */
     const char *cl_source;
+    /* DAECL_GRAIN_ELEMENT (0, also what a table without this field means)
+     * or DAECL_GRAIN_ROW: which function cl_source defines. */
+    uint32_t granularity;
 } daecl_corruption_ops;
 
 /* ---- Likelihood: -log p_decoder(x | a) -------------------------------------
@@ -156,7 +194,8 @@ typedef struct daecl_likelihood_ops {
     /* Required. mean (n_rows, dim) = E[x | a]: the reconstruction. */
     int (*host_mean)(const float *a, float *mean, size_t n_rows, size_t dim, const float *params,
                      daecl_err *err);
-    /* Required. out (n_rows, dim) ~ p(x | a), element i from block i of key. */
+    /* Required. out (n_rows, dim) ~ p(x | a); element j of row r from
+     * daecl_noise_block(key, r, j) (block j of position key->pos0 + r). */
     int (*host_sample)(const float *a, float *out, size_t n_rows, size_t dim,
                        const daecl_noise_key *key, const float *params, daecl_err *err);
     /* Optional. Shared kernel C defining, for one dimension with its k values

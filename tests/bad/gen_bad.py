@@ -112,7 +112,7 @@ TENSORS = [("encoder.0.weight", [3, 4]), ("decoder.0.weight", [4, 3]),
 
 
 def meta(**drop):
-    m = {"format": "pt", "daecl.version": "0.1.0", "daecl.step": "1", "daecl.epoch": "1",
+    m = {"format": "pt", "daecl.version": "0.1.0", "daecl.noise_key": "2", "daecl.step": "1", "daecl.epoch": "1",
          "daecl.seed": "0", "daecl.epoch_loss_sum": "0", "daecl.epoch_rows": "0",
          "daecl.dim": "4", "daecl.params_per_dim": "1", "daecl.likelihood": "bernoulli",
          "daecl.corruption": "none", "daecl.optimizer": "sgd"}
@@ -189,6 +189,9 @@ def checkpoint_cases():
         b'{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},'
         b'"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}') + bytes(24))
     put("checkpoint", "missing_step.safetensors", checkpoint(md=meta(daecl_step=1)))
+    # written by daecl 1.0.0, before the noise key 2.0
+    put("checkpoint", "noise_key_1.safetensors",
+        checkpoint(md=dict(meta(daecl_noise_key=1), **{"daecl.version": "1.0.0"})))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@
 
 #include "daecl/plugin.h"
 
-static int apply(const float *x, float *xt, size_t n_rows, size_t dim, const daecl_noise_key *key,
-                 const float *params, daecl_err *err)
+static int apply(const float *x, float *xt, size_t n_rows, size_t dim, const daecl_shape *shape,
+                 const daecl_noise_key *key, const float *params, daecl_err *err)
 {
+    (void)shape;
     (void)key;
     (void)err;
     for (size_t i = 0; i < n_rows * dim; i++)
