@@ -21,8 +21,9 @@ static int under(const char *key, const char *pattern)
 
 int daecl_compat_key_may_differ(const char *key, daecl_compat_mode mode, int reset_optimizer)
 {
-    /* Paths of data may move; their content is compared on its own. */
-    if (under(key, "data"))
+    /* Paths of data may move; their content is compared on its own. The
+     * shape is what a row-granular corruption sees, so it stays (resume). */
+    if (under(key, "data") && !under(key, "data.shape"))
         return 1;
     if (mode == DAECL_COMPAT_EVAL)
         return !under(key, "model") && !under(key, "likelihood");

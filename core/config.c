@@ -461,6 +461,39 @@ static int is_retired(vctx *v, const daecl__ynode *key, const char *dotted)
     return 0;
 }
 
+/* data.shape: [] (the data file's), or 1 to 4 whole numbers from 1 to
+ * 2^32 - 1. Whether their product matches the data is checked when the
+ * data are loaded (run.c), with this node's place. */
+static int shape_list(vctx *v, const char *where, const daecl__ynode *val)
+{
+    daecl_config *cfg = v->cfg;
+    char found[96];
+    static const daecl_param_spec dim_spec = {.name = "shape", .type = DAECL_PARAM_INT,
+                                              .min = 1, .max = 4294967295.0};
+    cfg->data.shape_rank = 0;
+    if (daecl__ynode_is_null(val))
+        return 0;
+    if (val->kind != DAECL__Y_SEQ || val->n > 4)
+        return fail_at(v, val, "%s must be a list of 1 to 4 whole numbers such as [28, 28] (or "
+                               "[] for the data file's shape), not %s",
+                       where, val->kind == DAECL__Y_SEQ ? "a list of more than 4"
+                                                        : daecl__ynode_describe(val, found,
+                                                                                sizeof found));
+    for (size_t i = 0; i < val->n; i++) {
+        char item[176], why[DAECL_ERR_MSG_MAX];
+        const daecl__ynode *at;
+        daecl_param_value pv;
+        snprintf(item, sizeof item, "%s.%zu", where, i);
+        if (daecl__param_parse(&dim_spec, item, val->vals[i], &pv, &at, why, sizeof why) != 0)
+            return report(v, at, why);
+        cfg->data.shape[i] = (uint32_t)pv.num[0];
+    }
+    cfg->data.shape_rank = (uint32_t)val->n;
+    cfg->data.shape_line = val->src >= 0 ? 0 : val->line;
+    cfg->data.shape_col = val->src >= 0 ? 0 : val->col;
+    return 0;
+}
+
 /* A mapping of core keys (a section, or one layer): unknown keys, values,
  * then required keys that are missing. */
 static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const char *where,
@@ -480,7 +513,8 @@ static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const ch
             return unknown_key(v, map->keys[i], where, names, n_keys);
         }
         snprintf(dotted, sizeof dotted, "%s%s%s", where, where[0] ? "." : "", key->spec.name);
-        if (core_key(v, key, dotted, map->vals[i], base) != 0)
+        if ((key->flags & DAECL__KEY_SHAPE) ? shape_list(v, dotted, map->vals[i]) != 0
+                                            : core_key(v, key, dotted, map->vals[i], base) != 0)
             return v->err->status;
         seen |= 1u << (key - keys);
         if (strcmp(dotted, "optimizer.nesterov") == 0)
@@ -497,8 +531,8 @@ static void fill_key_defaults(const daecl__cfg_key *keys, size_t n_keys, void *b
 {
     for (size_t k = 0; k < n_keys; k++) {
         daecl_param_value pv;
-        if (keys[k].flags & DAECL__KEY_LAYERS)
-            continue;
+        if (keys[k].flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE))
+            continue; /* layer_default fills the layers; data.shape's [] is all zeros */
         daecl__param_default(&keys[k].spec, &pv);
         daecl__key_store(&keys[k], base, &pv); /* core defaults fit by construction */
     }
@@ -1101,6 +1135,14 @@ static void write_keys(daecl__sbuf *b, const daecl__cfg_key *keys, size_t n_keys
         daecl_param_value pv;
         if (keys[k].flags & DAECL__KEY_LAYERS)
             continue;
+        if (keys[k].flags & DAECL__KEY_SHAPE) {
+            const daecl_config *cfg = base;
+            daecl__sbuf_printf(b, "%s%s: [", indent, keys[k].spec.name);
+            for (uint32_t i = 0; i < cfg->data.shape_rank; i++)
+                daecl__sbuf_printf(b, "%s%u", i ? ", " : "", cfg->data.shape[i]);
+            daecl__sbuf_printf(b, "]\n");
+            continue;
+        }
         daecl__key_load(&keys[k], base, &pv);
         daecl__sbuf_printf(b, "%s%s: ", indent, keys[k].spec.name);
         daecl__sbuf_value(b, &keys[k].spec, &pv);

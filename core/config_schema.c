@@ -66,6 +66,10 @@ static const daecl__cfg_key data_keys[] = {
     {{"max_mb", DAECL_PARAM_FLOAT, {16384, 0}, NULL, ABOVE_0, 1e9, NULL,
       "largest data set (and label array) in MiB daecl will allocate; raise it for bigger data"},
      CFG(data.max_mb), NULL, 0},
+    {{"shape", 0, {0, 0}, "[]", 0, 0, NULL,
+      "one example's shape, rows excluded, as row-major dimensions ([28, 28]); what "
+      "row-granular corruptions see; [] = the data file's (IDX dimensions, .npy shape)"},
+     0, 0, NULL, DAECL__KEY_SHAPE},
 };
 
 static const daecl__cfg_key model_keys[] = {
@@ -836,7 +840,9 @@ const char *daecl_param_type_name(daecl_param_type type)
 
 static const char *type_name(const daecl__cfg_key *key)
 {
-    return key->flags & DAECL__KEY_LAYERS ? "layers" : daecl_param_type_name(key->spec.type);
+    return key->flags & DAECL__KEY_LAYERS  ? "layers"
+           : key->flags & DAECL__KEY_SHAPE ? "list of 1 to 4 whole numbers"
+                                           : daecl_param_type_name(key->spec.type);
 }
 
 static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_key *key)
@@ -846,7 +852,7 @@ static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_k
     daecl__sbuf_printf(b, "| `%s%s` | %s | ", prefix, s->name, type_name(key));
     if (key->flags & DAECL__KEY_REQUIRED) {
         daecl__sbuf_printf(b, "required");
-    } else if (key->flags & DAECL__KEY_LAYERS) {
+    } else if (key->flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE)) {
         daecl__sbuf_printf(b, "`%s`", s->def_str);
     } else {
         daecl_param_value v;
@@ -871,6 +877,9 @@ static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_k
         daecl__sbuf_printf(b, "1 to 100 of `A-Z a-z 0-9 . _ -`; not `.` or `..`");
     } else if (key->flags & DAECL__KEY_PATH) {
         daecl__sbuf_printf(b, "a file path");
+    } else if (key->flags & DAECL__KEY_SHAPE) {
+        daecl__sbuf_printf(b, "each 1 to 4294967295; their product is the data's values per "
+                              "example");
     }
     daecl__sbuf_printf(b, " | %s |\n", s->doc);
 }

@@ -15,7 +15,8 @@ enum {
     DAECL__KEY_REQUIRED = 1u << 0, /* no default: the key must be given */
     DAECL__KEY_PATH = 1u << 1,     /* a file path, made absolute against the config's folder */
     DAECL__KEY_RUN_NAME = 1u << 2, /* [A-Za-z0-9._-]+, 1..100 bytes, not "." or ".." */
-    DAECL__KEY_LAYERS = 1u << 3    /* a list of layers (spec.type unused, def_str is YAML) */
+    DAECL__KEY_LAYERS = 1u << 3,   /* a list of layers (spec.type unused, def_str is YAML) */
+    DAECL__KEY_SHAPE = 1u << 4     /* data.shape: a list of 1 to 4 whole numbers, or [] */
 };
 
 /* One core key: its schema, and where its value lives in the struct of its

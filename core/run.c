@@ -108,6 +108,40 @@ int daecl_run_configure(daecl_run *r, const char *config_path, const char *const
     return 0;
 }
 
+/* data.shape, when given, replaces the shape the data file declared; its
+ * product must be the data's values per example. */
+static int apply_shape(const daecl_config *c, daecl_dataset *ds, daecl_err *err)
+{
+    uint32_t rank = c->data.shape_rank;
+    if (rank == 0)
+        return 0;
+    uint64_t product = 1;
+    int over = 0;
+    char dims[80] = "";
+    for (uint32_t i = 0; i < rank; i++) {
+        over |= __builtin_mul_overflow(product, (uint64_t)c->data.shape[i], &product);
+        size_t used = strlen(dims);
+        snprintf(dims + used, sizeof dims - used, "%s%u", i ? ", " : "", c->data.shape[i]);
+    }
+    char count[32];
+    if (over)
+        snprintf(count, sizeof count, "more than 2^64");
+    else
+        snprintf(count, sizeof count, "%llu", (unsigned long long)product);
+    if (over || product != ds->dim)
+        return daecl_err_set_at(err, DAECL_ECONFIG, c->data.shape_line ? c->source : "",
+                                c->data.shape_line, c->data.shape_col,
+                                "data.shape [%s]%s has %s values per example, but the data have "
+                                "%zu; give dimensions whose product is %zu, or [] for the data "
+                                "file's shape",
+                                dims, c->data.shape_line ? "" : " (an override)", count, ds->dim,
+                                ds->dim);
+    ds->n_shape = rank;
+    for (uint32_t i = 0; i < 4; i++)
+        ds->shape[i] = i < rank ? c->data.shape[i] : 1u;
+    return 0;
+}
+
 int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
@@ -124,7 +158,8 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
         daecl_log(DAECL_LOG_WARN, NULL, "data.train %s holds one value per example, so the "
                   "model is 1 wide; if it is a label file, name it in data.train_labels",
                   c->data.train);
-    if ((rc = check_support(r, r->train, "data.train", c->data.train, err)))
+    if ((rc = check_support(r, r->train, "data.train", c->data.train, err)) ||
+        (rc = apply_shape(c, r->train, err)))
         return rc;
     if (c->data.test[0]) {
         if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
@@ -133,7 +168,8 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
             return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu values per example but "
                                  "the training set %s has %zu; use matching files",
                                  c->data.test, r->test->dim, c->data.train, r->train->dim);
-        if ((rc = check_support(r, r->test, "data.test", c->data.test, err)))
+        if ((rc = check_support(r, r->test, "data.test", c->data.test, err)) ||
+            (rc = apply_shape(c, r->test, err)))
             return rc;
     }
     if (c->data.train_labels[0] &&

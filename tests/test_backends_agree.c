@@ -1,9 +1,10 @@
 /* daecl tests — whole training runs agree across backends and data paths:
  * 200 steps on the opencl backend against the cpu reference (losses within
  * 1e-4 relative at every logged step), streamed data against resident data,
- * and a corruption plugin without device code (run on the host around the
- * device) against the same plugin on the cpu backend. Skipped where no
- * OpenCL device is available. */
+ * a corruption plugin without device code (run on the host around the
+ * device) against the same plugin on the cpu backend, and the row-granular
+ * block and patch_mask on both backends, where data.shape reaches them.
+ * Skipped where no OpenCL device is available. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -151,12 +152,51 @@ static void test_host_fallback_plugin_trains_like_the_reference(void **state)
     free(dir);
 }
 
+/* block and patch_mask see the 8 x 8 images whole: the same run on cpu and
+ * opencl, streamed or resident (the rows keep their positions), and
+ * data.shape = [4, 16] changes what they occlude. */
+static void test_row_granular_corruptions_train_alike_everywhere(void **state)
+{
+    (void)state;
+    char *dir = experiment("rows");
+    static const char *const plugins[] = {"corruption={plugin: block, k: 3}",
+                                          "corruption={plugin: patch_mask, p: 2, q: 0.3}"};
+    for (int k = 0; k < 2; k++) {
+        double a[64], b[64];
+        char run[64];
+        const char *cpu[] = {"backend.plugin=cpu", plugins[k]};
+        const char *str[] = {"backend.plugin=cpu", plugins[k], "data.resident_max_mb=0.01"};
+        const char *shaped[] = {"backend.plugin=cpu", plugins[k], "data.shape=[4, 16]"};
+        snprintf(run, sizeof run, "cpu-%d", k);
+        size_t na = losses(dir, run, cpu, 2, a, 64);
+        snprintf(run, sizeof run, "streamed-%d", k);
+        size_t nb = losses(dir, run, str, 3, b, 64);
+        compare(a, na, b, nb, 0);
+        snprintf(run, sizeof run, "shaped-%d", k);
+        nb = losses(dir, run, shaped, 3, b, 64);
+        assert_int_equal(na, nb);
+        int same = 1;
+        for (size_t i = 0; i < na; i++)
+            same = same && a[i] == b[i];
+        if (same)
+            fail_msg("%s: data.shape=[4, 16] trained exactly as the file's 8 x 8", plugins[k]);
+        if (have_opencl()) {
+            const char *ocl[] = {"backend.plugin=opencl", plugins[k]};
+            snprintf(run, sizeof run, "opencl-%d", k);
+            nb = losses(dir, run, ocl, 2, b, 64);
+            compare(a, na, b, nb, 1e-4);
+        }
+    }
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opencl_and_cpu_agree_for_200_steps),
         cmocka_unit_test(test_streamed_data_trains_like_resident_data),
         cmocka_unit_test(test_host_fallback_plugin_trains_like_the_reference),
+        cmocka_unit_test(test_row_granular_corruptions_train_alike_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -432,6 +432,43 @@ static void test_wrong_type_says_what_was_expected_and_found(void **state)
     expect_err(MINIMAL "optimizer: {lr: [1]}\n", 2, 17, "must be a number, not a list", NULL);
 }
 
+/* data.shape: [] by default (the data file's), or 1 to 4 whole numbers,
+ * written back as a flow list; errors at the offending node. */
+static void test_data_shape_is_a_list_of_one_to_four_whole_numbers(void **state)
+{
+    (void)state;
+    daecl_config *c = load(MINIMAL);
+    assert_int_equal(c->data.shape_rank, 0);
+    daecl_config_destroy(c);
+    c = load("data:\n  train: train.idx\n  shape: [28, 28]\n");
+    assert_int_equal(c->data.shape_rank, 2);
+    assert_int_equal(c->data.shape[0], 28);
+    assert_int_equal(c->data.shape[1], 28);
+    assert_int_equal(c->data.shape_line, 3);
+    assert_int_equal(c->data.shape_col, 10);
+    char *text = daecl_config_to_yaml(c);
+    assert_non_null(strstr(text, "  shape: [28, 28]\n"));
+    free(text);
+    daecl_config_destroy(c);
+    const char *ov[] = {"data.shape=[3, 16, 16]"};
+    c = load_ov(MINIMAL, ov, 1);
+    assert_int_equal(c->data.shape_rank, 3);
+    assert_int_equal(c->data.shape[2], 16);
+    assert_int_equal(c->data.shape_line, 0);
+    daecl_config_destroy(c);
+    c = load("data: {train: train.idx, shape: []}\n");
+    assert_int_equal(c->data.shape_rank, 0);
+    daecl_config_destroy(c);
+    expect_err("data:\n  train: train.idx\n  shape: [28, 0]\n", 3, 15, "data.shape.1", NULL);
+    expect_err("data:\n  train: train.idx\n  shape: [28, 2.5]\n", 3, 15, "data.shape.1",
+               "whole number");
+    expect_err("data:\n  train: train.idx\n  shape: 784\n", 3, 10,
+               "data.shape must be a list of 1 to 4 whole numbers such as [28, 28]", NULL);
+    expect_err("data:\n  train: train.idx\n  shape: [1, 2, 3, 4, 5]\n", 3, 10,
+               "not a list of more than 4", NULL);
+    expect_override_err(MINIMAL, "data.shape=[28, -1]", "data.shape.1", NULL);
+}
+
 static void test_out_of_range_says_the_range(void **state)
 {
     (void)state;
@@ -953,6 +990,7 @@ static void test_to_yaml_round_trips_to_the_same_config(void **state)
     round_trip(MINIMAL "corruption: {plugin: gaussian, std: .inf}\nlikelihood: bernoulli\n"
                        "model: {decoder: [], encoder: [{units: 5}]}\n");
     round_trip(MINIMAL "corruption: none\n");
+    round_trip("data: {train: train.idx, shape: [3, 32, 32]}\ncorruption: none\n");
     /* control characters, line breaks YAML would fold, the BOM: escaped */
     round_trip(MINIMAL "corruption: {label: \"a\\x01b\\x7f\\x85\\u2028\\u2029\\uFEFF\\r\\n "
                        "\\u00e9\\U0001F600 end \"}\n");
@@ -1126,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key_in_an_encoder_layer),
         cmocka_unit_test(test_unknown_plugin_parameter),
         cmocka_unit_test(test_wrong_type_says_what_was_expected_and_found),
+        cmocka_unit_test(test_data_shape_is_a_list_of_one_to_four_whole_numbers),
         cmocka_unit_test(test_out_of_range_says_the_range),
         cmocka_unit_test(test_enum_bool_string_and_pair_errors),
         cmocka_unit_test(test_unknown_plugin_suggests_the_nearest),
