@@ -329,6 +329,13 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
             return refuse(err, origin, "has a corruption ops table of %u bytes, smaller than ABI "
                           "2.0's %zu; rebuild it against this daecl", size, CORRUPTION_SIZE_2_0);
         const daecl_corruption_ops *o = p->ops;
+        /* A table built before `granularity` existed is element-wise. */
+        uint32_t grain = size >= offsetof(daecl_corruption_ops, granularity) + sizeof(uint32_t)
+                             ? o->granularity
+                             : DAECL_GRAIN_ELEMENT;
+        if (grain > DAECL_GRAIN_ROW)
+            return refuse(err, origin, "declares corruption granularity %u; use "
+                          "DAECL_GRAIN_ELEMENT (0) or DAECL_GRAIN_ROW (1)", grain);
         if (!o->host_apply)
             missing = "host_apply";
         break;

@@ -516,6 +516,7 @@ static void reset_mem_plugin(void)
                       .n_params = 3, .ops = &mem_ops};
     mem_plugin = p;
     mem_ops.size = sizeof(daecl_corruption_ops);
+    mem_ops.granularity = DAECL_GRAIN_ELEMENT;
 }
 
 static void expect_add_refused(const char *words)
@@ -557,6 +558,20 @@ static void test_schema_errors_are_refused(void **state)
     reset_mem_plugin();
     mem_ops.size = 8;
     expect_add_refused("smaller than ABI 2.0");
+    reset_mem_plugin();
+    mem_ops.granularity = 2;
+    expect_add_refused("declares corruption granularity 2; use DAECL_GRAIN_ELEMENT (0) or "
+                       "DAECL_GRAIN_ROW (1)");
+    /* A table of ABI 1.0's size has no granularity: what lies past its end
+     * is not read, and the registry's copy says element-wise. */
+    mem_ops.size = (uint32_t)offsetof(daecl_corruption_ops, granularity);
+    daecl_registry *reg = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_registry_create("", &reg, &err), 0);
+    assert_int_equal(daecl_registry_add(reg, &mem_plugin, "memory-plugin", &err), 0);
+    const daecl_plugin *p = daecl_registry_find(reg, DAECL_KIND_CORRUPTION, "mem", NULL);
+    assert_int_equal(((const daecl_corruption_ops *)p->ops)->granularity, DAECL_GRAIN_ELEMENT);
+    daecl_registry_destroy(reg);
     reset_mem_plugin();
 }
 
