@@ -150,6 +150,11 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
     int rc = daecl_dataset_load(c->data.train, c->data.train_limit, max_bytes, &r->train, err);
     if (rc)
         return rc;
+    /* The noise key numbers an epoch's examples with 32 bits (plugin.h). */
+    if (r->train->n_rows > UINT32_MAX)
+        return daecl_err_set(err, DAECL_EDATA, "training set %s has %zu rows; daecl numbers "
+                             "the examples of an epoch with 32 bits, so use at most %u "
+                             "(data.train_limit)", c->data.train, r->train->n_rows, UINT32_MAX);
     if (r->train->dim > UINT32_MAX / 4)
         return daecl_err_set(err, DAECL_EDATA, "training set %s has %zu values per example; "
                              "daecl supports at most %u", c->data.train, r->train->dim,
@@ -164,6 +169,10 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
     if (c->data.test[0]) {
         if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
             return rc;
+        if (r->test->n_rows > UINT32_MAX)
+            return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu rows; daecl numbers "
+                                 "its examples with 32 bits, so use at most %u "
+                                 "(data.test_limit)", c->data.test, r->test->n_rows, UINT32_MAX);
         if (r->test->dim != r->train->dim)
             return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu values per example but "
                                  "the training set %s has %zu; use matching files",

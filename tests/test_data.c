@@ -259,6 +259,14 @@ static void test_npy_float32_version_1_keeps_values_and_shape(void **state)
     assert_int_equal(ds->n_shape, 2);
     assert_int_equal(ds->shape[0], 2);
     assert_int_equal(ds->shape[1], 5);
+    /* What a corruption plugin sees: rank 2, unused dimensions 1. */
+    daecl_shape shape;
+    daecl_dataset_shape(ds, &shape);
+    assert_int_equal(shape.rank, 2);
+    assert_int_equal(shape.dims[0], 2);
+    assert_int_equal(shape.dims[1], 5);
+    assert_int_equal(shape.dims[2], 1);
+    assert_int_equal(shape.dims[3], 1);
     assert_same_floats(ds->x, v, 30);
     daecl_dataset_destroy(ds);
     free(o.b);
