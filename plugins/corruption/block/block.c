@@ -22,8 +22,9 @@ static const daecl_param_spec params[] = {
                 .doc = "what the square holds: `value`, or uniform noise in `noise` [lo, hi)"},
     [P_VALUE] = {.name = "value", .type = DAECL_PARAM_FLOAT, .def = {0.0, 0.0}, .min = -FLT_MAX,
                  .max = FLT_MAX, .doc = "the fill value of fill: value, in data units"},
+    /* +-1e30 keeps hi - lo finite in float. */
     [P_NOISE] = {.name = "noise", .type = DAECL_PARAM_FLOAT2, .def = {0.0, 1.0},
-                 .min = -FLT_MAX, .max = FLT_MAX,
+                 .min = -1e30, .max = 1e30,
                  .doc = "[lo, hi] of the uniform noise of fill: noise, in data units"},
 };
 
