@@ -480,7 +480,7 @@ static int shape_list(vctx *v, const char *where, const daecl__ynode *val)
                                                         : daecl__ynode_describe(val, found,
                                                                                 sizeof found));
     for (size_t i = 0; i < val->n; i++) {
-        char item[176], why[DAECL_ERR_MSG_MAX];
+        char item[200], why[DAECL_ERR_MSG_MAX];
         const daecl__ynode *at;
         daecl_param_value pv;
         snprintf(item, sizeof item, "%s.%zu", where, i);
