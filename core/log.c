@@ -45,8 +45,8 @@ void daecl_log(int level, const char *who, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     const char *tag = (level >= 0 && level <= 3) ? names[level] : "";
-    fprintf(stderr, "daecl:%s%s%s%s%s %s\n", who ? " [" : "", who ? who : "", who ? "]" : "",
-            *tag ? " " : "", *tag ? tag : "", line);
+    fprintf(stderr, "daecl:%s%s%s%s%s%s %s\n", who ? " [" : "", who ? who : "", who ? "]" : "",
+            *tag ? " " : "", *tag ? tag : "", *tag ? ":" : "", line);
     if (*tag)
         fflush(stderr);
 }
