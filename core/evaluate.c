@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/runfiles.h"
 
 /* ---- the test set: NLL, denoising -------------------------------------------- */
 
@@ -281,31 +282,18 @@ int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_p
     if ((rc = daecl_evaluate(&r, 1, labels && !o->no_probe, o->probe_baseline, out, err)))
         goto done;
     if (o->run_dir) {
-        char path[PATH_MAX];
-        if ((rc = daecl_path_join(path, sizeof path, o->run_dir, "eval.json", err)))
-            goto done;
         cJSON *j = cJSON_CreateObject();
-        if (!j) {
-            rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
-            goto done;
+        if (j) {
+            cJSON_AddStringToObject(j, "checkpoint", ckpt_path);
+            cJSON_AddNumberToObject(j, "step", (double)st.step);
+            cJSON_AddNumberToObject(j, "epoch", st.epoch);
+            cJSON_AddStringToObject(j, "device", daecl_session_device_name(r.s));
+            daecl_evaluation_to_json(out, j);
         }
-        cJSON_AddStringToObject(j, "checkpoint", ckpt_path);
-        cJSON_AddNumberToObject(j, "step", (double)st.step);
-        cJSON_AddNumberToObject(j, "epoch", st.epoch);
-        cJSON_AddStringToObject(j, "device", daecl_session_device_name(r.s));
-        daecl_evaluation_to_json(out, j);
-        char *text = cJSON_Print(j);
-        cJSON_Delete(j);
-        if (!text) {
-            rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory writing %s", path);
-            goto done;
-        }
-        size_t len = strlen(text);
-        text[len] = '\n';
-        rc = daecl_write_file_atomic(path, text, len + 1, "evaluation", err);
-        free(text);
+        /* NULL j: write_json says out of memory */
+        rc = daecl_runfiles_write_json(o->run_dir, "eval.json", j, "evaluation", err);
         if (!rc && json_path && json_path_n)
-            snprintf(json_path, json_path_n, "%s", path);
+            snprintf(json_path, json_path_n, "%s/eval.json", o->run_dir);
     }
 done:
     daecl_run_close(&r);
