@@ -169,11 +169,6 @@ static float *stage(daecl_session *s, int i, size_t n, daecl_err *err)
     return s->stage[i];
 }
 
-static int read_slice(daecl_session *s, daecl_slice src, float *dst, size_t n, daecl_err *err)
-{
-    return s->be->read(s->ctx, src.buf, src.off * sizeof(float), dst, n * sizeof(float), err);
-}
-
 static int write_slice(daecl_session *s, daecl_slice dst, const float *src, size_t n,
                        daecl_err *err)
 {
@@ -200,7 +195,7 @@ int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_
     float *hx = stage(s, 0, n, err), *hxt = stage(s, 1, n, err);
     if (!hx || !hxt)
         return DAECL_ENOMEM;
-    int rc = read_slice(s, x, hx, n, err);
+    int rc = daecl_session_read(s, x, hx, n, err);
     if (rc)
         return rc;
     const daecl_corruption_ops *ops = s->corruption->ops;
@@ -225,9 +220,9 @@ int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size
     float *hn = nll_rows.buf ? stage(s, 3, n_rows, err) : NULL;
     if (!hx || !ha || (grad.buf && !hg) || (nll_rows.buf && !hn))
         return DAECL_ENOMEM;
-    int rc = read_slice(s, x, hx, n, err);
+    int rc = daecl_session_read(s, x, hx, n, err);
     if (!rc)
-        rc = read_slice(s, a, ha, na, err);
+        rc = daecl_session_read(s, a, ha, na, err);
     if (rc)
         return rc;
     daecl_err_clear(err);
@@ -251,7 +246,7 @@ int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t di
     float *ha = stage(s, 1, na, err), *hm = stage(s, 0, n, err);
     if (!ha || !hm)
         return DAECL_ENOMEM;
-    int rc = read_slice(s, a, ha, na, err);
+    int rc = daecl_session_read(s, a, ha, na, err);
     if (rc)
         return rc;
     daecl_err_clear(err);
@@ -271,7 +266,7 @@ int daecl_session_sample(daecl_session *s, daecl_slice a, size_t n_rows, size_t 
     float *ha = stage(s, 1, na, err), *ho = stage(s, 0, n, err);
     if (!ha || !ho)
         return DAECL_ENOMEM;
-    int rc = read_slice(s, a, ha, na, err);
+    int rc = daecl_session_read(s, a, ha, na, err);
     if (rc)
         return rc;
     daecl_err_clear(err);
