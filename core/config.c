@@ -649,9 +649,17 @@ static void passed_over(const daecl_registry *reg, const char *kind, int name_pa
         if (!strstr(r, mine) && strstr(r, "/daecl-"))
             continue; /* another kind's file */
         const char *lead = first ? (name_path ? ", where it refused: " : "; refused: ") : "; ";
-        /* room for this one and for a closing "and N more" */
-        if (left_out || used + strlen(lead) + strlen(r) + 64 > n) {
-            left_out++;
+        /* room for this one and for a closing "and N more"; the first is
+         * always said, cut short with "..." where long paths leave no room */
+        size_t room = n - used > 64 ? n - used - 64 : 0;
+        if (left_out || strlen(lead) + strlen(r) > room) {
+            if (!first || room < strlen(lead) + 80) {
+                left_out++;
+                continue;
+            }
+            used += (size_t)snprintf(out + used, n - used, "%s%.*s...", lead,
+                                     (int)(room - strlen(lead) - 3), r);
+            first = 0;
             continue;
         }
         used += (size_t)snprintf(out + used, n - used, "%s%s", lead, r);
@@ -667,7 +675,9 @@ static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *na
 {
     const char *names[64];
     size_t n_names = 0;
-    char list[512], more[640];
+    /* more: what the registry passed over, within the 1,024 bytes of err
+     * with the sentence around it */
+    char list[512], more[768];
     /* A plugin file of that name was found but refused: say why, or the user
      * sees "unknown plugin" for a file that is plainly there (bad-input
      * catalogue case plugin.unknown_after_refusal). */
