@@ -19,6 +19,7 @@
 #define DAECL_NAME_MAX 128
 #define DAECL_MAX_LAYERS 16
 #define DAECL_MAX_PARAMS 32
+#define DAECL_MAX_REPLICAS 16 /* devices one process may train on */
 
 enum { DAECL_CKPT_EPOCH = 0, DAECL_CKPT_STEP = 1 };
 
@@ -102,6 +103,24 @@ typedef struct daecl_config {
     struct {
         char dir[DAECL_PATH_MAX]; /* parent of run folders, relative to the cwd */
     } output;
+
+    /* parallel: data parallelism over devices and processes (docs/scaling.md).
+     * n_devices 0: the one device of the backend section. Otherwise each
+     * entry is a backend section of its own (`plugin: NAME` plus that
+     * plugin's parameters, validated like `backend`), plus an optional
+     * `share:` (a positive weight; 0 = measured). The list is one node's:
+     * the ranks on a node take entries round-robin by local rank
+     * (core/replicas.h). */
+    struct {
+        uint32_t n_devices;
+        daecl_plugin_cfg devices[DAECL_MAX_REPLICAS];
+        double share[DAECL_MAX_REPLICAS];       /* 0: measured */
+        int line[DAECL_MAX_REPLICAS], col[DAECL_MAX_REPLICAS]; /* of each entry (0: an override) */
+        uint32_t measure_steps; /* steps timed before shares are set from throughput */
+        int rebalance;          /* re-measure shares at every epoch boundary */
+        int drop_slow;          /* leave out replicas not worth their synchronisation */
+        char comm[DAECL_NAME_MAX]; /* "auto" (the launcher's), "none", or a comm plugin name */
+    } parallel;
 
     struct daecl_config_tree *tree; /* private: the resolved document */
 } daecl_config;

@@ -36,7 +36,8 @@ extern "C" {
 typedef enum daecl_plugin_kind {
     DAECL_KIND_CORRUPTION = 1,
     DAECL_KIND_LIKELIHOOD = 2,
-    DAECL_KIND_BACKEND = 3
+    DAECL_KIND_BACKEND = 3,
+    DAECL_KIND_COMM = 4 /* a communicator between processes (comm.h) */
 } daecl_plugin_kind;
 
 /* ---- Parameter schema ------------------------------------------------------
@@ -246,8 +247,9 @@ typedef struct daecl_plugin {
     int (*init)(const daecl_host *host, daecl_err *err);
     /* Optional. Checks values beyond the schema (e.g. min < max). */
     int (*check)(const daecl_param_value *values, daecl_err *err);
-    /* The kind's ops table (daecl_corruption_ops, daecl_likelihood_ops or
-     * daecl_backend_ops from backend.h); it starts with its own size. */
+    /* The kind's ops table (daecl_corruption_ops, daecl_likelihood_ops,
+     * daecl_backend_ops from backend.h or daecl_comm_ops from comm.h); it
+     * starts with its own size. */
     const void *ops;
 } daecl_plugin;
 
