@@ -397,16 +397,83 @@ unsigned daecl__pool_cgroup_cpus(const char *sys_root, const char *proc_cgroup)
     return best;
 }
 
+/* A whole number from 1 to 65536 in `s` (the whole string); 0 otherwise. */
+static unsigned env_count(const char *s)
+{
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    return end && !*end && v >= 1 && v <= 65536 ? (unsigned)v : 0;
+}
+
+/* Node `node`'s entry of Slurm's tasks-per-node list "4", "2(x3),1": 0
+ * when the list or the node number cannot be read. */
+static unsigned slurm_tasks_on(const char *list, const char *node)
+{
+    if (!list || !node || *node < '0' || *node > '9')
+        return 0;
+    unsigned long want = strtoul(node, NULL, 10), at = 0;
+    for (const char *p = list; *p >= '0' && *p <= '9';) {
+        char *end = NULL;
+        unsigned long tasks = strtoul(p, &end, 10), times = 1;
+        if (end[0] == '(' && end[1] == 'x' && end[2] >= '0' && end[2] <= '9') {
+            times = strtoul(end + 2, &end, 10);
+            if (*end++ != ')')
+                return 0;
+        }
+        if (*end != ',' && *end != '\0')
+            return 0;
+        if (want < at + times)
+            return tasks >= 1 && tasks <= 65536 ? (unsigned)tasks : 0;
+        at += times;
+        if (*end != ',')
+            return 0;
+        p = end + 1;
+    }
+    return 0;
+}
+
+/* Exposed for tests: the ranks on this process's node as its launcher
+ * tells it, 1 when none does. Open MPI's mpirun sets
+ * OMPI_COMM_WORLD_LOCAL_SIZE; MPICH's and Intel MPI's Hydra
+ * MPI_LOCALNRANKS; Slurm's srun SLURM_STEP_TASKS_PER_NODE (one entry per
+ * node of the step) with SLURM_NODEID. Not SLURM_NTASKS_PER_NODE: sbatch
+ * sets it for the whole job, also for a one-process step inside it, and
+ * only when --ntasks-per-node is given. */
+unsigned daecl__pool_ranks_on_node(void);
+unsigned daecl__pool_ranks_on_node(void)
+{
+    unsigned n = env_count(getenv("OMPI_COMM_WORLD_LOCAL_SIZE"));
+    if (!n)
+        n = env_count(getenv("MPI_LOCALNRANKS"));
+    if (!n)
+        n = slurm_tasks_on(getenv("SLURM_STEP_TASKS_PER_NODE"), getenv("SLURM_NODEID"));
+    return n ? n : 1;
+}
+
+/* Exposed for tests: one rank's share of `cpus` when `ranks` share a node
+ * of `online` CPUs and the rank's affinity mask holds `in_mask` of them. A
+ * mask narrower than the node already is the share (mpirun --bind-to,
+ * srun --cpu-bind): it is kept. Round down, at least 1. */
+unsigned daecl__pool_rank_share(unsigned cpus, unsigned in_mask, unsigned online, unsigned ranks);
+unsigned daecl__pool_rank_share(unsigned cpus, unsigned in_mask, unsigned online, unsigned ranks)
+{
+    if (ranks <= 1 || in_mask < online)
+        return cpus;
+    return cpus / ranks ? cpus / ranks : 1;
+}
+
 unsigned daecl_pool_default_threads(void)
 {
     unsigned n = 0;
     cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (sched_getaffinity(0, sizeof set, &set) == 0)
         n = (unsigned)CPU_COUNT(&set);
-    if (n == 0) {
-        long online = sysconf(_SC_NPROCESSORS_ONLN);
-        n = online > 0 ? (unsigned)online : 1;
-    }
+    unsigned in_mask = n;
+    if (n == 0)
+        n = in_mask = online > 0 ? (unsigned)online : 1;
     FILE *f = fopen("/proc/self/cgroup", "r");
     if (f) {
         char text[4096];
@@ -417,5 +484,6 @@ unsigned daecl_pool_default_threads(void)
         if (quota && quota < n)
             n = quota;
     }
-    return n;
+    return daecl__pool_rank_share(n, in_mask, online > 0 ? (unsigned)online : in_mask,
+                                  daecl__pool_ranks_on_node());
 }

@@ -39,7 +39,12 @@ void daecl_pool_run(daecl_pool *p, size_t n_chunks, daecl_pool_fn fn, void *arg)
 
 /* The threads this process may use: the CPUs in its affinity mask, lowered
  * to the cgroup's CPU quota when one is set (cgroup v2 cpu.max, or v1
- * cpu.cfs_quota_us / cpu.cfs_period_us), rounded up; at least 1. */
+ * cpu.cfs_quota_us / cpu.cfs_period_us), rounded up; then, when the
+ * launcher says this process is one of L > 1 ranks on its node
+ * (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS, or Slurm's
+ * SLURM_STEP_TASKS_PER_NODE and SLURM_NODEID) and its affinity mask is not
+ * narrower than the node's online CPUs (a rank bound to its own cores
+ * already has its share), divided by L, rounded down; at least 1. */
 unsigned daecl_pool_default_threads(void);
 
 #endif

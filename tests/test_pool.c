@@ -2,7 +2,7 @@
  * exactly once whatever the thread count, a chunk that blocks leaves the
  * rest to the other threads, and the default thread count follows the
  * process's CPU affinity and its cgroup's CPU quota (read from fake cgroup
- * trees written here). */
+ * trees written here), divided among the MPI ranks on one node. */
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -21,6 +21,8 @@
 
 /* Defined in core/pool.c for these tests (not in pool.h). */
 unsigned daecl__pool_cgroup_cpus(const char *sys_root, const char *proc_cgroup);
+unsigned daecl__pool_ranks_on_node(void);
+unsigned daecl__pool_rank_share(unsigned cpus, unsigned in_mask, unsigned online, unsigned ranks);
 
 /* ---- every chunk once ------------------------------------------------------- */
 
@@ -334,6 +336,85 @@ static void test_default_threads_follow_the_affinity_mask(void **state)
     assert_int_equal(WEXITSTATUS(status), 1);
 }
 
+/* ---- ranks on one node --------------------------------------------------------- */
+
+static const char *const launcher_vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
+                                            "SLURM_STEP_TASKS_PER_NODE", "SLURM_NODEID"};
+
+static void clear_launcher_env(void)
+{
+    for (size_t i = 0; i < sizeof launcher_vars / sizeof launcher_vars[0]; i++)
+        unsetenv(launcher_vars[i]);
+}
+
+static void test_ranks_on_node_come_from_open_mpi_hydra_or_slurm(void **state)
+{
+    (void)state;
+    clear_launcher_env();
+    assert_int_equal(daecl__pool_ranks_on_node(), 1);
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4", 1);
+    assert_int_equal(daecl__pool_ranks_on_node(), 4);
+    setenv("MPI_LOCALNRANKS", "3", 1); /* Open MPI's comes first */
+    assert_int_equal(daecl__pool_ranks_on_node(), 4);
+    unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    assert_int_equal(daecl__pool_ranks_on_node(), 3);
+    unsetenv("MPI_LOCALNRANKS");
+
+    /* srun: node 0 runs 2 tasks, nodes 1 to 3 run 3, node 4 runs 1 */
+    setenv("SLURM_STEP_TASKS_PER_NODE", "2,3(x3),1", 1);
+    const char *node[] = {"0", "1", "3", "4", "5"};
+    unsigned want[] = {2, 3, 3, 1, 1};
+    for (size_t i = 0; i < 5; i++) {
+        setenv("SLURM_NODEID", node[i], 1);
+        assert_int_equal(daecl__pool_ranks_on_node(), want[i]);
+    }
+    unsetenv("SLURM_NODEID"); /* a list without our node number says nothing */
+    assert_int_equal(daecl__pool_ranks_on_node(), 1);
+
+    /* what cannot be read says nothing: one rank */
+    const char *junk[] = {"", "0", "-2", "4x", "99999999999", " 4"};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        clear_launcher_env();
+        setenv("OMPI_COMM_WORLD_LOCAL_SIZE", junk[i], 1);
+        assert_int_equal(daecl__pool_ranks_on_node(), 1);
+        setenv("SLURM_STEP_TASKS_PER_NODE", junk[i], 1);
+        setenv("SLURM_NODEID", "0", 1);
+        assert_int_equal(daecl__pool_ranks_on_node(), 1);
+    }
+    setenv("SLURM_STEP_TASKS_PER_NODE", "2(x3", 1);
+    assert_int_equal(daecl__pool_ranks_on_node(), 1);
+    clear_launcher_env();
+}
+
+static void test_each_rank_takes_its_share_unless_bound_to_its_own_cores(void **state)
+{
+    (void)state;
+    /* the whole node in the mask: divided, rounded down, at least 1 */
+    assert_int_equal(daecl__pool_rank_share(16, 16, 16, 1), 16);
+    assert_int_equal(daecl__pool_rank_share(16, 16, 16, 4), 4);
+    assert_int_equal(daecl__pool_rank_share(16, 16, 16, 3), 5);
+    assert_int_equal(daecl__pool_rank_share(2, 2, 2, 8), 1);
+    /* after the cgroup quota: 6 of the node's 16 CPUs, 4 ranks */
+    assert_int_equal(daecl__pool_rank_share(6, 16, 16, 4), 1);
+    /* mpirun --bind-to core gave this rank 4 of 16: that is its share */
+    assert_int_equal(daecl__pool_rank_share(4, 4, 16, 4), 4);
+
+    /* through the environment: this process's own default, shared by 2 */
+    clear_launcher_env();
+    cpu_set_t mine;
+    assert_int_equal(sched_getaffinity(0, sizeof mine, &mine), 0);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned alone = daecl_pool_default_threads();
+    int whole_node = CPU_COUNT(&mine) >= online;
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+    unsigned shared = daecl_pool_default_threads();
+    assert_int_equal(shared, whole_node ? (alone / 2 ? alone / 2 : 1) : alone);
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1000", 1);
+    assert_int_equal(daecl_pool_default_threads(), whole_node ? 1 : alone);
+    clear_launcher_env();
+    assert_int_equal(daecl_pool_default_threads(), alone);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +426,8 @@ int main(void)
         cmocka_unit_test(test_cgroup_v1_cfs_quota_is_read_from_the_cpu_controller),
         cmocka_unit_test(test_cgroup_without_a_cpu_controller_limits_nothing),
         cmocka_unit_test(test_default_threads_follow_the_affinity_mask),
+        cmocka_unit_test(test_ranks_on_node_come_from_open_mpi_hydra_or_slurm),
+        cmocka_unit_test(test_each_rank_takes_its_share_unless_bound_to_its_own_cores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
