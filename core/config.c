@@ -37,6 +37,17 @@ typedef struct vctx {
     const daecl__ynode *at_nesterov, *at_tied; /* for the rules across keys */
 } vctx;
 
+/* Where one plugin's config comes from and how messages name it: a plugin
+ * section (where == kind == "backend") or an item of parallel.devices
+ * (where "parallel.devices.1", kind "backend"). */
+typedef struct plugin_slot {
+    const char *where;          /* the dotted path of the mapping */
+    const char *kind;           /* the plugin kind's name, also the infix of its files */
+    daecl_plugin_kind plugin_kind;
+    const char *default_plugin; /* when the mapping has no `plugin:` */
+    const char *extra;          /* a key of the mapping that is not a parameter, or NULL */
+} plugin_slot;
+
 /* ---- errors ------------------------------------------------------------------ */
 
 /* One sentence about node n: file:line:col for nodes of the file, the
@@ -217,19 +228,21 @@ static int normalize_plugins(daecl__ynode *root)
     return 0;
 }
 
-/* Setting `SECTION.plugin` to another plugin drops the section's other keys:
- * they were that plugin's parameters. */
-static void drop_old_plugin_keys(daecl__ynode *section, const daecl__cfg_section *sec,
-                                 const daecl__ynode *val)
+/* Setting `SECTION.plugin` (or `parallel.devices.N.plugin`) to another
+ * plugin drops the mapping's other keys but `keep` (NULL: none): they were
+ * that plugin's parameters. */
+static void drop_old_plugin_keys(daecl__ynode *section, const char *default_plugin,
+                                 const char *keep, const daecl__ynode *val)
 {
     long at = daecl__ymap_find(section, "plugin");
-    const char *old = sec->default_plugin;
+    const char *old = default_plugin;
     if (at >= 0 && section->vals[at]->kind == DAECL__Y_SCALAR)
         old = section->vals[at]->str;
     if (val->kind == DAECL__Y_SCALAR && strcmp(val->str, old) == 0)
         return;
     for (size_t i = section->n; i-- > 0;)
-        if (strcmp(section->keys[i]->str, "plugin") != 0)
+        if (strcmp(section->keys[i]->str, "plugin") != 0 &&
+            !(keep && strcmp(section->keys[i]->str, keep) == 0))
             daecl__ymap_remove(section, i);
 }
 
@@ -252,7 +265,11 @@ static int set_path(vctx *v, size_t oi, daecl__ynode *root, char **parts, size_t
         daecl__ynode **slot = NULL;
         if (node->kind == DAECL__Y_MAP) {
             if (last && k == 1 && strcmp(part, "plugin") == 0 && plugin_section_named(parts[0]))
-                drop_old_plugin_keys(node, plugin_section_named(parts[0]), val);
+                drop_old_plugin_keys(node, plugin_section_named(parts[0])->default_plugin, NULL,
+                                     val);
+            if (last && k == 3 && strcmp(part, "plugin") == 0 &&
+                strcmp(parts[0], "parallel") == 0 && strcmp(parts[1], "devices") == 0)
+                drop_old_plugin_keys(node, "cpu", "share", val);
             long at = daecl__ymap_find(node, part);
             if (at < 0) {
                 daecl__ynode *key = daecl__ynode_scalar(part, strlen(part), 0, 0, (int)oi);
@@ -408,6 +425,22 @@ static int check_run_name(vctx *v, const daecl__ynode *val, const char *s)
                    daecl__ynode_describe(val, found, sizeof found));
 }
 
+/* parallel.comm and its kind: a plugin's name, "auto" or "none", all of
+ * [a-z0-9_]+ like the plugins' own names. Whether a comm plugin of that
+ * name exists is the engine's question, asked only when it is needed. */
+static int check_name_id(vctx *v, const char *where, const daecl__ynode *val, const char *s)
+{
+    int ok = s[0] != '\0';
+    for (const char *p = s; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (ok)
+        return 0;
+    char found[96];
+    return fail_at(v, val, "%s must be auto, none or a plugin name of the characters a-z 0-9 _, "
+                           "not %s",
+                   where, daecl__ynode_describe(val, found, sizeof found));
+}
+
 /* Parses, checks and stores one core key's value into base. */
 static int core_key(vctx *v, const daecl__cfg_key *key, const char *where,
                     const daecl__ynode *val, void *base)
@@ -418,6 +451,8 @@ static int core_key(vctx *v, const daecl__cfg_key *key, const char *where,
     if (daecl__param_parse(&key->spec, where, val, &pv, &at, why, sizeof why) != 0)
         return report(v, at, why);
     if ((key->flags & DAECL__KEY_RUN_NAME) && check_run_name(v, val, pv.str) != 0)
+        return v->err->status;
+    if ((key->flags & DAECL__KEY_NAME_ID) && check_name_id(v, where, val, pv.str) != 0)
         return v->err->status;
     char abs[DAECL_PATH_MAX];
     if ((key->flags & DAECL__KEY_PATH) && pv.str[0] && pv.str[0] != '/') {
@@ -494,6 +529,8 @@ static int shape_list(vctx *v, const char *where, const daecl__ynode *val)
     return 0;
 }
 
+static int device_list(vctx *v, const char *where, const daecl__ynode *val);
+
 /* A mapping of core keys (a section, or one layer): unknown keys, values,
  * then required keys that are missing. */
 static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const char *where,
@@ -513,8 +550,10 @@ static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const ch
             return unknown_key(v, map->keys[i], where, names, n_keys);
         }
         snprintf(dotted, sizeof dotted, "%s%s%s", where, where[0] ? "." : "", key->spec.name);
-        if ((key->flags & DAECL__KEY_SHAPE) ? shape_list(v, dotted, map->vals[i]) != 0
-                                            : core_key(v, key, dotted, map->vals[i], base) != 0)
+        int rc = key->flags & DAECL__KEY_SHAPE     ? shape_list(v, dotted, map->vals[i])
+                 : key->flags & DAECL__KEY_DEVICES ? device_list(v, dotted, map->vals[i])
+                                                   : core_key(v, key, dotted, map->vals[i], base);
+        if (rc != 0)
             return v->err->status;
         seen |= 1u << (key - keys);
         if (strcmp(dotted, "optimizer.nesterov") == 0)
@@ -531,8 +570,9 @@ static void fill_key_defaults(const daecl__cfg_key *keys, size_t n_keys, void *b
 {
     for (size_t k = 0; k < n_keys; k++) {
         daecl_param_value pv;
-        if (keys[k].flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE))
-            continue; /* layer_default fills the layers; data.shape's [] is all zeros */
+        if (keys[k].flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE | DAECL__KEY_DEVICES))
+            continue; /* layer_default fills the layers; data.shape's and
+                         parallel.devices' [] are all zeros */
         daecl__param_default(&keys[k].spec, &pv);
         daecl__key_store(&keys[k], base, &pv); /* core defaults fit by construction */
     }
@@ -670,7 +710,7 @@ static void passed_over(const daecl_registry *reg, const char *kind, int name_pa
                  "; and ", left_out, left_out == 1 ? "" : "s");
 }
 
-static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *name,
+static int unknown_plugin(vctx *v, const plugin_slot *slot, const char *name,
                           const daecl__ynode *at)
 {
     const char *names[64];
@@ -681,42 +721,42 @@ static int unknown_plugin(vctx *v, const daecl__cfg_section *sec, const char *na
     /* A plugin file of that name was found but refused: say why, or the user
      * sees "unknown plugin" for a file that is plainly there (bad-input
      * catalogue case plugin.unknown_after_refusal). */
-    const char *refused = refusal_of(v->reg, sec->name, name);
+    const char *refused = refusal_of(v->reg, slot->kind, name);
     if (refused)
-        return fail_at(v, at, "%s plugin '%.60s' was found but not loaded: %.700s", sec->name,
+        return fail_at(v, at, "%s plugin '%.60s' was found but not loaded: %.700s", slot->kind,
                        name, refused);
     daecl__near near;
     daecl__near_init(&near, name);
     for (size_t i = 0; i < daecl_registry_count(v->reg); i++) {
         const daecl_plugin *p = daecl_registry_at(v->reg, i, NULL);
-        if (!p || p->kind != (uint32_t)sec->plugin_kind)
+        if (!p || p->kind != (uint32_t)slot->plugin_kind)
             continue;
         daecl__near_add(&near, p->name, strlen(p->name));
         if (n_names < sizeof names / sizeof names[0])
             names[n_names++] = p->name;
     }
     /* Never a bare "unknown": the search path and what it refused, too. */
-    passed_over(v->reg, sec->name, near.best || n_names, more, sizeof more);
+    passed_over(v->reg, slot->kind, near.best || n_names, more, sizeof more);
     if (near.best)
         return fail_at(v, at,
                        "unknown %s plugin '%.60s'; did you mean '%.*s'? (`daecl plugins` lists "
                        "the plugins found)%s",
-                       sec->name, name, (int)near.best_len, near.best, more);
+                       slot->kind, name, (int)near.best_len, near.best, more);
     if (n_names) {
         join_names(list, sizeof list, names, n_names);
         return fail_at(v, at,
                        "unknown %s plugin '%.60s'; the %s plugins found are %.300s (`daecl "
                        "plugins` lists them)%s",
-                       sec->name, name, sec->name, list, more);
+                       slot->kind, name, slot->kind, list, more);
     }
     const char *path = daecl_registry_search_path(v->reg);
     return fail_at(v, at,
                    "unknown %s plugin '%.60s': no %s plugins were found in '%.300s'; set "
                    "DAECL_PLUGIN_PATH to the folder that holds daecl's plugins%s",
-                   sec->name, name, sec->name, path ? path : "", more);
+                   slot->kind, name, slot->kind, path ? path : "", more);
 }
 
-static int plugin_param(vctx *v, const daecl__cfg_section *sec, const daecl_plugin *plugin,
+static int plugin_param(vctx *v, const plugin_slot *slot, const daecl_plugin *plugin,
                         const daecl__ynode *key, const daecl__ynode *val,
                         daecl_param_value *values)
 {
@@ -738,18 +778,18 @@ static int plugin_param(vctx *v, const daecl__cfg_section *sec, const daecl_plug
         if (near.best)
             return fail_at(v, key,
                            "unknown parameter '%.60s' for %s plugin '%s'; did you mean '%.*s'?",
-                           key->str, sec->name, plugin->name, (int)near.best_len, near.best);
+                           key->str, slot->kind, plugin->name, (int)near.best_len, near.best);
         if (plugin->n_params == 0)
             return fail_at(v, key,
                            "unknown parameter '%.60s': %s plugin '%s' takes no parameters",
-                           key->str, sec->name, plugin->name);
+                           key->str, slot->kind, plugin->name);
         join_names(list, sizeof list, names, plugin->n_params);
         return fail_at(v, key,
                        "unknown parameter '%.60s' for %s plugin '%s'; its parameters are %s "
                        "(`daecl plugins %s` documents them)",
-                       key->str, sec->name, plugin->name, list, plugin->name);
+                       key->str, slot->kind, plugin->name, list, plugin->name);
     }
-    snprintf(where, sizeof where, "%s.%s", sec->name, plugin->params[k].name);
+    snprintf(where, sizeof where, "%s.%s", slot->where, plugin->params[k].name);
     daecl_param_value pv;
     if (daecl__param_parse(&plugin->params[k], where, val, &pv, &at, why, sizeof why) != 0)
         return report(v, at, why);
@@ -815,40 +855,40 @@ int daecl_plugin_values(const daecl_plugin *plugin, const char *section, char *a
     return 0;
 }
 
-/* One plugin section: `map` is NULL when the config leaves it out, `key`
- * is the section's key node (NULL likewise). */
-static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode *key,
-                      const daecl__ynode *map)
+/* One plugin's config into pc, from a plugin section or an item of
+ * parallel.devices: `map` is NULL when the config leaves it out, `key` is
+ * the node that names it (NULL likewise: the document is blamed). */
+static int plugin_fill(vctx *v, const plugin_slot *slot, daecl_plugin_cfg *pc,
+                       const daecl__ynode *key, const daecl__ynode *map)
 {
-    daecl_plugin_cfg *pc = (daecl_plugin_cfg *)((char *)v->cfg + sec->offset);
-    const char *name = sec->default_plugin;
+    const char *name = slot->default_plugin;
     const daecl__ynode *name_at = key ? key : v->root, *blame = name_at;
     char found[96];
     if (map && map->kind != DAECL__Y_MAP)
         return fail_at(v, map,
                        "%s must be a plugin name or a mapping such as {plugin: %s, ...}, not %s",
-                       sec->name, sec->default_plugin,
+                       slot->where, slot->default_plugin,
                        daecl__ynode_describe(map, found, sizeof found));
     long at = map ? daecl__ymap_find(map, "plugin") : -1;
     if (at >= 0) {
         const daecl__ynode *val = map->vals[at];
         if (val->kind != DAECL__Y_SCALAR || val->len == 0)
             return fail_at(v, val, "%s.plugin must be a plugin name such as %s, not %s",
-                           sec->name, sec->default_plugin,
+                           slot->where, slot->default_plugin,
                            daecl__ynode_describe(val, found, sizeof found));
         name = val->str;
         name_at = val;
     }
     const char *path = NULL;
     const daecl_plugin *plugin =
-        daecl_registry_find(v->reg, sec->plugin_kind, name, &path);
+        daecl_registry_find(v->reg, slot->plugin_kind, name, &path);
     if (!plugin || strlen(name) >= sizeof pc->name)
-        return unknown_plugin(v, sec, name, name_at);
+        return unknown_plugin(v, slot, name, name_at);
     if (plugin->n_params > DAECL_MAX_PARAMS)
         return fail_at(v, name_at,
                        "%s plugin '%s' has %u parameters, more than the %d this daecl supports; "
                        "update daecl",
-                       sec->name, plugin->name, plugin->n_params, DAECL_MAX_PARAMS);
+                       slot->kind, plugin->name, plugin->n_params, DAECL_MAX_PARAMS);
     snprintf(pc->name, sizeof pc->name, "%s", name);
     pc->plugin = plugin;
     pc->path = path;
@@ -858,9 +898,9 @@ static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode
         if (pc->values[k].str && !(pc->values[k].str = own(v->cfg, pc->values[k].str)))
             return oom(v->err);
     for (size_t i = 0; map && i < map->n; i++) {
-        if ((long)i == at)
+        if ((long)i == at || (slot->extra && strcmp(map->keys[i]->str, slot->extra) == 0))
             continue;
-        if (plugin_param(v, sec, plugin, map->keys[i], map->vals[i], pc->values) != 0)
+        if (plugin_param(v, slot, plugin, map->keys[i], map->vals[i], pc->values) != 0)
             return v->err->status;
         if (map->vals[i]->src >= 0)
             blame = map->vals[i]; /* an override changed it: its check failure is the override's */
@@ -872,6 +912,125 @@ static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode
     }
     pc->n_packed = (uint32_t)daecl_params_pack(plugin->params, plugin->n_params, pc->values,
                                                pc->packed);
+    return 0;
+}
+
+/* A plugin section of the top level. */
+static int plugin_map(vctx *v, const daecl__cfg_section *sec, const daecl__ynode *key,
+                      const daecl__ynode *map)
+{
+    plugin_slot slot = {sec->name, sec->name, sec->plugin_kind, sec->default_plugin, NULL};
+    return plugin_fill(v, &slot, (daecl_plugin_cfg *)((char *)v->cfg + sec->offset), key, map);
+}
+
+/* ---- validation: parallel.devices ---------------------------------------------------- */
+
+static int same_values(const daecl_plugin_cfg *a, const daecl_plugin_cfg *b)
+{
+    if (a->plugin != b->plugin)
+        return 0;
+    for (uint32_t k = 0; k < a->n_values; k++) {
+        const daecl_param_value *x = &a->values[k], *y = &b->values[k];
+        if (x->num[0] != y->num[0] || x->num[1] != y->num[1] ||
+            strcmp(x->str ? x->str : "", y->str ? y->str : "") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* "opencl, platform Portable, index 1": the plugin and the parameters that
+ * differ from their defaults, into out (cut to n bytes). Never allocates. */
+static void describe_device(const daecl_plugin_cfg *pc, char *out, size_t n)
+{
+    size_t used = (size_t)snprintf(out, n, "%s", pc->name);
+    daecl_param_value def[DAECL_MAX_PARAMS];
+    daecl_plugin_defaults(pc->plugin, def);
+    for (uint32_t k = 0; k < pc->n_values && used < n; k++) {
+        const daecl_param_spec *spec = &pc->plugin->params[k];
+        const daecl_param_value *x = &pc->values[k];
+        char num[2][40];
+        if (x->num[0] == def[k].num[0] && x->num[1] == def[k].num[1] &&
+            strcmp(x->str ? x->str : "", def[k].str ? def[k].str : "") == 0)
+            continue;
+        switch (spec->type) {
+        case DAECL_PARAM_STRING:
+        case DAECL_PARAM_ENUM:
+            used += (size_t)snprintf(out + used, n - used, ", %s %.60s", spec->name,
+                                     x->str ? x->str : "");
+            break;
+        case DAECL_PARAM_BOOL:
+            used += (size_t)snprintf(out + used, n - used, ", %s %s", spec->name,
+                                     x->num[0] != 0 ? "true" : "false");
+            break;
+        case DAECL_PARAM_FLOAT2:
+            used += (size_t)snprintf(out + used, n - used, ", %s [%s, %s]", spec->name,
+                                     daecl__fmt_double(x->num[0], num[0], sizeof num[0]),
+                                     daecl__fmt_double(x->num[1], num[1], sizeof num[1]));
+            break;
+        default:
+            used += (size_t)snprintf(out + used, n - used, ", %s %s", spec->name,
+                                     daecl__fmt_double(x->num[0], num[0], sizeof num[0]));
+            break;
+        }
+    }
+}
+
+/* parallel.devices: [] or null (the backend section's device), or a list
+ * of up to DAECL_MAX_REPLICAS backend sections, each with an optional
+ * share, each device once. */
+static int device_list(vctx *v, const char *where, const daecl__ynode *val)
+{
+    daecl_config *cfg = v->cfg;
+    char found[96], item[200];
+    cfg->parallel.n_devices = 0;
+    if (daecl__ynode_is_null(val))
+        return 0;
+    if (val->kind != DAECL__Y_SEQ)
+        return fail_at(v, val,
+                       "%s must be a list of devices such as [{plugin: cpu}, {plugin: opencl, "
+                       "index: 1}] (or [] for the backend section's one device), not %s",
+                       where, daecl__ynode_describe(val, found, sizeof found));
+    if (val->n > DAECL_MAX_REPLICAS)
+        return fail_at(v, val->vals[DAECL_MAX_REPLICAS],
+                       "%s lists %zu devices, more than the %d a run can train on; list at most "
+                       "%d",
+                       where, val->n, DAECL_MAX_REPLICAS, DAECL_MAX_REPLICAS);
+    for (size_t i = 0; i < val->n; i++) {
+        const daecl__ynode *entry = val->vals[i];
+        daecl_plugin_cfg *pc = &cfg->parallel.devices[i];
+        snprintf(item, sizeof item, "%s.%zu", where, i);
+        if (entry->kind != DAECL__Y_MAP)
+            return fail_at(v, entry,
+                           "%s must be a mapping such as {plugin: cpu} or {plugin: opencl, "
+                           "index: 1, share: 3}, not %s",
+                           item, daecl__ynode_describe(entry, found, sizeof found));
+        plugin_slot slot = {item, "backend", DAECL_KIND_BACKEND, "cpu", "share"};
+        if (plugin_fill(v, &slot, pc, entry, entry) != 0)
+            return v->err->status;
+        cfg->parallel.share[i] = 0;
+        long at = daecl__ymap_find(entry, "share");
+        if (at >= 0) {
+            char share_where[220], why[DAECL_ERR_MSG_MAX];
+            const daecl__ynode *bad;
+            daecl_param_value pv;
+            snprintf(share_where, sizeof share_where, "%s.share", item);
+            if (daecl__param_parse(&daecl__cfg_share_spec, share_where, entry->vals[at], &pv,
+                                   &bad, why, sizeof why) != 0)
+                return report(v, bad, why);
+            cfg->parallel.share[i] = pv.num[0];
+        }
+        cfg->parallel.line[i] = entry->src >= 0 ? 0 : entry->line;
+        cfg->parallel.col[i] = entry->src >= 0 ? 0 : entry->col;
+        for (size_t j = 0; j < i; j++)
+            if (same_values(&cfg->parallel.devices[j], pc)) {
+                char what[256];
+                describe_device(pc, what, sizeof what);
+                return fail_at(v, entry,
+                               "%s names the same device as %s.%zu (%s); list each device once",
+                               item, where, j, what);
+            }
+    }
+    cfg->parallel.n_devices = (uint32_t)val->n;
     return 0;
 }
 
@@ -1138,6 +1297,38 @@ const daecl_param_value *daecl_plugin_cfg_value(const daecl_plugin_cfg *pc, cons
 
 /* ---- writing back ------------------------------------------------------------------------ */
 
+/* A plugin's name and parameters as block-style keys: `first` opens the
+ * first line, `indent` the others. */
+static void write_plugin_cfg(daecl__sbuf *b, const daecl_plugin_cfg *pc, const char *first,
+                             const char *indent)
+{
+    daecl__sbuf_printf(b, "%splugin: ", first);
+    daecl__sbuf_yaml_str(b, pc->name);
+    daecl__sbuf_printf(b, "\n");
+    for (uint32_t k = 0; pc->plugin && k < pc->n_values; k++) {
+        daecl__sbuf_printf(b, "%s%s: ", indent, pc->plugin->params[k].name);
+        daecl__sbuf_value(b, &pc->plugin->params[k], &pc->values[k]);
+        daecl__sbuf_printf(b, "\n");
+    }
+}
+
+static void write_devices(daecl__sbuf *b, const daecl_config *cfg, const char *name,
+                          const char *indent)
+{
+    if (cfg->parallel.n_devices == 0) {
+        daecl__sbuf_printf(b, "%s%s: []\n", indent, name);
+        return;
+    }
+    daecl__sbuf_printf(b, "%s%s:\n", indent, name);
+    for (uint32_t i = 0; i < cfg->parallel.n_devices; i++) {
+        daecl_param_value share = {.num = {cfg->parallel.share[i], 0}};
+        write_plugin_cfg(b, &cfg->parallel.devices[i], "    - ", "      ");
+        daecl__sbuf_printf(b, "      share: ");
+        daecl__sbuf_value(b, &daecl__cfg_share_spec, &share);
+        daecl__sbuf_printf(b, "\n");
+    }
+}
+
 static void write_keys(daecl__sbuf *b, const daecl__cfg_key *keys, size_t n_keys,
                        const void *base, const char *indent)
 {
@@ -1145,6 +1336,10 @@ static void write_keys(daecl__sbuf *b, const daecl__cfg_key *keys, size_t n_keys
         daecl_param_value pv;
         if (keys[k].flags & DAECL__KEY_LAYERS)
             continue;
+        if (keys[k].flags & DAECL__KEY_DEVICES) {
+            write_devices(b, base, keys[k].spec.name, indent);
+            continue;
+        }
         if (keys[k].flags & DAECL__KEY_SHAPE) {
             const daecl_config *cfg = base;
             daecl__sbuf_printf(b, "%s%s: [", indent, keys[k].spec.name);
@@ -1195,16 +1390,8 @@ char *daecl_config_to_yaml(const daecl_config *cfg)
         }
         daecl__sbuf_printf(&b, "%s:\n", sec->name);
         if (sec->kind == DAECL__SEC_PLUGIN) {
-            const daecl_plugin_cfg *pc =
-                (const daecl_plugin_cfg *)((const char *)cfg + sec->offset);
-            daecl__sbuf_printf(&b, "  plugin: ");
-            daecl__sbuf_yaml_str(&b, pc->name);
-            daecl__sbuf_printf(&b, "\n");
-            for (uint32_t k = 0; pc->plugin && k < pc->n_values; k++) {
-                daecl__sbuf_printf(&b, "  %s: ", pc->plugin->params[k].name);
-                daecl__sbuf_value(&b, &pc->plugin->params[k], &pc->values[k]);
-                daecl__sbuf_printf(&b, "\n");
-            }
+            write_plugin_cfg(&b, (const daecl_plugin_cfg *)((const char *)cfg + sec->offset),
+                             "  ", "  ");
             continue;
         }
         if (sec->kind == DAECL__SEC_MODEL) {

@@ -163,6 +163,34 @@ static const daecl__cfg_key output_keys[] = {
      CFG(output.dir), NULL, 0},
 };
 
+static const daecl__cfg_key parallel_keys[] = {
+    {{"devices", 0, {0, 0}, "[]", 0, 0, NULL,
+      "the devices that train a replica each, one node's list: 0 to 16 backend sections "
+      "(`plugin: NAME`, its parameters, an optional `share`), each device once; [] = the "
+      "backend section's one device"},
+     0, 0, NULL, DAECL__KEY_DEVICES},
+    {{"measure_steps", DAECL_PARAM_INT, {8, 0}, NULL, 1, 1e6, NULL,
+      "steps timed before the shares of devices without a `share` are set from their "
+      "measured throughput"},
+     CFG(parallel.measure_steps), NULL, 0},
+    {{"rebalance", DAECL_PARAM_BOOL, {1, 0}, NULL, 0, 1, NULL,
+      "measure the throughput again at every epoch boundary and set the measured shares anew"},
+     CFG(parallel.rebalance), NULL, 0},
+    {{"drop_slow", DAECL_PARAM_BOOL, {1, 0}, NULL, 0, 1, NULL,
+      "leave out the replicas that would make a step slower than it is without them (their "
+      "synchronisation costs more than their rows save)"},
+     CFG(parallel.drop_slow), NULL, 0},
+    {{"comm", DAECL_PARAM_STRING, {0, 0}, "auto", 0, 0, NULL,
+      "how ranks talk: auto (mpi under mpirun, else one process), none (one process), or a "
+      "comm plugin's name"},
+     CFG(parallel.comm), NULL, DAECL__KEY_NAME_ID},
+};
+
+const daecl_param_spec daecl__cfg_share_spec = {
+    "share", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, 1e9, NULL,
+    "this device's part of every global batch, as a weight relative to the other devices' "
+    "shares; 0 = measured"};
+
 const daecl__cfg_key daecl__cfg_layer_keys[] = {
     {{"units", DAECL_PARAM_INT, {0, 0}, NULL, 1, 1e6, NULL, "the layer's width"},
      LAYER(units), NULL, DAECL__KEY_REQUIRED},
@@ -191,6 +219,8 @@ const daecl__cfg_section daecl__cfg_sections[] = {
     {"eval", DAECL__SEC_KEYS, eval_keys, N(eval_keys), 0, 0, NULL,
      "what `daecl train` evaluates at the end (`daecl eval` can do the same later)"},
     PLUGIN_SEC("backend", backend, DAECL_KIND_BACKEND, "cpu", "the compute backend"),
+    {"parallel", DAECL__SEC_KEYS, parallel_keys, N(parallel_keys), 0, 0, NULL,
+     "data parallelism over devices and processes"},
     {"output", DAECL__SEC_KEYS, output_keys, N(output_keys), 0, 0, NULL, "where runs go"},
 };
 const size_t daecl__cfg_n_sections = N(daecl__cfg_sections);
@@ -840,9 +870,10 @@ const char *daecl_param_type_name(daecl_param_type type)
 
 static const char *type_name(const daecl__cfg_key *key)
 {
-    return key->flags & DAECL__KEY_LAYERS  ? "layers"
-           : key->flags & DAECL__KEY_SHAPE ? "list of 1 to 4 whole numbers"
-                                           : daecl_param_type_name(key->spec.type);
+    return key->flags & DAECL__KEY_LAYERS    ? "layers"
+           : key->flags & DAECL__KEY_SHAPE   ? "list of 1 to 4 whole numbers"
+           : key->flags & DAECL__KEY_DEVICES ? "list of devices"
+                                             : daecl_param_type_name(key->spec.type);
 }
 
 static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_key *key)
@@ -852,7 +883,7 @@ static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_k
     daecl__sbuf_printf(b, "| `%s%s` | %s | ", prefix, s->name, type_name(key));
     if (key->flags & DAECL__KEY_REQUIRED) {
         daecl__sbuf_printf(b, "required");
-    } else if (key->flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE)) {
+    } else if (key->flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE | DAECL__KEY_DEVICES)) {
         daecl__sbuf_printf(b, "`%s`", s->def_str);
     } else {
         daecl_param_value v;
@@ -880,6 +911,10 @@ static void reference_row(daecl__sbuf *b, const char *prefix, const daecl__cfg_k
     } else if (key->flags & DAECL__KEY_SHAPE) {
         daecl__sbuf_printf(b, "each 1 to 4294967295; their product is the data's values per "
                               "example");
+    } else if (key->flags & DAECL__KEY_DEVICES) {
+        daecl__sbuf_printf(b, "0 to %d mappings; see below", DAECL_MAX_REPLICAS);
+    } else if (key->flags & DAECL__KEY_NAME_ID) {
+        daecl__sbuf_printf(b, "`auto`, `none` or a name of `a-z 0-9 _`");
     }
     daecl__sbuf_printf(b, " | %s |\n", s->doc);
 }
@@ -917,6 +952,15 @@ char *daecl__config_reference(void)
                                head);
             for (size_t k = 0; k < daecl__cfg_n_layer_keys; k++)
                 reference_row(&b, "", &daecl__cfg_layer_keys[k]);
+            daecl__sbuf_printf(&b, "\n");
+        }
+        if (strcmp(sec->name, "parallel") == 0) {
+            daecl__cfg_key share = {.spec = daecl__cfg_share_spec};
+            daecl__sbuf_printf(&b, "### A device (an item of `parallel.devices`)\n\n%s", head);
+            daecl__sbuf_printf(&b, "| `plugin` | string | `cpu` | a backend plugin's name | "
+                                   "which backend; `daecl plugins` lists them |\n"
+                                   "| `*` | | | | the plugin's parameters, as in `backend` |\n");
+            reference_row(&b, "", &share);
             daecl__sbuf_printf(&b, "\n");
         }
     }

@@ -16,7 +16,9 @@ enum {
     DAECL__KEY_PATH = 1u << 1,     /* a file path, made absolute against the config's folder */
     DAECL__KEY_RUN_NAME = 1u << 2, /* [A-Za-z0-9._-]+, 1..100 bytes, not "." or ".." */
     DAECL__KEY_LAYERS = 1u << 3,   /* a list of layers (spec.type unused, def_str is YAML) */
-    DAECL__KEY_SHAPE = 1u << 4     /* data.shape: a list of 1 to 4 whole numbers, or [] */
+    DAECL__KEY_SHAPE = 1u << 4,    /* data.shape: a list of 1 to 4 whole numbers, or [] */
+    DAECL__KEY_DEVICES = 1u << 5,  /* parallel.devices: a list of backend sections, or [] */
+    DAECL__KEY_NAME_ID = 1u << 6   /* a name of [a-z0-9_]+ (a plugin's, "auto", "none") */
 };
 
 /* One core key: its schema, and where its value lives in the struct of its
@@ -55,6 +57,10 @@ extern const size_t daecl__cfg_n_sections;
 /* The keys of one layer of model.encoder / model.decoder. */
 extern const daecl__cfg_key daecl__cfg_layer_keys[];
 extern const size_t daecl__cfg_n_layer_keys;
+
+/* `share` of an item of parallel.devices: the one key of a device entry
+ * besides its plugin and the plugin's parameters (stored as a double). */
+extern const daecl_param_spec daecl__cfg_share_spec;
 
 /* The default value of a spec (ENUM: num[0] = index of def_str, str = def_str). */
 void daecl__param_default(const daecl_param_spec *spec, daecl_param_value *out);
