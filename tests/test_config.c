@@ -94,6 +94,18 @@ static const daecl_plugin cpu = {
     .summary = "reference backend", .license = "MIT", .params = cpu_params, .n_params = 1,
     .ops = &backend_ops};
 
+/* A stand-in for the opencl backend: parallel.devices lists devices of
+ * several backends. */
+static const daecl_param_spec ocl_params[] = {
+    {"platform", DAECL_PARAM_STRING, {0, 0}, "", 0, 0, NULL, "platform name contains this"},
+    {"type", DAECL_PARAM_ENUM, {0, 0}, "any", 0, 0, "any|gpu|cpu|accelerator", "device type"},
+    {"index", DAECL_PARAM_INT, {-1, 0}, NULL, -1, 1000, NULL, "N-th device; -1 = the best"},
+};
+static const daecl_plugin ocl = {
+    DAECL_PLUGIN_HEAD(DAECL_KIND_BACKEND), .name = "opencl", .version = "1.0.0",
+    .summary = "device backend", .license = "MIT", .params = ocl_params, .n_params = 3,
+    .ops = &backend_ops};
+
 static daecl_registry *reg;
 
 static int setup(void **state)
@@ -101,7 +113,7 @@ static int setup(void **state)
     (void)state;
     daecl_err err = {0};
     const daecl_plugin *all[] = {&masking, &gaussian, &none_plugin, &bernoulli,
-                                 &gaussian_learned, &cpu};
+                                 &gaussian_learned, &cpu, &ocl};
     if (daecl_registry_create("", &reg, &err) != 0)
         return -1;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -914,6 +926,209 @@ static void test_data_paths_resolve_against_the_config_folder(void **state)
     free(dir);
 }
 
+/* ---- parallel ------------------------------------------------------------------------ */
+
+static void test_parallel_defaults_to_the_backend_sections_one_device(void **state)
+{
+    (void)state;
+    daecl_config *cfg = load(MINIMAL);
+    assert_int_equal(cfg->parallel.n_devices, 0);
+    assert_int_equal(cfg->parallel.measure_steps, 8);
+    assert_int_equal(cfg->parallel.rebalance, 1);
+    assert_int_equal(cfg->parallel.drop_slow, 1);
+    assert_string_equal(cfg->parallel.comm, "auto");
+    daecl_config_destroy(cfg);
+    cfg = load(MINIMAL "parallel:\n");
+    assert_int_equal(cfg->parallel.n_devices, 0);
+    assert_int_equal(cfg->parallel.measure_steps, 8);
+    daecl_config_destroy(cfg);
+    cfg = load(MINIMAL "parallel: {devices: []}\n");
+    assert_int_equal(cfg->parallel.n_devices, 0);
+    daecl_config_destroy(cfg);
+}
+
+static void test_parallel_devices_are_backend_sections_with_a_share(void **state)
+{
+    (void)state;
+    daecl_config *cfg = load(MINIMAL "parallel:\n"
+                                     "  devices:\n"
+                                     "    - {plugin: opencl, platform: \"Portable\", type: cpu, index: 0}\n"
+                                     "    - {plugin: opencl, index: 1, share: 3}\n"
+                                     "    - plugin: cpu\n"
+                                     "      threads: 1\n"
+                                     "  measure_steps: 2\n"
+                                     "  rebalance: false\n"
+                                     "  drop_slow: false\n"
+                                     "  comm: mpi\n");
+    const daecl_plugin_cfg *d = cfg->parallel.devices;
+    assert_int_equal(cfg->parallel.n_devices, 3);
+    assert_string_equal(d[0].name, "opencl");
+    assert_int_equal(d[0].n_values, 3);
+    assert_string_equal(daecl_plugin_cfg_value(&d[0], "platform")->str, "Portable");
+    assert_string_equal(daecl_plugin_cfg_value(&d[0], "type")->str, "cpu");
+    assert_true(daecl_plugin_cfg_value(&d[0], "index")->num[0] == 0);
+    assert_int_equal(d[0].n_packed, 2); /* packed like the backend section's */
+    assert_true(d[0].packed[0] == 2 && d[0].packed[1] == 0);
+    assert_true(daecl_plugin_cfg_value(&d[1], "index")->num[0] == 1);
+    assert_string_equal(daecl_plugin_cfg_value(&d[1], "type")->str, "any"); /* defaults */
+    assert_string_equal(d[2].name, "cpu");
+    assert_true(daecl_plugin_cfg_value(&d[2], "threads")->num[0] == 1);
+    assert_true(cfg->parallel.share[0] == 0 && cfg->parallel.share[1] == 3 &&
+                cfg->parallel.share[2] == 0);
+    /* where each item starts, for the engine's messages */
+    assert_int_equal(cfg->parallel.line[0], 4);
+    assert_int_equal(cfg->parallel.col[0], 7);
+    assert_int_equal(cfg->parallel.line[2], 6);
+    assert_int_equal(cfg->parallel.col[2], 7);
+    assert_int_equal(cfg->parallel.measure_steps, 2);
+    assert_int_equal(cfg->parallel.rebalance, 0);
+    assert_int_equal(cfg->parallel.drop_slow, 0);
+    assert_string_equal(cfg->parallel.comm, "mpi");
+    /* the backend section is untouched */
+    assert_string_equal(cfg->backend.name, "cpu");
+    daecl_config_destroy(cfg);
+
+    /* an item without a plugin is a cpu, like the backend section */
+    cfg = load(MINIMAL "parallel: {devices: [{threads: 3}, {plugin: opencl}], comm: none}\n");
+    assert_string_equal(cfg->parallel.devices[0].name, "cpu");
+    assert_string_equal(cfg->parallel.comm, "none");
+    daecl_config_destroy(cfg);
+}
+
+static void test_parallel_refuses_the_same_device_twice(void **state)
+{
+    (void)state;
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu}\n    - {plugin: cpu, share: 2}\n",
+               5, 7, "parallel.devices.1 names the same device as parallel.devices.0 (cpu); "
+                     "list each device once", NULL);
+    /* the defaults written out are the same device */
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, threads: 2}\n"
+                       "    - {plugin: cpu, threads: 0}\n    - {plugin: cpu}\n",
+               6, 7, "parallel.devices.2 names the same device as parallel.devices.1 (cpu)",
+               NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n"
+                       "    - {plugin: opencl, platform: Portable, index: 1}\n"
+                       "    - {plugin: opencl, index: 1}\n"
+                       "    - {plugin: opencl, index: 1, platform: Portable, share: 5}\n",
+               6, 7,
+               "parallel.devices.2 names the same device as parallel.devices.0 (opencl, "
+               "platform Portable, index 1); list each device once",
+               NULL);
+    /* different parameters: different devices */
+    daecl_config *cfg = load(MINIMAL "parallel: {devices: [{plugin: cpu, threads: 1}, "
+                                     "{plugin: cpu, threads: 2}, {plugin: opencl}]}\n");
+    assert_int_equal(cfg->parallel.n_devices, 3);
+    daecl_config_destroy(cfg);
+}
+
+static void test_parallel_refusals_point_at_the_item(void **state)
+{
+    (void)state;
+    expect_err(MINIMAL "parallel: {devices: cpu}\n", 2, 21,
+               "parallel.devices must be a list of devices such as [{plugin: cpu}", "not 'cpu'");
+    expect_err(MINIMAL "parallel:\n  devices:\n    - cpu\n", 4, 7,
+               "parallel.devices.0 must be a mapping such as {plugin: cpu}", "not 'cpu'");
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, share: -1}\n", 4, 28,
+               "parallel.devices.0.share must be in [0, 1000000000], not -1", NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, share: .nan}\n", 4, 28,
+               "parallel.devices.0.share must be in [0, 1000000000], not .nan", NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu}\n    - {plugin: opencl, "
+                       "share: lots}\n",
+               5, 31, "parallel.devices.1.share must be a number, not 'lots'", NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, thread: 2}\n", 4, 21,
+               "unknown parameter 'thread' for backend plugin 'cpu'; did you mean 'threads'?",
+               NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu}\n    - {plugin: opencll}\n",
+               5, 16, "unknown backend plugin 'opencll'; did you mean 'opencl'?", NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, threads: 5000}\n", 4, 30,
+               "parallel.devices.0.threads must be in [0, 1024], not 5000", NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: [cpu]}\n", 4, 16,
+               "parallel.devices.0.plugin must be a plugin name such as cpu, not a list", NULL);
+    expect_err(MINIMAL "parallel: {measure_steps: 0}\n", 2, 27,
+               "parallel.measure_steps must be in [1, 1000000], not 0", NULL);
+    expect_err(MINIMAL "parallel: {comm: MPI}\n", 2, 18,
+               "parallel.comm must be auto, none or a plugin name of the characters a-z 0-9 _, "
+               "not 'MPI'", NULL);
+    expect_err(MINIMAL "parallel: {comm: \"\"}\n", 2, 18, "parallel.comm must be auto", NULL);
+    expect_err(MINIMAL "parallel: {device: []}\n", 2, 12,
+               "unknown key 'device' in 'parallel'; did you mean 'devices'?", NULL);
+    expect_err(MINIMAL "parallel: []\n", 2, 11, "parallel must be a mapping of keys", NULL);
+
+    /* 16 devices are fine, the 17th is refused where it is */
+    char yaml[2048];
+    size_t used = (size_t)snprintf(yaml, sizeof yaml, MINIMAL "parallel:\n  devices:\n");
+    for (int i = 0; i < DAECL_MAX_REPLICAS; i++)
+        used += (size_t)snprintf(yaml + used, sizeof yaml - used,
+                                 "    - {plugin: cpu, threads: %d}\n", i + 1);
+    daecl_config *cfg = load(yaml);
+    assert_int_equal(cfg->parallel.n_devices, DAECL_MAX_REPLICAS);
+    assert_int_equal(cfg->parallel.line[15], 19);
+    daecl_config_destroy(cfg);
+    snprintf(yaml + used, sizeof yaml - used, "    - {plugin: cpu, threads: 99}\n");
+    expect_err(yaml, 20, 7, "parallel.devices lists 17 devices, more than the 16 a run can train "
+                            "on; list at most 16", NULL);
+}
+
+static void test_parallel_overrides_set_keys_and_index_devices(void **state)
+{
+    (void)state;
+    const char *file = MINIMAL "parallel:\n  devices:\n    - {plugin: opencl, index: 0}\n"
+                               "    - {plugin: cpu, threads: 1}\n";
+    const char *ov[] = {"parallel.measure_steps=3", "parallel.comm=none",
+                        "parallel.devices.1.share=2", "parallel.devices.0.index=1",
+                        "parallel.rebalance=false"};
+    daecl_config *cfg = load_ov(file, ov, sizeof ov / sizeof ov[0]);
+    assert_int_equal(cfg->parallel.measure_steps, 3);
+    assert_string_equal(cfg->parallel.comm, "none");
+    assert_int_equal(cfg->parallel.rebalance, 0);
+    assert_int_equal(cfg->parallel.n_devices, 2);
+    assert_true(daecl_plugin_cfg_value(&cfg->parallel.devices[0], "index")->num[0] == 1);
+    assert_true(cfg->parallel.share[1] == 2);
+    assert_true(daecl_plugin_cfg_value(&cfg->parallel.devices[1], "threads")->num[0] == 1);
+    assert_int_equal(cfg->parallel.line[1], 5); /* the item is still the file's */
+    daecl_config_destroy(cfg);
+
+    /* a whole list in flow syntax replaces the file's; its items have no place */
+    const char *whole[] = {"parallel.devices=[{plugin: cpu}, {plugin: opencl, share: 1.5}]",
+                           "parallel.devices.2={plugin: cpu, threads: 4}"};
+    cfg = load_ov(file, whole, 2);
+    assert_int_equal(cfg->parallel.n_devices, 3);
+    assert_string_equal(cfg->parallel.devices[0].name, "cpu");
+    assert_string_equal(cfg->parallel.devices[1].name, "opencl");
+    assert_true(cfg->parallel.share[1] == 1.5);
+    assert_true(daecl_plugin_cfg_value(&cfg->parallel.devices[2], "threads")->num[0] == 4);
+    for (int i = 0; i < 3; i++)
+        assert_true(cfg->parallel.line[i] == 0 && cfg->parallel.col[i] == 0);
+    daecl_config_destroy(cfg);
+
+    /* in a config without a parallel section */
+    const char *fresh[] = {"parallel.devices.0.plugin=cpu", "parallel.devices.1.threads=2"};
+    cfg = load_ov(MINIMAL, fresh, 2);
+    assert_int_equal(cfg->parallel.n_devices, 2);
+    assert_true(daecl_plugin_cfg_value(&cfg->parallel.devices[1], "threads")->num[0] == 2);
+    daecl_config_destroy(cfg);
+
+    /* another plugin drops the item's parameters but keeps its share */
+    const char *swap[] = {"parallel.devices.0.plugin=cpu", "parallel.devices.0.threads=8"};
+    cfg = load_ov(MINIMAL "parallel: {devices: [{plugin: opencl, index: 1, share: 2}]}\n",
+                  swap, 2);
+    assert_string_equal(cfg->parallel.devices[0].name, "cpu");
+    assert_true(cfg->parallel.devices[0].values[0].num[0] == 8);
+    assert_true(cfg->parallel.share[0] == 2);
+    daecl_config_destroy(cfg);
+
+    expect_override_err(file, "parallel.devices.5.share=1", "'parallel.devices' has 2 items",
+                        "at most 2");
+    expect_override_err(file, "parallel.devices.first.share=1",
+                        "'parallel.devices' is a list, so 'first' must be an item number", NULL);
+    expect_override_err(file, "parallel.devices.1.threads=2000",
+                        "parallel.devices.1.threads must be in [0, 1024], not 2000", NULL);
+    expect_override_err(file, "parallel.devices.1.share=-2",
+                        "parallel.devices.1.share must be in [0, 1000000000], not -2", NULL);
+    expect_override_err(file, "parallel.devices.1={plugin: opencl, index: 0}",
+                        "parallel.devices.1 names the same device as parallel.devices.0", NULL);
+}
+
 /* ---- writing back ------------------------------------------------------------------ */
 
 static void assert_same_plugin_cfg(const daecl_plugin_cfg *a, const daecl_plugin_cfg *b)
@@ -949,6 +1164,15 @@ static void assert_same_config(const daecl_config *a, const daecl_config *b)
     assert_memory_equal(&a->optimizer, &b->optimizer, sizeof a->optimizer);
     assert_memory_equal(&a->train, &b->train, sizeof a->train);
     assert_string_equal(a->output.dir, b->output.dir);
+    assert_int_equal(a->parallel.n_devices, b->parallel.n_devices);
+    for (uint32_t i = 0; i < a->parallel.n_devices; i++) {
+        assert_same_plugin_cfg(&a->parallel.devices[i], &b->parallel.devices[i]);
+        assert_memory_equal(&a->parallel.share[i], &b->parallel.share[i], sizeof(double));
+    }
+    assert_int_equal(a->parallel.measure_steps, b->parallel.measure_steps);
+    assert_int_equal(a->parallel.rebalance, b->parallel.rebalance);
+    assert_int_equal(a->parallel.drop_slow, b->parallel.drop_slow);
+    assert_string_equal(a->parallel.comm, b->parallel.comm);
 }
 
 static void round_trip(const char *yaml)
@@ -991,6 +1215,14 @@ static void test_to_yaml_round_trips_to_the_same_config(void **state)
                        "model: {decoder: [], encoder: [{units: 5}]}\n");
     round_trip(MINIMAL "corruption: none\n");
     round_trip("data: {train: train.idx, shape: [3, 32, 32]}\ncorruption: none\n");
+    round_trip(MINIMAL "parallel:\n  devices:\n"
+                       "    - {plugin: opencl, platform: \"Portable: yes\", type: cpu, index: 0}\n"
+                       "    - {plugin: opencl, index: 1, share: 3}\n"
+                       "    - {plugin: cpu, threads: 1, share: 0.30000000000000004}\n"
+                       "    - {plugin: cpu, threads: 2}\n"
+                       "  measure_steps: 3\n  rebalance: false\n  drop_slow: false\n"
+                       "  comm: mpi\n");
+    round_trip(MINIMAL "parallel: {devices: [], comm: none}\n");
     /* control characters, line breaks YAML would fold, the BOM: escaped */
     round_trip(MINIMAL "corruption: {label: \"a\\x01b\\x7f\\x85\\u2028\\u2029\\uFEFF\\r\\n "
                        "\\u00e9\\U0001F600 end \"}\n");
@@ -1014,10 +1246,30 @@ static void test_to_yaml_writes_every_key_in_block_style(void **state)
         "\nlikelihood:\n  plugin: bernoulli\n", "\noptimizer:\n  name: sgd\n  lr: 0.1\n",
         "  eps: 1e-08\n",       "\ntrain:\n  epochs: 10\n", "\nbackend:\n  plugin: cpu\n  threads: 0\n",
         "\noutput:\n  dir: runs\n",
+        "\nparallel:\n  devices: []\n  measure_steps: 8\n  rebalance: true\n"
+        "  drop_slow: true\n  comm: auto\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         if (!strstr(text, lines[i]))
             fail_msg("the YAML lacks \"%s\":\n%s", lines[i], text);
+    free(text);
+    daecl_config_destroy(cfg);
+}
+
+static void test_to_yaml_writes_parallel_devices_as_block_items(void **state)
+{
+    (void)state;
+    daecl_config *cfg = load(MINIMAL "parallel:\n  devices: [{plugin: cpu, threads: 2, share: 3},"
+                                     " {plugin: opencl}]\n");
+    char *text = daecl_config_to_yaml(cfg);
+    assert_non_null(text);
+    const char *want = "\nparallel:\n  devices:\n"
+                       "    - plugin: cpu\n      threads: 2\n      share: 3\n"
+                       "    - plugin: opencl\n      platform: \"\"\n      type: any\n"
+                       "      index: -1\n      share: 0\n"
+                       "  measure_steps: 8\n";
+    if (!strstr(text, want))
+        fail_msg("the YAML lacks \"%s\":\n%s", want, text);
     free(text);
     daecl_config_destroy(cfg);
 }
@@ -1187,7 +1439,13 @@ int main(void)
         cmocka_unit_test(test_override_check_hook_failure_names_the_override),
         cmocka_unit_test(test_malformed_overrides_are_refused),
         cmocka_unit_test(test_data_paths_resolve_against_the_config_folder),
+        cmocka_unit_test(test_parallel_defaults_to_the_backend_sections_one_device),
+        cmocka_unit_test(test_parallel_devices_are_backend_sections_with_a_share),
+        cmocka_unit_test(test_parallel_refuses_the_same_device_twice),
+        cmocka_unit_test(test_parallel_refusals_point_at_the_item),
+        cmocka_unit_test(test_parallel_overrides_set_keys_and_index_devices),
         cmocka_unit_test(test_to_yaml_round_trips_to_the_same_config),
+        cmocka_unit_test(test_to_yaml_writes_parallel_devices_as_block_items),
         cmocka_unit_test(test_to_yaml_writes_every_key_in_block_style),
         cmocka_unit_test(test_core_defaults_are_valid_values_of_their_keys),
         cmocka_unit_test(test_docs_key_reference_matches_the_schema),
