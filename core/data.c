@@ -1,7 +1,9 @@
 /* daecl — data sets: the IDX and .npy loaders behind core/data.h.
  * One reader (bytes in memory, a file, or a gzip stream over either) feeds
  * one header parser and one element converter, so loading a file and parsing
- * bytes in memory (the fuzzer's entry point) run exactly the same checks. */
+ * bytes in memory (the fuzzer's entry point) run exactly the same checks.
+ * A file already stored as the float32 array is mapped instead of read
+ * (map_prefix), after the same header and size checks. */
 #define ZLIB_CONST
 #include "core/data.h"
 
@@ -14,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/log.h"
 
 enum {
     ZBUF_BYTES = 256 << 10,      /* compressed bytes per read() */
@@ -256,6 +260,7 @@ typedef struct layout {
     const char *format;    /* "IDX" or ".npy" */
     elem type;
     int swap;              /* the file's byte order is not the host's */
+    int fortran;           /* .npy fortran_order True (harmless in 1-D) */
     size_t elem_bytes;
     uint32_t ndim;
     uint64_t dims[MAX_DIMS];
@@ -674,6 +679,7 @@ static int read_npy(reader *r, layout *L, const uint8_t *m4, daecl_err *err)
         return daecl_err_set(err, DAECL_ENOTSUP,
                              "%s is stored in Fortran order; save it with numpy.ascontiguousarray(a) first",
                              r->name);
+    L->fortran = h.fortran;
     npy_elem(h.descr, L);
     return 0;
 }
@@ -852,11 +858,81 @@ static void convert_f(const layout *L, const uint8_t *src, size_t k, const float
     }
 }
 
+static int not_finite(const reader *r, double v, size_t at, size_t dim, daecl_err *err)
+{
+    return daecl_err_set(err, DAECL_EDATA,
+                         "%s holds %g at row %zu, column %zu, which is not a finite float32; daecl trains on "
+                         "finite values only, so clean the data first",
+                         r->name, v, at / dim, at % dim);
+}
+
+/* Whether the stored bytes already are the array: a plain regular file (not
+ * gzip, not memory), float32 in the host's order and C order, the data at a
+ * multiple of 4 bytes so that every float is aligned. numpy.save pads its
+ * header to 16 (old) or 64 bytes, so its files qualify. */
+static int mappable(const reader *r, const layout *L)
+{
+    return r->fd >= 0 && !r->gz && L->type == E_F32 && !L->swap && !L->fortran &&
+           L->header_bytes % sizeof(float) == 0;
+}
+
+/* Maps the header and the first n floats of a mappable file, from offset 0
+ * (mmap offsets must be page-aligned; the header's length is not), and
+ * points ds->x past the header. Returns 0 when the kernel refuses, leaving
+ * ds as it was, and the caller reads the file instead. */
+static int map_prefix(const reader *r, const layout *L, size_t n, daecl_dataset *ds)
+{
+    uint64_t len = L->header_bytes + (uint64_t)n * sizeof(float); /* <= the file: stored_size */
+    if (len > SIZE_MAX)
+        return 0;
+    void *base = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, r->fd, 0);
+    if (base == MAP_FAILED) {
+        daecl_log(DAECL_LOG_DEBUG, NULL, "cannot map %s (%s); reading it instead", r->name, strerror(errno));
+        return 0;
+    }
+    /* The file may have shrunk since fstat; a page past its end would raise
+     * SIGBUS on first touch, so read it instead and let read() tell. */
+    struct stat st;
+    if (fstat(r->fd, &st) != 0 || (uint64_t)st.st_size < len) {
+        munmap(base, (size_t)len);
+        return 0;
+    }
+    ds->map_base = base;
+    ds->map_bytes = (size_t)len;
+    ds->mapped = 1;
+    ds->x = (const float *)(const void *)((const uint8_t *)base + L->header_bytes);
+    return 1;
+}
+
+/* The checks convert_f and load_dataset give read float32 values, over a
+ * mapping: every value finite, and the min and max. O(n), touching each
+ * page once (which also brings the file into the page cache). */
+static int scan_mapped(const reader *r, daecl_dataset *ds, size_t n, daecl_err *err)
+{
+    const float *x = ds->x;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < STAGE_BYTES / sizeof(float) ? n - done : STAGE_BYTES / sizeof(float);
+        for (size_t i = done; i < done + k; i++)
+            if (!isfinite(x[i]))
+                return not_finite(r, x[i], i, ds->dim, err);
+        for (size_t i = done; i < done + k; i++) {
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
+        }
+        done += k;
+    }
+    ds->min = lo;
+    ds->max = hi;
+    return 0;
+}
+
 static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_dataset **out, daecl_err *err)
 {
     layout L;
     char shape[160];
     uint8_t *stage = NULL;
+    float *x = NULL; /* the loaded array, as ds->x; never a mapping */
     daecl_dataset *ds = NULL;
     int rc = read_header(r, &L, err);
     if (rc)
@@ -888,6 +964,8 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
     /* MiB, rounded up so that the value the message suggests suffices */
     double mb = (double)x_bytes / 1048576.0;
     mb = mb >= 1 ? ceil(mb) : ceil(mb * 1e6) / 1e6;
+    /* Mapped data are bounded too: the bound is on the data set, and a
+     * mapping's pages still take the node's memory as they are read. */
     if (x_bytes > max_bytes)
         return daecl_err_set(err, DAECL_ENOMEM,
                              "%s needs %" PRIu64 " bytes as float32 (%zu rows of %" PRIu64
@@ -897,21 +975,8 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
                              "data.test_limit)",
                              r->name, x_bytes, rows, L.dim, max_bytes, x_bytes, mb >= 1 ? 0 : 6, mb);
 
-    /* A gzip header may lie about its size: allocate no more than the
-     * compressed bytes could inflate to, and grow if that was too little. */
-    size_t cap = n;
-    if (r->gz && r->size < (UINT64_MAX - STAGE_BYTES) / DEFLATE_MAX_RATIO) {
-        uint64_t bound = (r->size * DEFLATE_MAX_RATIO + STAGE_BYTES) / L.elem_bytes;
-        if (bound < cap)
-            cap = (size_t)bound;
-    }
-    if (!(ds = calloc(1, sizeof *ds)) || !(ds->x = malloc(cap * sizeof(float))) || !(stage = malloc(STAGE_BYTES))) {
-        rc = daecl_err_set(err, DAECL_ENOMEM,
-                           "out of memory allocating %" PRIu64 " bytes for %s; free memory or load fewer rows "
-                           "(data.train_limit, data.test_limit)",
-                           (uint64_t)cap * sizeof(float), r->name);
-        goto fail;
-    }
+    if (!(ds = calloc(1, sizeof *ds)))
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory loading %s", r->name);
     ds->n_rows = rows;
     ds->dim = (size_t)L.dim;
     ds->n_shape = L.ndim - 1;
@@ -922,6 +987,28 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
         ds->shape[0] = 1;
     }
     ds->from_uint8 = L.type == E_U8;
+    if (mappable(r, &L) && map_prefix(r, &L, n, ds)) {
+        if ((rc = scan_mapped(r, ds, n, err)))
+            goto fail;
+        *out = ds;
+        return 0;
+    }
+
+    /* A gzip header may lie about its size: allocate no more than the
+     * compressed bytes could inflate to, and grow if that was too little. */
+    size_t cap = n;
+    if (r->gz && r->size < (UINT64_MAX - STAGE_BYTES) / DEFLATE_MAX_RATIO) {
+        uint64_t bound = (r->size * DEFLATE_MAX_RATIO + STAGE_BYTES) / L.elem_bytes;
+        if (bound < cap)
+            cap = (size_t)bound;
+    }
+    if (!(ds->x = x = malloc(cap * sizeof(float))) || !(stage = malloc(STAGE_BYTES))) {
+        rc = daecl_err_set(err, DAECL_ENOMEM,
+                           "out of memory allocating %" PRIu64 " bytes for %s; free memory or load fewer rows "
+                           "(data.train_limit, data.test_limit)",
+                           (uint64_t)cap * sizeof(float), r->name);
+        goto fail;
+    }
 
     float lut[256];
     for (int v = 0; v < 256; v++)
@@ -933,7 +1020,7 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
         size_t k = n - done < per ? n - done : per;
         if (done + k > cap) {
             size_t ncap = cap > n / 2 ? n : 2 * cap;
-            float *nx = realloc(ds->x, ncap * sizeof(float));
+            float *nx = realloc(x, ncap * sizeof(float));
             if (!nx) {
                 rc = daecl_err_set(err, DAECL_ENOMEM,
                                    "out of memory growing the array for %s to %zu bytes; free memory or load fewer "
@@ -941,26 +1028,22 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
                                    r->name, ncap * sizeof(float));
                 goto fail;
             }
-            ds->x = nx;
+            ds->x = x = nx;
             cap = ncap;
         }
         if ((rc = read_elems(r, &L, stage, k, err)))
             goto fail;
         size_t bad;
-        convert_f(&L, stage, k, lut, ds->x + done, &bad);
+        convert_f(&L, stage, k, lut, x + done, &bad);
         if (bad < k) {
-            size_t at = done + bad;
             double v;
             if (L.type == E_F32)
-                v = ds->x[at];
+                v = x[done + bad];
             else {
                 uint64_t u = load_u64(stage + 8 * bad, 8, L.swap);
                 memcpy(&v, &u, 8);
             }
-            rc = daecl_err_set(err, DAECL_EDATA,
-                               "%s holds %g at row %zu, column %zu, which is not a finite float32; daecl trains on "
-                               "finite values only, so clean the data first",
-                               r->name, v, at / ds->dim, at % ds->dim);
+            rc = not_finite(r, v, done + bad, ds->dim, err);
             goto fail;
         }
         if (L.type == E_U8) {
@@ -971,10 +1054,10 @@ static int load_dataset(reader *r, size_t limit, uint64_t max_bytes, daecl_datas
                 hi8 = stage[i] > hi8 ? stage[i] : hi8;
             }
         } else {
-            const float *x = ds->x + done;
+            const float *xs = x + done;
             for (size_t i = 0; i < k; i++) {
-                lo = x[i] < lo ? x[i] : lo;
-                hi = x[i] > hi ? x[i] : hi;
+                lo = xs[i] < lo ? xs[i] : lo;
+                hi = xs[i] > hi ? xs[i] : hi;
             }
         }
         done += k;
@@ -1040,8 +1123,21 @@ void daecl_dataset_destroy(daecl_dataset *ds)
 {
     if (!ds)
         return;
-    free(ds->x);
+    if (ds->mapped)
+        munmap(ds->map_base, ds->map_bytes);
+    else
+        free((void *)ds->x); /* loaded: ours, const only to readers */
     free(ds);
+}
+
+uint64_t daecl_dataset_private_bytes(const daecl_dataset *ds)
+{
+    return ds && !ds->mapped ? (uint64_t)ds->n_rows * ds->dim * sizeof(float) : 0;
+}
+
+const char *daecl_dataset_storage(const daecl_dataset *ds)
+{
+    return ds && ds->mapped ? "mapped" : "loaded";
 }
 
 /* ---- labels ----------------------------------------------------------- */

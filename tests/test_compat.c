@@ -116,12 +116,13 @@ static daecl_dataset *dataset(size_t rows, size_t dim, float bump)
 {
     daecl_dataset *ds = calloc(1, sizeof *ds);
     assert_non_null(ds);
-    ds->x = calloc(rows * dim, sizeof(float));
-    assert_non_null(ds->x);
+    float *x = calloc(rows * dim, sizeof(float));
+    assert_non_null(x);
     ds->n_rows = rows;
     ds->dim = dim;
-    test_fill_uniform(ds->x, rows * dim, 3, 0, 1);
-    ds->x[rows * dim - 1] += bump;
+    test_fill_uniform(x, rows * dim, 3, 0, 1);
+    x[rows * dim - 1] += bump;
+    ds->x = x; /* loaded (mapped 0): daecl_dataset_destroy frees it */
     return ds;
 }
 

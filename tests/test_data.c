@@ -2,12 +2,15 @@
  * here (gzip'd with zlib), loaded from files and from memory, and every
  * refusal checked for its status, its key words and the path. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "core/compat.h"
 #include "core/data.h"
 #include "tests/support.h"
 
@@ -437,6 +440,218 @@ static void test_npy_int64_labels_reach_65535(void **state)
     free(o.b);
 }
 
+/* ---- mapped float32 .npy ------------------------------------------------ */
+
+/* The /proc/self/maps line of the mapping that holds p; 0 when none does. */
+static int maps_line_of(const void *p, char *line, size_t n)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 0;
+    uintptr_t a = (uintptr_t)p;
+    int found = 0;
+    while (!found && fgets(line, (int)n, f)) {
+        unsigned long lo, hi;
+        found = sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Whether any mapping of this process comes from the file at path. */
+static int path_is_mapped(const char *path)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[2048];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        size_t k = strlen(line), m = strlen(path);
+        found = k >= m && strcmp(line + k - m, path) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+static uint64_t digest_of(const daecl_dataset *ds)
+{
+    daecl_data_digest d;
+    daecl_data_digest_of(ds, NULL, NULL, NULL, &d);
+    assert_int_equal(d.train.rows, ds->n_rows);
+    return d.train.hash;
+}
+
+/* 50 rows of 20 float32 in [-2, 3), as numpy.save writes them. */
+enum { MR = 50, MD = 20 };
+static bytes f32_fixture(float *v)
+{
+    test_fill_uniform(v, MR * MD, 21, -2.0f, 3.0f);
+    return npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (50, 4, 5), }", v, MR * MD * sizeof(float));
+}
+
+static void test_float32_npy_is_mapped_read_only_with_the_values_and_digest_of_a_copy(void **state)
+{
+    (void)state;
+    float v[MR * MD];
+    bytes o = f32_fixture(v);
+    write_plain(at("mapped.npy"), &o);
+    daecl_dataset *ds = load_ok(at("mapped.npy"), 0);
+    assert_int_equal(ds->mapped, 1);
+    assert_string_equal(daecl_dataset_storage(ds), "mapped");
+    assert_int_equal(daecl_dataset_private_bytes(ds), 0);
+    assert_int_equal(ds->n_rows, MR);
+    assert_int_equal(ds->dim, MD);
+    assert_int_equal(ds->n_shape, 2);
+    assert_int_equal(ds->shape[0], 4);
+    assert_int_equal(ds->shape[1], 5);
+    /* The data start right after the 128-byte header, inside the mapping. */
+    assert_ptr_equal(ds->x, (const char *)ds->map_base + 128);
+    assert_int_equal(ds->map_bytes, o.n);
+    assert_same_floats(ds->x, v, MR * MD);
+
+    /* The same bytes parsed from memory are copied: same values, range, digest. */
+    daecl_dataset *copy = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_dataset_parse(o.b, o.n, "mapped.npy", 0, 0, &copy, &err), 0);
+    assert_int_equal(copy->mapped, 0);
+    assert_string_equal(daecl_dataset_storage(copy), "loaded");
+    assert_int_equal(daecl_dataset_private_bytes(copy), MR * MD * sizeof(float));
+    assert_same_floats(ds->x, copy->x, MR * MD);
+    assert_true(ds->min == copy->min && ds->max == copy->max);
+    assert_true(ds->min >= -2.0f && ds->max < 3.0f && ds->min < ds->max);
+    assert_true(digest_of(ds) == digest_of(copy));
+
+    /* Read-only and shared, from the file itself: "r--s" in /proc/self/maps. */
+    char line[2048];
+    if (access("/proc/self/maps", R_OK) == 0) {
+        if (!maps_line_of(ds->x, line, sizeof line))
+            fail_msg("no mapping in /proc/self/maps holds the data at %p", (const void *)ds->x);
+        char perms[8] = "";
+        assert_int_equal(sscanf(line, "%*s %7s", perms), 1);
+        if (strcmp(perms, "r--s") != 0 || !strstr(line, "mapped.npy"))
+            fail_msg("the data's mapping is not a read-only shared map of mapped.npy: %s", line);
+    }
+    assert_true(path_is_mapped(at("mapped.npy")));
+    daecl_dataset_destroy(ds);
+    assert_false(path_is_mapped(at("mapped.npy"))); /* destroy unmapped it */
+    daecl_dataset_destroy(copy);
+    free(o.b);
+}
+
+static void test_mapped_limit_takes_a_prefix_and_bounds_it(void **state)
+{
+    (void)state;
+    float v[MR * MD];
+    bytes o = f32_fixture(v);
+    write_plain(at("prefix.npy"), &o);
+    daecl_dataset *ds = load_ok(at("prefix.npy"), 3);
+    assert_int_equal(ds->mapped, 1);
+    assert_int_equal(ds->n_rows, 3);
+    assert_int_equal(ds->map_bytes, 128 + 3 * MD * sizeof(float)); /* only the rows kept */
+    assert_same_floats(ds->x, v, 3 * MD);
+    float lo = v[0], hi = v[0];
+    for (int i = 1; i < 3 * MD; i++) {
+        lo = fminf(lo, v[i]);
+        hi = fmaxf(hi, v[i]);
+    }
+    assert_true(ds->min == lo && ds->max == hi); /* over the prefix only */
+    daecl_dataset_destroy(ds);
+    /* data.max_mb bounds a mapped set as it bounds a loaded one. */
+    refuse(at("prefix.npy"), 0, MR * MD * 4 - 1, DAECL_ENOMEM, "needs 4000 bytes", "limit of 3999 bytes", NULL);
+    daecl_err err = {0};
+    assert_int_equal(daecl_dataset_load(at("prefix.npy"), 2, 2 * MD * 4, &ds, &err), 0);
+    assert_int_equal(ds->mapped, 1);
+    daecl_dataset_destroy(ds);
+    free(o.b);
+}
+
+static void test_mapped_npy_still_refuses_truncation_and_non_finite_values(void **state)
+{
+    (void)state;
+    float v[MR * MD];
+    bytes o = f32_fixture(v);
+    /* One float short: refused from the sizes before anything is mapped, even for a prefix. */
+    write_plain(at("short.npy"), &(bytes){o.b, o.n - 4});
+    refuse(at("short.npy"), 0, 0, DAECL_EDATA, "is truncated", "(50, 4, 5) of float32", "only 3996 bytes follow");
+    refuse(at("short.npy"), 1, 0, DAECL_EDATA, "is truncated", NULL, NULL);
+    /* Bytes past the data, as before. */
+    bytes longer = {0};
+    put(&longer, o.b, o.n);
+    put(&longer, "\0\0\0\0", 4);
+    write_plain(at("long.npy"), &longer);
+    refuse(at("long.npy"), 0, 0, DAECL_EDATA, "has 4 bytes after the data its header declares", NULL, NULL);
+    free(longer.b);
+    /* An infinity in the last row: found by the scan of the mapping. */
+    v[MR * MD - 3] = -INFINITY;
+    free(o.b);
+    o = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (50, 20), }", v, sizeof v);
+    write_plain(at("inf.npy"), &o);
+    refuse(at("inf.npy"), 0, 0, DAECL_EDATA, "-inf at row 49, column 17", "not a finite float32", NULL);
+    /* A limit that stops before it loads fine. */
+    daecl_dataset *ds = load_ok(at("inf.npy"), 49);
+    assert_int_equal(ds->mapped, 1);
+    daecl_dataset_destroy(ds);
+    free(o.b);
+}
+
+/* A .npy whose header is 2 bytes longer than numpy's 64: data at an odd
+ * multiple of 2, where a float pointer would be misaligned. */
+static bytes npy_misaligned(const char *dict, const void *payload, size_t n)
+{
+    bytes o = npy(1, dict, NULL, 0);
+    size_t len = o.n - 10 + 2;
+    o.b[o.n - 1] = ' ';
+    put(&o, " \n", 2);
+    o.b[8] = (uint8_t)len;
+    o.b[9] = (uint8_t)(len >> 8);
+    put(&o, payload, n);
+    return o;
+}
+
+static void test_files_not_stored_as_the_array_are_loaded_not_mapped(void **state)
+{
+    (void)state;
+    float v[2 * 3] = {1.5f, -2, 0.25f, 4, 5, -6};
+    uint8_t be[6 * 4];
+    for (int i = 0; i < 6; i++)
+        be_f32(v[i], be + 4 * i);
+    uint8_t px[6] = {0, 1, 128, 254, 255, 77};
+    double d[6] = {1.5, -2, 0.25, 4, 5, -6};
+    struct {
+        const char *name;
+        bytes o;
+        int gz;
+    } cases[] = {
+        {"l-be.npy", npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", be, sizeof be), 0},
+        {"l-u8.npy", npy(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }", px, sizeof px), 0},
+        {"l-f8.npy", npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d), 0},
+        {"l-fortran.npy", npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (6,), }", v, sizeof v), 0},
+        {"l-odd.npy", npy_misaligned("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v), 0},
+        {"l-f4.npy.gz", npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v), 1},
+        {"l-u8.idx", idx(0x08, 2, (const uint32_t[]){2, 3}, px, sizeof px), 0},
+    };
+    assert_int_equal(cases[4].o.n % 4, 2); /* really misaligned */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        if (cases[c].gz)
+            write_gz(at(cases[c].name), &cases[c].o);
+        else
+            write_plain(at(cases[c].name), &cases[c].o);
+        daecl_dataset *ds = load_ok(at(cases[c].name), 0);
+        if (ds->mapped || strcmp(daecl_dataset_storage(ds), "loaded") != 0)
+            fail_msg("%s was mapped; only a plain float32 .npy in host order and C order is", cases[c].name);
+        assert_int_equal(daecl_dataset_private_bytes(ds), 6 * sizeof(float));
+        assert_int_equal(ds->n_rows * ds->dim, 6);
+        if (strstr(cases[c].name, "u8"))
+            for (int i = 0; i < 6; i++)
+                assert_true(ds->x[i] == (float)((double)px[i] / 255.0));
+        else
+            assert_same_floats(ds->x, v, 6);
+        daecl_dataset_destroy(ds);
+        free(cases[c].o.b);
+    }
+}
+
 /* ---- refusals --------------------------------------------------------- */
 
 static void test_unknown_formats_and_missing_files_are_refused(void **state)
@@ -763,6 +978,10 @@ int main(void)
         cmocka_unit_test(test_npy_float64_is_converted_to_float32),
         cmocka_unit_test(test_fortran_order_is_harmless_for_one_dimensional_arrays),
         cmocka_unit_test(test_limit_loads_only_the_first_rows),
+        cmocka_unit_test(test_float32_npy_is_mapped_read_only_with_the_values_and_digest_of_a_copy),
+        cmocka_unit_test(test_mapped_limit_takes_a_prefix_and_bounds_it),
+        cmocka_unit_test(test_mapped_npy_still_refuses_truncation_and_non_finite_values),
+        cmocka_unit_test(test_files_not_stored_as_the_array_are_loaded_not_mapped),
         cmocka_unit_test(test_idx_uint8_labels_count_classes),
         cmocka_unit_test(test_npy_int64_labels_reach_65535),
         cmocka_unit_test(test_unknown_formats_and_missing_files_are_refused),
