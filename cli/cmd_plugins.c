@@ -18,7 +18,8 @@ const cli_command cli_plugins = {
     .usage = "usage: daecl plugins [NAME | KIND/NAME]\n\n"
              "Without NAME: every plugin found (kind, name, version, file), then every file\n"
              "that was refused and why. With NAME: that plugin's summary and parameters\n"
-             "(type, default, range, doc); KIND/NAME picks one kind (likelihood/gaussian).\n\n"
+             "(type, default, range, doc); KIND/NAME picks one kind (likelihood/gaussian,\n"
+             "comm/mpi).\n\n"
              "Plugins are searched in $DAECL_PLUGIN_PATH (colon-separated), then the folder\n"
              "beside this program (<bindir>/../lib/daecl/plugins), then the configured install\n"
              "prefix's lib/daecl/plugins.\n",
@@ -89,6 +90,11 @@ static void describe(const daecl_plugin *p, const char *path)
             printf("  support: %s; accepts data in [%g, %g]\n", sup, lo, hi);
         else
             printf("  support: not declared (normalisation unchecked; any data accepted)\n");
+    } else if (p->kind == DAECL_KIND_COMM) {
+        printf("  communicator between processes: daecl joins its world when started by a\n"
+               "  launcher (mpirun, srun) as one of several ranks, and sums the replicas'\n"
+               "  gradients through it every step; `daecl plugin check FILE` runs a\n"
+               "  one-process self test of its ops\n");
     }
     if (p->n_params == 0) {
         printf("  parameters: none\n");
@@ -137,7 +143,7 @@ static int run(int argc, char **argv)
             if (!kind) {
                 daecl_registry_destroy(reg);
                 return cli_usage_error(&cli_plugins, "unknown plugin kind '%s'; use corruption, "
-                                       "likelihood or backend", kind_name);
+                                       "likelihood, backend or comm", kind_name);
             }
             want = slash + 1;
         }

@@ -1205,8 +1205,9 @@ int daecl_plugincheck_file(const char *path, const daecl_plugincheck_opts *opts,
     char name[128]; /* the descriptor goes away with dlclose */
     snprintf(name, sizeof name, "%s", valid ? p->name : base);
     rc = check_loaded(&c, p, path, err);
-    /* A backend may have started driver threads in init() or open(). */
-    if (!(valid && p->kind == DAECL_KIND_BACKEND))
+    /* A backend may have started driver threads in init() or open(), a
+     * comm its MPI library's threads and exit handlers. */
+    if (!(valid && daecl__registry_stays_loaded(p->kind)))
         dlclose(pf.handle);
     if (!rc)
         summary(&c, name);

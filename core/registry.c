@@ -19,6 +19,7 @@
 #include "core/pluginfile.h"
 #include "core/support.h"
 #include "core/utf8.h"
+#include "daecl/comm.h"
 
 #define MAX_NAME 63
 #define MAX_PARAMS 32
@@ -30,6 +31,7 @@
 #define CORRUPTION_SIZE_2_0 (offsetof(daecl_corruption_ops, cl_source) + sizeof(const char *))
 #define LIKELIHOOD_SIZE_2_0 (offsetof(daecl_likelihood_ops, cl_source) + sizeof(const char *))
 #define BACKEND_SIZE_2_0 (offsetof(daecl_backend_ops, lik_sample) + sizeof(void *))
+#define COMM_SIZE_2_0 (offsetof(daecl_comm_ops, abort) + sizeof(void *))
 #define PARAM_SIZE_2_0 sizeof(daecl_param_spec)
 
 /* One accepted plugin. The registry keeps zero-padded copies of the
@@ -41,6 +43,7 @@ typedef struct entry {
         daecl_corruption_ops corruption;
         daecl_likelihood_ops likelihood;
         daecl_backend_ops backend;
+        daecl_comm_ops comm;
     } ops;
     daecl_param_spec *params; /* the schema at this core's stride, when the plugin's differs */
     char *path;
@@ -144,13 +147,15 @@ const char *daecl_plugin_kind_name(uint32_t kind)
         return "likelihood";
     case DAECL_KIND_BACKEND:
         return "backend";
+    case DAECL_KIND_COMM:
+        return "comm";
     }
     return "unknown";
 }
 
 uint32_t daecl_plugin_kind_parse(const char *name)
 {
-    for (uint32_t k = DAECL_KIND_CORRUPTION; k <= DAECL_KIND_BACKEND; k++)
+    for (uint32_t k = DAECL_KIND_CORRUPTION; k <= DAECL_KIND_COMM; k++)
         if (name && strcmp(name, daecl_plugin_kind_name(k)) == 0)
             return k;
     return 0;
@@ -317,6 +322,21 @@ static int validate_param(const daecl_plugin *p, size_t i, const char *origin, d
 
 /* ---- descriptor validation ----------------------------------------------- */
 
+/* A required op slot of an ops table, by name. */
+typedef struct slot {
+    const void *slot;
+    const char *name;
+} slot;
+
+/* The name of the first unset slot, or NULL. */
+static const char *first_missing(const slot *req, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!req[i].slot)
+            return req[i].name;
+    return NULL;
+}
+
 static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *err)
 {
     if (!p->ops)
@@ -366,7 +386,7 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
         const daecl_backend_ops *o = p->ops;
         /* The required core; then, with bind set, the rest of its group.
          * fill, lik_sample and get_extension are optional. */
-        const struct { const void *slot; const char *name; } req[] = {
+        const slot req[] = {
             {(const void *)o->open, "open"},         {(const void *)o->close, "close"},
             {(const void *)o->describe, "describe"}, {(const void *)o->alloc, "alloc"},
             {(const void *)o->free, "free"},         {(const void *)o->write, "write"},
@@ -378,21 +398,37 @@ static int validate_ops(const daecl_plugin *p, const char *origin, daecl_err *er
             {(const void *)o->optim_update, "optim_update"},
             {(const void *)o->finish, "finish"},
         };
-        const struct { const void *slot; const char *name; } bound[] = {
+        const slot bound[] = {
             {(const void *)o->unbind, "unbind"},
             {(const void *)o->corrupt, "corrupt"},
             {(const void *)o->lik_loss_grad, "lik_loss_grad"},
             {(const void *)o->lik_mean, "lik_mean"},
         };
-        for (size_t i = 0; i < sizeof req / sizeof req[0] && !missing; i++)
-            if (!req[i].slot)
-                missing = req[i].name;
+        missing = first_missing(req, sizeof req / sizeof req[0]);
         for (size_t i = 0; o->bind && !missing && i < sizeof bound / sizeof bound[0]; i++)
             if (!bound[i].slot)
                 return refuse(err, origin, "(backend '%s') sets bind but lacks '%s', which a "
                               "backend that runs plugins on its device needs; set it, or leave "
                               "bind NULL to run every plugin on the host", p->name,
                               bound[i].name);
+        break;
+    }
+    case DAECL_KIND_COMM: {
+        if (size < COMM_SIZE_2_0)
+            return refuse(err, origin, "has a comm ops table of %u bytes, smaller than ABI "
+                          "2.0's %zu; rebuild it against this daecl", size, COMM_SIZE_2_0);
+        const daecl_comm_ops *o = p->ops;
+        /* Every slot: a world that cannot do one of them cannot train. */
+        const slot req[] = {
+            {(const void *)o->open, "open"},
+            {(const void *)o->close, "close"},
+            {(const void *)o->allreduce, "allreduce"},
+            {(const void *)o->broadcast, "broadcast"},
+            {(const void *)o->allgather, "allgather"},
+            {(const void *)o->barrier, "barrier"},
+            {(const void *)o->abort, "abort"},
+        };
+        missing = first_missing(req, sizeof req / sizeof req[0]);
         break;
     }
     }
@@ -423,9 +459,9 @@ int daecl_plugin_validate(const daecl_plugin *p, const char *origin, daecl_err *
                       p->abi_sizes & 0xff, (p->abi_sizes >> 8) & 0xff, (p->abi_sizes >> 16) & 0xff,
                       DAECL_ABI_SIZES & 0xff, (DAECL_ABI_SIZES >> 8) & 0xff,
                       (DAECL_ABI_SIZES >> 16) & 0xff);
-    if (p->kind < DAECL_KIND_CORRUPTION || p->kind > DAECL_KIND_BACKEND)
-        return refuse(err, origin, "declares unknown kind %u; use corruption, likelihood or backend",
-                      p->kind);
+    if (p->kind < DAECL_KIND_CORRUPTION || p->kind > DAECL_KIND_COMM)
+        return refuse(err, origin, "declares unknown kind %u; use corruption, likelihood, backend "
+                      "or comm", p->kind);
     if (!valid_name(p->name))
         return refuse(err, origin, "has an invalid name '%s'; names are 1 to %d characters of "
                       "a-z, 0-9 and _, starting with a letter", p->name ? p->name : "(null)",
@@ -451,7 +487,8 @@ int daecl_plugin_validate(const daecl_plugin *p, const char *origin, daecl_err *
             return rc;
         slots += packed_slots(spec_at(p, i)->type);
     }
-    if (slots > DAECL_MAX_PACKED_PARAMS && p->kind != DAECL_KIND_BACKEND)
+    if (slots > DAECL_MAX_PACKED_PARAMS && p->kind != DAECL_KIND_BACKEND &&
+        p->kind != DAECL_KIND_COMM)
         return refuse(err, origin, "('%s') packs %zu parameter values; at most %d fit",
                       p->name, slots, DAECL_MAX_PACKED_PARAMS);
     return validate_ops(p, origin, err);
@@ -563,6 +600,13 @@ int daecl_registry_add(daecl_registry *reg, const daecl_plugin *plugin, const ch
     return accept(reg, plugin, origin ? origin : "(in memory)", &ran_init, err);
 }
 
+bool daecl__registry_stays_loaded(uint32_t kind)
+{
+    /* A backend's driver threads, and an MPI library's progress threads and
+     * atexit handlers, may still run in the file after we are done with it. */
+    return kind == DAECL_KIND_BACKEND || kind == DAECL_KIND_COMM;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -596,12 +640,12 @@ static int load_file(daecl_registry *reg, const char *path, daecl_err *err)
     if (rc) {
         /* A backend refused after its init() ran may have started driver
          * threads: it stays loaded. Anything else is unloaded. */
-        if (!(ran_init && p->kind == DAECL_KIND_BACKEND))
+        if (!(ran_init && daecl__registry_stays_loaded(p->kind)))
             dlclose(h);
         return add_refusal(reg, why.msg, err);
     }
-    /* Backends stay loaded for the life of the process (driver threads). */
-    if (p->kind != DAECL_KIND_BACKEND) {
+    /* Backends and comms stay loaded for the life of the process. */
+    if (!daecl__registry_stays_loaded(p->kind)) {
         if (grow((void **)&reg->handles, &reg->cap_handles, reg->n_handles + 1, sizeof(void *)))
             return daecl_err_set(err, DAECL_ENOMEM, "out of memory loading plugins");
         reg->handles[reg->n_handles++] = h;

@@ -14,11 +14,13 @@
  * shadowed: listed among the refusals, naming both files, and recorded
  * with the one that wins (daecl_registry_shadowed). Corruption and likelihood plugins, and any plugin refused before
  * its init() ran, are dlclose'd (refused ones at once, accepted ones by
- * daecl_registry_destroy); a backend whose init() ran stays loaded for the
- * life of the process, since its driver's threads may still run in it. */
+ * daecl_registry_destroy); a backend or comm whose file was opened stays
+ * loaded for the life of the process, since its driver's (or MPI library's)
+ * threads and exit handlers may still run in it. */
 #ifndef DAECL_CORE_REGISTRY_H
 #define DAECL_CORE_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "daecl/backend.h"
@@ -62,7 +64,11 @@ int daecl_plugin_validate(const daecl_plugin *plugin, const char *origin, daecl_
 /* The host table handed to every plugin's init(). */
 const daecl_host *daecl_host_table(void);
 
-/* "corruption", "likelihood", "backend" (or "unknown"). */
+/* Whether a plugin of this kind is never dlclose'd once opened (backends
+ * and comms: threads and exit handlers of their libraries may run in it). */
+bool daecl__registry_stays_loaded(uint32_t kind);
+
+/* "corruption", "likelihood", "backend", "comm" (or "unknown"). */
 const char *daecl_plugin_kind_name(uint32_t kind);
 /* Parses a kind name; 0 when unknown. */
 uint32_t daecl_plugin_kind_parse(const char *name);
