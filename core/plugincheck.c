@@ -21,6 +21,7 @@
 #include "core/pluginfile.h"
 #include "core/registry.h"
 #include "daecl/backend.h"
+#include "daecl/comm.h"
 
 /* As normcheck.h numbers them; WARN counts as a skip. */
 enum { PASS, FAIL, SKIP, WARN };
@@ -1062,6 +1063,170 @@ static int check_backend(chk *c, daecl_err *err)
     return rc < 0 ? rc : 0;
 }
 
+/* ---- comm ------------------------------------------------------------------ */
+
+/* Comm self test: element counts, enough to cross any small-message path. */
+#define COMM_COUNT 1000
+
+/* Element i of rank r's buffer: whole numbers, exact in float, so every
+ * reduction order gives the same bits; rank-dependent, so a no-op fails. */
+static double comm_value(size_t i, uint32_t r)
+{
+    return (double)(i % 97) - 40.0 + 3.0 * r;
+}
+
+/* Whether the reduced `buf` is what a world of n ranks must give. */
+static bool comm_reduced(const void *buf, uint32_t type, uint32_t op, uint32_t n)
+{
+    for (size_t i = 0; i < COMM_COUNT; i++) {
+        double want = 0;
+        for (uint32_t r = 0; r < n; r++) {
+            double v = comm_value(i, r) + (type == DAECL_COMM_U64 ? 1000.0 : 0.0);
+            want = r == 0 ? v : op == DAECL_COMM_SUM ? want + v
+                              : op == DAECL_COMM_MAX ? fmax(want, v)
+                                                     : fmin(want, v);
+        }
+        double got = type == DAECL_COMM_F32   ? ((const float *)buf)[i]
+                     : type == DAECL_COMM_F64 ? ((const double *)buf)[i]
+                                              : (double)((const uint64_t *)buf)[i];
+        if (got != want)
+            return false;
+    }
+    return true;
+}
+
+/* allreduce of every type and reduction on rank-dependent arrays, and of
+ * no elements; then a type and a reduction it must refuse. */
+static void comm_allreduce(chk *c, const daecl_comm_ops *o, void *ctx, const daecl_comm_info *in)
+{
+    static const char *const tname[] = {"", "f32", "f64", "u64"};
+    static const char *const oname[] = {"", "SUM", "MAX", "MIN"};
+    uint64_t buf[COMM_COUNT]; /* room for any of the three types */
+    daecl_err e = {0};
+    for (uint32_t t = DAECL_COMM_F32; t <= DAECL_COMM_U64; t++) {
+        for (uint32_t op = DAECL_COMM_SUM; op <= DAECL_COMM_MIN; op++) {
+            for (size_t i = 0; i < COMM_COUNT; i++) {
+                double v = comm_value(i, in->rank);
+                if (t == DAECL_COMM_F32)
+                    ((float *)buf)[i] = (float)v;
+                else if (t == DAECL_COMM_F64)
+                    ((double *)buf)[i] = v;
+                else
+                    buf[i] = (uint64_t)(v + 1000.0);
+            }
+            int rc = o->allreduce(ctx, buf, COMM_COUNT, t, op, &e);
+            if (!rc)
+                rc = o->allreduce(ctx, buf, 0, t, op, &e);
+            if (rc) {
+                char what[64];
+                snprintf(what, sizeof what, "allreduce(%s, %s)", tname[t], oname[op]);
+                op_failed(c, "allreduce", what, rc, &e);
+                return;
+            }
+            if (!comm_reduced(buf, t, op, in->size)) {
+                verdict(c, FAIL, "allreduce", "%s of %d %s elements over %u rank%s differs from "
+                        "the reduction computed here", oname[op], COMM_COUNT, tname[t], in->size,
+                        in->size == 1 ? "" : "s");
+                return;
+            }
+        }
+    }
+    verdict(c, PASS, "allreduce", "SUM, MAX and MIN of %d f32, f64 and u64 elements (and of 0) "
+            "give the exact reductions over %u rank%s", COMM_COUNT, in->size,
+            in->size == 1 ? "" : "s");
+    daecl_err bad_type = {0}, bad_op = {0};
+    if (o->allreduce(ctx, buf, 4, 99, DAECL_COMM_SUM, &bad_type) == 0 ||
+        o->allreduce(ctx, buf, 4, DAECL_COMM_F32, 99, &bad_op) == 0)
+        verdict(c, FAIL, "refusal", "allreduce accepted element type 99 or reduction 99");
+    else if (!bad_type.msg[0] || !bad_op.msg[0])
+        verdict(c, FAIL, "refusal", "allreduce refused type 99 and reduction 99 without a "
+                "sentence in err");
+    else
+        verdict(c, PASS, "refusal", "allreduce refuses type 99 and reduction 99: %s",
+                bad_type.msg);
+}
+
+/* broadcast from the last rank, allgather in rank order, barrier. */
+static void comm_moves(chk *c, const daecl_comm_ops *o, void *ctx, const daecl_comm_info *in)
+{
+    enum { N = 300 };
+    unsigned char mine[N];
+    daecl_err e = {0};
+    uint32_t root = in->size - 1;
+    for (size_t i = 0; i < N; i++)
+        mine[i] = (unsigned char)(i * 7 + in->rank * 31 + 1);
+    int rc = o->broadcast(ctx, mine, N, root, &e);
+    bool same = true;
+    for (size_t i = 0; i < N && !rc; i++)
+        same = same && mine[i] == (unsigned char)(i * 7 + root * 31 + 1);
+    if (rc)
+        op_failed(c, "broadcast", "broadcast", rc, &e);
+    else if (!same)
+        verdict(c, FAIL, "broadcast", "%d bytes from rank %u arrived changed", N, root);
+    else
+        verdict(c, PASS, "broadcast", "%d bytes from rank %u arrive intact", N, root);
+
+    unsigned char *all = malloc((size_t)in->size * N);
+    if (!all) {
+        verdict(c, FAIL, "allgather", "out of memory for %u ranks' %d bytes", in->size, N);
+        return;
+    }
+    for (size_t i = 0; i < N; i++)
+        mine[i] = (unsigned char)(i * 5 + in->rank * 13 + 2);
+    rc = o->allgather(ctx, mine, N, all, &e);
+    same = true;
+    for (uint32_t r = 0; r < in->size && !rc; r++)
+        for (size_t i = 0; i < N; i++)
+            same = same && all[(size_t)r * N + i] == (unsigned char)(i * 5 + r * 13 + 2);
+    if (rc)
+        op_failed(c, "allgather", "allgather", rc, &e);
+    else if (!same)
+        verdict(c, FAIL, "allgather", "the %u ranks' %d bytes are not all in rank order",
+                in->size, N);
+    else
+        verdict(c, PASS, "allgather", "%d bytes from each of %u rank%s arrive in rank order",
+                N, in->size, in->size == 1 ? "" : "s");
+    free(all);
+
+    if ((rc = o->barrier(ctx, &e)))
+        op_failed(c, "barrier", "barrier", rc, &e);
+    else
+        verdict(c, PASS, "barrier", "every rank reached it");
+}
+
+/* A comm file: it joins the world this process was started in (alone: a
+ * world of one) and runs every op on known data. Once per process: MPI
+ * cannot be initialised again after it was finalised. */
+static int check_comm(chk *c)
+{
+    const daecl_comm_ops *o = c->p->ops;
+    daecl_comm_info in;
+    memset(&in, 0, sizeof in);
+    void *ctx = NULL;
+    daecl_err e = {0};
+    int rc = o->open(daecl_host_table(), &ctx, &in, &e);
+    if (rc) {
+        op_failed(c, "open", "open", rc, &e);
+        return 0;
+    }
+    in.host[sizeof in.host - 1] = in.library[sizeof in.library - 1] = '\0';
+    if (in.size < 1 || in.rank >= in.size || in.local_size < 1 ||
+        in.local_rank >= in.local_size || !in.host[0] || !in.library[0]) {
+        verdict(c, FAIL, "open", "info says rank %u of %u, %u of %u on host '%s', library "
+                "'%s': ranks must be below sizes and the names set", in.rank, in.size,
+                in.local_rank, in.local_size, in.host, in.library);
+        o->close(ctx);
+        return 0;
+    }
+    verdict(c, PASS, "open", "rank %u of %u (%u of %u on host %s), %s", in.rank, in.size,
+            in.local_rank, in.local_size, in.host, in.library);
+    comm_allreduce(c, o, ctx, &in);
+    comm_moves(c, o, ctx, &in);
+    o->close(ctx);
+    verdict(c, PASS, "close", "left the world");
+    return 0;
+}
+
 /* ---- driving ----------------------------------------------------------------- */
 
 static int run_checks(chk *c, daecl_err *err)
@@ -1083,6 +1248,8 @@ static int run_checks(chk *c, daecl_err *err)
     bool host = c->scope != DAECL_PLUGINCHECK_DEVICE_ONLY;
     if (p->kind == DAECL_KIND_BACKEND)
         return check_backend(c, err);
+    if (p->kind == DAECL_KIND_COMM)
+        return check_comm(c);
     if (p->kind == DAECL_KIND_LIKELIHOOD && host)
         (void)((rc = check_finite(c)) || (rc = check_gradient(c)) || (rc = check_layout(c)) ||
                (rc = check_mean_score(c, err)) || (rc = check_sample(c, err)) ||

@@ -2,7 +2,8 @@
  * the core will use it (descriptor and schema; likelihood gradients against
  * finite differences, means and scores against samples, normalisation over
  * the declared support (normcheck.h); corruption noise addressing and
- * statistics; device code against the host reference), and prints one
+ * statistics; device code against the host reference; a comm's ops in
+ * the world this process was started in), and prints one
  * PASS/FAIL/SKIP/WARN line per check. */
 #ifndef DAECL_CORE_PLUGINCHECK_H
 #define DAECL_CORE_PLUGINCHECK_H
