@@ -12,6 +12,7 @@ packages=(
   dataset-fashion-mnist python3-numpy
   python3-sklearn # tests only: tests/test_probe.c checks the probe against scikit-learn
   oclgrind valgrind # tests only: tests/test_oclgrind.c, tests/test_valgrind.c
+  openmpi-bin libopenmpi-dev # multi-process training: mpirun and the mpi comm plugin (plugins/comm/mpi)
 )
 
 # ./scripts/deps.sh --full: also what `./test.sh --full` needs (clang's
