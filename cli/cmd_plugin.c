@@ -1,4 +1,4 @@
-/* daecl plugin check FILE.so: validates one plugin file and prints a report
+/* daecl plugin check FILE.so|NAME: validates one plugin file and prints a report
  * (core/plugincheck.h). Exit status 0 when every check passed or was skipped,
  * 1 when one failed, 2 on a usage error. */
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/plugincheck.h"
+#include "core/registry.h"
 
 static int run(int argc, char **argv);
 
@@ -15,9 +16,11 @@ const cli_command cli_plugin = {
     .name = "plugin",
     .summary = "check a plugin file (daecl plugin check build/daecl-corruption-x.so)",
     .usage =
-        "usage: daecl plugin check FILE.so [--no-device | --device-only] [--backend NAME]\n\n"
-        "Loads FILE.so as daecl would and checks it, one line per check (PASS, FAIL or\n"
-        "SKIP, with numbers):\n"
+        "usage: daecl plugin check FILE.so|NAME|KIND/NAME [--no-device | --device-only]\n"
+        "                          [--backend NAME]\n\n"
+        "Loads FILE.so (or the file of the plugin `daecl plugins` finds by that name,\n"
+        "as in daecl plugin check comm/mpi) as daecl would and checks it, one line per\n"
+        "check (PASS, FAIL or SKIP, with numbers):\n"
         "  every plugin   the registry's loading rules, with its sentences: the file's\n"
         "                 name, who may write it and each folder on its way from /;\n"
         "                 dlopen, ABI and sizes, schema and defaults, init() and check()\n"
@@ -52,6 +55,47 @@ const cli_command cli_plugin = {
     .output_is_product = 1,
 };
 
+/* The file of the one plugin the search path knows as `want` (NAME or
+ * KIND/NAME) into path; a usage error when none or several are. */
+static int find_by_name(const char *want, char *path, size_t n)
+{
+    const char *slash = strchr(want, '/'), *name = slash ? slash + 1 : want;
+    uint32_t kind = 0;
+    if (slash) {
+        char kind_name[32];
+        snprintf(kind_name, sizeof kind_name, "%.*s", (int)(slash - want), want);
+        if (!(kind = daecl_plugin_kind_parse(kind_name)) || strchr(name, '/'))
+            return cli_usage_error(&cli_plugin, "no plugin file %s", want);
+    }
+    daecl_registry *reg = NULL;
+    daecl_err err = {0};
+    if (daecl_registry_create(NULL, &reg, &err))
+        return cli_fail(&err);
+    size_t hits = 0;
+    char kinds[128] = "";
+    for (size_t i = 0; i < daecl_registry_count(reg); i++) {
+        const char *p_path;
+        const daecl_plugin *p = daecl_registry_at(reg, i, &p_path);
+        if (strcmp(p->name, name) != 0 || (kind && p->kind != kind))
+            continue;
+        if (hits++ == 0)
+            snprintf(path, n, "%s", p_path);
+        size_t used = strlen(kinds);
+        snprintf(kinds + used, sizeof kinds - used, "%s%s/%s", used ? ", " : "",
+                 daecl_plugin_kind_name(p->kind), name);
+    }
+    int rc = 0;
+    if (hits == 0)
+        rc = cli_usage_error(&cli_plugin, "no plugin file %s, and no plugin of that name in %s; "
+                             "`daecl plugins` lists what was found", want,
+                             daecl_registry_search_path(reg));
+    else if (hits > 1)
+        rc = cli_usage_error(&cli_plugin, "'%s' names %zu plugins (%s); give KIND/NAME or the "
+                             "file", want, hits, kinds);
+    daecl_registry_destroy(reg);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     if (argc < 2)
@@ -84,10 +128,16 @@ static int run(int argc, char **argv)
     if (no_device && device_only)
         return cli_usage_error(&cli_plugin, "--no-device and --device-only exclude each other");
     struct stat st;
+    char found[4096];
     /* Anything that exists is judged by the registry's rules, so a folder
-     * or a FIFO gets the registry's sentence. */
-    if (stat(file, &st) != 0)
-        return cli_usage_error(&cli_plugin, "no plugin file %s", file);
+     * or a FIFO gets the registry's sentence; a NAME or KIND/NAME that is
+     * no file is looked up as `daecl plugins` finds it. */
+    if (stat(file, &st) != 0) {
+        int rc = find_by_name(file, found, sizeof found);
+        if (rc)
+            return rc;
+        file = found;
+    }
     opts.scope = no_device ? DAECL_PLUGINCHECK_NO_DEVICE
                  : device_only ? DAECL_PLUGINCHECK_DEVICE_ONLY
                                : DAECL_PLUGINCHECK_ALL;

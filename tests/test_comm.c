@@ -395,16 +395,22 @@ static void test_plugin_check_passes_on_the_mpi_plugin(void **state)
         printf("no %s in this build: skipped\n", path);
         skip();
     }
-    /* In a child process: MPI is initialised once per process. */
-    char *argv[] = {DAECL_TEST_BIN, "plugin", "check", (char *)path, NULL};
-    char *out = NULL;
-    int rc = test_run(argv, NULL, &out);
-    int ok = rc == 0 && strstr(out, "mpi: 12 checks passed, 0 skipped") &&
-             strstr(out, "PASS  allreduce") && strstr(out, "rank 0 of 1");
-    if (!ok)
-        print_error("daecl plugin check exited %d:\n%s\n", rc, out);
-    free(out);
-    assert_true(ok);
+    /* In child processes: MPI is initialised once per process. By file,
+     * then by name (`daecl plugin check comm/mpi`) on the build's plugins. */
+    char *by_file[] = {DAECL_TEST_BIN, "plugin", "check", (char *)path, NULL};
+    char *by_name[] = {DAECL_TEST_BIN, "plugin", "check", "comm/mpi", NULL};
+    char *env[] = {"DAECL_PLUGIN_PATH=" DAECL_TEST_PLUGIN_DIR, NULL};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        int rc = test_run(i ? by_name : by_file, env, &out);
+        int ok = rc == 0 && strstr(out, "mpi: 12 checks passed, 0 skipped") &&
+                 strstr(out, "PASS  allreduce") && strstr(out, "rank 0 of 1") &&
+                 strstr(out, "daecl-comm-mpi.so");
+        if (!ok)
+            print_error("daecl plugin check exited %d:\n%s\n", rc, out);
+        free(out);
+        assert_true(ok);
+    }
 }
 
 int main(void)
