@@ -18,7 +18,9 @@
 
 #include "daecl/comm.h"
 
-/* The most elements (or bytes) one MPI call moves: its counts are ints. */
+/* The most elements (or bytes) one MPI call moves: its counts are ints.
+ * Tests lower it with DAECL_COMM_MPI_CHUNK (tests/CMakeLists.txt,
+ * test_comm_mpi_chunked), so the cut paths run on small buffers. */
 #define CHUNK ((size_t)1 << 30)
 
 typedef struct ctx {
@@ -27,6 +29,7 @@ typedef struct ctx {
     MPI_Comm local; /* the ranks sharing this node's memory */
     int rank, size;
     int initialised; /* we called MPI_Init_thread, so close finalises */
+    size_t chunk;    /* CHUNK, or DAECL_COMM_MPI_CHUNK's smaller value */
     char host_name[64];
 } ctx;
 
@@ -105,6 +108,18 @@ static int comm_open(const daecl_host *host, void **out, daecl_comm_info *info, 
         return fail(err, "out of memory opening the MPI communicator");
     c->host = host;
     c->world = c->local = MPI_COMM_NULL;
+    c->chunk = CHUNK;
+    const char *chunk = getenv("DAECL_COMM_MPI_CHUNK");
+    if (chunk && *chunk) {
+        char *end;
+        unsigned long long v = strtoull(chunk, &end, 10);
+        if (*end || v < 1 || v > CHUNK) {
+            free(c);
+            return fail(err, "DAECL_COMM_MPI_CHUNK is '%s'; set a whole number from 1 to %zu, "
+                        "or unset it", chunk, CHUNK);
+        }
+        c->chunk = (size_t)v;
+    }
     if (gethostname(c->host_name, sizeof c->host_name - 1) != 0)
         snprintf(c->host_name, sizeof c->host_name, "localhost");
     int done = 0, rc;
@@ -208,7 +223,7 @@ static int allreduce(void *p, void *buf, size_t count, uint32_t type, uint32_t o
                     "DAECL_COMM_SUM, MAX or MIN", op, c->rank, c->host_name);
     /* Every rank cuts the same count into the same chunks. */
     for (size_t done = 0; done < count;) {
-        size_t n = count - done < CHUNK ? count - done : CHUNK;
+        size_t n = count - done < c->chunk ? count - done : c->chunk;
         int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + done * elem, (int)n, dt, mop, c->world);
         if (rc != MPI_SUCCESS)
             return mpi_fail(c, "MPI_Allreduce", rc, err);
@@ -224,7 +239,7 @@ static int broadcast(void *p, void *buf, size_t n_bytes, uint32_t root, daecl_er
         return fail(err, "broadcast from rank %u in a world of %d ranks (rank %d, host %s); the "
                     "root must be below %d", root, c->size, c->rank, c->host_name, c->size);
     for (size_t done = 0; done < n_bytes;) {
-        size_t n = n_bytes - done < CHUNK ? n_bytes - done : CHUNK;
+        size_t n = n_bytes - done < c->chunk ? n_bytes - done : c->chunk;
         int rc = MPI_Bcast((char *)buf + done, (int)n, MPI_BYTE, (int)root, c->world);
         if (rc != MPI_SUCCESS)
             return mpi_fail(c, "MPI_Bcast", rc, err);
@@ -239,7 +254,7 @@ static int allgather(void *p, const void *mine, size_t n_bytes, void *all, daecl
     char *slot = (char *)all + (size_t)c->rank * n_bytes;
     if (n_bytes && slot != (const char *)mine)
         memmove(slot, mine, n_bytes);
-    if (n_bytes <= CHUNK) {
+    if (n_bytes <= c->chunk) {
         int rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, (int)n_bytes, MPI_BYTE,
                                c->world);
         return rc == MPI_SUCCESS ? 0 : mpi_fail(c, "MPI_Allgather", rc, err);
