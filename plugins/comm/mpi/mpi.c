@@ -68,9 +68,11 @@ static int mpi_fail(const ctx *c, const char *call, int code, daecl_err *err)
     return fail(err, "%s failed on host %s: %s", call, c->host_name, why);
 }
 
-/* The MPI library was loaded with this plugin, RTLD_LOCAL; Open MPI
- * dlopens its own components, which look its symbols up globally. Made
- * global before MPI_Init (RTLD_NOLOAD: nothing new is loaded). */
+/* The MPI library was loaded with this plugin, RTLD_LOCAL. Open MPI
+ * builds whose components do not link libmpi themselves (Debian's 4.1 do;
+ * others, and older ones, do not) need its symbols global, or MPI_Init
+ * fails to load them ("undefined symbol: ompi_..."). Made global before
+ * MPI_Init (RTLD_NOLOAD: nothing new is loaded). */
 static void make_mpi_global(void)
 {
     Dl_info info;
@@ -141,6 +143,13 @@ static int comm_open(const daecl_host *host, void **out, daecl_comm_info *info, 
             return DAECL_EIO;
         }
         c->initialised = 1;
+        /* The core calls MPI from one thread, but other threads run
+         * beside it (the host pool, device drivers): FUNNELED is what
+         * that needs. A library offering less is said, not refused. */
+        if (provided < MPI_THREAD_FUNNELED && host && host->log)
+            host->log(DAECL_LOG_WARN, "mpi", "this MPI offers thread level %d, below "
+                      "MPI_THREAD_FUNNELED; daecl calls MPI from one thread while others run",
+                      provided);
     }
     /* From here on errors come back to us instead of ending the job. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
