@@ -282,6 +282,17 @@ static void expect_fake_refused(const char *words)
     daecl_registry_destroy(reg);
 }
 
+/* A registry holding the fake comm at its defaults, alone. */
+static daecl_registry *fake_registry(void)
+{
+    reset_fake();
+    daecl_registry *reg = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_registry_create("", &reg, &err), 0);
+    assert_int_equal(daecl_registry_add(reg, &fake_plugin, "fake-comm", &err), 0);
+    return reg;
+}
+
 static void test_comm_is_a_plugin_kind(void **state)
 {
     (void)state;
@@ -313,11 +324,8 @@ static void test_a_comm_table_missing_an_op_is_refused(void **state)
 static void test_a_comm_plugin_is_opened_by_name_and_its_errors_name_the_rank(void **state)
 {
     (void)state;
-    reset_fake();
-    daecl_registry *reg = NULL;
+    daecl_registry *reg = fake_registry();
     daecl_err err = {0};
-    assert_int_equal(daecl_registry_create("", &reg, &err), 0);
-    assert_int_equal(daecl_registry_add(reg, &fake_plugin, "fake-comm", &err), 0);
     daecl_comm *c = NULL;
     assert_int_equal(daecl_comm_open(reg, "fake", &c, &err), 0);
     assert_non_null(c->plugin);
@@ -345,11 +353,8 @@ static void test_a_comm_plugin_is_opened_by_name_and_its_errors_name_the_rank(vo
 static void test_ranks_sharing_a_node_share_its_cpus_with_pocl(void **state)
 {
     (void)state;
-    reset_fake();
-    daecl_registry *reg = NULL;
+    daecl_registry *reg = fake_registry();
     daecl_err err = {0};
-    assert_int_equal(daecl_registry_create("", &reg, &err), 0);
-    assert_int_equal(daecl_registry_add(reg, &fake_plugin, "fake-comm", &err), 0);
     cpu_set_t set;
     assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
     long cpus = CPU_COUNT(&set);
