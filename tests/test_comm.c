@@ -113,20 +113,22 @@ static void test_launched_reads_open_mpi_pmix_and_pmi(void **state)
     assert_int_equal(rank, 0);
     assert_int_equal(size, 1);
 
-    fake_launch("OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4");
-    assert_int_equal(daecl_comm_launched(&rank, &size), 1);
-    assert_int_equal(rank, 2);
-    assert_int_equal(size, 4);
-
-    fake_launch("PMIX_RANK", "1", "PMIX_SIZE", "3");
-    assert_int_equal(daecl_comm_launched(&rank, &size), 1);
-    assert_int_equal(rank, 1);
-    assert_int_equal(size, 3);
-
-    fake_launch("PMIX_RANK", "5", "OMPI_UNIVERSE_SIZE", "8");
-    assert_int_equal(daecl_comm_launched(&rank, &size), 1);
-    assert_int_equal(rank, 5);
-    assert_int_equal(size, 8);
+    static const struct {
+        const char *rank_var, *rank, *size_var, *size;
+        uint32_t want_rank, want_size;
+    } launchers[] = {
+        {"OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4", 2, 4}, /* mpirun */
+        {"PMIX_RANK", "1", "PMIX_SIZE", "3", 1, 3},                       /* srun --mpi=pmix */
+        {"PMIX_RANK", "5", "OMPI_UNIVERSE_SIZE", "8", 5, 8},              /* prterun */
+        {"PMI_RANK", "3", "PMI_SIZE", "16", 3, 16},                       /* srun --mpi=pmi2 */
+    };
+    for (size_t i = 0; i < sizeof launchers / sizeof launchers[0]; i++) {
+        fake_launch(launchers[i].rank_var, launchers[i].rank, launchers[i].size_var,
+                    launchers[i].size);
+        assert_int_equal(daecl_comm_launched(&rank, &size), 1);
+        assert_int_equal(rank, launchers[i].want_rank);
+        assert_int_equal(size, launchers[i].want_size);
+    }
 
     fake_launch("PMI_RANK", "0", "PMI_SIZE", "16");
     assert_int_equal(daecl_comm_launched(NULL, &size), 1);
