@@ -5,13 +5,13 @@
 #include "core/comm.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/pool.h"
 
 /* ---- the launcher's environment ------------------------------------------ */
 
@@ -146,17 +146,15 @@ const daecl_comm_ops *daecl_comm_builtin_ops(void)
 
 /* With several ranks on this node, POCL (the CPU OpenCL driver) would start
  * one thread per CPU in every rank; unless the user chose, each rank gets
- * its share of the CPUs it may run on. Before any OpenCL device opens. */
+ * the share the host pool takes (pool.h: the CPUs of its affinity mask and
+ * cgroup quota, divided among the node's ranks as the launcher counts
+ * them). Before any OpenCL device opens. */
 static void share_cpus(const daecl_comm_info *info)
 {
     if (info->local_size < 2 || getenv("POCL_MAX_PTHREAD_COUNT"))
         return;
-    cpu_set_t set;
-    long cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                            : sysconf(_SC_NPROCESSORS_ONLN);
-    long share = cpus > 0 ? cpus / (long)info->local_size : 1;
     char num[24];
-    snprintf(num, sizeof num, "%ld", share > 0 ? share : 1);
+    snprintf(num, sizeof num, "%u", daecl_pool_default_threads());
     setenv("POCL_MAX_PTHREAD_COUNT", num, 0);
 }
 

@@ -33,7 +33,8 @@ int daecl_comm_launched(uint32_t *rank, uint32_t *size);
  * would train alone into the same run folder) or a comm plugin's name.
  * reg may be NULL for "none" (and for "auto" in a process not launched).
  * With several ranks on one node and POCL_MAX_PTHREAD_COUNT unset, sets it
- * to this rank's share of the CPUs before any OpenCL device opens. *out is
+ * to this rank's share of the CPUs (daecl_pool_default_threads) before any
+ * OpenCL device opens. *out is
  * the caller's, for daecl_comm_close. */
 int daecl_comm_open(const daecl_registry *reg, const char *want, daecl_comm **out,
                     daecl_err *err);

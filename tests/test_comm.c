@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include "core/comm.h"
+#include "core/pool.h"
 #include "tests/support.h"
 
 static const char *const launcher_vars[] = {
     "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_UNIVERSE_SIZE",
     "PMIX_RANK",            "PMIX_SIZE",            "PMI_RANK",
-    "PMI_SIZE",
+    "PMI_SIZE",             "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
+    "SLURM_STEP_TASKS_PER_NODE",
 };
 
 /* Forgets every launcher variable (also ones this test's own launcher set). */
@@ -357,10 +359,6 @@ static void test_ranks_sharing_a_node_share_its_cpus_with_pocl(void **state)
     (void)state;
     daecl_registry *reg = fake_registry();
     daecl_err err = {0};
-    cpu_set_t set;
-    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
-    long cpus = CPU_COUNT(&set);
-
     char *saved = getenv("POCL_MAX_PTHREAD_COUNT");
     saved = saved ? strdup(saved) : NULL;
     unsetenv("POCL_MAX_PTHREAD_COUNT");
@@ -369,13 +367,20 @@ static void test_ranks_sharing_a_node_share_its_cpus_with_pocl(void **state)
     assert_int_equal(daecl_comm_open(reg, "fake", &c, &err), 0);
     daecl_comm_close(c);
     assert_null(getenv("POCL_MAX_PTHREAD_COUNT"));
-    /* Two ranks: half each, at least one. */
+    /* Two ranks, as mpirun says: the share the host pool takes. */
     fake_local_size = 2, fake_size = 2;
+    fake_launch("OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "2");
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+    unsigned share = daecl_pool_default_threads();
+    cpu_set_t set;
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    if (CPU_COUNT(&set) == sysconf(_SC_NPROCESSORS_ONLN)) /* the whole node: halved */
+        assert_true(share <= (CPU_COUNT(&set) / 2 > 0 ? (unsigned)CPU_COUNT(&set) / 2 : 1u));
     assert_int_equal(daecl_comm_open(reg, "fake", &c, &err), 0);
     daecl_comm_close(c);
     const char *got = getenv("POCL_MAX_PTHREAD_COUNT");
     assert_non_null(got);
-    assert_int_equal(atol(got), cpus / 2 > 0 ? cpus / 2 : 1);
+    assert_int_equal(atol(got), share);
     /* The user's choice stands. */
     setenv("POCL_MAX_PTHREAD_COUNT", "13", 1);
     assert_int_equal(daecl_comm_open(reg, "fake", &c, &err), 0);
