@@ -4,7 +4,7 @@
  * of f32, f64 and u64 on rank-dependent values (so a no-op fails), of a
  * count past MPI's eager sizes and of 0; broadcast from the last rank;
  * allgather in rank order, in place too; barrier; a bad root refused in one
- * sentence. Every rank runs every collective whatever failed before, so a
+ * sentence; after close, a second open refused (MPI is once per process). Every rank runs every collective whatever failed before, so a
  * failure never leaves a rank waiting; each prints its failures and exits
  * 1, and mpirun's status says so.
  *
@@ -204,6 +204,12 @@ int main(int argc, char **argv)
     printf("rank %u of %u on %s (%s): %s\n", me, c->info.size, c->info.host, c->info.library,
            failures ? "FAILED" : "ok");
     daecl_comm_close(c);
+    /* MPI is once per process: a second open is refused, in a sentence. */
+    daecl_comm *again = NULL;
+    check(daecl_comm_open(reg, "mpi", &again, &err) != 0 && !again &&
+              strstr(err.msg, "already finalised"),
+          "a second open after close is refused", &err);
+    daecl_comm_close(again);
     daecl_registry_destroy(reg);
     return failures ? 1 : 0;
 }

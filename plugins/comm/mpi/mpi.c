@@ -127,10 +127,10 @@ static int comm_open(const daecl_host *host, void **out, daecl_comm_info *info, 
     int done = 0, rc;
     MPI_Finalized(&done);
     if (done) {
+        fail(err, "MPI was already finalised in this process (on host %s), and MPI cannot be "
+             "initialised twice; open the communicator once per process", c->host_name);
         free(c);
-        return fail(err, "MPI was already finalised in this process (on host %s), and MPI "
-                    "cannot be initialised twice; open the communicator once per process",
-                    c->host_name);
+        return DAECL_EIO;
     }
     int inited = 0;
     MPI_Initialized(&inited);
