@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/comm.h"
@@ -103,6 +104,36 @@ static void test_auto_alone_is_the_built_in_world(void **state)
     assert_int_equal(daecl_comm_open(NULL, "auto", &c, &err), 0);
     assert_null(c->plugin);
     daecl_comm_close(c);
+}
+
+static void test_abort_of_the_built_in_world_flushes_and_exits_with_the_code(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("comm_abort");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        daecl_comm *c = NULL;
+        daecl_err err = {0};
+        if (!freopen(path, "w", stdout) || daecl_comm_open(NULL, "none", &c, &err))
+            _exit(99);
+        printf("unflushed words"); /* buffered: only abort's flush writes them */
+        daecl_comm_abort(c, 7);
+        _exit(98);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+    size_t n = 0;
+    char *text = test_read_file(path, &n);
+    assert_string_equal(text, "unflushed words");
+    free(text);
+    unlink(path);
+    test_remove_dir(dir);
 }
 
 /* ---- the launcher's environment ----------------------------------------------- */
@@ -431,6 +462,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_none_is_rank_0_of_1_and_its_ops_keep_or_copy),
         T(test_auto_alone_is_the_built_in_world),
+        T(test_abort_of_the_built_in_world_flushes_and_exits_with_the_code),
         T(test_launched_reads_open_mpi_pmix_and_pmi),
         T(test_launched_ignores_values_that_are_not_a_world),
         T(test_launched_without_an_mpi_plugin_is_refused_in_one_sentence),
