@@ -2,12 +2,14 @@
  * sizes may only grow by appending. A reordered or resized field fails the
  * build (static asserts) before it can break a plugin built against older
  * headers. Every table is here: the descriptor, the host table, the kinds'
- * ops tables, the backend table and its extension tables, and every struct
+ * ops tables, the backend table and its extension tables, the comm table
+ * and its info, and every struct
  * that crosses the ABI. The numbers are for the LP64 data model (x86-64,
  * arm64 Linux). */
 #include <stddef.h>
 
 #include "daecl/backend.h"
+#include "daecl/comm.h"
 #include "daecl/elementwise.h"
 #include "tests/support.h"
 
@@ -168,6 +170,22 @@ PIN(daecl_gemm_shape, before, 40);
 PIN(daecl_gemm_shape, after, 48);
 PIN(daecl_gemm_shape, choice, 56);
 SIZE(daecl_gemm_shape, 120);
+PIN(daecl_comm_ops, size, 0);
+PIN(daecl_comm_ops, open, 8);
+PIN(daecl_comm_ops, close, 16);
+PIN(daecl_comm_ops, allreduce, 24);
+PIN(daecl_comm_ops, broadcast, 32);
+PIN(daecl_comm_ops, allgather, 40);
+PIN(daecl_comm_ops, barrier, 48);
+PIN(daecl_comm_ops, abort, 56);
+SIZE(daecl_comm_ops, 64);
+PIN(daecl_comm_info, rank, 0);
+PIN(daecl_comm_info, size, 4);
+PIN(daecl_comm_info, local_rank, 8);
+PIN(daecl_comm_info, local_size, 12);
+PIN(daecl_comm_info, host, 16);
+PIN(daecl_comm_info, library, 80);
+SIZE(daecl_comm_info, 208);
 #endif
 
 /* The head a loader reads before it trusts anything else sits in the first
@@ -195,7 +213,9 @@ static void test_tables_start_with_their_size(void **state)
     assert_int_equal(offsetof(daecl_ext_devices, size), 0);
     assert_int_equal(offsetof(daecl_ext_precompile, size), 0);
     assert_int_equal(offsetof(daecl_ext_tune_gemm, size), 0);
+    assert_int_equal(offsetof(daecl_comm_ops, size), 0);
     assert_int_equal(sizeof(((daecl_backend_ops *)0)->size), 4);
+    assert_int_equal(sizeof(((daecl_comm_ops *)0)->size), 4);
 }
 
 /* The frozen head: a 1.x plugin is still read and refused by its major,
