@@ -31,12 +31,13 @@ static long env_count(const char *name)
 
 int daecl_comm_launched(uint32_t *rank, uint32_t *size)
 {
-    /* Open MPI's mpirun; then PMIx (srun --mpi=pmix, prterun); then PMI-1/2
-     * (srun --mpi=pmi2, MPICH's hydra). */
+    /* Open MPI's mpirun; then PMIx (prterun; srun --mpi=pmix, whose size is
+     * the step's); then PMI-1/2 (srun --mpi=pmi2, MPICH's hydra). */
     static const char *const pairs[][2] = {
         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
         {"PMIX_RANK", "PMIX_SIZE"},
         {"PMIX_RANK", "OMPI_UNIVERSE_SIZE"},
+        {"PMIX_RANK", "SLURM_STEP_NUM_TASKS"},
         {"PMI_RANK", "PMI_SIZE"},
     };
     if (rank)
@@ -216,6 +217,17 @@ int daecl_comm_open(const daecl_registry *reg, const char *want, daecl_comm **ou
         c->ops->close(c->ctx);
         free(c);
         return err ? err->status : DAECL_EPLUGIN;
+    }
+    if (launched && c->info.size != size) {
+        /* srun without --mpi, or an MPI other than the launcher's: every
+         * process would be a world of its own. */
+        daecl_err_set(err, DAECL_ECONFIG, "the launcher started %u ranks, but the %s "
+                      "communicator joined a world of %u; start daecl with the launcher of the "
+                      "MPI it was built with (srun needs --mpi=pmix or --mpi=pmi2)", size,
+                      plugin ? plugin->name : "one-process", c->info.size);
+        c->ops->close(c->ctx);
+        free(c);
+        return DAECL_ECONFIG;
     }
     c->info.host[sizeof c->info.host - 1] = '\0';
     c->info.library[sizeof c->info.library - 1] = '\0';

@@ -20,8 +20,9 @@ typedef struct daecl_comm {
 } daecl_comm;
 
 /* 1 when the environment shows this process was started by an MPI
- * launcher (OMPI_COMM_WORLD_SIZE/RANK; PMIX_RANK with PMIX_SIZE or
- * OMPI_UNIVERSE_SIZE; PMI_SIZE/PMI_RANK, as srun sets), with *rank and
+ * launcher (OMPI_COMM_WORLD_SIZE/RANK; PMIX_RANK with PMIX_SIZE,
+ * OMPI_UNIVERSE_SIZE or SLURM_STEP_NUM_TASKS; PMI_SIZE/PMI_RANK, as srun
+ * sets), with *rank and
  * *size filled from it; 0 otherwise (*rank = 0, *size = 1). Either pointer
  * may be NULL. Values that are not whole numbers with rank < size count as
  * not launched. */
@@ -32,6 +33,8 @@ int daecl_comm_launched(uint32_t *rank, uint32_t *size);
  * built-in world; refused when launched with size > 1, since every rank
  * would train alone into the same run folder) or a comm plugin's name.
  * reg may be NULL for "none" (and for "auto" in a process not launched).
+ * Launched with size > 1, a world of another size (srun without --mpi) is
+ * refused.
  * With several ranks on one node and POCL_MAX_PTHREAD_COUNT unset, sets it
  * to this rank's share of the CPUs (daecl_pool_default_threads) before any
  * OpenCL device opens. *out is

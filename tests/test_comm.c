@@ -20,7 +20,7 @@ static const char *const launcher_vars[] = {
     "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_UNIVERSE_SIZE",
     "PMIX_RANK",            "PMIX_SIZE",            "PMI_RANK",
     "PMI_SIZE",             "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
-    "SLURM_STEP_TASKS_PER_NODE",
+    "SLURM_STEP_TASKS_PER_NODE", "SLURM_STEP_NUM_TASKS",
 };
 
 /* Forgets every launcher variable (also ones this test's own launcher set). */
@@ -153,6 +153,7 @@ static void test_launched_reads_open_mpi_pmix_and_pmi(void **state)
         {"OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4", 2, 4}, /* mpirun */
         {"PMIX_RANK", "1", "PMIX_SIZE", "3", 1, 3},                       /* srun --mpi=pmix */
         {"PMIX_RANK", "5", "OMPI_UNIVERSE_SIZE", "8", 5, 8},              /* prterun */
+        {"PMIX_RANK", "2", "SLURM_STEP_NUM_TASKS", "6", 2, 6},            /* srun --mpi=pmix */
         {"PMI_RANK", "3", "PMI_SIZE", "16", 3, 16},                       /* srun --mpi=pmi2 */
     };
     for (size_t i = 0; i < sizeof launchers / sizeof launchers[0]; i++) {
@@ -375,12 +376,23 @@ static void test_a_comm_plugin_is_opened_by_name_and_its_errors_name_the_rank(vo
     daecl_comm_close(c);
     assert_int_equal(fake_closed, 1);
 
+    /* A launcher's 2 ranks that each join a world of 1 (srun without
+     * --mpi) are refused, and the world left. */
+    fake_launch("PMIX_RANK", "1", "SLURM_STEP_NUM_TASKS", "2");
+    c = (daecl_comm *)&err;
+    assert_int_equal(daecl_comm_open(reg, "fake", &c, &err), DAECL_ECONFIG);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "the launcher started 2 ranks, but the fake communicator "
+                                    "joined a world of 1"));
+    assert_int_equal(fake_closed, 2);
+    clear_launcher(NULL);
+
     /* A world that cannot be is refused, and left. */
     fake_rank = 3, fake_size = 2;
     assert_int_equal(daecl_comm_open(reg, "fake", &c, &err), DAECL_EPLUGIN);
     assert_null(c);
     assert_non_null(strstr(err.msg, "rank 3 of 2"));
-    assert_int_equal(fake_closed, 2);
+    assert_int_equal(fake_closed, 3);
     daecl_registry_destroy(reg);
     reset_fake();
 }
