@@ -31,12 +31,12 @@ static long env_count(const char *name)
 
 int daecl_comm_launched(uint32_t *rank, uint32_t *size)
 {
-    /* Open MPI's mpirun; then PMIx (prterun; srun --mpi=pmix, whose size is
-     * the step's); then PMI-1/2 (srun --mpi=pmi2, MPICH's hydra). */
+    /* Open MPI's mpirun and prterun; then PMIx (srun --mpi=pmix, whose
+     * size is the step's); then PMI-1/2 (srun --mpi=pmi2, MPICH's hydra).
+     * Not OMPI_UNIVERSE_SIZE: it counts the slots, not the ranks started. */
     static const char *const pairs[][2] = {
         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
         {"PMIX_RANK", "PMIX_SIZE"},
-        {"PMIX_RANK", "OMPI_UNIVERSE_SIZE"},
         {"PMIX_RANK", "SLURM_STEP_NUM_TASKS"},
         {"PMI_RANK", "PMI_SIZE"},
     };

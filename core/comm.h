@@ -20,9 +20,8 @@ typedef struct daecl_comm {
 } daecl_comm;
 
 /* 1 when the environment shows this process was started by an MPI
- * launcher (OMPI_COMM_WORLD_SIZE/RANK; PMIX_RANK with PMIX_SIZE,
- * OMPI_UNIVERSE_SIZE or SLURM_STEP_NUM_TASKS; PMI_SIZE/PMI_RANK, as srun
- * sets), with *rank and
+ * launcher (OMPI_COMM_WORLD_SIZE/RANK; PMIX_RANK with PMIX_SIZE or
+ * SLURM_STEP_NUM_TASKS; PMI_SIZE/PMI_RANK, as srun sets), with *rank and
  * *size filled from it; 0 otherwise (*rank = 0, *size = 1). Either pointer
  * may be NULL. Values that are not whole numbers with rank < size count as
  * not launched. */

@@ -152,7 +152,6 @@ static void test_launched_reads_open_mpi_pmix_and_pmi(void **state)
     } launchers[] = {
         {"OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4", 2, 4}, /* mpirun */
         {"PMIX_RANK", "1", "PMIX_SIZE", "3", 1, 3},                       /* srun --mpi=pmix */
-        {"PMIX_RANK", "5", "OMPI_UNIVERSE_SIZE", "8", 5, 8},              /* prterun */
         {"PMIX_RANK", "2", "SLURM_STEP_NUM_TASKS", "6", 2, 6},            /* srun --mpi=pmix */
         {"PMI_RANK", "3", "PMI_SIZE", "16", 3, 16},                       /* srun --mpi=pmi2 */
     };
@@ -183,6 +182,9 @@ static void test_launched_ignores_values_that_are_not_a_world(void **state)
             fail_msg("rank '%s' of size '%s' read as launched", bad[i][0], bad[i][1]);
         assert_int_equal(size, 1);
     }
+    /* The universe counts slots, not the ranks started. */
+    fake_launch("PMIX_RANK", "1", "OMPI_UNIVERSE_SIZE", "8");
+    assert_int_equal(daecl_comm_launched(&rank, &size), 0);
     /* A rank without its size is no launcher's. */
     clear_launcher(NULL);
     setenv("PMI_RANK", "1", 1);
