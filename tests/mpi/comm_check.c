@@ -8,7 +8,11 @@
  * failure never leaves a rank waiting; each prints its failures and exits
  * 1, and mpirun's status says so.
  *
- * usage: comm_check EXPECTED_SIZE */
+ * With --abort instead, rank 1 calls daecl_comm_abort(3) while the others
+ * wait in a barrier: the whole job must end with code 3 (test_comm_mpi_abort
+ * looks for mpirun's report of it), none left waiting.
+ *
+ * usage: comm_check EXPECTED_SIZE [--abort] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,8 +179,8 @@ static void moves(daecl_comm *c)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: comm_check EXPECTED_SIZE (run it under mpirun)\n");
+    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--abort") != 0)) {
+        fprintf(stderr, "usage: comm_check EXPECTED_SIZE [--abort] (run it under mpirun)\n");
         return 2;
     }
     uint32_t want = (uint32_t)atoi(argv[1]);
@@ -193,6 +197,15 @@ int main(int argc, char **argv)
         return 1;
     }
     me = c->info.rank;
+    if (argc == 3) {
+        if (me == 1) {
+            printf("rank 1 aborts the job with code 3\n");
+            daecl_comm_abort(c, 3);
+        }
+        daecl_comm_barrier(c, &err); /* never passed: rank 1 does not come */
+        fprintf(stderr, "rank %u: FAIL the barrier passed though rank 1 aborted\n", me);
+        return 1;
+    }
     check(c->plugin && strcmp(c->plugin->name, "mpi") == 0, "auto opened the mpi plugin", NULL);
     check(c->info.size == want, "the world has the size mpirun was given", NULL);
     check(c->info.local_size == want && c->info.local_rank == me,

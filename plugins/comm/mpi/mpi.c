@@ -151,8 +151,11 @@ static int comm_open(const daecl_host *host, void **out, daecl_comm_info *info, 
                       "MPI_THREAD_FUNNELED; daecl calls MPI from one thread while others run",
                       provided);
     }
-    /* From here on errors come back to us instead of ending the job. */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    /* From here on errors come back to us instead of ending the job (on
+     * MPI_COMM_WORLD only when the world is ours: a program that started
+     * MPI keeps its own handler there). */
+    if (c->initialised)
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if ((rc = MPI_Comm_dup(MPI_COMM_WORLD, &c->world)) != MPI_SUCCESS) {
         mpi_fail(c, "MPI_Comm_dup", rc, err);
         goto fail;
