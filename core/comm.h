@@ -36,15 +36,15 @@ int daecl_comm_launched(uint32_t *rank, uint32_t *size);
  * refused.
  * With several ranks on one node and POCL_MAX_PTHREAD_COUNT unset, sets it
  * to this rank's share of the CPUs (daecl_pool_default_threads) before any
- * OpenCL device opens. *out is
- * the caller's, for daecl_comm_close. */
+ * OpenCL device opens. *out is the caller's, for daecl_comm_close; NULL on
+ * error. */
 int daecl_comm_open(const daecl_registry *reg, const char *want, daecl_comm **out,
                     daecl_err *err);
 /* Leaves the world (every rank calls it) and frees c; NULL is fine. */
 void daecl_comm_close(daecl_comm *c);
 
-/* The ops (include/daecl/comm.h), with errors prefixed "rank R of N on
- * HOST: ". */
+/* The ops (include/daecl/comm.h). An error's sentence is prefixed "rank R
+ * of N on HOST: OP failed: " unless the plugin's already names the host. */
 int daecl_comm_allreduce(daecl_comm *c, void *buf, size_t count, uint32_t type, uint32_t op,
                          daecl_err *err);
 int daecl_comm_broadcast(daecl_comm *c, void *buf, size_t n_bytes, uint32_t root, daecl_err *err);
