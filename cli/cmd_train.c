@@ -76,7 +76,7 @@ static int train_or_resume(const cli_command *cmd, int argc, char **argv, int re
     rc = daecl_train(&opts, run_dir, sizeof run_dir, &err);
     if (rc) {
         int code = cli_fail(&err);
-        if (run_dir[0] && rc != DAECL_EINTR)
+        if (run_dir[0] && rc != DAECL_EINTR && err.msg[0])
             fprintf(stderr, "daecl: the run folder is %s\n", run_dir);
         return rc == DAECL_EINTR ? cli_stopped_exit_code(code) : code;
     }

@@ -94,6 +94,24 @@ int daecl_err_set_at(daecl_err *err, int status, const char *file, int line, int
     return status;
 }
 
+void daecl_err_prefix(daecl_err *err, const char *fmt, ...)
+{
+    if (!err || !err->msg[0])
+        return;
+    char head[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    size_t h = n < 0 ? 0 : (size_t)n < sizeof head ? (size_t)n : sizeof head - 1;
+    size_t m = strlen(err->msg);
+    if (h + m >= sizeof err->msg)
+        m = sizeof err->msg - 1 - h;
+    memmove(err->msg + h, err->msg, m);
+    memcpy(err->msg, head, h);
+    err->msg[h + m] = '\0';
+}
+
 void daecl_err_clear(daecl_err *err)
 {
     if (!err)

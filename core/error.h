@@ -20,6 +20,10 @@ int daecl_err_set(daecl_err *err, int status, const char *fmt, ...) DAECL_PRINTF
 int daecl_err_set_at(daecl_err *err, int status, const char *file, int line, int col,
                      const char *fmt, ...) DAECL_PRINTF(6, 7);
 void daecl_err_clear(daecl_err *err);
+/* Puts the formatted text before the message ("parallel.devices.1: "),
+ * keeping status and position; the end is cut when it does not fit. Does
+ * nothing to an empty message (another rank's failure says nothing here). */
+void daecl_err_prefix(daecl_err *err, const char *fmt, ...) DAECL_PRINTF(2, 3);
 /* "file:line:col: message" (or just the message) into buf; returns buf. */
 const char *daecl_err_format(const daecl_err *err, char *buf, size_t n);
 /* "ECONFIG", and "invalid configuration", for a status. */

@@ -24,7 +24,8 @@
     X(ENAN, -10, "loss is not finite")                             \
     X(EINTR, -11, "interrupted")                                   \
     X(ECKPT, -12, "invalid checkpoint")                            \
-    X(ENOENT, -13, "not found")
+    X(ENOENT, -13, "not found")                                    \
+    X(EPEER, -14, "another rank of the job failed")
 
 typedef enum daecl_status {
 #define DAECL__STATUS_ENUM(name, code, msg) DAECL_##name = code,
