@@ -96,12 +96,13 @@ int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, 
 }
 
 int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
-                     int want_grad, daecl_err *err)
+                     size_t mean_rows, daecl_err *err)
 {
     const daecl_model *m = g->m;
     daecl_slice a = daecl_graph_layer_out(g, m->n_layers - 1);
-    daecl_slice grad = want_grad ? daecl_at(g->delta[0], 0) : daecl_at(NULL, 0);
-    int rc = daecl_session_loss_grad(g->s, clean, a, n, m->dim, 1.0f / (float)n,
+    daecl_slice grad = mean_rows ? daecl_at(g->delta[0], 0) : daecl_at(NULL, 0);
+    float scale = mean_rows ? 1.0f / (float)mean_rows : 0.0f;
+    int rc = daecl_session_loss_grad(g->s, clean, a, n, m->dim, scale,
                                      daecl_at(g->nll, 0), grad, err);
     if (rc)
         return rc;

@@ -37,10 +37,12 @@ daecl_slice daecl_graph_layer_out(const daecl_graph *g, uint32_t l);
 int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err);
 
 /* Loss of the last forward pass against the clean batch: per-row nll into
- * g->nll, their sum into loss_dst[0]; with `want_grad`, dL/dA (scaled by
- * 1/n: the loss is the batch mean) into delta[0]. */
+ * g->nll, their sum into loss_dst[0]; with mean_rows > 0, dL/dA into
+ * delta[0] for the loss sum divided by mean_rows (the rows of the global
+ * batch these n belong to: n on one device, more when replicas share the
+ * batch); 0: no gradient. */
 int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
-                     int want_grad, daecl_err *err);
+                     size_t mean_rows, daecl_err *err);
 
 /* Backward pass for input x (n, D) after forward + loss(want_grad): fills
  * g->grads with the gradient of the batch-mean loss. */

@@ -35,19 +35,22 @@ static int bind_plugin(daecl_session *s, const daecl_plugin_cfg *pc, void **boun
     return 0;
 }
 
-int daecl_session_create(const daecl_config *cfg, daecl_session **out, daecl_err *err)
+int daecl_session_create(const daecl_config *cfg, const daecl_plugin_cfg *backend,
+                         daecl_session **out, daecl_err *err)
 {
+    if (!backend)
+        backend = &cfg->backend;
     *out = NULL;
     daecl_session *s = calloc(1, sizeof *s);
     if (!s)
         return daecl_err_set(err, DAECL_ENOMEM, "out of memory opening the backend");
     int rc;
-    s->backend = cfg->backend.plugin;
-    s->be = cfg->backend.plugin->ops;
+    s->backend = backend->plugin;
+    s->be = backend->plugin->ops;
     /* tests/bad's "pre" cases look for this line's absence: refused before
      * a device opened */
-    daecl_log(DAECL_LOG_DEBUG, NULL, "opening the %s backend", cfg->backend.name);
-    rc = s->be->open(daecl_host_table(), cfg->backend.values, &s->ctx, err);
+    daecl_log(DAECL_LOG_DEBUG, NULL, "opening the %s backend", backend->name);
+    rc = s->be->open(daecl_host_table(), backend->values, &s->ctx, err);
     if (rc)
         goto fail;
     s->be->describe(s->ctx, &s->device, sizeof s->device);

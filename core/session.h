@@ -31,8 +31,10 @@ typedef struct daecl_session {
     size_t n_held, cap_held;
 } daecl_session;
 
-/* Opens cfg's backend and binds cfg's corruption and likelihood. */
-int daecl_session_create(const daecl_config *cfg, daecl_session **out, daecl_err *err);
+/* Opens `backend` (NULL: cfg's backend section) and binds cfg's corruption
+ * and likelihood. */
+int daecl_session_create(const daecl_config *cfg, const daecl_plugin_cfg *backend,
+                         daecl_session **out, daecl_err *err);
 void daecl_session_destroy(daecl_session *s);
 
 /* "cpu: AMD EPYC ..." style, for log lines. */

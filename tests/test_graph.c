@@ -46,7 +46,7 @@ static void fixture_open_with(fixture *f, const char *act, int tied, const char 
         fail_msg("config: %s", err.msg);
     const daecl_likelihood_ops *lik = f->cfg->likelihood.plugin->ops;
     assert_int_equal(daecl_model_init(&f->model, f->cfg, DIM, lik->params_per_dim, &err), 0);
-    assert_int_equal(daecl_session_create(f->cfg, &f->s, &err), 0);
+    assert_int_equal(daecl_session_create(f->cfg, NULL, &f->s, &err), 0);
     assert_int_equal(daecl_graph_create(f->s, &f->model, N_ROWS, f->cfg->optimizer.kind,
                                         f->cfg->optimizer.momentum, &f->g, &err),
                      0);
@@ -149,7 +149,7 @@ static void check_gradients(const char *act, int tied, const char *likelihood)
     assert_int_equal(daecl_graph_set_params(f.g, pf, &err), 0);
     daecl_slice xs = daecl_at(f.x, 0);
     assert_int_equal(daecl_graph_forward(f.g, xs, N_ROWS, UINT32_MAX, &err), 0);
-    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), N_ROWS, &err), 0);
     assert_int_equal(daecl_graph_backward(f.g, xs, N_ROWS, &err), 0);
     assert_int_equal(be->read(f.s->ctx, f.g->grads, 0, grad, np * sizeof(float), &err), 0);
     float loss_sum;
@@ -256,7 +256,7 @@ static void test_sgd_step_moves_parameters_against_the_gradient(void **state)
     assert_int_equal(daecl_graph_set_params(f.g, p0, &err), 0);
     daecl_slice xs = daecl_at(f.x, 0);
     assert_int_equal(daecl_graph_forward(f.g, xs, N_ROWS, UINT32_MAX, &err), 0);
-    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), N_ROWS, &err), 0);
     assert_int_equal(daecl_graph_backward(f.g, xs, N_ROWS, &err), 0);
     assert_int_equal(be->read(f.s->ctx, f.g->grads, 0, grad, np * sizeof(float), &err), 0);
     assert_int_equal(daecl_graph_update(f.g, f.cfg, 1, &err), 0);
@@ -295,7 +295,7 @@ static void test_fused_sgd_step_equals_backward_then_update(void **state)
             assert_int_equal(daecl_graph_set_params(f[k].g, p0, &err), 0);
             daecl_slice xs = daecl_at(f[k].x, 0);
             assert_int_equal(daecl_graph_forward(f[k].g, xs, N_ROWS, UINT32_MAX, &err), 0);
-            assert_int_equal(daecl_graph_loss(f[k].g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+            assert_int_equal(daecl_graph_loss(f[k].g, xs, N_ROWS, daecl_at(loss, 0), N_ROWS, &err), 0);
             if (k == 0) {
                 assert_int_equal(daecl_graph_backward(f[k].g, xs, N_ROWS, &err), 0);
                 assert_int_equal(daecl_graph_update(f[k].g, f[k].cfg, 1, &err), 0);
@@ -349,7 +349,7 @@ static void expect_reported_shapes(int tied, const char *optimizer)
     f.s->be = &recording;
     daecl_slice xs = daecl_at(f.x, 0);
     assert_int_equal(daecl_graph_forward(f.g, xs, N_ROWS, UINT32_MAX, &err), 0);
-    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), 1, &err), 0);
+    assert_int_equal(daecl_graph_loss(f.g, xs, N_ROWS, daecl_at(loss, 0), N_ROWS, &err), 0);
     assert_int_equal(daecl_graph_backward_update(f.g, xs, N_ROWS, f.cfg, 1, &err), 0);
     f.s->be = real_be;
     daecl_graph_gemm reported[3 * DAECL_MAX_DENSE];
