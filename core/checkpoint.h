@@ -40,6 +40,9 @@ typedef struct daecl_ckpt_state {
     /* save only: the plugins the run uses (provenance.h), stored as
      * daecl.plugins; NULL stores "{}". */
     const char *plugins_json;
+    /* save only: the world's replicas and their shares
+     * (daecl_replicas_world_json), stored as daecl.world; NULL stores "{}". */
+    const char *world_json;
 } daecl_ckpt_state;
 
 /* params is (n_params); s1/s2 are the optimiser state arrays or NULL. */

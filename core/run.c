@@ -200,10 +200,11 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
     return 0;
 }
 
-int daecl_run_start(daecl_run *r, daecl_err *err)
+/* Phase 3 on the device of `backend`. */
+static int start_on(daecl_run *r, const daecl_plugin_cfg *backend, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
-    int rc = daecl_session_create(c, &r->s, err);
+    int rc = daecl_session_create(c, backend, &r->s, err);
     if (rc)
         return rc;
     const daecl_likelihood_ops *lik = c->likelihood.plugin->ops;
@@ -231,6 +232,31 @@ int daecl_run_start(daecl_run *r, daecl_err *err)
                              np);
     daecl_model_init_params(&r->model, c->seed, r->params);
     return daecl_graph_set_params(r->g, r->params, err);
+}
+
+int daecl_run_start(daecl_run *r, daecl_err *err)
+{
+    return start_on(r, NULL, err);
+}
+
+int daecl_run_start_parallel(daecl_run *r, daecl_comm *comm, daecl_err *err)
+{
+    uint32_t entries[DAECL_MAX_REPLICAS];
+    uint32_t n = daecl_replicas_entries(r->cfg, &comm->info, entries);
+    const daecl_plugin_cfg *be = daecl_replicas_backend(r->cfg, entries[0]);
+    int rc = start_on(r, be, err);
+    if (rc && r->cfg->parallel.n_devices)
+        daecl_err_prefix(err, "parallel.devices.%u: ", entries[0]);
+    if ((rc = daecl_replicas_agree(comm, rc, err)))
+        return rc;
+    return daecl_replicas_create(r->cfg, comm, &r->model, r->train, r->s, r->g, r->train_feed,
+                                 entries, n, &r->rep, err);
+}
+
+int daecl_run_shuffle(daecl_run *r, uint32_t epoch, daecl_err *err)
+{
+    int rc = daecl_feeder_shuffle(r->train_feed, r->cfg->seed, epoch, err);
+    return rc ? rc : daecl_replicas_shuffle(r->rep, r->cfg->seed, epoch, err);
 }
 
 int daecl_run_open(daecl_run *r, const char *config_path, const char *const *overrides,
@@ -310,6 +336,7 @@ done:
 
 void daecl_run_close(daecl_run *r)
 {
+    daecl_replicas_destroy(r->rep);
     daecl_feeder_destroy(r->train_feed);
     daecl_feeder_destroy(r->test_feed);
     daecl_graph_destroy(r->g);
@@ -358,6 +385,21 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
     const daecl_config *c = r->cfg;
     size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
     size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
+    int stop_local = r->stop && *r->stop;
+    if (daecl_replicas_parallel(r->rep)) {
+        double loss;
+        int rc = daecl_replicas_step(r->rep, c, first, n, epoch, optim_t, loss_dst, stop_local,
+                                     &loss, &r->stop_all, err);
+        if (rc)
+            return rc;
+        /* Every rank holds the same sum: all stop here alike. */
+        if (!isfinite(loss))
+            return daecl_err_set(err, DAECL_ENAN, "the training loss of batch %zu (epoch %u) "
+                                 "is %g", i + 1, epoch + 1, loss);
+        *rows = n;
+        return 0;
+    }
+    r->stop_all = stop_local;
     daecl_slice x, xt = daecl_at(r->g->input, 0);
     /* The noise key 2.0: the batch's rows by their positions in this
      * epoch's permutation, so the noise is the examples', not the step's. */
@@ -369,7 +411,7 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
     if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
         (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &shape, &key, err)) ||
         (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
-        (rc = daecl_graph_loss(r->g, x, n, loss_dst, 1, err)) ||
+        (rc = daecl_graph_loss(r->g, x, n, loss_dst, n, err)) ||
         (rc = daecl_graph_backward_update(r->g, xt, n, c, optim_t, err)))
         return rc;
     *rows = n;

@@ -11,6 +11,7 @@
 #define DAECL_CORE_RUN_H
 
 #include <limits.h>
+#include <signal.h>
 
 #include "core/checkpoint.h"
 #include "core/config.h"
@@ -23,6 +24,8 @@
 #include "core/session.h"
 
 #include "core/compat.h"
+#include "core/comm.h"
+#include "core/replicas.h"
 
 typedef struct daecl_run {
     daecl_registry *reg;
@@ -36,6 +39,13 @@ typedef struct daecl_run {
     daecl_feeder *train_feed, *test_feed;
     float *params, *s1, *s2; /* host copies (n_params each; s1/s2 NULL when unused) */
     size_t steps_per_epoch;
+    /* Training only (daecl_run_start_parallel): the world's replicas, of
+     * which s, g and train_feed are replica 0; NULL otherwise. */
+    daecl_replicas *rep;
+    /* This rank's stop request (a signal handler's flag; may be NULL), and
+     * whether the world agreed to stop after the last step. */
+    volatile sig_atomic_t *stop;
+    int stop_all;
 } daecl_run;
 
 /* Phase 1: loads the config (with overrides) and runs the checks it alone
@@ -50,6 +60,14 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err);
 /* Phase 3: opens the device, builds the graph and the feeders, and uploads
  * freshly initialised parameters. */
 int daecl_run_start(daecl_run *r, daecl_err *err);
+/* Phase 3 for training: the device of this rank's first entry of
+ * parallel.devices (the backend section without the list) as replica 0,
+ * then the rank's other replicas and the world's (core/replicas.h). Every
+ * rank of `comm` calls it; one rank's failure fails all (DAECL_EPEER with
+ * an empty sentence on the ranks that did not fail). */
+int daecl_run_start_parallel(daecl_run *r, daecl_comm *comm, daecl_err *err);
+/* This epoch's shuffle on every replica's training feeder. */
+int daecl_run_shuffle(daecl_run *r, uint32_t epoch, daecl_err *err);
 /* All three, with need_probe from the config's eval section. */
 int daecl_run_open(daecl_run *r, const char *config_path, const char *const *overrides,
                    size_t n_overrides, daecl_err *err);
@@ -86,7 +104,11 @@ int daecl_run_load_checkpoint(daecl_run *r, const char *path, int params_only,
  * position in the epoch's order), never by the step; optim_t is the
  * optimiser's own step count (1-based; Adam's bias correction):
  * gather, corrupt, forward, loss (its batch sum into loss_dst[0]),
- * backward, update. Only enqueues work. *rows gets the batch's size. */
+ * backward, update. Only enqueues work on one replica; with several, the
+ * replicas' gradients are summed on the host (core/replicas.h), the
+ * batch's loss sum is checked to be finite (on every rank alike), and
+ * r->stop_all says whether the world stops after it. *rows gets the
+ * batch's size. */
 int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, daecl_slice loss_dst,
                    size_t *rows, daecl_err *err);
 

@@ -174,6 +174,10 @@ void daecl_metrics_close(daecl_metrics *m)
 
 int daecl_metrics_line(daecl_metrics *m, cJSON *obj, daecl_err *err)
 {
+    if (!m) { /* a rank other than 0: rank 0 alone writes the run folder */
+        cJSON_Delete(obj);
+        return 0;
+    }
     char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
     if (!s)

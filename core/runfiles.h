@@ -45,7 +45,8 @@ void daecl_metrics_close(daecl_metrics *m); /* accepts NULL */
 /* A new line's object: {"type": type, "epoch": epoch, "step": step}; NULL
  * when out of memory (daecl_metrics_line then says so). */
 cJSON *daecl_metrics_obj(const char *type, uint32_t epoch, uint64_t step);
-/* Appends obj as one line, flushed, and frees it. */
+/* Appends obj as one line, flushed, and frees it. A NULL m (a rank other
+ * than 0, which writes no files) only frees it. */
 int daecl_metrics_line(daecl_metrics *m, cJSON *obj, daecl_err *err);
 
 #endif

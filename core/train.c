@@ -46,6 +46,9 @@ typedef struct trainer {
     daecl_metrics *metrics;
     daecl_progress progress;
     double t_start;
+    daecl_comm *comm;   /* the world (one process without a launcher) */
+    int rank0;          /* this rank writes the run folder and says what happens */
+    int training;       /* step 0 is under way: a lone rank's failure must end the job */
 } trainer;
 
 /* ---- losses, checkpoints ----------------------------------------------------- */
@@ -90,6 +93,8 @@ static int read_losses(trainer *t, size_t upto, double *new_sum, daecl_err *err)
 static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
 {
     int rc = read_losses(t, steps_in_epoch, NULL, err);
+    if (!rc)
+        rc = daecl_replicas_refresh(t->r.rep, err);
     if (rc)
         return rc;
     daecl_err why = {0};
@@ -99,13 +104,21 @@ static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
         *err = why;
         return rc;
     }
+    /* Every replica of every rank equal to rank 0's first (a collective). */
+    if (t->r.rep && (rc = daecl_replicas_sync(t->r.rep, t->r.params, t->r.s1, t->r.s2, err)))
+        return rc;
+    if (!t->rank0)
+        return 0;
+    char *world = t->r.rep ? daecl_replicas_world_json(t->r.rep) : NULL;
     daecl_ckpt_state st = {.step = t->step, .epoch = t->epochs_done, .seed = t->r.cfg->seed,
                            .epoch_loss_sum = steps_in_epoch ? t->epoch_sum : 0,
                            .epoch_rows = steps_in_epoch ? t->epoch_rows : 0,
                            .optim_step0 = t->optim_step0, .data_json = t->data_json,
-                           .plugins_json = t->plugins_json};
-    return daecl_checkpoint_save(t->ckpt_path, &t->r.model, t->r.cfg, t->r.params, t->r.s1,
-                                 t->r.s2, &st, err);
+                           .plugins_json = t->plugins_json, .world_json = world};
+    rc = daecl_checkpoint_save(t->ckpt_path, &t->r.model, t->r.cfg, t->r.params, t->r.s1,
+                               t->r.s2, &st, err);
+    free(world);
+    return rc;
 }
 
 /* ---- the loop --------------------------------------------------------------------- */
@@ -117,6 +130,8 @@ typedef struct epoch_result {
 
 static int baseline_eval(trainer *t, daecl_err *err)
 {
+    if (!t->rank0)
+        return 0;
     daecl_evaluation e;
     int rc = daecl_evaluate(&t->r, 0, 0, 0, &e, err);
     if (rc)
@@ -129,6 +144,44 @@ static int baseline_eval(trainer *t, daecl_err *err)
     daecl_progress_line(&t->progress, "epoch 0/%u (untrained): test_nll clean %.4f corrupted %.4f",
                         t->r.cfg->train.epochs, e.test.nll_clean, e.test.nll_corrupted);
     return 0;
+}
+
+/* With several replicas: what each did since the last call, world-wide,
+ * as o's "replicas" (a collective: every rank calls it at the same step);
+ * with `say`, a line per replica in the log too. */
+static int add_replicas(trainer *t, cJSON *o, int say, daecl_err *err)
+{
+    daecl_replicas *p = t->r.rep;
+    if (!daecl_replicas_parallel(p))
+        return 0;
+    uint32_t n = daecl_replicas_count(p);
+    daecl_replica_stats *st = calloc(n, sizeof *st);
+    if (!st)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory gathering replica counters");
+    int rc = daecl_replicas_stats(p, st, err);
+    cJSON *list = !rc && o ? cJSON_AddArrayToObject(o, "replicas") : NULL;
+    for (uint32_t j = 0; list && j < n; j++) {
+        const daecl_replica_desc *d = daecl_replicas_desc(p, j);
+        cJSON *e = cJSON_CreateObject();
+        if (!e)
+            break;
+        cJSON_AddNumberToObject(e, "rank", d->rank);
+        cJSON_AddStringToObject(e, "device", d->device);
+        cJSON_AddNumberToObject(e, "share", daecl_replicas_share(p, j));
+        cJSON_AddNumberToObject(e, "examples", st[j].rows);
+        cJSON_AddNumberToObject(e, "examples_per_s", st[j].busy_s > 0 ? st[j].rows / st[j].busy_s
+                                                                      : 0.0);
+        cJSON_AddNumberToObject(e, "wait_s", st[j].wait_s);
+        cJSON_AddNumberToObject(e, "sync_s", st[j].sync_s);
+        cJSON_AddItemToArray(list, e);
+        if (say)
+            daecl_progress_line(&t->progress, "  replica %u (rank %u, %s): share %.3f, %.0f "
+                                "examples/s, waited %.3f s, synchronised %.3f s", j, d->rank,
+                                d->device, daecl_replicas_share(p, j), st[j].busy_s > 0
+                                ? st[j].rows / st[j].busy_s : 0.0, st[j].wait_s, st[j].sync_s);
+    }
+    free(st);
+    return rc;
 }
 
 /* Runs the steps of one epoch from t->first_step; *stopped gets why it
@@ -170,12 +223,16 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
                 cJSON_AddNumberToObject(o, "examples_per_s", rate);
                 cJSON_AddNumberToObject(o, "seconds", now - t->t_start);
             }
-            if ((rc = daecl_metrics_line(t->metrics, o, err)))
-                return rc;
             if (t->progress.mode == DAECL_PROGRESS_LINES)
                 daecl_progress_line(&t->progress, "epoch %u/%u  step %zu/%zu  train_nll %.4f  "
                                     "%.0f examples/s", epoch + 1, c->train.epochs, i + 1, spe,
                                     nll, rate);
+            if ((rc = add_replicas(t, o, 0, err))) {
+                cJSON_Delete(o);
+                return rc;
+            }
+            if ((rc = daecl_metrics_line(t->metrics, o, err)))
+                return rc;
             t_log = now;
             rows_log = 0;
         }
@@ -195,7 +252,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
             t->step % c->train.checkpoint_every == 0 && i + 1 < spe &&
             (rc = save_checkpoint(t, i + 1, err)))
             return rc;
-        if (t->opts->stop && *t->opts->stop) {
+        if (r->stop_all) { /* agreed by every rank (core/replicas.h) */
             *stopped = 2;
             t->first_step = i + 1;
             return 0;
@@ -230,6 +287,13 @@ static int write_summary(trainer *t, const epoch_result *last, const char *statu
     if (plugins)
         cJSON_AddItemToObject(o, "plugins", plugins);
     cJSON_AddStringToObject(o, "device", daecl_session_device_name(r->s));
+    char *world = r->rep ? daecl_replicas_world_json(r->rep) : NULL;
+    cJSON *w = world ? cJSON_Parse(world) : NULL;
+    free(world);
+    if (w) {
+        cJSON_AddStringToObject(w, "comm", t->comm->info.library);
+        cJSON_AddItemToObject(o, "world", w);
+    }
     cJSON_AddNumberToObject(o, "epochs", t->epochs_done);
     cJSON_AddNumberToObject(o, "steps", (double)t->step);
     cJSON_AddNumberToObject(o, "train_examples", (double)r->train->n_rows);
@@ -270,10 +334,15 @@ static int run(trainer *t, daecl_err *err)
         daecl_progress_line(&t->progress, "daecl: resuming %s at step %" PRIu64 " (epoch %u, "
                             "step %zu of %zu)", t->run_dir, t->step, t->epochs_done + 1,
                             t->first_step, spe);
+    char where[2048];
+    if (daecl_replicas_parallel(r->rep))
+        daecl_replicas_describe(r->rep, where, sizeof where);
+    else
+        snprintf(where, sizeof where, "%s", daecl_session_device_name(r->s));
     daecl_progress_line(&t->progress, "daecl: training %s on %s, %zu training%s examples, batch "
                         "%u, %zu steps per epoch, %u epochs",
                         daecl_model_describe(&r->model, model, sizeof model),
-                        daecl_session_device_name(r->s), r->train->n_rows,
+                        where, r->train->n_rows,
                         r->test ? "" : " (no test set)", r->g->batch_max, spe, epochs);
     if (!t->resumed && r->test && (rc = baseline_eval(t, err)))
         return rc;
@@ -281,7 +350,7 @@ static int run(trainer *t, daecl_err *err)
     int stopped = 0;
     while (t->epochs_done < epochs && !stopped) {
         uint32_t epoch = t->epochs_done;
-        if ((rc = daecl_feeder_shuffle(r->train_feed, c->seed, epoch, err)))
+        if ((rc = daecl_run_shuffle(r, epoch, err)))
             return rc;
         double t0 = daecl_now();
         if ((rc = run_epoch(t, epoch, &stopped, err)))
@@ -298,8 +367,12 @@ static int run(trainer *t, daecl_err *err)
         last.examples_per_s = (double)(t->epoch_rows) / train_seconds;
         int finished = t->first_step == spe;
         int last_epoch = stopped == 1 || (finished && epoch + 1 == epochs);
-        if (r->test &&
+        if ((rc = daecl_replicas_refresh(r->rep, err)))
+            return rc;
+        if (t->rank0 && r->test &&
             (rc = daecl_evaluate(r, last_epoch && c->eval.denoising, 0, 0, &last.eval, err)))
+            return rc;
+        if (finished && r->rep && (rc = daecl_replicas_epoch_end(r->rep, err)))
             return rc;
         last.seconds = daecl_now() - t0;
         if (finished) {
@@ -313,8 +386,6 @@ static int run(trainer *t, daecl_err *err)
             cJSON_AddNumberToObject(o, "examples_per_s", last.examples_per_s);
             cJSON_AddNumberToObject(o, "seconds", last.seconds);
         }
-        if ((rc = daecl_metrics_line(t->metrics, o, err)))
-            return rc;
         if (last.eval.have_test)
             daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  test_nll clean "
                                 "%.4f corrupted %.4f  (%.0f examples/s, %.1f s)", epoch + 1,
@@ -324,8 +395,18 @@ static int run(trainer *t, daecl_err *err)
             daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  (%.0f "
                                 "examples/s, %.1f s)", epoch + 1, epochs, last.train_nll,
                                 last.examples_per_s, last.seconds);
-        int due = c->train.checkpoint_unit == DAECL_CKPT_EPOCH && c->train.checkpoint_every &&
-                  t->epochs_done % c->train.checkpoint_every == 0;
+        if ((rc = add_replicas(t, o, 1, err))) {
+            cJSON_Delete(o);
+            return rc;
+        }
+        if ((rc = daecl_metrics_line(t->metrics, o, err)))
+            return rc;
+        /* A step count due on an epoch's last step is saved here, after the
+         * epoch ends (run_epoch leaves it), so the checkpoint counts it. */
+        int due = c->train.checkpoint_every &&
+                  (c->train.checkpoint_unit == DAECL_CKPT_EPOCH
+                       ? t->epochs_done % c->train.checkpoint_every == 0
+                       : finished && t->step % c->train.checkpoint_every == 0);
         if (stopped == 2) /* at the boundary: epochs_done counts the epoch, first_step is 0 */
             return stop_checkpointed(t, err);
         if (due || last_epoch) {
@@ -349,6 +430,8 @@ static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
     daecl_run *r = &t->r;
     const daecl_config *c = r->cfg;
     int rc;
+    if (!t->rank0)
+        return 0;
     if (stopped == 1)
         daecl_progress_line(&t->progress, "daecl: stopped after train.max_steps = %" PRIu64
                             " steps", c->train.max_steps);
@@ -381,12 +464,32 @@ static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
 
 /* ---- entry --------------------------------------------------------------------- */
 
+/* A failure one rank met alone during training (a device fault, a full
+ * disk) would leave the others waiting in the next allreduce: this rank
+ * says what happened, naming itself, and ends the job. Stops the world
+ * agreed on (a signal, a loss every rank saw become NaN) end normally. */
+static void lone_failure(trainer *t, int rc, const daecl_err *err)
+{
+    if (!rc || !t->training || !t->comm || t->comm->info.size < 2 || rc == DAECL_EINTR ||
+        rc == DAECL_ENAN || rc == DAECL_EPEER)
+        return;
+    char buf[DAECL_ERR_MSG_MAX + DAECL_ERR_FILE_MAX + 64];
+    fprintf(stderr, "daecl: error: rank %u of %u on %s (%s) stops the job: %s\n",
+            t->comm->info.rank, t->comm->info.size, t->comm->info.host,
+            t->r.s ? daecl_session_device_name(t->r.s) : "no device", daecl_err_format(err, buf,
+                                                                                     sizeof buf));
+    fflush(NULL);
+    daecl_comm_abort(t->comm, daecl_status_exit_code(rc));
+}
+
+
 /* What the checkpoint of a run being resumed says about itself. */
 typedef struct ckpt_meta {
     char *config;    /* daecl.config: the resolved config it was trained with */
     char *data;      /* daecl.data: the data's digest (NULL before daecl recorded it) */
     char *optimizer; /* daecl.optimizer */
     char *plugins;   /* daecl.plugins (NULL before daecl recorded it) */
+    char *world;     /* daecl.world: the replicas and their shares (NULL before) */
 } ckpt_meta;
 
 static void ckpt_meta_free(ckpt_meta *m)
@@ -395,6 +498,7 @@ static void ckpt_meta_free(ckpt_meta *m)
     free(m->data);
     free(m->optimizer);
     free(m->plugins);
+    free(m->world);
     memset(m, 0, sizeof *m);
 }
 
@@ -403,12 +507,13 @@ static void ckpt_meta_free(ckpt_meta *m)
  * (released again by daecl_train when anything fails). */
 static int prepare_resume(trainer *t, ckpt_meta *meta, daecl_err *err)
 {
-    int rc = daecl_lock_acquire(t->run_dir, "resume", &t->lock, err);
+    /* Rank 0 alone holds the folder and tidies it; every rank reads it. */
+    int rc = t->rank0 ? daecl_lock_acquire(t->run_dir, "resume", &t->lock, err) : 0;
     if (rc)
         return rc;
     /* A run killed inside an atomic write (kill -9, power loss) leaves its
      * temporary file behind; the files it was replacing are intact. */
-    size_t stale = daecl_remove_stale_temps(t->run_dir);
+    size_t stale = t->rank0 ? daecl_remove_stale_temps(t->run_dir) : 0;
     if (stale)
         daecl_progress_line(&t->progress, "daecl: removed %zu temporary file%s left in %s by an "
                             "interrupted run", stale, stale == 1 ? "" : "s", t->run_dir);
@@ -424,15 +529,16 @@ static int prepare_resume(trainer *t, ckpt_meta *meta, daecl_err *err)
                              "resuming replaces it at the next checkpoint; make it writable "
                              "(chmod u+w %s) or resume a copy of the run folder",
                              t->ckpt_path, (unsigned)(st.st_mode & 07777), t->ckpt_path);
-    static const char *const keys[4] = {"daecl.config", "daecl.data", "daecl.optimizer",
-                                        "daecl.plugins"};
-    char *values[4];
-    if ((rc = daecl_checkpoint_meta(t->ckpt_path, keys, 4, values, err)))
+    static const char *const keys[5] = {"daecl.config", "daecl.data", "daecl.optimizer",
+                                        "daecl.plugins", "daecl.world"};
+    char *values[5];
+    if ((rc = daecl_checkpoint_meta(t->ckpt_path, keys, 5, values, err)))
         return rc;
     meta->config = values[0];
     meta->data = values[1];
     meta->optimizer = values[2];
     meta->plugins = values[3];
+    meta->world = values[4];
     daecl_provenance_warn_changed(meta->plugins, t->plugins_json, t->ckpt_path);
     if (!meta->config)
         return 0; /* not made by daecl: the tensors' shapes are all there is to check */
@@ -441,7 +547,7 @@ static int prepare_resume(trainer *t, ckpt_meta *meta, daecl_err *err)
 }
 
 /* Positions a resumed run after its checkpoint. */
-static int resume_from_checkpoint(trainer *t, daecl_err *err)
+static int resume_from_checkpoint(trainer *t, const char *meta_world, daecl_err *err)
 {
     daecl_ckpt_state st;
     int reset = t->opts->reset_optimizer;
@@ -466,7 +572,16 @@ static int resume_from_checkpoint(trainer *t, daecl_err *err)
     t->read_upto = t->first_step;
     t->epoch_sum = st.epoch_loss_sum;
     t->epoch_rows = st.epoch_rows;
-    return daecl_metrics_open(t->run_dir, 1, st.step, &t->metrics, err);
+    /* Every replica from the checkpoint, and the shares it recorded when
+     * the world is the same one. */
+    if (t->r.rep &&
+        (rc = daecl_replicas_load(t->r.rep, t->r.params, reset ? NULL : t->r.s1,
+                                  reset ? NULL : t->r.s2, err)))
+        return rc;
+    if (t->r.rep && meta_world && daecl_replicas_restore(t->r.rep, meta_world))
+        daecl_progress_line(&t->progress, "daecl: the world is the checkpoint's; its shares "
+                            "stay in force");
+    return t->rank0 ? daecl_metrics_open(t->run_dir, 1, st.step, &t->metrics, err) : 0;
 }
 
 /* --reset-optimizer, once the resumed run is known to train on: says so in
@@ -583,54 +698,76 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
     } else {
         snprintf(cfg_path, sizeof cfg_path, "%s", opts->config_path ? opts->config_path : "");
     }
+    uint32_t env_rank = 0, env_size = 1;
+    daecl_comm_launched(&env_rank, &env_size);
     if (rc || (rc = daecl_run_configure(&t.r, cfg_path, opts->overrides, opts->n_overrides, err)))
         goto done;
     const daecl_config *c = t.r.cfg;
-    daecl_provenance_warn_shadowed(c, t.r.reg);
+    t.r.stop = opts->stop;
+    /* The world: a launcher's (mpirun, srun) or this process alone. Rank 0
+     * writes the run folder and speaks; the others stay quiet. */
+    if (!opts->check_only) {
+        if ((rc = daecl_comm_open(t.r.reg, c->parallel.comm, &t.comm, err)))
+            goto done;
+        t.rank0 = t.comm->info.rank == 0;
+        if (!t.rank0)
+            daecl_progress_init(&t.progress, DAECL_PROGRESS_QUIET, stdout);
+    } else {
+        t.rank0 = 1;
+    }
+    if (t.rank0)
+        daecl_provenance_warn_shadowed(c, t.r.reg);
     if ((rc = daecl_provenance_json(c, &t.plugins_json, err)))
-        goto done;
-    if (opts->resume_dir ? (rc = prepare_resume(&t, &meta, err)) : (rc = daecl_runfiles_check_out(opts->out_dir, t.r.cfg, err)))
-        goto done;
+        goto agreed;
+    if (opts->resume_dir ? (rc = prepare_resume(&t, &meta, err))
+                         : t.rank0 ? (rc = daecl_runfiles_check_out(opts->out_dir, t.r.cfg, err))
+                                   : 0)
+        goto agreed;
     if ((rc = daecl_run_load_data(&t.r, c->eval.probe || c->eval.probe_baseline, err)))
-        goto done;
+        goto agreed;
     if (opts->resume_dir &&
         (rc = daecl_compat_data(meta.data, t.ckpt_path, &t.r.digest, c, err)))
-        goto done;
+        goto agreed;
     if (!(t.data_json = daecl_data_digest_json(&t.r.digest))) {
         rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory describing the data");
-        goto done;
+        goto agreed;
     }
+agreed:
     if (opts->check_only) {
-        rc = report_check(&t, err);
+        if (!rc)
+            rc = report_check(&t, err);
         goto done;
     }
-    if ((rc = daecl_run_start(&t.r, err)))
+    /* Every rank passed the checks, or none goes on. */
+    if ((rc = daecl_replicas_agree(t.comm, rc, err)) ||
+        (rc = daecl_run_start_parallel(&t.r, t.comm, err)))
         goto done;
     const daecl_run *r = &t.r;
-    if (!opts->resume_dir && (rc = daecl_runfiles_make_dir(opts->out_dir, t.r.cfg, t.run_dir,
-                                                           sizeof t.run_dir, &t.lock, err)))
-        goto done;
+    if (t.rank0 && !opts->resume_dir &&
+        (rc = daecl_runfiles_make_dir(opts->out_dir, t.r.cfg, t.run_dir, sizeof t.run_dir,
+                                      &t.lock, err)))
+        goto started;
     if (run_dir && run_dir_n)
         snprintf(run_dir, run_dir_n, "%s", t.run_dir);
-    if (!opts->resume_dir) {
+    if (t.rank0 && !opts->resume_dir) {
         size_t stale = daecl_remove_stale_temps(t.run_dir);
         if (stale)
             daecl_progress_line(&t.progress, "daecl: removed %zu temporary file%s left in %s by "
                                 "an interrupted run", stale, stale == 1 ? "" : "s", t.run_dir);
         if ((rc = daecl_path_join(t.ckpt_path, sizeof t.ckpt_path, t.run_dir,
                                   "checkpoint.safetensors", err)))
-            goto done;
+            goto started;
     }
     if ((rc = daecl_session_alloc(r->s, r->steps_per_epoch, "loss history", &t.losses, err)))
-        goto done;
+        goto started;
     t.host_losses = calloc(r->steps_per_epoch, sizeof(float));
     if (!t.host_losses) {
         rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory for the loss history");
-        goto done;
+        goto started;
     }
     if (opts->resume_dir) {
-        if ((rc = resume_from_checkpoint(&t, err)))
-            goto done;
+        if ((rc = resume_from_checkpoint(&t, meta.world, err)))
+            goto started;
         t.resumed = 1;
         /* A run at train.max_steps is over too: run_epoch checks the limit
          * only after a step, so going on would take one step more. */
@@ -639,10 +776,11 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
             char summary[PATH_MAX];
             struct stat sst;
             if ((rc = daecl_path_join(summary, sizeof summary, t.run_dir, "summary.json", err)))
-                goto done;
+                goto started;
             if (stat(summary, &sst) != 0) {
-                rc = complete_outputs(&t, at_max && t.epochs_done < c->train.epochs, err);
-                goto done;
+                if (t.rank0)
+                    rc = complete_outputs(&t, at_max && t.epochs_done < c->train.epochs, err);
+                goto started;
             }
             if (t.epochs_done >= c->train.epochs)
                 daecl_progress_line(&t.progress, "daecl: %s already finished its %u epochs; "
@@ -653,17 +791,25 @@ int daecl_train(const daecl_train_opts *opts, char *run_dir, size_t run_dir_n, d
                                     "%" PRIu64 "; continue it with `daecl resume %s "
                                     "train.max_steps=N` (0: no limit)", t.run_dir,
                                     c->train.max_steps, t.run_dir);
-            goto done;
+            goto started;
         }
         if (opts->reset_optimizer && (rc = note_reset(&t, &meta, err)))
-            goto done;
-    } else if ((rc = daecl_metrics_open(t.run_dir, 0, 0, &t.metrics, err))) {
-        goto done;
+            goto started;
+    } else if (t.rank0 && (rc = daecl_metrics_open(t.run_dir, 0, 0, &t.metrics, err))) {
+        goto started;
     }
-    if ((rc = daecl_runfiles_write_config(t.run_dir, t.r.cfg, err)))
+    if (t.rank0 && (rc = daecl_runfiles_write_config(t.run_dir, t.r.cfg, err)))
+        goto started;
+    if ((rc = daecl_replicas_agree(t.comm, rc, err)))
         goto done;
+    t.training = 1;
     rc = run(&t, err);
+    goto done;
+started:
+    /* Set up on some ranks and not others: every rank learns it. */
+    rc = daecl_replicas_agree(t.comm, rc, err);
 done:
+    lone_failure(&t, rc, err);
     daecl_metrics_close(t.metrics);
     if (t.r.s)
         daecl_session_free(t.r.s, t.losses);
@@ -673,5 +819,13 @@ done:
     ckpt_meta_free(&meta);
     daecl_run_close(&t.r);
     daecl_lock_release(t.lock);
+    /* Before the world is joined every rank fails alike (the same config):
+     * rank 0 says it. */
+    if (rc && !t.comm && env_size > 1 && env_rank != 0) {
+        daecl_err_clear(err);
+        err->status = rc;
+    }
+    if (t.comm)
+        daecl_comm_close(t.comm);
     return rc;
 }
