@@ -1,0 +1,317 @@
+/* Training over MPI ranks (`mpirun -np N daecl train`): the weights after
+ * 20 steps of SGD with momentum and of Adam on 2 and 3 ranks against one
+ * process, the test NLL, the world in summary.json; a rank killed in the
+ * middle of an epoch stops the job with the last checkpoint intact, and a
+ * resume with another rank count completes; SIGTERM to one rank stops
+ * every rank at the same step with a checkpoint. The ranks run the cpu
+ * backend on one thread each; idle ranks yield (2 cores). Skipped where
+ * CMake found no MPI (DAECL_TEST_MPIEXEC empty). */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/safetensors.h"
+#include "tests/support.h"
+
+#define ROWS 362
+#define DIM 24
+
+static char *dir;
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = test_tmpdir("mpi_train");
+    float *x = malloc((size_t)(ROWS + 100) * DIM * sizeof *x);
+    assert_non_null(x);
+    test_fill_uniform(x, (size_t)(ROWS + 100) * DIM, 7, 0.0f, 1.0f);
+    for (size_t i = 0; i < (size_t)(ROWS + 100) * DIM; i++)
+        x[i] = ((i / DIM) % 3 == (i % DIM) % 3) ? 0.7f + 0.3f * x[i] : 0.3f * x[i];
+    char path[4200], shape[64];
+    snprintf(path, sizeof path, "%s/train.npy", dir);
+    snprintf(shape, sizeof shape, "(%d, %d)", ROWS, DIM);
+    test_write_npy(path, "<f4", x, (size_t)ROWS * DIM * sizeof *x, shape);
+    snprintf(path, sizeof path, "%s/test.npy", dir);
+    test_write_npy(path, "<f4", x + (size_t)ROWS * DIM, (size_t)100 * DIM * sizeof *x,
+                   "(100, 24)");
+    free(x);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(dir);
+    return 0;
+}
+
+/* exp-<tag>.yaml: the experiment with `optimizer` and `train`. */
+static void write_config(const char *tag, const char *optimizer, const char *train)
+{
+    char yaml[2048], path[4200];
+    snprintf(yaml, sizeof yaml,
+             "name: mpi\nseed: 3\n"
+             "data: {train: train.npy, test: test.npy}\n"
+             "model: {encoder: [{units: 10, activation: sigmoid}]}\n"
+             "corruption: {plugin: masking, p: 0.3}\n"
+             "likelihood: bernoulli\n"
+             "optimizer: %s\n"
+             "train: %s\n"
+             "eval: {probe: false, denoising: false}\n"
+             "backend: {plugin: cpu, threads: 1}\n",
+             optimizer, train);
+    snprintf(path, sizeof path, "%s/exp-%s.yaml", dir, tag);
+    test_write_file(path, yaml, strlen(yaml));
+}
+
+/* daecl ARGS on np ranks (np 0: one process without mpirun); `wrap` (or
+ * NULL) is a shell line run by each rank before it execs daecl, with
+ * $OMPI_COMM_WORLD_RANK set. Returns the exit status; *out the output. */
+static int daecl_on(int np, const char *wrap, const char *const *args, char **out)
+{
+    char *argv[64];
+    char npv[16];
+    size_t n = 0;
+    if (np) {
+        snprintf(npv, sizeof npv, "%d", np);
+        const char *pre[] = {DAECL_TEST_MPIEXEC, "--allow-run-as-root", "--oversubscribe",
+                             "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1",
+                             "-np", npv};
+        for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++)
+            argv[n++] = (char *)pre[i];
+    }
+    if (wrap) {
+        argv[n++] = "/bin/sh";
+        argv[n++] = "-c";
+        argv[n++] = (char *)wrap;
+    }
+    argv[n++] = DAECL_TEST_BIN;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    return test_run(argv, NULL, out);
+}
+
+static cJSON *read_json(const char *run, const char *name)
+{
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s", run, name);
+    size_t n;
+    char *text = test_read_file(path, &n);
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    assert_non_null(o);
+    return o;
+}
+
+/* max over tensors of max|a - b| / max|a|, over every tensor of a. */
+static double ckpt_diff(const char *run_a, const char *run_b)
+{
+    char pa[8400], pb[8400];
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", run_a);
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", run_b);
+    daecl_safetensors *a, *b;
+    daecl_err err = {0};
+    assert_int_equal(daecl_safetensors_read(pa, &a, &err), 0);
+    assert_int_equal(daecl_safetensors_read(pb, &b, &err), 0);
+    double worst = 0;
+    for (size_t t = 0; t < daecl_safetensors_count(a); t++) {
+        const char *name = daecl_safetensors_name_at(a, t);
+        uint32_t nd_a, nd_b;
+        uint64_t sa[8], sb[8];
+        const float *xa = daecl_safetensors_get(a, name, &nd_a, sa);
+        const float *xb = daecl_safetensors_get(b, name, &nd_b, sb);
+        assert_non_null(xa);
+        assert_non_null(xb);
+        size_t count = 1;
+        for (uint32_t d = 0; d < nd_a; d++)
+            count *= sa[d];
+        double diff = 0, mx = 0;
+        for (size_t i = 0; i < count; i++) {
+            diff = fmax(diff, fabs((double)xa[i] - (double)xb[i]));
+            mx = fmax(mx, fabs((double)xa[i]));
+        }
+        if (mx > 0)
+            worst = fmax(worst, diff / mx);
+    }
+    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
+                        daecl_safetensors_meta(b, "daecl.step"));
+    daecl_safetensors_destroy(a);
+    daecl_safetensors_destroy(b);
+    return worst;
+}
+
+static double test_nll(const char *run)
+{
+    cJSON *o = read_json(run, "summary.json");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "test_nll_clean");
+    assert_true(cJSON_IsNumber(v));
+    double x = v->valuedouble;
+    cJSON_Delete(o);
+    return x;
+}
+
+static void train_on(int np, const char *tag, const char *run)
+{
+    char cfg[4200], out[4200];
+    snprintf(cfg, sizeof cfg, "%s/exp-%s.yaml", dir, tag);
+    snprintf(out, sizeof out, "%s/%s", dir, run);
+    const char *args[] = {"train", cfg, "--out", out, "--progress=lines", NULL};
+    char *text = NULL;
+    int rc = daecl_on(np, NULL, args, &text);
+    if (rc != 0)
+        fail_msg("daecl train on %d ranks exited %d:\n%s", np, rc, text);
+    free(text);
+}
+
+static void equivalence(const char *tag, const char *optimizer)
+{
+    write_config(tag, optimizer, "{epochs: 3, batch_size: 40, max_steps: 20, log_every: 5}");
+    char one[4200], many[4200], run[64];
+    snprintf(run, sizeof run, "%s-1", tag);
+    train_on(0, tag, run);
+    snprintf(one, sizeof one, "%s/%s", dir, run);
+    for (int np = 2; np <= 3; np++) {
+        snprintf(run, sizeof run, "%s-%d", tag, np);
+        train_on(np, tag, run);
+        snprintf(many, sizeof many, "%s/%s", dir, run);
+        double d = ckpt_diff(one, many);
+        double a = test_nll(one), b = test_nll(many);
+        printf("# %s on %d ranks: max|dw|/max|w| = %.3g, test NLL %.6f vs %.6f\n", tag, np, d,
+               b, a);
+        assert_true(d <= 1e-4);
+        assert_true(fabs(a - b) <= 1e-3 * fabs(a));
+        /* rank 0 wrote the world down */
+        cJSON *s = read_json(many, "summary.json");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(s, "world");
+        const cJSON *ranks = cJSON_GetObjectItemCaseSensitive(w, "ranks");
+        assert_true(cJSON_IsNumber(ranks));
+        assert_int_equal((int)ranks->valuedouble, np);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(w, "replicas")), np);
+        cJSON_Delete(s);
+    }
+}
+
+static void test_sgd_momentum(void **state)
+{
+    (void)state;
+    equivalence("sgd", "{name: sgd, lr: 0.1, momentum: 0.9}");
+}
+
+static void test_adam(void **state)
+{
+    (void)state;
+    equivalence("adam", "{name: adam, lr: 0.01}");
+}
+
+static char *meta_of(const char *run, const char *key)
+{
+    char path[8400];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
+    daecl_safetensors *st;
+    daecl_err err = {0};
+    if (daecl_safetensors_read(path, &st, &err))
+        fail_msg("%s", err.msg);
+    const char *v = daecl_safetensors_meta(st, key);
+    char *copy = strdup(v ? v : "");
+    daecl_safetensors_destroy(st);
+    return copy;
+}
+
+/* Resumes `run` on np ranks for 20 more steps; it must finish them. */
+static void resume_more(int np, const char *run)
+{
+    char *step = meta_of(run, "daecl.step"), max[64];
+    snprintf(max, sizeof max, "train.max_steps=%llu", strtoull(step, NULL, 10) + 20);
+    free(step);
+    const char *args[] = {"resume", run, max, "--progress=lines", NULL};
+    char *text = NULL;
+    int rc = daecl_on(np, NULL, args, &text);
+    /* A rank mpirun killed may still be on its way out, holding the
+     * folder's lock for a moment after mpirun returned. */
+    for (int tries = 0; rc != 0 && strstr(text, "is in use") && tries < 20; tries++) {
+        free(text);
+        sleep(1);
+        rc = daecl_on(np, NULL, args, &text);
+    }
+    if (rc != 0)
+        fail_msg("daecl resume on %d ranks exited %d:\n%s", np, rc, text);
+    cJSON *s = read_json(run, "summary.json");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(s, "status");
+    assert_true(cJSON_IsString(status));
+    assert_string_equal(status->valuestring, "max_steps");
+    cJSON_Delete(s);
+    free(text);
+}
+
+/* Rank 1 is killed with SIGKILL in the middle of training: the others
+ * stop within seconds, the last checkpoint stays whole, and the run goes
+ * on with 3 ranks. */
+static void test_rank_killed(void **state)
+{
+    (void)state;
+    write_config("kill", "{name: adam, lr: 0.01}",
+                 "{epochs: 100000, batch_size: 40, log_every: 0, checkpoint_every: 10, "
+                 "checkpoint_unit: step}");
+    char cfg[4200], run[4200];
+    snprintf(cfg, sizeof cfg, "%s/exp-kill.yaml", dir);
+    snprintf(run, sizeof run, "%s/kill", dir);
+    const char *args[] = {"train", cfg, "--out", run, "--progress=lines", NULL};
+    const char *wrap = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 3; kill -9 $$) & fi; "
+                       "exec \"$0\" \"$@\"";
+    char *text = NULL;
+    double t0 = test_now();
+    int rc = daecl_on(2, wrap, args, &text);
+    double took = test_now() - t0;
+    printf("# killed rank: mpirun exited %d after %.1f s\n", rc, took);
+    assert_int_not_equal(rc, 0);
+    assert_true(took < 3 + 20);
+    free(text);
+    resume_more(3, run);
+}
+
+/* SIGTERM reaches one rank only (as a scheduler may send it): every rank
+ * stops after the same step, rank 0 writes the checkpoint, and one process
+ * resumes it. */
+static void test_signal_one_rank(void **state)
+{
+    (void)state;
+    write_config("term", "{name: sgd, lr: 0.1, momentum: 0.9}",
+                 "{epochs: 100000, batch_size: 40, log_every: 0}");
+    char cfg[4200], run[4200];
+    snprintf(cfg, sizeof cfg, "%s/exp-term.yaml", dir);
+    snprintf(run, sizeof run, "%s/term", dir);
+    const char *args[] = {"train", cfg, "--out", run, "--progress=lines", NULL};
+    const char *wrap = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 3; kill -TERM $$) & "
+                       "fi; exec \"$0\" \"$@\"";
+    char *text = NULL;
+    int rc = daecl_on(2, wrap, args, &text);
+    if (rc == 0 || !strstr(text, "checkpointed"))
+        fail_msg("mpirun exited %d:\n%s", rc, text);
+    free(text);
+    resume_more(0, run);
+}
+
+int main(void)
+{
+    if (!DAECL_TEST_MPIEXEC[0]) {
+        printf("# skipped: this build has no MPI (CMake found none)\n");
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgd_momentum),
+        cmocka_unit_test(test_adam),
+        cmocka_unit_test(test_rank_killed),
+        cmocka_unit_test(test_signal_one_rank),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
