@@ -106,28 +106,31 @@ static void candidate(const daecl_share_in *in, size_t k, size_t m, uint32_t *we
     proportional(in, k, weights);
 }
 
-/* O(k^2) per candidate, k candidates: fine for the few hundred replicas of
- * a large world. */
+/* The candidates grow by one replica at a time: O(k) to add one and to
+ * predict, O(k^2) in all. */
 double daecl_shares_plan(const daecl_share_in *in, size_t k, size_t batch, uint32_t *weights)
 {
-    size_t n_required = 0, n_others = 0, best_m = 0;
-    for (size_t j = 0; j < k; j++) {
-        if (in[j].required)
-            n_required++;
-        else if (measured(&in[j]))
-            n_others++;
-    }
+    size_t n_required = 0, best_m = 0;
+    for (size_t j = 0; j < k; j++)
+        n_required += in[j].required != 0;
     double best = INFINITY;
     int have = 0;
-    for (size_t m = n_required ? 0 : 1; m <= n_others; m++) {
-        candidate(in, k, m, weights);
-        double t = daecl_shares_predict(in, weights, k, batch);
-        /* strictly faster only: a tie keeps the smaller set */
-        if (!have || t < best) {
-            best = t;
-            best_m = m;
-            have = 1;
+    candidate(in, k, 0, weights);
+    for (size_t m = 0;; m++) {
+        if (m > 0 || n_required) {
+            double t = daecl_shares_predict(in, weights, k, batch);
+            /* strictly faster only: a tie keeps the smaller set */
+            if (!have || t < best) {
+                best = t;
+                best_m = m;
+                have = 1;
+            }
         }
+        size_t j = next_fastest(in, k, weights);
+        if (j == k)
+            break;
+        weights[j] = 1; /* members keep a nonzero weight through proportional() */
+        proportional(in, k, weights);
     }
     candidate(in, k, best_m, weights);
     return have ? best : INFINITY;

@@ -6,7 +6,8 @@
  * Weights are whole numbers; a replica of weight 0 takes no rows. Replica
  * j of k takes the rows [first[j], first[j] + count[j]) of a batch of n:
  * first[j] = floor(n * W_j / W), W_j the sum of the weights before j and W
- * of all, so the counts add up to n and a split depends on nothing else. */
+ * of all, so the counts add up to n and a split depends on nothing else.
+ * Exact for any n and weights (128-bit products). */
 #ifndef DAECL_CORE_SHARES_H
 #define DAECL_CORE_SHARES_H
 
@@ -18,6 +19,8 @@
  * takes part). */
 #define DAECL_SHARE_ONE 1048576u
 
+/* first and count hold k entries each. When every weight is 0 no replica
+ * takes part and every count is 0. */
 void daecl_shares_split(size_t n, const uint32_t *weights, size_t k, size_t *first,
                         size_t *count);
 
@@ -34,7 +37,8 @@ typedef struct daecl_share_in {
 
 /* The predicted seconds of one step of `batch` rows over the replicas with
  * nonzero weights: the slowest replica's compute (count_j / rows_per_s_j
- * with the split above) plus the sum of their sync_s. */
+ * with the split above) plus the sum of their sync_s. INFINITY when every
+ * weight is 0, or when rows fall on a replica with no measured throughput. */
 double daecl_shares_predict(const daecl_share_in *in, const uint32_t *weights, size_t k,
                             size_t batch);
 
@@ -44,12 +48,15 @@ double daecl_shares_predict(const daecl_share_in *in, const uint32_t *weights, s
  * first, so a fast replica beside a slow one is never predicted slower
  * than alone. A replica with no measured throughput (<= 0, not finite)
  * counts as not worth its place unless required (then it gets weight 1).
- * Returns the predicted step time of the plan. */
+ * Of sets predicted equally fast the smaller wins. The weights of a plan
+ * add up to about DAECL_SHARE_ONE. Returns the predicted step time of the
+ * plan: INFINITY (and every weight 0) when no replica is required and none
+ * is measured. O(k^2) time, no allocation. */
 double daecl_shares_plan(const daecl_share_in *in, size_t k, size_t batch, uint32_t *weights);
 
 /* Weights from configured shares (share[j] > 0; 0 = unset): set ones keep
  * their proportion, unset ones get the mean of the set ones (all equal when
- * none is set). */
+ * none is set). Every weight is at least 1. */
 void daecl_shares_from_config(const double *share, size_t k, uint32_t *weights);
 
 #endif
