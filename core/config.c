@@ -775,6 +775,18 @@ static int plugin_param(vctx *v, const plugin_slot *slot, const daecl_plugin *pl
             names[j] = plugin->params[j].name;
             daecl__near_add(&near, names[j], strlen(names[j]));
         }
+        if (slot->extra) {
+            /* an item of parallel.devices: its own key and the plugin's */
+            daecl__near_add(&near, slot->extra, strlen(slot->extra));
+            if (near.best)
+                return fail_at(v, key, "unknown key '%.60s' in '%s'; did you mean '%.*s'?",
+                               key->str, slot->where, (int)near.best_len, near.best);
+            return fail_at(v, key,
+                           "unknown key '%.60s' in '%s': it takes %s and the parameters of %s "
+                           "plugin '%s' (`daecl plugins %s` documents them)",
+                           key->str, slot->where, slot->extra, slot->kind, plugin->name,
+                           plugin->name);
+        }
         if (near.best)
             return fail_at(v, key,
                            "unknown parameter '%.60s' for %s plugin '%s'; did you mean '%.*s'?",

@@ -1036,8 +1036,13 @@ static void test_parallel_refusals_point_at_the_item(void **state)
                        "share: lots}\n",
                5, 31, "parallel.devices.1.share must be a number, not 'lots'", NULL);
     expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, thread: 2}\n", 4, 21,
-               "unknown parameter 'thread' for backend plugin 'cpu'; did you mean 'threads'?",
+               "unknown key 'thread' in 'parallel.devices.0'; did you mean 'threads'?", NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, shares: 2}\n", 4, 21,
+               "unknown key 'shares' in 'parallel.devices.0'; did you mean 'share'?",
                NULL);
+    expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: opencl, zzzzzz: 2}\n", 4, 24,
+               "unknown key 'zzzzzz' in 'parallel.devices.0': it takes share and the parameters "
+               "of backend plugin 'opencl'", "daecl plugins opencl");
     expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu}\n    - {plugin: opencll}\n",
                5, 16, "unknown backend plugin 'opencll'; did you mean 'opencl'?", NULL);
     expect_err(MINIMAL "parallel:\n  devices:\n    - {plugin: cpu, threads: 5000}\n", 4, 30,
