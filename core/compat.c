@@ -30,7 +30,7 @@ int daecl_compat_key_may_differ(const char *key, daecl_compat_mode mode, int res
     static const char *const resume_free[] = {
         "name",         "train.epochs",           "train.max_steps", "train.log_every",
         "train.checkpoint_every", "train.checkpoint_unit", "eval", "optimizer.lr",
-        "output",       "backend",
+        "output",       "backend",                "parallel",
     };
     for (size_t i = 0; i < sizeof resume_free / sizeof resume_free[0]; i++)
         if (under(key, resume_free[i]))

@@ -46,6 +46,8 @@ static void test_resume_may_change_only_how_long_how_it_logs_and_where(void **st
         "train.checkpoint_unit=step", "eval.denoising=false", "optimizer.lr=0.01",
         "output.dir=elsewhere", "backend.threads=1", "name=other",
         "data.train=/moved/train.npy", "data.resident_max_mb=1",
+        "parallel.devices=[{plugin: cpu, threads: 1}, {plugin: cpu, threads: 2}]",
+        "parallel.measure_steps=1", "parallel.comm=none",
 #if DAECL_TEST_WITH_OPENCL
         "backend.plugin=opencl", /* a cpu-only build has no other backend */
 #endif
