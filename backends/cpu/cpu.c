@@ -854,7 +854,8 @@ static const daecl_param_spec params[] = {
      .min = 0,
      .max = 1024,
      .doc = "threads the ops run on, the caller's included; 0 = the CPUs this process may "
-            "use (its affinity mask, lowered to its cgroup's CPU quota)"},
+            "use (its affinity mask, lowered to its cgroup's CPU quota, shared with the other "
+            "MPI ranks on its node)"},
 };
 
 static const daecl_plugin plugin = {
