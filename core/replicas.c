@@ -52,6 +52,7 @@ struct daecl_replicas {
     int measured;       /* shares come from throughput */
     int heterogeneous;  /* replicas on different devices: resync at checkpoints */
     uint32_t warmup_left, measure_left;
+    uint64_t m_steps; /* steps in the measurement under way (the same on every rank) */
     float *sum; /* n_params + 2: gradient, loss, stop requests */
     daecl_pool *pool;
     /* the step under way, for the pool's workers */
@@ -190,6 +191,8 @@ static int learn_world(daecl_replicas *p, daecl_err *err)
         snprintf(d->plugin, sizeof d->plugin, "%s", p->loc[j].s->backend->name);
         snprintf(d->device, sizeof d->device, "%s", daecl_session_device_name(p->loc[j].s));
         snprintf(d->host, sizeof d->host, "%s", ci->host);
+        d->platform_index = p->loc[j].s->device.platform_index;
+        d->device_index = p->loc[j].s->device.device_index;
     }
     uint32_t *counts = calloc(size, sizeof *counts);
     daecl_replica_desc *all = calloc((size_t)size * DAECL_MAX_REPLICAS, sizeof *all);
@@ -235,18 +238,16 @@ static int check_world(daecl_replicas *p, daecl_err *err)
     for (uint32_t i = 0; i < p->n_world; i++)
         for (uint32_t j = i + 1; j < p->n_world; j++) {
             const daecl_replica_desc *x = &p->world[i], *y = &p->world[j];
-            /* The cpu backend is the host: one per node. An OpenCL device
-             * opened twice in one process is one device too. */
-            int same_host = strcmp(x->host, y->host) == 0;
-            int cpu = strcmp(x->plugin, "cpu") == 0 && strcmp(y->plugin, "cpu") == 0;
-            int one_device = x->rank == y->rank && x->entry != y->entry &&
-                             strcmp(x->plugin, y->plugin) == 0 &&
+            /* Two entries of one process that opened the same device
+             * (`index: -1` and `index: 0` may name one): one device. The
+             * cpu backend's replicas are groups of host threads, not
+             * devices, so several may share the host. */
+            int one_device = x->rank == y->rank && strcmp(x->plugin, y->plugin) == 0 &&
+                             strcmp(x->plugin, "cpu") != 0 &&
                              strcmp(x->device, y->device) == 0 &&
-                             p->cfg->parallel.n_devices &&
-                             memcmp(&p->cfg->parallel.devices[x->entry].values,
-                                    &p->cfg->parallel.devices[y->entry].values,
-                                    sizeof p->cfg->parallel.devices[0].values) == 0;
-            if ((cpu && same_host && x->rank == y->rank) || one_device) {
+                             x->platform_index == y->platform_index &&
+                             x->device_index == y->device_index;
+            if (one_device) {
                 entry_name(p, x, a, sizeof a);
                 entry_name(p, y, b, sizeof b);
                 return daecl_err_set(err, DAECL_ECONFIG, "%s and %s are the same device; list "
@@ -461,6 +462,7 @@ static void remeasure(daecl_replicas *p)
 {
     for (uint32_t j = 0; j < p->n_local; j++)
         p->loc[j].m_rows = p->loc[j].m_compute = p->loc[j].m_sync = 0;
+    p->m_steps = 0;
 }
 
 /* Shares from what the replicas measured (a collective). Says, on rank 0,
@@ -482,8 +484,7 @@ static int plan(daecl_replicas *p, daecl_err *err)
                                : daecl_comm_allgather(p->comm, mine, sizeof mine, all, err);
     if (rc)
         goto done;
-    /* Steps measured: the same count on every rank. */
-    double steps = p->cfg->parallel.measure_steps ? p->cfg->parallel.measure_steps : 1;
+    double steps = p->m_steps ? (double)p->m_steps : 1.0;
     for (uint32_t g = 0; g < p->n_world; g++) {
         uint32_t k = p->world[g].rank, first = g;
         while (first > 0 && p->world[first - 1].rank == k)
@@ -596,6 +597,7 @@ int daecl_replicas_step(daecl_replicas *p, const daecl_config *cfg, size_t first
         p->warmup_left--;
         return 0;
     }
+    p->m_steps++;
     if (measuring && --p->measure_left == 0) {
         if ((rc = plan(p, err)))
             return rc;
@@ -606,7 +608,10 @@ int daecl_replicas_step(daecl_replicas *p, const daecl_config *cfg, size_t first
 
 int daecl_replicas_epoch_end(daecl_replicas *p, daecl_err *err)
 {
-    if (!p->measured || !p->cfg->parallel.rebalance || p->measure_left)
+    /* Too few steps timed since the last plan (an epoch that just began
+     * measuring): the shares stay. */
+    uint32_t enough = p->cfg->parallel.measure_steps ? p->cfg->parallel.measure_steps : 1;
+    if (!p->measured || !p->cfg->parallel.rebalance || p->measure_left || p->m_steps < enough)
         return 0;
     int rc = plan(p, err);
     remeasure(p);

@@ -36,6 +36,7 @@ typedef struct daecl_replica_desc {
     char plugin[32];     /* its backend */
     char device[128];    /* its device's name */
     char host[64];       /* its rank's node */
+    uint32_t platform_index, device_index; /* as the backend describes its device */
 } daecl_replica_desc;
 
 /* What one replica did since the last report (per-replica metrics). */

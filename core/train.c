@@ -322,6 +322,31 @@ static int stop_checkpointed(trainer *t, daecl_err *err)
                          signal_name(sig), t->step, t->run_dir);
 }
 
+/* With several replicas, the world this (part of the) run trains on as a
+ * metrics line: the ranks, the communicator, and each replica with its
+ * rank, host, device and share. */
+static int world_line(trainer *t, daecl_err *err)
+{
+    if (!daecl_replicas_parallel(t->r.rep))
+        return 0; /* one device: summary.json says so */
+    char *world = daecl_replicas_world_json(t->r.rep);
+    cJSON *w = world ? cJSON_Parse(world) : NULL;
+    free(world);
+    if (!w)
+        return 0;
+    cJSON *o = daecl_metrics_obj("world", t->epochs_done, t->step);
+    if (o) {
+        cJSON_AddStringToObject(o, "comm", t->comm->info.library);
+        cJSON *item;
+        while ((item = w->child)) {
+            cJSON_DetachItemViaPointer(w, item);
+            cJSON_AddItemToObject(o, item->string, item);
+        }
+    }
+    cJSON_Delete(w);
+    return daecl_metrics_line(t->metrics, o, err);
+}
+
 static int run(trainer *t, daecl_err *err)
 {
     daecl_run *r = &t->r;
@@ -344,6 +369,8 @@ static int run(trainer *t, daecl_err *err)
                         daecl_model_describe(&r->model, model, sizeof model),
                         where, r->train->n_rows,
                         r->test ? "" : " (no test set)", r->g->batch_max, spe, epochs);
+    if ((rc = world_line(t, err)))
+        return rc;
     if (!t->resumed && r->test && (rc = baseline_eval(t, err)))
         return rc;
     epoch_result last = {0};

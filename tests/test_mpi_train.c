@@ -198,6 +198,15 @@ static void equivalence(const char *tag, const char *optimizer)
         assert_int_equal((int)ranks->valuedouble, np);
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(w, "replicas")), np);
         cJSON_Delete(s);
+        /* and metrics.jsonl: the world first, each replica's speed and wait */
+        char path[8400];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", many);
+        size_t n;
+        char *metrics = test_read_file(path, &n);
+        assert_non_null(strstr(metrics, "{\"type\":\"world\""));
+        assert_non_null(strstr(metrics, "\"replicas\":[{\"rank\":0"));
+        assert_non_null(strstr(metrics, "\"wait_s\":"));
+        free(metrics);
     }
 }
 

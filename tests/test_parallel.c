@@ -20,6 +20,15 @@
 #define DIM 24
 #define STEPS 20
 
+/* One device, and two, for the tests below: POCL's two, or in a build
+ * without OpenCL two groups of host threads of the cpu backend. */
+#define ONE (DAECL_TEST_WITH_OPENCL ? "{plugin: opencl, index: 0}" : "{plugin: cpu, threads: 1}")
+#define TWO(share0, share1)                                                                   \
+    (DAECL_TEST_WITH_OPENCL ? "[{plugin: opencl, index: 0" share0 "}, {plugin: opencl, index: 1" \
+                              share1 "}]"                                                     \
+                            : "[{plugin: cpu, threads: 1" share0 "}, {plugin: cpu, threads: 2" \
+                              share1 "}]")
+
 static char *dir;
 static char train_path[2048], test_path[2048];
 
@@ -141,17 +150,29 @@ static double rel_diff(const result *a, const result *b)
 
 static void equivalence(const char *optimizer)
 {
-    static const char *const worlds[] = {
+    /* Two POCL devices and the cpu backend; a build without OpenCL has the
+     * cpu backend's replicas only (groups of host threads). */
+    static const char *const opencl_worlds[] = {
         "[{plugin: opencl, index: 0}, {plugin: opencl, index: 1}]",
         "[{plugin: opencl, index: 0, share: 1}, {plugin: opencl, index: 1, share: 3}]",
         "[{plugin: opencl, index: 0}, {plugin: opencl, index: 1}, {plugin: cpu, threads: 1}]",
         "[{plugin: opencl, index: 0, share: 2}, {plugin: opencl, index: 1, share: 1}, "
         "{plugin: cpu, threads: 1, share: 1}]",
     };
+    static const char *const cpu_worlds[] = {
+        "[{plugin: cpu, threads: 1}, {plugin: cpu, threads: 2}]",
+        "[{plugin: cpu, threads: 1, share: 1}, {plugin: cpu, threads: 2, share: 3}]",
+        "[{plugin: cpu, threads: 1}, {plugin: cpu, threads: 2}, {plugin: cpu, threads: 3}]",
+    };
+    const char *const *worlds = DAECL_TEST_WITH_OPENCL ? opencl_worlds : cpu_worlds;
+    size_t n_worlds = DAECL_TEST_WITH_OPENCL ? sizeof opencl_worlds / sizeof opencl_worlds[0]
+                                             : sizeof cpu_worlds / sizeof cpu_worlds[0];
+    const char *backend = DAECL_TEST_WITH_OPENCL ? "{plugin: opencl, index: 0}"
+                                                 : "{plugin: cpu, threads: 1}";
     result one, many;
-    train(optimizer, "{plugin: opencl, index: 0}", "[]", &one);
-    for (size_t w = 0; w < sizeof worlds / sizeof worlds[0]; w++) {
-        train(optimizer, "{plugin: opencl, index: 0}", worlds[w], &many);
+    train(optimizer, backend, "[]", &one);
+    for (size_t w = 0; w < n_worlds; w++) {
+        train(optimizer, backend, worlds[w], &many);
         double d = rel_diff(&one, &many);
         double dn = fabs(many.test_nll - one.test_nll) / fabs(one.test_nll);
         printf("# %s on %s: max|dw|/max|w| = %.3g, test NLL %.6f vs %.6f (rel %.3g), last "
@@ -193,13 +214,19 @@ static void test_refusals(void **state)
     snprintf(path, sizeof path, "%s/bad.yaml", dir);
     static const struct {
         const char *devices, *batch, *want;
+        int opencl;
     } cases[] = {
-        {"[{plugin: opencl, index: 0}, {plugin: opencl, index: 1}, {plugin: cpu}]", "2",
-         "the world has 3 replicas (1 rank) but a global batch has 2 rows"},
+        {"[{plugin: cpu, threads: 1}, {plugin: cpu, threads: 2}, {plugin: cpu, threads: 3}]",
+         "2", "the world has 3 replicas (1 rank) but a global batch has 2 rows", 0},
         {"[{plugin: opencl, index: 0}, {plugin: opencl, index: 7}]", "40",
-         "parallel.devices.1: "},
+         "parallel.devices.1: ", 1},
+        /* two spellings of one device: the config cannot tell, the world can */
+        {"[{plugin: opencl, index: 0}, {plugin: opencl, type: cpu, index: 0}]", "40",
+         "are the same device", 1},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        if (cases[k].opencl && !DAECL_TEST_WITH_OPENCL)
+            continue;
         snprintf(yaml, sizeof yaml,
                  "name: bad\ndata: {train: %s}\nmodel: {encoder: [{units: 4}]}\n"
                  "eval: {probe: false, denoising: false}\n"
@@ -231,10 +258,9 @@ static void test_divergence_caught(void **state)
     snprintf(path, sizeof path, "%s/div.yaml", dir);
     snprintf(yaml, sizeof yaml,
              "name: div\ndata: {train: %s}\nmodel: {encoder: [{units: 4}]}\n"
-             "eval: {probe: false, denoising: false}\nbackend: {plugin: opencl, index: 0}\n"
-             "train: {batch_size: 40}\n"
-             "parallel: {devices: [{plugin: opencl, index: 0}, {plugin: opencl, index: 1}]}\n",
-             train_path);
+             "eval: {probe: false, denoising: false}\nbackend: %s\n"
+             "train: {batch_size: 40}\nparallel: {devices: %s}\n",
+             train_path, ONE, TWO("", ""));
     test_write_file(path, yaml, strlen(yaml));
     daecl_run r;
     daecl_comm *comm = NULL;
@@ -288,10 +314,8 @@ static void test_resume_worlds(void **state)
              "optimizer: {name: adam, lr: 0.01}\n"
              "train: {epochs: 2, batch_size: 40, log_every: 0}\n"
              "eval: {probe: false, denoising: false}\n"
-             "backend: {plugin: opencl, index: 0}\n"
-             "parallel: {devices: [{plugin: opencl, index: 0, share: 1}, "
-             "{plugin: opencl, index: 1, share: 2}]}\n",
-             train_path, test_path);
+             "backend: %s\nparallel: {devices: %s}\n",
+             train_path, test_path, ONE, TWO(", share: 1", ", share: 2"));
     test_write_file(cfg, yaml, strlen(yaml));
     snprintf(a, sizeof a, "%s/whole", dir);
     snprintf(b, sizeof b, "%s/same", dir);
@@ -341,11 +365,6 @@ int main(void)
     /* Two OpenCL devices from POCL, before anything opens OpenCL. */
     setenv("POCL_DEVICES", "pthread pthread", 1);
     setenv("POCL_MAX_PTHREAD_COUNT", "1", 0);
-    if (!DAECL_TEST_WITH_OPENCL) {
-        printf("# skipped: a build without OpenCL has one device (the cpu backend), and two "
-               "replicas of it in one process are refused\n");
-        return 0;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_momentum),
         cmocka_unit_test(test_plain_sgd),
