@@ -447,6 +447,23 @@ static void apply(void *arg, size_t j)
     r->rc = rc;
 }
 
+/* The host sum of the local replicas' gradients and losses, cut into
+ * chunks the replicas' threads share; each element is summed in replica
+ * order whatever thread takes its chunk, so the bits do not depend on it. */
+#define SUM_CHUNKS 64
+
+static void sum_chunk(void *arg, size_t c)
+{
+    daecl_replicas *p = arg;
+    size_t n = p->m->n_params + 1, lo = n * c / SUM_CHUNKS, hi = n * (c + 1) / SUM_CHUNKS;
+    memcpy(p->sum + lo, p->loc[0].host + lo, (hi - lo) * sizeof *p->sum);
+    for (uint32_t j = 1; j < p->n_local; j++) {
+        const float *h = p->loc[j].host;
+        for (size_t i = lo; i < hi; i++)
+            p->sum[i] += h[i];
+    }
+}
+
 /* The first local failure of a phase, in err. */
 static int phase_failed(daecl_replicas *p, daecl_err *err)
 {
@@ -556,12 +573,7 @@ int daecl_replicas_step(daecl_replicas *p, const daecl_config *cfg, size_t first
     if (rc)
         return rc;
     double t_sum = daecl_now();
-    memcpy(p->sum, p->loc[0].host, (np + 1) * sizeof *p->sum);
-    for (uint32_t j = 1; j < p->n_local; j++) {
-        const float *h = p->loc[j].host;
-        for (size_t i = 0; i <= np; i++)
-            p->sum[i] += h[i];
-    }
+    daecl_pool_run(p->pool, SUM_CHUNKS, sum_chunk, p);
     p->sum[np + 1] = stop_local ? 1.0f : 0.0f;
     if ((rc = daecl_comm_allreduce(p->comm, p->sum, np + 2, DAECL_COMM_F32, DAECL_COMM_SUM, err)))
         return rc;
