@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/comm.h"
 #include "core/sweep.h"
 
 static int run(int argc, char **argv);
@@ -37,6 +38,17 @@ static int run(int argc, char **argv)
     const char *args[64];
     size_t n_args = 0;
     int quiet = 0;
+    /* A sweep trains its points one after another in one process, and a
+     * process joins an MPI world once. */
+    uint32_t rank, size;
+    if (daecl_comm_launched(&rank, &size) && size > 1) {
+        if (rank == 0)
+            fprintf(stderr, "daecl sweep: started by an MPI launcher as %u ranks, but a sweep "
+                    "trains its points one after another in one process and joins the world "
+                    "once; run each point with `mpirun ... daecl train CONFIG KEY=VALUE`, or "
+                    "the sweep without mpirun\n", size);
+        return 2;
+    }
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--out") == 0 || strcmp(s, "--sort") == 0) {

@@ -196,6 +196,25 @@ static int to_full_disk(char **err_out, char *const args[])
 
 /* Commands whose product is their output fail when it cannot be written,
  * as coreutils do; a run's product is its folder. */
+/* Under an MPI launcher's environment: a sweep (one process, many
+ * trainings) is refused on rank 0 and quiet on the others; a daecl with
+ * the mpi plugin trains as the launcher's rank (tests/test_mpi_train.c). */
+static void test_sweep_refused_under_mpirun(void **state)
+{
+    (void)state;
+    char *argv[] = {DAECL_TEST_BIN, "sweep", DAECL_TEST_SOURCE_DIR "/configs/fashion-mnist.yaml",
+                    "train.epochs=1,2", NULL};
+    char *env0[] = {"OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0", NULL};
+    char *env1[] = {"OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=1", NULL};
+    char *out = NULL;
+    assert_int_equal(test_run(argv, env0, &out), 2);
+    assert_non_null(strstr(out, "started by an MPI launcher as 2 ranks"));
+    free(out);
+    assert_int_equal(test_run(argv, env1, &out), 2);
+    assert_string_equal(out, "");
+    free(out);
+}
+
 static void test_listings_exit_1_when_stdout_is_full(void **state)
 {
     (void)state;
@@ -224,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_config_errors_exit_2_with_position),
         cmocka_unit_test(test_plugins_lists_and_documents),
         cmocka_unit_test(test_train_runs_and_reports_its_folder),
+        cmocka_unit_test(test_sweep_refused_under_mpirun),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
