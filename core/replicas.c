@@ -753,6 +753,11 @@ int daecl_replicas_sync(daecl_replicas *p, float *params, float *s1, float *s2, 
                            "%016" PRIx64 "); the job stops so that no checkpoint mixes them, and "
                            "the last checkpoint is kept", name, sum, all[0]);
     }
+    /* Every rank knows; rank 0 says it. */
+    if (rc && p->comm->info.rank != 0) {
+        daecl_err_clear(err);
+        err->status = rc = DAECL_EPEER;
+    }
     free(all);
     return rc;
 }

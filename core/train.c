@@ -200,7 +200,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
         size_t rows;
         if ((rc = daecl_run_step(r, i, epoch, t->step - t->optim_step0 + 1,
                                  daecl_at(t->losses, i), &rows, err)))
-            return rc;
+            return rc == DAECL_ENAN ? nan_stop(t, err) : rc; /* replicas see it at once */
         t->step++;
         steps_here++;
         t->epoch_rows += rows;

@@ -13,6 +13,7 @@
 #include "core/evaluate.h"
 #include "core/run.h"
 #include "core/safetensors.h"
+#include "core/train.h"
 #include "tests/support.h"
 
 #define ROWS 362 /* 10 batches of 40 a epoch, the last of 2 rows: fewer than 3 replicas */
@@ -360,6 +361,28 @@ static void test_resume_worlds(void **state)
     daecl_safetensors_destroy(tc);
 }
 
+/* A loss that becomes NaN on replicas stops training at that step with
+ * the single device's sentence (every rank sees the summed loss alike). */
+static void test_nan_stops(void **state)
+{
+    (void)state;
+    char yaml[12288], cfg[4200], out[4200];
+    snprintf(cfg, sizeof cfg, "%s/nan.yaml", dir);
+    snprintf(out, sizeof out, "%s/nan", dir);
+    snprintf(yaml, sizeof yaml,
+             "name: nan\ndata: {train: %s}\n"
+             "model: {encoder: [{units: 8, activation: linear}]}\nlikelihood: gaussian\n"
+             "optimizer: {lr: 1.0e+5}\neval: {probe: false, denoising: false}\n"
+             "train: {batch_size: 40, log_every: 1}\nbackend: %s\nparallel: {devices: %s}\n",
+             train_path, ONE, TWO("", ""));
+    test_write_file(cfg, yaml, strlen(yaml));
+    daecl_train_opts o = {.config_path = cfg, .out_dir = out, .quiet = 1};
+    daecl_err err = {0};
+    assert_int_equal(daecl_train(&o, NULL, 0, &err), DAECL_ENAN);
+    if (!strstr(err.msg, "NaN or infinite by step") || !strstr(err.msg, "optimizer.lr"))
+        fail_msg("%s", err.msg);
+}
+
 int main(void)
 {
     /* Two OpenCL devices from POCL, before anything opens OpenCL. */
@@ -372,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_divergence_caught),
         cmocka_unit_test(test_resume_worlds),
+        cmocka_unit_test(test_nan_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
