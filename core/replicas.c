@@ -482,6 +482,27 @@ static void remeasure(daecl_replicas *p)
     p->m_steps = 0;
 }
 
+/* Fault injection for tests (docs/testing.md): DAECL_INJECT_RATES, a
+ * comma-separated list of rows per second, replaces the measured
+ * throughput of the world's replicas in order, so the rule that leaves a
+ * slow device out runs on timings this machine cannot produce. */
+static void inject_rates(daecl_share_in *in, uint32_t n, int say)
+{
+    const char *s = getenv("DAECL_INJECT_RATES");
+    if (s && *s && say)
+        daecl_log(DAECL_LOG_WARN, NULL, "DAECL_INJECT_RATES=%.60s replaces the replicas' "
+                  "measured throughput (a test hook); unset it for real work", s);
+    for (uint32_t g = 0; s && *s && g < n; g++) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s)
+            break;
+        if (in[g].rows_per_s > 0) /* a replica that measured nothing stays unmeasured */
+            in[g].rows_per_s = v;
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
 /* Shares from what the replicas measured (a collective). Says, on rank 0,
  * which replicas are left out and why. */
 static int plan(daecl_replicas *p, daecl_err *err)
@@ -511,6 +532,7 @@ static int plan(daecl_replicas *p, daecl_err *err)
         in[g].sync_s = v[1] / steps;
         in[g].required = !p->cfg->parallel.drop_slow && p->weights[g] != 0;
     }
+    inject_rates(in, p->n_world, p->comm->info.rank == 0);
     /* Each rank keeps its fastest replica: a rank without one would hold
      * stale weights. */
     for (uint32_t g = 0; g < p->n_world;) {

@@ -361,6 +361,55 @@ static void test_resume_worlds(void **state)
     daecl_safetensors_destroy(tc);
 }
 
+/* The rule that leaves a slow device out, on injected timings: replica 0
+ * (the one evaluation reads) measures 100 rows/s beside 100000, so it is
+ * left out after its measurement with one warning; training goes on on
+ * the other and still matches one device to rounding, and the test NLL
+ * comes from current weights. */
+static void test_slow_replica_left_out(void **state)
+{
+    (void)state;
+    char yaml[12288], cfg[4200], one[4200], two[4200];
+    snprintf(cfg, sizeof cfg, "%s/slow.yaml", dir);
+    snprintf(one, sizeof one, "%s/slow-1", dir);
+    snprintf(two, sizeof two, "%s/slow-2", dir);
+    snprintf(yaml, sizeof yaml,
+             "name: slow\nseed: 4\ndata: {train: %s, test: %s}\n"
+             "model: {encoder: [{units: 12, activation: sigmoid}]}\n"
+             "optimizer: {name: adam, lr: 0.01}\neval: {probe: false, denoising: false}\n"
+             "train: {epochs: 2, batch_size: 40, log_every: 0}\nbackend: %s\n"
+             "parallel: {measure_steps: 3}\n",
+             train_path, test_path, ONE);
+    test_write_file(cfg, yaml, strlen(yaml));
+    cli((const char *[]){"train", cfg, "--out", one, "--quiet", NULL});
+    char devices[512];
+    snprintf(devices, sizeof devices, "parallel.devices=%s", TWO("", ""));
+    char *argv[] = {DAECL_TEST_BIN, "train", cfg, "--out", two, "--progress=lines", devices,
+                    NULL};
+    char *env[] = {"DAECL_INJECT_RATES=100,100000", NULL};
+    char *out = NULL;
+    int rc = test_run(argv, env, &out);
+    if (rc != 0 || !strstr(out, "parallel.devices.0 (") || !strstr(out, "is left out: at 100 "
+                                                                         "rows/s"))
+        fail_msg("exit %d:\n%s", rc, out);
+    /* one warning, and replica 1 took the batch from then on */
+    assert_null(strstr(strstr(out, "is left out") + 1, "is left out"));
+    free(out);
+    char pa[8400], pb[8400];
+    snprintf(pa, sizeof pa, "%s/summary.json", one);
+    snprintf(pb, sizeof pb, "%s/summary.json", two);
+    size_t n;
+    char *sa = test_read_file(pa, &n), *sb = test_read_file(pb, &n);
+    const char *ka = strstr(sa, "\"test_nll_clean\":"), *kb = strstr(sb, "\"test_nll_clean\":");
+    assert_non_null(ka);
+    assert_non_null(kb);
+    double a = strtod(ka + 17, NULL), b = strtod(kb + 17, NULL);
+    printf("# a slow replica 0 left out: test NLL %.6f against one device's %.6f\n", b, a);
+    assert_true(fabs(a - b) <= 1e-3 * fabs(a));
+    free(sa);
+    free(sb);
+}
+
 /* A loss that becomes NaN on replicas stops training at that step with
  * the single device's sentence (every rank sees the summed loss alike). */
 static void test_nan_stops(void **state)
@@ -396,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_divergence_caught),
         cmocka_unit_test(test_resume_worlds),
         cmocka_unit_test(test_nan_stops),
+        cmocka_unit_test(test_slow_replica_left_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
