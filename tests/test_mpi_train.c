@@ -54,8 +54,10 @@ static int teardown(void **state)
     return 0;
 }
 
-/* exp-<tag>.yaml: the experiment with `optimizer` and `train`. */
-static void write_config(const char *tag, const char *optimizer, const char *train)
+/* exp-<tag>.yaml: the experiment with `optimizer` and `train`, on the cpu
+ * backend (one thread) or `backend`. */
+static void write_config_on(const char *tag, const char *optimizer, const char *train,
+                            const char *backend)
 {
     char yaml[2048], path[4200];
     snprintf(yaml, sizeof yaml,
@@ -67,10 +69,15 @@ static void write_config(const char *tag, const char *optimizer, const char *tra
              "optimizer: %s\n"
              "train: %s\n"
              "eval: {probe: false, denoising: false}\n"
-             "backend: {plugin: cpu, threads: 1}\n",
-             optimizer, train);
+             "backend: %s\n",
+             optimizer, train, backend);
     snprintf(path, sizeof path, "%s/exp-%s.yaml", dir, tag);
     test_write_file(path, yaml, strlen(yaml));
+}
+
+static void write_config(const char *tag, const char *optimizer, const char *train)
+{
+    write_config_on(tag, optimizer, train, "{plugin: cpu, threads: 1}");
 }
 
 /* daecl ARGS on np ranks (np 0: one process without mpirun); `wrap` (or
@@ -310,6 +317,35 @@ static void test_signal_one_rank(void **state)
     resume_more(0, run);
 }
 
+/* A device fault on rank 1 alone (DAECL_FAULT, docs/testing.md): that
+ * rank names itself, its host and its device in one sentence and ends the
+ * job, so rank 0 does not wait in the next allreduce. */
+static void test_device_fault_on_one_rank(void **state)
+{
+    (void)state;
+    if (!DAECL_TEST_WITH_OPENCL) {
+        printf("# skipped: DAECL_FAULT is the opencl backend's, and this build has none\n");
+        return;
+    }
+    write_config_on("fault", "{name: sgd, lr: 0.1}",
+                    "{epochs: 100000, batch_size: 40, log_every: 0}", "opencl");
+    char cfg[4200], run[4200];
+    snprintf(cfg, sizeof cfg, "%s/exp-fault.yaml", dir);
+    snprintf(run, sizeof run, "%s/fault", dir);
+    const char *args[] = {"train", cfg, "--out", run, "--progress=lines", NULL};
+    const char *wrap = "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then export DAECL_FAULT=enqueue:400; "
+                       "fi; exec \"$0\" \"$@\"";
+    char *text = NULL;
+    double t0 = test_now();
+    int rc = daecl_on(2, wrap, args, &text);
+    double took = test_now() - t0;
+    printf("# device fault on rank 1: mpirun exited %d after %.1f s\n", rc, took);
+    if (rc == 0 || !strstr(text, "rank 1 of 2 on ") || !strstr(text, "stops the job") ||
+        !strstr(text, "CL_OUT_OF_RESOURCES"))
+        fail_msg("mpirun exited %d:\n%s", rc, text);
+    free(text);
+}
+
 int main(void)
 {
     if (!DAECL_TEST_MPIEXEC[0]) {
@@ -321,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_rank_killed),
         cmocka_unit_test(test_signal_one_rank),
+        cmocka_unit_test(test_device_fault_on_one_rank),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
