@@ -316,7 +316,12 @@ static int stop_checkpointed(trainer *t, daecl_err *err)
     if (rc)
         return rc;
     int sig = (int)*t->opts->stop;
-    daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64, t->step);
+    if (t->comm && t->comm->info.size > 1) /* mpirun may end the ranks before the last word */
+        daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64 " on every "
+                            "rank and checkpointed; continue it with `daecl resume %s` (on any "
+                            "number of ranks)", t->step, t->run_dir);
+    else
+        daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64, t->step);
     return daecl_err_set(err, DAECL_EINTR, "training was stopped by %s at step %" PRIu64
                          " and checkpointed; continue it with `daecl resume %s`",
                          signal_name(sig), t->step, t->run_dir);
