@@ -572,12 +572,64 @@ done:
     return rc;
 }
 
+/* One process whose other replicas were all left out: the one left trains
+ * alone as a single device does (the fused update where it applies), with
+ * no host staging, so a fast device beside slow ones is not slowed by
+ * them. Its loss reaches replica 0's slot (read across when the one left
+ * is another replica); the trainer checks it as for one device. */
+static int lone_step(daecl_replicas *p, replica *r, daecl_slice loss_dst, double *loss,
+                     daecl_err *err)
+{
+    const daecl_config *c = p->cfg;
+    size_t first = p->step_first, n = p->step_n, dim = p->train->dim;
+    daecl_slice x, xt = daecl_at(r->g->input, 0);
+    daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
+                           .epoch = p->epoch, .pos0 = (uint32_t)first};
+    daecl_shape shape;
+    daecl_dataset_shape(p->train, &shape);
+    int own = r == &p->loc[0];
+    int rc;
+    if ((rc = daecl_feeder_batch(r->f, first, n, &x, err)) ||
+        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &shape, &key, err)) ||
+        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
+        (rc = daecl_graph_loss(r->g, x, n, own ? loss_dst : daecl_at(r->loss, 0), n, err)) ||
+        (rc = daecl_graph_backward_update(r->g, xt, n, c, p->optim_t, err)))
+        return rc;
+    *loss = 0.0;
+    r->acc.rows += (double)n; /* untimed: a lone replica is not waited for */
+    if (own)
+        return 0;
+    float l;
+    daecl_session *s0 = p->loc[0].s;
+    if ((rc = daecl_session_read(r->s, daecl_at(r->loss, 0), &l, 1, err)) ||
+        (rc = s0->be->write(s0->ctx, loss_dst.buf, loss_dst.off * sizeof(float), &l,
+                            sizeof l, err)))
+        return rc;
+    *loss = l;
+    return 0;
+}
+
 int daecl_replicas_step(daecl_replicas *p, const daecl_config *cfg, size_t first, size_t n,
                         uint32_t epoch, uint64_t optim_t, daecl_slice loss_dst, int stop_local,
                         double *loss, int *stop_all, daecl_err *err)
 {
     (void)cfg;
     size_t np = p->m->n_params;
+    if (p->comm->info.size <= 1) {
+        replica *lone = NULL;
+        uint32_t active = 0;
+        for (uint32_t j = 0; j < p->n_local; j++)
+            if (p->loc[j].active && active++ == 0)
+                lone = &p->loc[j];
+        if (active == 1) {
+            p->step_first = first;
+            p->step_n = n;
+            p->epoch = epoch;
+            p->optim_t = optim_t;
+            *stop_all = stop_local;
+            return lone_step(p, lone, loss_dst, loss, err);
+        }
+    }
     p->step_first = first;
     p->step_n = n;
     p->epoch = epoch;

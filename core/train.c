@@ -169,16 +169,17 @@ static int add_replicas(trainer *t, cJSON *o, int say, daecl_err *err)
         cJSON_AddStringToObject(e, "device", d->device);
         cJSON_AddNumberToObject(e, "share", daecl_replicas_share(p, j));
         cJSON_AddNumberToObject(e, "examples", st[j].rows);
-        cJSON_AddNumberToObject(e, "examples_per_s", st[j].busy_s > 0 ? st[j].rows / st[j].busy_s
-                                                                      : 0.0);
+        if (st[j].busy_s > 0) /* untimed when it trained alone (core/replicas.c) */
+            cJSON_AddNumberToObject(e, "examples_per_s", st[j].rows / st[j].busy_s);
         cJSON_AddNumberToObject(e, "wait_s", st[j].wait_s);
         cJSON_AddNumberToObject(e, "sync_s", st[j].sync_s);
         cJSON_AddItemToArray(list, e);
         if (say)
             daecl_progress_line(&t->progress, "  replica %u (rank %u, %s): share %.3f, %.0f "
-                                "examples/s, waited %.3f s, synchronised %.3f s", j, d->rank,
-                                d->device, daecl_replicas_share(p, j), st[j].busy_s > 0
-                                ? st[j].rows / st[j].busy_s : 0.0, st[j].wait_s, st[j].sync_s);
+                                "examples (%.0f/s), waited %.3f s, synchronised %.3f s", j,
+                                d->rank, d->device, daecl_replicas_share(p, j), st[j].rows,
+                                st[j].busy_s > 0 ? st[j].rows / st[j].busy_s : 0.0, st[j].wait_s,
+                                st[j].sync_s);
     }
     free(st);
     return rc;
