@@ -18,7 +18,7 @@ int cli_fail(const daecl_err *err)
 {
     char buf[DAECL_ERR_MSG_MAX + DAECL_ERR_FILE_MAX + 64];
     /* An empty sentence: another rank of the job said what went wrong. */
-    if (err->status && !err->msg[0] && err->status != DAECL_EINTR)
+    if (err->status && !err->msg[0])
         return daecl_status_exit_code(err->status);
     /* An interrupted run did what was asked: no "error" label. */
     fprintf(stderr, "daecl: %s%s\n", err->status == DAECL_EINTR ? "" : "error: ",

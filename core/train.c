@@ -316,6 +316,11 @@ static int stop_checkpointed(trainer *t, daecl_err *err)
     int rc = save_checkpoint(t, t->first_step, err);
     if (rc)
         return rc;
+    if (!t->rank0) { /* rank 0 says how to go on */
+        daecl_err_clear(err);
+        err->status = DAECL_EINTR;
+        return DAECL_EINTR;
+    }
     int sig = (int)*t->opts->stop;
     if (t->comm && t->comm->info.size > 1) /* mpirun may end the ranks before the last word */
         daecl_progress_line(&t->progress, "daecl: interrupted at step %" PRIu64 " on every "

@@ -317,6 +317,50 @@ static void test_signal_one_rank(void **state)
     resume_more(0, run);
 }
 
+/* Ctrl-C to mpirun: Open MPI sends every rank SIGTERM after
+ * odls_base_sigkill_timeout seconds and SIGKILL as long again later
+ * (docs/scaling.md, "Stopping a job"); with 3 s the ranks agree on a step,
+ * rank 0 checkpoints and says so, and one process resumes the run. */
+static void test_ctrl_c_to_mpirun(void **state)
+{
+    (void)state;
+    write_config("int", "{name: sgd, lr: 0.1, momentum: 0.9}",
+                 "{epochs: 100000, batch_size: 40, log_every: 0}");
+    char cfg[4200], run[4200], script[20000];
+    snprintf(cfg, sizeof cfg, "%s/exp-int.yaml", dir);
+    snprintf(run, sizeof run, "%s/int", dir);
+    /* Each rank's output goes to a file: mpirun stops forwarding it once it
+     * begins to end the job. */
+    snprintf(script, sizeof script,
+             "\"%s\" --allow-run-as-root --oversubscribe --bind-to none --mca "
+             "mpi_yield_when_idle 1 --mca odls_base_sigkill_timeout 3 -np 2 /bin/sh -c "
+             "'exec \"$0\" \"$@\" > \"%s\".$OMPI_COMM_WORLD_RANK.log 2>&1' \"%s\" train "
+             "\"%s\" --out \"%s\" --progress=lines & pid=$!; sleep 2; kill -INT $pid; "
+             "wait $pid",
+             DAECL_TEST_MPIEXEC, run, DAECL_TEST_BIN, cfg, run);
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    char *text = NULL;
+    double t0 = test_now();
+    int rc = test_run(argv, NULL, &text);
+    double took = test_now() - t0;
+    printf("# Ctrl-C to mpirun: exited %d after %.1f s\n", rc, took);
+    free(text);
+    char log[8400];
+    size_t n;
+    snprintf(log, sizeof log, "%s.0.log", run);
+    char *rank0 = test_read_file(log, &n);
+    snprintf(log, sizeof log, "%s.1.log", run);
+    char *rank1 = test_read_file(log, &n);
+    if (!strstr(rank0, "on every rank and checkpointed") || !strstr(rank1, "SIGTERM"))
+        fail_msg("rank 0 said:\n%s\nrank 1 said:\n%s", rank0, rank1);
+    /* rank 0 says how to go on; the others say nothing more */
+    assert_null(strstr(rank1, "training was stopped"));
+    free(rank0);
+    free(rank1);
+    assert_true(took < 2 + 2 * 3 + 5);
+    resume_more(0, run);
+}
+
 /* A device fault on rank 1 alone (DAECL_FAULT, docs/testing.md): that
  * rank names itself, its host and its device in one sentence and ends the
  * job, so rank 0 does not wait in the next allreduce. */
@@ -357,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_rank_killed),
         cmocka_unit_test(test_signal_one_rank),
+        cmocka_unit_test(test_ctrl_c_to_mpirun),
         cmocka_unit_test(test_device_fault_on_one_rank),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
