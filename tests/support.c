@@ -262,6 +262,43 @@ void test_assert_close(double a, double b, double tol, const char *an, const cha
     }
 }
 
+double test_checkpoint_rel_diff(const char *da, const char *db)
+{
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", da);
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", db);
+    daecl_safetensors *a = NULL, *b = NULL;
+    daecl_err err = {0};
+    if (daecl_safetensors_read(pa, &a, &err) || daecl_safetensors_read(pb, &b, &err))
+        fail_msg("%s", err.msg);
+    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
+                        daecl_safetensors_meta(b, "daecl.step"));
+    double worst = 0;
+    for (size_t t = 0; t < daecl_safetensors_count(a); t++) {
+        const char *name = daecl_safetensors_name_at(a, t);
+        uint32_t na, nb;
+        uint64_t sa[DAECL_ST_MAX_DIMS], sb[DAECL_ST_MAX_DIMS];
+        const float *xa = daecl_safetensors_get(a, name, &na, sa);
+        const float *xb = daecl_safetensors_get(b, name, &nb, sb);
+        if (!xb || na != nb)
+            fail_msg("tensor %s of %s is not in %s alike", name, da, db);
+        size_t count = 1;
+        for (uint32_t d = 0; d < na; d++)
+            count *= sa[d];
+        double diff = 0, mx = 0;
+        for (size_t i = 0; i < count; i++) {
+            double x = xa[i], y = xb[i];
+            diff = diff > fabs(x - y) ? diff : fabs(x - y);
+            mx = mx > fabs(x) ? mx : fabs(x);
+        }
+        double rel = mx > 0 ? diff / mx : diff;
+        worst = worst > rel ? worst : rel;
+    }
+    daecl_safetensors_destroy(a);
+    daecl_safetensors_destroy(b);
+    return worst;
+}
+
 void test_same_checkpoints(const char *da, const char *db)
 {
     char pa[1300], pb[1300];
@@ -362,12 +399,17 @@ void test_remove_dir(char *dir)
     DIR *d = opendir(dir);
     assert_non_null(d);
     struct dirent *e;
-    char path[1300];
+    char path[4200];
     while ((e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        assert_int_equal(unlink(path), 0);
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        if (S_ISDIR(st.st_mode))
+            test_remove_dir(strdup(path));
+        else
+            assert_int_equal(unlink(path), 0);
     }
     closedir(d);
     assert_int_equal(rmdir(dir), 0);

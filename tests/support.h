@@ -54,8 +54,7 @@ int test_run_fsize(char *const argv[], char *const env[], rlim_t fsize, char **o
 /* Entries of dir other than . and .. (-1 when it cannot be opened), and the
  * first one's name into first (n_first bytes; first may be NULL). */
 int test_count_entries(const char *dir, char *first, size_t n_first);
-/* Removes dir and the plain files in it (the tests make nothing deeper),
- * and frees the name. */
+/* Removes dir, the files in it and its folders, and frees the name. */
 void test_remove_dir(char *dir);
 
 /* 1 in a build under AddressSanitizer (gcc or clang), else 0: tools that
@@ -77,6 +76,10 @@ void test_remove_dir(char *dir);
  * train_keys ("" or "k: v, ...") go into its train section. For the resume
  * and fault tests. Caller frees. */
 char *test_small_experiment(const char *tag, const char *train_keys, const char *backend);
+/* max over the tensors of run_a's checkpoint of max|a - b| / max|a| against
+ * run_b's (the equivalence measure of data parallelism); the two must hold
+ * the same tensors at the same step. */
+double test_checkpoint_rel_diff(const char *run_a, const char *run_b);
 /* The checkpoints of two run folders hold byte-identical tensors (at least
  * 8: weights, biases and Adam's m and v) and the same step and epoch. */
 void test_same_checkpoints(const char *run_dir_a, const char *run_dir_b);

@@ -46,11 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    free(dir);
+    test_remove_dir(dir);
     return 0;
 }
 
@@ -120,43 +116,6 @@ static cJSON *read_json(const char *run, const char *name)
     return o;
 }
 
-/* max over tensors of max|a - b| / max|a|, over every tensor of a. */
-static double ckpt_diff(const char *run_a, const char *run_b)
-{
-    char pa[8400], pb[8400];
-    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", run_a);
-    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", run_b);
-    daecl_safetensors *a, *b;
-    daecl_err err = {0};
-    assert_int_equal(daecl_safetensors_read(pa, &a, &err), 0);
-    assert_int_equal(daecl_safetensors_read(pb, &b, &err), 0);
-    double worst = 0;
-    for (size_t t = 0; t < daecl_safetensors_count(a); t++) {
-        const char *name = daecl_safetensors_name_at(a, t);
-        uint32_t nd_a, nd_b;
-        uint64_t sa[8], sb[8];
-        const float *xa = daecl_safetensors_get(a, name, &nd_a, sa);
-        const float *xb = daecl_safetensors_get(b, name, &nd_b, sb);
-        assert_non_null(xa);
-        assert_non_null(xb);
-        size_t count = 1;
-        for (uint32_t d = 0; d < nd_a; d++)
-            count *= sa[d];
-        double diff = 0, mx = 0;
-        for (size_t i = 0; i < count; i++) {
-            diff = fmax(diff, fabs((double)xa[i] - (double)xb[i]));
-            mx = fmax(mx, fabs((double)xa[i]));
-        }
-        if (mx > 0)
-            worst = fmax(worst, diff / mx);
-    }
-    assert_string_equal(daecl_safetensors_meta(a, "daecl.step"),
-                        daecl_safetensors_meta(b, "daecl.step"));
-    daecl_safetensors_destroy(a);
-    daecl_safetensors_destroy(b);
-    return worst;
-}
-
 static double test_nll(const char *run)
 {
     cJSON *o = read_json(run, "summary.json");
@@ -191,7 +150,7 @@ static void equivalence(const char *tag, const char *optimizer)
         snprintf(run, sizeof run, "%s-%d", tag, np);
         train_on(np, tag, run);
         snprintf(many, sizeof many, "%s/%s", dir, run);
-        double d = ckpt_diff(one, many);
+        double d = test_checkpoint_rel_diff(one, many);
         double a = test_nll(one), b = test_nll(many);
         printf("# %s on %d ranks: max|dw|/max|w| = %.3g, test NLL %.6f vs %.6f\n", tag, np, d,
                b, a);

@@ -59,12 +59,22 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    free(dir);
+    test_remove_dir(dir);
     return 0;
+}
+
+/* The experiment at `path` opened as `daecl train` opens it: config,
+ * data, the world (one process here), replica 0 and the others. */
+static int open_world(const char *path, daecl_run *r, daecl_comm **comm, daecl_err *err)
+{
+    int rc = daecl_run_configure(r, path, NULL, 0, err);
+    if (!rc)
+        rc = daecl_run_load_data(r, 0, err);
+    if (!rc)
+        rc = daecl_comm_open(r->reg, "auto", comm, err);
+    if (!rc)
+        rc = daecl_run_start_parallel(r, *comm, err);
+    return rc;
 }
 
 typedef struct result {
@@ -97,14 +107,7 @@ static void train(const char *optimizer, const char *backend, const char *device
     daecl_run r;
     daecl_err err = {0};
     daecl_comm *comm = NULL;
-    int rc = daecl_run_configure(&r, path, NULL, 0, &err);
-    if (!rc)
-        rc = daecl_run_load_data(&r, 0, &err);
-    if (!rc)
-        rc = daecl_comm_open(r.reg, "auto", &comm, &err);
-    if (!rc)
-        rc = daecl_run_start_parallel(&r, comm, &err);
-    if (rc)
+    if (open_world(path, &r, &comm, &err))
         fail_msg("%s: %s", devices, err.msg);
     daecl_buf *losses;
     assert_int_equal(daecl_session_alloc(r.s, STEPS, "losses", &losses, &err), 0);
@@ -237,13 +240,7 @@ static void test_refusals(void **state)
         daecl_run r;
         daecl_comm *comm = NULL;
         daecl_err err = {0};
-        int rc = daecl_run_configure(&r, path, NULL, 0, &err);
-        if (!rc)
-            rc = daecl_run_load_data(&r, 0, &err);
-        if (!rc)
-            rc = daecl_comm_open(r.reg, "auto", &comm, &err);
-        if (!rc)
-            rc = daecl_run_start_parallel(&r, comm, &err);
+        int rc = open_world(path, &r, &comm, &err);
         if (!rc || !strstr(err.msg, cases[k].want))
             fail_msg("case %zu: rc %d, '%s' lacks '%s'", k, rc, err.msg, cases[k].want);
         daecl_run_close(&r);
@@ -266,10 +263,7 @@ static void test_divergence_caught(void **state)
     daecl_run r;
     daecl_comm *comm = NULL;
     daecl_err err = {0};
-    assert_int_equal(daecl_run_configure(&r, path, NULL, 0, &err), 0);
-    assert_int_equal(daecl_run_load_data(&r, 0, &err), 0);
-    assert_int_equal(daecl_comm_open(r.reg, "auto", &comm, &err), 0);
-    assert_int_equal(daecl_run_start_parallel(&r, comm, &err), 0);
+    assert_int_equal(open_world(path, &r, &comm, &err), 0);
     assert_int_equal(daecl_run_fetch_params(&r, &err), 0);
     assert_int_equal(daecl_replicas_sync(r.rep, r.params, r.s1, r.s2, &err), 0);
     float *other = malloc(r.model.n_params * sizeof *other);
@@ -329,36 +323,10 @@ static void test_resume_worlds(void **state)
     cli((const char *[]){"resume", c, "--quiet", "train.max_steps=0", "parallel.devices=[]",
                          NULL});
     /* one device sums the batch in another order: rounding only */
-    char pa[8400], pc[8400];
-    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", a);
-    snprintf(pc, sizeof pc, "%s/checkpoint.safetensors", c);
-    daecl_safetensors *ta, *tc;
-    daecl_err err = {0};
-    assert_int_equal(daecl_safetensors_read(pa, &ta, &err), 0);
-    assert_int_equal(daecl_safetensors_read(pc, &tc, &err), 0);
-    double worst = 0;
-    for (size_t t = 0; t < daecl_safetensors_count(ta); t++) {
-        const char *name = daecl_safetensors_name_at(ta, t);
-        uint32_t nd;
-        uint64_t sh[DAECL_ST_MAX_DIMS];
-        const float *xa = daecl_safetensors_get(ta, name, &nd, sh);
-        const float *xc = daecl_safetensors_get(tc, name, &nd, sh);
-        assert_non_null(xc);
-        size_t count = 1;
-        for (uint32_t d = 0; d < nd; d++)
-            count *= sh[d];
-        double diff = 0, mx = 0;
-        for (size_t i = 0; i < count; i++) {
-            diff = fmax(diff, fabs((double)xa[i] - (double)xc[i]));
-            mx = fmax(mx, fabs((double)xa[i]));
-        }
-        worst = fmax(worst, mx > 0 ? diff / mx : diff);
-    }
+    double worst = test_checkpoint_rel_diff(a, c);
     printf("# resumed on one device: max|dw|/max|w| = %.3g against the uninterrupted run\n",
            worst);
     assert_true(worst <= 1e-4);
-    daecl_safetensors_destroy(ta);
-    daecl_safetensors_destroy(tc);
 }
 
 /* The rule that leaves a slow device out, on injected timings: replica 0
