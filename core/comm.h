@@ -40,7 +40,9 @@ int daecl_comm_launched(uint32_t *rank, uint32_t *size);
  * error. */
 int daecl_comm_open(const daecl_registry *reg, const char *want, daecl_comm **out,
                     daecl_err *err);
-/* Leaves the world (every rank calls it) and frees c; NULL is fine. */
+/* Leaves the world (every rank calls it) and frees c; NULL is fine. Call it
+ * before destroying the registry it was opened from: a plugin's ops live
+ * there. */
 void daecl_comm_close(daecl_comm *c);
 
 /* The ops (include/daecl/comm.h). An error's sentence is prefixed "rank R

@@ -855,15 +855,17 @@ done:
     free(t.data_json);
     free(t.plugins_json);
     ckpt_meta_free(&meta);
+    /* The world before the registry: the comm's ops live in a plugin the
+     * registry holds. */
+    int joined = t.comm != NULL;
+    daecl_comm_close(t.comm);
     daecl_run_close(&t.r);
     daecl_lock_release(t.lock);
     /* Before the world is joined every rank fails alike (the same config):
      * rank 0 says it. */
-    if (rc && !t.comm && env_size > 1 && env_rank != 0) {
+    if (rc && !joined && env_size > 1 && env_rank != 0) {
         daecl_err_clear(err);
         err->status = rc;
     }
-    if (t.comm)
-        daecl_comm_close(t.comm);
     return rc;
 }

@@ -136,8 +136,8 @@ static void train(const char *optimizer, const char *backend, const char *device
     assert_non_null(out->params);
     memcpy(out->params, r.params, out->n * sizeof *out->params);
     daecl_session_free(r.s, losses);
+    daecl_comm_close(comm); /* before the registry that holds its plugin */
     daecl_run_close(&r);
-    daecl_comm_close(comm);
 }
 
 /* max |a - b| / max |a| over the parameters: the measure. */
@@ -243,8 +243,8 @@ static void test_refusals(void **state)
         int rc = open_world(path, &r, &comm, &err);
         if (!rc || !strstr(err.msg, cases[k].want))
             fail_msg("case %zu: rc %d, '%s' lacks '%s'", k, rc, err.msg, cases[k].want);
+        daecl_comm_close(comm); /* before the registry that holds its plugin */
         daecl_run_close(&r);
-        daecl_comm_close(comm);
     }
 }
 
@@ -275,8 +275,8 @@ static void test_divergence_caught(void **state)
     if (!strstr(err.msg, "parallel.devices.1") || !strstr(err.msg, "differ"))
         fail_msg("the sentence does not name the replica: %s", err.msg);
     free(other);
+    daecl_comm_close(comm); /* before the registry that holds its plugin */
     daecl_run_close(&r);
-    daecl_comm_close(comm);
 }
 
 /* daecl ARGS in a child; fails the test unless it exits 0. */

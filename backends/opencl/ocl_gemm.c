@@ -5,6 +5,7 @@
  * fastest (ocl_tune.c), when the device has a tuning. */
 #include <clblast_c.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,16 @@ int daecl__ocl_gemm_init(daecl__ocl *o, daecl_err *err)
     return rc;
 }
 
+/* CLBlast keeps one process-wide cache of programs, kernels and parameter
+ * databases, and the 1.5.3 that Debian 12 ships races when two threads
+ * fill it at once (a use-after-free in Database's copy under
+ * AddressSanitizer, with replicas on two devices stepping in two threads;
+ * fixed upstream in July 2023, CNugteren/CLBlast pull request 495). Every
+ * CLBlast call, with the tuned set it runs under, holds this lock. The
+ * calls only enqueue, so the devices still compute at once; first calls,
+ * which compile, wait for each other. */
+static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void daecl__ocl_gemm_release(daecl__ocl *o)
 {
     release_kernel(o);
@@ -71,8 +82,11 @@ void daecl__ocl_gemm_release(daecl__ocl *o)
      * ends; a process that opens devices again (sweeps) would pile them up.
      * The cache is global: another open context just recompiles (its
      * programs are in the driver's own cache by then). */
-    if (o->gemm_mode == DAECL__GEMM_CLBLAST && o->context)
+    if (o->gemm_mode == DAECL__GEMM_CLBLAST && o->context) {
+        pthread_mutex_lock(&clblast_lock);
         CLBlastClearCache();
+        pthread_mutex_unlock(&clblast_lock);
+    }
 }
 
 /* A stored matrix (rows, cols) with row stride ld in slice s. */
@@ -191,14 +205,14 @@ int daecl__ocl_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, siz
         return daecl__ocl_mat_scale(o, c, m, n, ldc, beta, err);
     if (o->gemm_mode == DAECL__GEMM_CLBLAST) {
         daecl__ocl_gemm_by by;
-        if ((rc = daecl__ocl_tune_route(o, trans_a, trans_b, m, n, k, &by, err)))
-            return tuned_failure(o, rc, err);
-        if (by != DAECL__GEMM_BY_DAECL)
-            return tuned_failure(o,
-                                 daecl__ocl_clblast_gemm(o, by == DAECL__GEMM_BY_CLBLAST_COL,
-                                                         trans_a, trans_b, m, n, k, alpha, a, lda,
-                                                         b, ldb, beta, c, ldc, err),
-                                 err);
+        pthread_mutex_lock(&clblast_lock);
+        rc = daecl__ocl_tune_route(o, trans_a, trans_b, m, n, k, &by, err);
+        if (!rc && by != DAECL__GEMM_BY_DAECL)
+            rc = daecl__ocl_clblast_gemm(o, by == DAECL__GEMM_BY_CLBLAST_COL, trans_a, trans_b, m,
+                                         n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
+        pthread_mutex_unlock(&clblast_lock);
+        if (rc || by != DAECL__GEMM_BY_DAECL)
+            return rc ? tuned_failure(o, rc, err) : 0;
     }
     return daecl__ocl_kernel_gemm(o, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                                   err);
