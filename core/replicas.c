@@ -609,11 +609,10 @@ static int lone_step(daecl_replicas *p, replica *r, daecl_slice loss_dst, double
     return 0;
 }
 
-int daecl_replicas_step(daecl_replicas *p, const daecl_config *cfg, size_t first, size_t n,
-                        uint32_t epoch, uint64_t optim_t, daecl_slice loss_dst, int stop_local,
-                        double *loss, int *stop_all, daecl_err *err)
+int daecl_replicas_step(daecl_replicas *p, size_t first, size_t n, uint32_t epoch,
+                        uint64_t optim_t, daecl_slice loss_dst, int stop_local, double *loss,
+                        int *stop_all, daecl_err *err)
 {
-    (void)cfg;
     size_t np = p->m->n_params;
     if (p->comm->info.size <= 1) {
         replica *lone = NULL;

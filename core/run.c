@@ -388,7 +388,7 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
     int stop_local = r->stop && *r->stop;
     if (daecl_replicas_parallel(r->rep)) {
         double loss;
-        int rc = daecl_replicas_step(r->rep, c, first, n, epoch, optim_t, loss_dst, stop_local,
+        int rc = daecl_replicas_step(r->rep, first, n, epoch, optim_t, loss_dst, stop_local,
                                      &loss, &r->stop_all, err);
         if (rc)
             return rc;
