@@ -187,6 +187,7 @@ static int learn_world(daecl_replicas *p, daecl_err *err)
     for (uint32_t j = 0; j < p->n_local; j++) {
         daecl_replica_desc *d = &mine[j];
         d->rank = ci->rank;
+        d->local = j;
         d->entry = p->loc[j].entry;
         snprintf(d->plugin, sizeof d->plugin, "%s", p->loc[j].s->backend->name);
         snprintf(d->device, sizeof d->device, "%s", daecl_session_device_name(p->loc[j].s));
@@ -524,10 +525,7 @@ static int plan(daecl_replicas *p, daecl_err *err)
         goto done;
     double steps = p->m_steps ? (double)p->m_steps : 1.0;
     for (uint32_t g = 0; g < p->n_world; g++) {
-        uint32_t k = p->world[g].rank, first = g;
-        while (first > 0 && p->world[first - 1].rank == k)
-            first--;
-        const double *v = all[(size_t)k * DAECL_MAX_REPLICAS + (g - first)];
+        const double *v = all[(size_t)p->world[g].rank * DAECL_MAX_REPLICAS + p->world[g].local];
         in[g].rows_per_s = v[0];
         in[g].sync_s = v[1] / steps;
         in[g].required = !p->cfg->parallel.drop_slow && p->weights[g] != 0;
@@ -917,15 +915,8 @@ int daecl_replicas_stats(daecl_replicas *p, daecl_replica_stats *out, daecl_err 
     if (!all)
         return daecl_err_set(err, DAECL_ENOMEM, "out of memory gathering replica counters");
     int rc = daecl_comm_allgather(p->comm, mine, sizeof mine, all, err);
-    for (uint32_t g = 0, k = 0, j = 0; !rc && g < p->n_world; g++) {
-        if (g > 0 && p->world[g].rank != p->world[g - 1].rank) {
-            k = p->world[g].rank;
-            j = 0;
-        } else if (g == 0) {
-            k = p->world[0].rank;
-        }
-        out[g] = all[(size_t)k * DAECL_MAX_REPLICAS + j++];
-    }
+    for (uint32_t g = 0; !rc && g < p->n_world; g++)
+        out[g] = all[(size_t)p->world[g].rank * DAECL_MAX_REPLICAS + p->world[g].local];
     free(all);
     return rc;
 }

@@ -31,6 +31,7 @@
 /* One replica of the world, as every rank knows it (exchanged at start). */
 typedef struct daecl_replica_desc {
     uint32_t rank;       /* the rank that holds it */
+    uint32_t local;      /* its index among that rank's replicas */
     uint32_t entry;      /* its parallel.devices entry (0 without the list) */
     char plugin[32];     /* its backend */
     char device[128];    /* its device's name */
