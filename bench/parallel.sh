@@ -11,15 +11,10 @@ name=$1 ranks=$2; shift 2
 mpi=""
 if [ "$1" = "--mpi" ]; then shift; while [ "$1" != "--" ]; do mpi="$mpi $1"; shift; done; shift; fi
 out=/tmp/p-data/par/$name; rm -rf "$out"
-# Wait (up to 60 s) until the CPUs were at least MIN_IDLE % idle over one
-# second (default 90; 40 beside a deliberate busy process): the load
-# average lags by a minute, other users' builds come and go.
-idle() { set -- $(head -1 /proc/stat); t1=$(($2+$3+$4+$5+$6+$7+$8)) i1=$5; sleep 1
-         set -- $(head -1 /proc/stat); t2=$(($2+$3+$4+$5+$6+$7+$8)) i2=$5
-         echo $((100 * (i2 - i1) / (t2 - t1))); }
-tries=0
-while id=$(idle); [ "$id" -lt "${MIN_IDLE:-90}" ] && [ $tries -lt 60 ]; do tries=$((tries+1)); done
-load="$(cut -d' ' -f1 /proc/loadavg), idle $id%"
+# Wait for quiet CPUs (bench/idle.sh: MIN_IDLE, default 90 % idle over
+# one second; 40 beside a deliberate busy process).
+. "$(dirname "$0")/idle.sh"
+wait_idle
 set -- configs/fashion-mnist.yaml data.train_limit=20000 train.epochs=2 \
     eval.probe=false eval.denoising=false train.log_every=1000 output.dir="$out" "$@"
 if [ "$ranks" -gt 1 ]; then

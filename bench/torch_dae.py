@@ -35,6 +35,19 @@ def load_idx(path):
     return x.astype(np.float32) / np.float32(255)
 
 
+def build_model(d, hidden):
+    """Encoder hidden layers (comma-separated widths), the decoder mirror,
+    then the linear output layer of d logits; sigmoid units between."""
+    hidden = [int(h) for h in hidden.split(",")]
+    widths = [d] + hidden + hidden[-2::-1] + [d]
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(torch.nn.Sigmoid())
+    return torch.nn.Sequential(*layers)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
@@ -53,15 +66,7 @@ def main():
     torch.manual_seed(0)
     x_all = torch.from_numpy(load_idx(FMNIST)).to(dev)
     n, d = x_all.shape
-    hidden = [int(h) for h in a.hidden.split(",")]
-    # encoder hidden layers, the decoder mirror, then the linear output
-    widths = [d] + hidden + hidden[-2::-1] + [d]
-    layers = []
-    for i in range(len(widths) - 1):
-        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
-        if i < len(widths) - 2:
-            layers.append(torch.nn.Sigmoid())
-    model = torch.nn.Sequential(*layers).to(dev)
+    model = build_model(d, a.hidden).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
