@@ -11,7 +11,7 @@
 static const cli_command *const commands[] = {&cli_train,   &cli_resume,     &cli_check,
                                               &cli_eval,    &cli_sweep,      &cli_plot,
                                               &cli_plugins, &cli_plugin,     &cli_devices,
-                                              &cli_precompile, &cli_tune};
+                                              &cli_precompile, &cli_tune,   &cli_sample};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int cli_fail(const daecl_err *err)
