@@ -79,6 +79,19 @@ static void test_the_same_seed_draws_the_same_samples_and_another_does_not(void 
     assert_int_equal(nc, na);
     assert_memory_equal(xa, xb, na * sizeof *xa);
     assert_memory_not_equal(xa, xc, na * sizeof *xa);
+    /* The chains' noise is keyed by chain and step, not by the batches
+     * they run in: another batch size draws the same samples. */
+    const char *batch7[] = {"train.batch_size=7"};
+    daecl_sample_opts d = opts("seed5-batch7", 20, 8, 5);
+    d.burn_in = 2;
+    d.thin = 3;
+    d.overrides = batch7;
+    d.n_overrides = 1;
+    size_t nd;
+    float *xd = sample(&d, &nd);
+    assert_int_equal(nd, na);
+    assert_memory_equal(xa, xd, na * sizeof *xa);
+    free(xd);
     for (size_t i = 0; i < na; i++) /* Bernoulli draws */
         assert_true(xa[i] == 0.0f || xa[i] == 1.0f);
     char path[1400];
@@ -120,6 +133,36 @@ static void test_clamped_inputs_keep_their_start_values(void **state)
     }
     assert_int_equal(free_at_start, 0); /* free inputs are Bernoulli draws */
     free(x);
+}
+
+/* With every input clamped the chains stay at their start: so the noise
+ * start shows itself, uniform over the data's range and fixed by the seed. */
+static void test_a_noise_start_is_uniform_over_the_data_range(void **state)
+{
+    (void)state;
+    unsigned char ones[16];
+    memset(ones, 1, sizeof ones);
+    char mask_path[1300];
+    snprintf(mask_path, sizeof mask_path, "%s/all.npy", dir);
+    test_write_npy(mask_path, "|u1", ones, sizeof ones, "(16,)");
+    daecl_sample_opts a = opts("noise-a", 50, 2, 9), b = opts("noise-b", 50, 2, 9);
+    a.clamp_path = b.clamp_path = mask_path;
+    a.start = b.start = DAECL_SAMPLE_START_NOISE;
+    size_t na, nb;
+    float *xa = sample(&a, &na), *xb = sample(&b, &nb);
+    assert_int_equal(na, 2u * 50 * 16);
+    assert_memory_equal(xa, xb, na * sizeof *xa);
+    assert_memory_equal(xa, xa + 50 * 16, 50 * 16 * sizeof *xa); /* step 1 = step 2 */
+    double mean = 0;
+    for (size_t i = 0; i < 50 * 16; i++) {
+        /* data.idx holds bytes (i * 7919) % 251, so its range is [0, 250/255] */
+        assert_true(xa[i] >= 0.0f && xa[i] < 250.0f / 255.0f);
+        mean += xa[i];
+    }
+    mean /= 50 * 16;
+    assert_true(fabs(mean - 125.0 / 255.0) < 4 * 0.2826 / sqrt(800.0)); /* sd of U: 0.98/sqrt(12) */
+    free(xa);
+    free(xb);
 }
 
 /* Per-pixel means of the final states over many chains, cpu against
@@ -248,6 +291,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_same_seed_draws_the_same_samples_and_another_does_not),
         cmocka_unit_test(test_clamped_inputs_keep_their_start_values),
+        cmocka_unit_test(test_a_noise_start_is_uniform_over_the_data_range),
         cmocka_unit_test(test_cpu_and_opencl_chains_agree),
         cmocka_unit_test(test_bad_requests_get_one_sentence),
     };
