@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/sample.h"
@@ -68,7 +69,11 @@ static int parse(int argc, char **argv, daecl_sample_opts *o, const char **overr
             continue;
         }
         if (strncmp(s, "--", 2) != 0) {
-            if (strchr(s, '=') && !memchr(s, '/', (size_t)(strchr(s, '=') - s)) && o->run_dir) {
+            /* KEY=VALUE as cli_run_args reads it: no '/' before the '=', and
+             * not an existing folder while the run is still to come */
+            const char *eq = strchr(s, '=');
+            struct stat st;
+            if (eq && !memchr(s, '/', (size_t)(eq - s)) && (o->run_dir || stat(s, &st) != 0)) {
                 if (o->n_overrides == CLI_MAX_OVERRIDES)
                     return cli_usage_error(&cli_sample, "too many overrides (at most %d)",
                                            CLI_MAX_OVERRIDES);
@@ -89,7 +94,7 @@ static int parse(int argc, char **argv, daecl_sample_opts *o, const char **overr
                 which = k;
         if (which == sizeof valued / sizeof valued[0])
             return cli_usage_error(&cli_sample, "unknown option '%s'", s);
-        if (i + 1 >= argc || !argv[i + 1][0])
+        if (i + 1 >= argc || !argv[i + 1][0] || strncmp(argv[i + 1], "--", 2) == 0)
             return cli_usage_error(&cli_sample, "%s needs a value", s);
         const char *v = argv[++i];
         unsigned long long n = 0;
