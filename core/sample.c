@@ -77,8 +77,9 @@ static int check_mask_dtype(const char *path, daecl_err *err)
     char head[512] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
-        return daecl_err_set(err, DAECL_EIO, "cannot open the clamp mask %s: %s", path,
-                             daecl_errno_hint(errno));
+        return daecl_err_set(err, errno == ENOENT ? DAECL_ENOENT : DAECL_EIO,
+                             "cannot open the clamp mask %s: %s", path,
+                             errno == ENOENT ? "there is no such file" : daecl_errno_hint(errno));
     size_t got = fread(head, 1, sizeof head - 1, f);
     fclose(f);
     if (got < 10 || memcmp(head, "\x93NUMPY", 6) != 0)

@@ -268,6 +268,8 @@ static void test_bad_requests_get_one_sentence(void **state)
     refused("holds 8 values but an example of the run holds 16", run_dir, "--clamp", small,
             "--out", out_dir);
     refused("small.npy", run_dir, "--clamp", small, "--out", out_dir);
+    refused("there is no such file", run_dir, "--clamp", "/nonexistent/mask.npy", "--out",
+            out_dir);
     refused("not float32", run_dir, "--clamp", wide, "--out", out_dir);
     refused("at least one step", run_dir, "--steps", "0", "--out", out_dir);
     refused("burn-in of 5 steps", run_dir, "--steps", "5", "--burn-in", "5");
