@@ -135,16 +135,22 @@ static void test_clamped_inputs_keep_their_start_values(void **state)
     free(x);
 }
 
+/* dir/all.npy: a uint8 mask that clamps all 16 inputs; its path into path. */
+static void clamp_all(char *path, size_t n)
+{
+    unsigned char ones[16];
+    memset(ones, 1, sizeof ones);
+    snprintf(path, n, "%s/all.npy", dir);
+    test_write_npy(path, "|u1", ones, sizeof ones, "(16,)");
+}
+
 /* With every input clamped the chains stay at their start: so the noise
  * start shows itself, uniform over the data's range and fixed by the seed. */
 static void test_a_noise_start_is_uniform_over_the_data_range(void **state)
 {
     (void)state;
-    unsigned char ones[16];
-    memset(ones, 1, sizeof ones);
     char mask_path[1300];
-    snprintf(mask_path, sizeof mask_path, "%s/all.npy", dir);
-    test_write_npy(mask_path, "|u1", ones, sizeof ones, "(16,)");
+    clamp_all(mask_path, sizeof mask_path);
     daecl_sample_opts a = opts("noise-a", 50, 2, 9), b = opts("noise-b", 50, 2, 9);
     a.clamp_path = b.clamp_path = mask_path;
     a.start = b.start = DAECL_SAMPLE_START_NOISE;
@@ -163,6 +169,27 @@ static void test_a_noise_start_is_uniform_over_the_data_range(void **state)
     assert_true(fabs(mean - 125.0 / 255.0) < 4 * 0.2826 / sqrt(800.0)); /* sd of U: 0.98/sqrt(12) */
     free(xa);
     free(xb);
+}
+
+/* With every input clamped, --start test shows where chain k begins: at
+ * test example k mod n (30 test rows of data.idx, whose byte i of the file
+ * is (i * 7919) % 251, scaled by 1/255). */
+static void test_chain_k_starts_at_test_example_k_mod_n(void **state)
+{
+    (void)state;
+    char mask_path[1300];
+    clamp_all(mask_path, sizeof mask_path);
+    daecl_sample_opts o = opts("test-start", 35, 1, 2);
+    o.clamp_path = mask_path;
+    size_t n;
+    float *x = sample(&o, &n);
+    assert_int_equal(n, 35u * 16);
+    for (size_t k = 0; k < 35; k++)
+        for (size_t j = 0; j < 16; j++) {
+            size_t byte = 12 + (k % 30) * 16 + j;
+            assert_close(x[k * 16 + j], (double)((byte * 7919) % 251) / 255.0, 1e-6);
+        }
+    free(x);
 }
 
 /* Per-pixel means of the final states over many chains, cpu against
@@ -294,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_the_same_seed_draws_the_same_samples_and_another_does_not),
         cmocka_unit_test(test_clamped_inputs_keep_their_start_values),
         cmocka_unit_test(test_a_noise_start_is_uniform_over_the_data_range),
+        cmocka_unit_test(test_chain_k_starts_at_test_example_k_mod_n),
         cmocka_unit_test(test_cpu_and_opencl_chains_agree),
         cmocka_unit_test(test_bad_requests_get_one_sentence),
     };
