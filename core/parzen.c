@@ -40,6 +40,19 @@ static void centre(const float *src, size_t rows, size_t dim, const double *mean
     }
 }
 
+/* A NaN or infinity would turn every sum it enters into NaN: refused. */
+static int check_finite(const float *x, size_t rows, size_t dim, const char *what,
+                        daecl_err *err)
+{
+    for (size_t i = 0; i < rows * dim; i++)
+        if (!isfinite(x[i]))
+            return daecl_err_set(err, DAECL_EINVAL,
+                                 "parzen: %s row %zu, value %zu is %g; every value must be "
+                                 "finite",
+                                 what, i / dim, i % dim, (double)x[i]);
+    return 0;
+}
+
 int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
                              const float *points, size_t n_points, size_t dim,
                              const double *sigmas, size_t n_sigmas, size_t chunk_rows,
@@ -50,16 +63,22 @@ int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
                              "parzen: %zu samples, %zu points, dim %zu, %zu window widths; "
                              "each must be at least 1",
                              n, n_points, dim, n_sigmas);
+    int rc = 0;
     for (size_t k = 0; k < n_sigmas; k++)
-        if (check_sigma(sigmas[k], k, err))
-            return err ? err->status : DAECL_EINVAL;
+        if ((rc = check_sigma(sigmas[k], k, err)))
+            return rc;
+    if ((rc = check_finite(samples, n, dim, "sample", err)) ||
+        (rc = check_finite(points, n_points, dim, "point", err)))
+        return rc;
     size_t chunk = chunk_rows ? chunk_rows : DAECL_PARZEN_CHUNK_DEFAULT;
     size_t cs = min_size(chunk, n), cp = min_size(chunk, n_points);
-    if (dim > SIZE_MAX / 4 / (cs + cp))
-        return daecl_err_set(err, DAECL_EINVAL, "parzen: blocks of %zu rows of %zu values "
-                             "overflow; lower chunk_rows", chunk, dim);
+    size_t most = SIZE_MAX / sizeof(double);
+    if (dim > most / (cs + cp) || cs > most / cp || n_sigmas > most / cp)
+        return daecl_err_set(err, DAECL_EINVAL,
+                             "parzen: blocks of %zu rows of %zu values do not fit in memory; "
+                             "lower chunk_rows",
+                             chunk, dim);
 
-    int rc = 0;
     double *mean = calloc(dim, sizeof *mean), *snorm = malloc(n * sizeof *snorm);
     double *pnorm = malloc(cp * sizeof *pnorm), *dmin = malloc(cp * sizeof *dmin);
     double *acc = malloc(cp * n_sigmas * sizeof *acc);

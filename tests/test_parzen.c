@@ -246,7 +246,7 @@ static void test_tiny_chunks_give_the_unchunked_result(void **state)
     fixture_close(&f);
 }
 
-static void test_refuses_bad_widths_and_empty_sets(void **state)
+static void test_refuses_bad_widths_empty_sets_and_non_finite_values(void **state)
 {
     (void)state;
     fixture f;
@@ -260,6 +260,10 @@ static void test_refuses_bad_widths_and_empty_sets(void **state)
     assert_non_null(strstr(err.msg, "window width 1"));
     assert_int_equal(daecl_parzen_log_density(f.s, x, 0, x, 2, 1, bad, 1, 0, ll, &err),
                      DAECL_EINVAL);
+    const float nan_row[2] = {0, NAN};
+    assert_int_equal(daecl_parzen_log_density(f.s, x, 2, nan_row, 2, 1, bad, 1, 0, ll, &err),
+                     DAECL_EINVAL);
+    assert_non_null(strstr(err.msg, "point row 1, value 0 is nan"));
     daecl_parzen_fit_result fit;
     assert_int_equal(daecl_parzen_fit(f.s, x, 2, x, 0, 1, bad, 1, 0, &fit, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "validation set is empty"));
@@ -317,7 +321,7 @@ int main(void)
         cmocka_unit_test(test_score_gives_mean_and_standard_error_over_test_rows),
         cmocka_unit_test(test_samples_equal_to_points_grow_as_sigma_shrinks),
         cmocka_unit_test(test_tiny_chunks_give_the_unchunked_result),
-        cmocka_unit_test(test_refuses_bad_widths_and_empty_sets),
+        cmocka_unit_test(test_refuses_bad_widths_empty_sets_and_non_finite_values),
         cmocka_unit_test(test_float_gemm_error_on_fashion_mnist_is_small_cpu),
         cmocka_unit_test(test_float_gemm_error_on_fashion_mnist_is_small_opencl),
     };
