@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "core/config_schema.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/toy.h"
 #include "core/yamltree.h"
 
 /* What a config owns besides its fixed fields: plugin STRING and ENUM values. */
@@ -441,6 +443,26 @@ static int check_name_id(vctx *v, const char *where, const daecl__ynode *val, co
                    where, daecl__ynode_describe(val, found, sizeof found));
 }
 
+/* A toy:NAME?... source (core/toy.h), checked and stored as written. The
+ * column points at the fault inside a plain one-line scalar. */
+static int toy_key(vctx *v, const daecl__cfg_key *key, const char *where,
+                   const daecl__ynode *val, const daecl_param_value *pv, void *base)
+{
+    daecl_toy toy;
+    daecl_err why = {0};
+    size_t off = 0;
+    if (daecl_toy_parse(pv->str, &toy, &off, &why) != 0) {
+        daecl__ynode at = *val;
+        if (!val->quoted && val->src < 0 && !strchr(val->str, '\n') && off < (size_t)INT_MAX / 2)
+            at.col += (int)off;
+        return fail_at(v, &at, "%s: %s", where, why.msg);
+    }
+    if (daecl__key_store(key, base, pv) != 0)
+        return fail_at(v, val, "%s is too long (%zu bytes; the limit is %zu)", where,
+                       strlen(pv->str), key->size - 1);
+    return 0;
+}
+
 /* Parses, checks and stores one core key's value into base. */
 static int core_key(vctx *v, const daecl__cfg_key *key, const char *where,
                     const daecl__ynode *val, void *base)
@@ -454,6 +476,13 @@ static int core_key(vctx *v, const daecl__cfg_key *key, const char *where,
         return v->err->status;
     if ((key->flags & DAECL__KEY_NAME_ID) && check_name_id(v, where, val, pv.str) != 0)
         return v->err->status;
+    /* data.train and data.test may name a generated toy density instead of
+     * a file: a string, not a section of its own, so that data.test, the
+     * limits, the digest and every tool that takes a data path take it
+     * unchanged. It is checked here, where its line and column are known,
+     * and kept as written (not joined to the config's folder). */
+    if ((key->flags & DAECL__KEY_TOY) && daecl_toy_is_spec(pv.str))
+        return toy_key(v, key, where, val, &pv, base);
     char abs[DAECL_PATH_MAX];
     if ((key->flags & DAECL__KEY_PATH) && pv.str[0] && pv.str[0] != '/') {
         if (join_path(v->base, pv.str, abs, sizeof abs) != 0)

@@ -43,10 +43,12 @@ static const daecl__cfg_key top_keys[] = {
 
 static const daecl__cfg_key data_keys[] = {
     {{"train", DAECL_PARAM_STRING, {0, 0}, NULL, 0, 0, NULL,
-      "training examples: an IDX file (plain or gzip) or a .npy file (float32 or uint8)"},
-     CFG(data.train), NULL, DAECL__KEY_REQUIRED | DAECL__KEY_PATH},
-    {{"test", DAECL_PARAM_STRING, {0, 0}, "", 0, 0, NULL, "test examples; \"\" = no test set"},
-     CFG(data.test), NULL, DAECL__KEY_PATH},
+      "training examples: an IDX file (plain or gzip), a .npy file (float32 or uint8), or a "
+      "generated 2-D toy density toy:NAME?key=value&... (docs/config.md)"},
+     CFG(data.train), NULL, DAECL__KEY_REQUIRED | DAECL__KEY_PATH | DAECL__KEY_TOY},
+    {{"test", DAECL_PARAM_STRING, {0, 0}, "", 0, 0, NULL,
+      "test examples, as data.train (a toy source with split=test); \"\" = no test set"},
+     CFG(data.test), NULL, DAECL__KEY_PATH | DAECL__KEY_TOY},
     {{"train_labels", DAECL_PARAM_STRING, {0, 0}, "", 0, 0, NULL,
       "labels of the training examples, for the linear probe; \"\" = none"},
      CFG(data.train_labels), NULL, DAECL__KEY_PATH},

@@ -132,7 +132,8 @@ enum {
     DAECL_STREAM_EVAL_CORRUPTION = 2,  /* epoch 0, position = test row */
     DAECL_STREAM_INIT = 3,             /* epoch 0, position = layer, block = weight index */
     DAECL_STREAM_SAMPLE = 4,           /* substep = chain step, position = row */
-    DAECL_STREAM_PROBE = 5
+    DAECL_STREAM_PROBE = 5,
+    DAECL_STREAM_TOY = 6               /* core/toy.c; epoch = split (0 train, 1 test), position = row */
 };
 
 /* The shape of one example (rows excluded), row-major: dims[0..rank), whose
