@@ -93,6 +93,7 @@ static int parse_u64(const char *v, size_t n, uint64_t max, uint64_t *out)
 
 static const char GMM_KEYS[] = "means, std, weights, seed, rows, split";
 static const char CIRCLE_KEYS[] = "radius, noise, seed, rows, split";
+static const char SPIRAL_KEYS[] = "turns, radius, noise, seed, rows, split";
 
 /* One sentence, its offset in the spec. */
 static int bad(daecl_err *err, size_t *bad_off, size_t off, const char *spec, const char *fmt,
@@ -145,20 +146,24 @@ static int parse_key(const char *spec, daecl_toy *t, pstate *ps, const char *k, 
         g = &ps->std, g_at = &ps->std_at;
     else if (gmm && !strcmp(key, "weights"))
         g = &ps->weights, g_at = &ps->weights_at;
-    else if (!gmm && (!strcmp(key, "radius") || !strcmp(key, "noise"))) {
+    else if (!gmm && (!strcmp(key, "radius") || !strcmp(key, "noise") ||
+                      (t->kind == DAECL_TOY_SPIRAL && !strcmp(key, "turns")))) {
         groups one;
         const char *why = "";
+        int turns = !strcmp(key, "turns");
         if (parse_groups(v, vn, &one, &why) >= 0 || one.n != 1 || one.len[0] != 1 ||
-            !(one.v[0][0] > 0))
-            return bad(err, bad_off, at, spec, "%s must be one number above 0%s", key, "");
-        *(!strcmp(key, "radius") ? &t->radius : &t->noise) = one.v[0][0];
+            !(one.v[0][0] > 0) || (turns && one.v[0][0] > 100))
+            return bad(err, bad_off, at, spec, "%s must be one number above 0%s", key,
+                       turns ? " and at most 100" : "");
+        *(turns ? &t->turns : !strcmp(key, "radius") ? &t->radius : &t->noise) = one.v[0][0];
         return 0;
     }
     if (!g) {
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)(kn < 60 ? kn : 60), k);
         return bad(err, bad_off, (size_t)(k - spec), spec,
-                   "there is no key '%s'; the keys are %s", name, gmm ? GMM_KEYS : CIRCLE_KEYS);
+                   "there is no key '%s'; the keys are %s", name,
+                   gmm ? GMM_KEYS : t->kind == DAECL_TOY_CIRCLE ? CIRCLE_KEYS : SPIRAL_KEYS);
     }
     const char *why = "";
     long off = parse_groups(v, vn, g, &why);
@@ -235,11 +240,16 @@ int daecl_toy_parse(const char *spec, daecl_toy *out, size_t *bad_off, daecl_err
         t.kind = DAECL_TOY_CIRCLE;
         t.radius = 1.0;
         t.noise = 0.1;
+    } else if (name_n == 6 && !strncmp(name, "spiral", 6)) {
+        t.kind = DAECL_TOY_SPIRAL;
+        t.turns = 2.0;
+        t.radius = 1.0;
+        t.noise = 0.05;
     } else {
         char got[128];
         snprintf(got, sizeof got, "%.*s", (int)(name_n < 100 ? name_n : 100), name);
         return bad(err, bad_off, (size_t)(name - spec), spec,
-                   "there is no toy density '%s'; the toy densities are %s", got, "gmm, circle");
+                   "there is no toy density '%s'; the toy densities are %s", got, "gmm, circle, spiral");
     }
     pstate ps;
     memset(&ps, 0, sizeof ps);
@@ -293,8 +303,11 @@ void daecl_toy_generate(const daecl_toy *t, uint64_t pos0, size_t n_rows, float 
             x[2 * r + 1] = (float)(t->mean[c][1] + t->std[c][1] * n1);
         } else {
             /* A negative radius lands at angle + pi: still uniform in angle,
-             * and why the density below folds the normal. */
-            double rad = t->radius + t->noise * n0, a = 2.0 * M_PI * u;
+             * and why the density below folds the normal. The spiral's
+             * angle runs over T turns, its mean radius growing to R. */
+            double a = 2.0 * M_PI * u * (t->kind == DAECL_TOY_SPIRAL ? t->turns : 1.0);
+            double mid = t->kind == DAECL_TOY_SPIRAL ? t->radius * u : t->radius;
+            double rad = mid + t->noise * n0;
             x[2 * r] = (float)(rad * cos(a));
             x[2 * r + 1] = (float)(rad * sin(a));
         }
@@ -351,17 +364,62 @@ static double circle_log_density(const daecl_toy *t, const double *x, double *gr
     return lp;
 }
 
+/* Spiral, in Cartesian coordinates, r = |x| > 0 at angle phi in [0, 2 pi):
+ * the generator's (theta, rho), theta ~ U[0, Theta) with Theta = 2 pi T,
+ * rho ~ N(a theta, s^2) with a = R / Theta, reaches x from every
+ * theta_m = phi + m pi in [0, Theta) (m >= -1) with rho = (-1)^m r, each with the
+ * Jacobian 1 / r of polar coordinates:
+ *   p(x) = 1 / (Theta r) sum_m N((-1)^m r; a theta_m, s^2)
+ * a finite sum (about 2T + 1 terms). With u_m = (-1)^m r - a theta_m and
+ * resp_m the terms' shares, d log p / dr = -sum resp_m u_m (-1)^m / s^2 - 1/r
+ * and d log p / dphi = sum resp_m a u_m / s^2. */
+static double spiral_log_density(const daecl_toy *t, const double *x, double *grad)
+{
+    double r = hypot(x[0], x[1]), s2 = t->noise * t->noise;
+    double th = 2 * M_PI * t->turns, a = t->radius / th;
+    if (grad)
+        grad[0] = grad[1] = 0;
+    if (r == 0)
+        return -INFINITY;
+    double phi = atan2(x[1], x[0]);
+    phi = phi < 0 ? phi + 2 * M_PI : phi;
+    int m0 = phi >= M_PI ? -1 : 0; /* theta_-1 = phi - pi when that is >= 0 */
+    double top = -INFINITY;
+    for (int m = m0; phi + m * M_PI < th; m++) {
+        double u = (m % 2 ? -r : r) - a * (phi + m * M_PI);
+        top = -u * u / (2 * s2) > top ? -u * u / (2 * s2) : top;
+    }
+    if (top == -INFINITY) /* phi beyond the arm's end (T < 1): no preimage */
+        return -INFINITY;
+    double sum = 0, dr = 0, dphi = 0;
+    for (int m = m0; phi + m * M_PI < th; m++) {
+        double sg = m % 2 ? -1.0 : 1.0, u = sg * r - a * (phi + m * M_PI);
+        double e = exp(-u * u / (2 * s2) - top);
+        sum += e;
+        dr += -e * u * sg / s2;
+        dphi += e * a * u / s2;
+    }
+    if (grad) {
+        double gr = dr / sum - 1.0 / r, gp = dphi / sum / r; /* radial, tangential */
+        grad[0] = gr * x[0] / r - gp * x[1] / r;
+        grad[1] = gr * x[1] / r + gp * x[0] / r;
+    }
+    return top + log(sum) - 0.5 * log(2 * M_PI * s2) - log(th * r);
+}
+
 double daecl_toy_log_density(const daecl_toy *t, const double *x, double *grad)
 {
-    return t->kind == DAECL_TOY_GMM ? gmm_log_density(t, x, grad)
-                                    : circle_log_density(t, x, grad);
+    return t->kind == DAECL_TOY_GMM      ? gmm_log_density(t, x, grad)
+           : t->kind == DAECL_TOY_CIRCLE ? circle_log_density(t, x, grad)
+                                         : spiral_log_density(t, x, grad);
 }
 
 int daecl_toy_convolve(const daecl_toy *t, double sigma, daecl_toy *out, daecl_err *err)
 {
     if (t->kind != DAECL_TOY_GMM)
-        return daecl_err_set(err, DAECL_ENOTSUP, "the circle's density convolved with a "
-                             "Gaussian has no closed form; use toy:gmm for p_sigma");
+        return daecl_err_set(err, DAECL_ENOTSUP, "the %s's density convolved with a "
+                             "Gaussian has no closed form; use toy:gmm for p_sigma",
+                             t->kind == DAECL_TOY_CIRCLE ? "circle" : "spiral");
     if (!(sigma >= 0) || !isfinite(sigma))
         return daecl_err_set(err, DAECL_EINVAL, "sigma must be a finite number >= 0, not %g",
                              sigma);

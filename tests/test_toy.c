@@ -43,6 +43,9 @@ static void test_parse_fills_the_gmm_and_normalises_weights(void **state)
     daecl_toy c = parse_ok("toy:circle?radius=2&noise=0.25");
     assert_int_equal(c.kind, DAECL_TOY_CIRCLE);
     assert_true(c.radius == 2 && c.noise == 0.25);
+    daecl_toy sp = parse_ok("toy:spiral?turns=1.5");
+    assert_int_equal(sp.kind, DAECL_TOY_SPIRAL);
+    assert_true(sp.turns == 1.5 && sp.radius == 1 && sp.noise == 0.05);
 }
 
 /* Each bad spec is refused in one sentence naming the fault, at its offset. */
@@ -67,6 +70,8 @@ static void test_bad_specs_are_refused_at_their_offset(void **state)
         {"toy:circle?radius=0", 18, "above 0"},
         {"toy:circle?means=1,2", 11, "no key 'means'"},
         {"toy:gmm?rows", 8, "not key=value"},
+        {"toy:spiral?turns=101", 17, "at most 100"},
+        {"toy:circle?turns=2", 11, "no key 'turns'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         daecl_toy t;
@@ -131,6 +136,22 @@ static void test_generators_match_their_moments(void **state)
     daecl_toy c = parse_ok("toy:circle?radius=1.5&noise=0.3&seed=5");
     double z[2] = {0, 0}, cc[3] = {(1.5 * 1.5 + 0.09) / 2, (1.5 * 1.5 + 0.09) / 2, 0};
     check_moments(&c, 200000, z, cc);
+    /* spiral: x = rho (cos th, sin th), rho = a th + s n, th ~ U[0, Th):
+     * E[x] = E[a th (cos, sin)], E[x x^T] = E[(a^2 th^2 + s^2) (cos, sin)(cos, sin)^T],
+     * the expectations over th by the midpoint rule */
+    daecl_toy sp = parse_ok("toy:spiral?turns=1.75&radius=2&noise=0.1&seed=9");
+    double th = 2 * M_PI * 1.75, a = 2 / th, e[5] = {0, 0, 0, 0, 0};
+    int n = 100000;
+    for (int i = 0; i < n; i++) {
+        double q = (i + 0.5) * th / n, m2 = a * a * q * q + 0.01;
+        e[0] += a * q * cos(q), e[1] += a * q * sin(q);
+        e[2] += m2 * cos(q) * cos(q), e[3] += m2 * sin(q) * sin(q), e[4] += m2 * cos(q) * sin(q);
+    }
+    for (int k = 0; k < 5; k++)
+        e[k] /= n;
+    double sm[2] = {e[0], e[1]};
+    double sc[3] = {e[2] - e[0] * e[0], e[3] - e[1] * e[1], e[4] - e[0] * e[1]};
+    check_moments(&sp, 200000, sm, sc);
 }
 
 /* Midpoint rule over a box with n x n cells. */
@@ -173,6 +194,24 @@ static void test_densities_integrate_to_one(void **state)
     }
     if (fabs(sum - 1) > 1e-6)
         fail_msg("wide circle integrates to %.9f", sum);
+    /* The spiral in polar coordinates too: its density jumps across the
+     * ray at angle 0, an edge of the polar grid, where it does no harm. */
+    static const char *spirals[] = {"toy:spiral?turns=2&radius=1&noise=0.05",
+                                    "toy:spiral?turns=0.6&radius=0.3&noise=0.2"};
+    for (int k = 0; k < 2; k++) {
+        daecl_toy sp = parse_ok(spirals[k]);
+        int nr = 1500, np = 1500;
+        double rmax = 2, hr = rmax / nr, hp = 2 * M_PI / np;
+        sum = 0;
+        for (int i = 0; i < nr; i++)
+            for (int j = 0; j < np; j++) {
+                double r = (i + 0.5) * hr, p = (j + 0.5) * hp, x[2] = {r * cos(p), r * sin(p)};
+                sum += r * exp(daecl_toy_log_density(&sp, x, NULL));
+            }
+        sum *= hr * hp;
+        if (fabs(sum - 1) > 1e-5)
+            fail_msg("%s integrates to %.9f", spirals[k], sum);
+    }
 }
 
 /* Central differences of log p, h = 1e-5: error O(h^2) ~ 1e-10 relative. */
@@ -197,7 +236,9 @@ static void test_scores_match_finite_differences(void **state)
     static const double pts[][2] = {{0, 0},     {-2.1, 0.3}, {1, 1.7}, {0.4, 3.9},
                                     {5, -4},    {1.9, 0.6},  {-0.8, 1.2}};
     daecl_toy g = parse_ok(GMM3), s, c = parse_ok("toy:circle?radius=1&noise=0.2"),
-              w = parse_ok("toy:circle?radius=0.5&noise=0.4");
+              w = parse_ok("toy:circle?radius=0.5&noise=0.4"),
+              sp = parse_ok("toy:spiral?turns=2.5&radius=3&noise=0.3"),
+              sw = parse_ok("toy:spiral?turns=0.6&radius=0.3&noise=0.2");
     daecl_err err = {0};
     assert_int_equal(daecl_toy_convolve(&g, 0.2, &s, &err), 0);
     for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
@@ -206,6 +247,8 @@ static void test_scores_match_finite_differences(void **state)
         if (pts[i][0] != 0 || pts[i][1] != 0) {
             check_score(&c, pts[i]);
             check_score(&w, pts[i]);
+            check_score(&sp, pts[i]);
+            check_score(&sw, pts[i]);
         }
     }
 }
@@ -237,8 +280,9 @@ static void test_p_sigma_is_the_convolution(void **state)
             fail_msg("p_sigma at (%g, %g): closed form %.12g, quadrature %.12g", pts[k][0],
                      pts[k][1], want, sum);
     }
-    daecl_toy c = parse_ok("toy:circle"), out;
+    daecl_toy c = parse_ok("toy:circle"), sp = parse_ok("toy:spiral"), out;
     assert_int_equal(daecl_toy_convolve(&c, 0.1, &out, &err), DAECL_ENOTSUP);
+    assert_int_equal(daecl_toy_convolve(&sp, 0.1, &out, &err), DAECL_ENOTSUP);
 }
 
 static daecl_dataset *load_ok(const char *spec, size_t limit)
