@@ -41,7 +41,7 @@ static long parse_groups(const char *v, size_t n, groups *g, const char **why)
     }
     for (;;) {
         if (g->n == DAECL_TOY_MAX_COMPONENTS) {
-            *why = "has more than " "16" " groups";
+            *why = "has more than 16 groups (components)";
             return (long)i;
         }
         uint32_t k = g->n++;
