@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/runfolder.h"
 #include "core/support.h"
+#include "core/toy.h"
 
 /* The configured label file at `path` for a data set of want_rows rows. */
 static int load_labels(const daecl_config *c, const char *path, const char *key, size_t limit,
@@ -142,6 +143,22 @@ static int apply_shape(const daecl_config *c, daecl_dataset *ds, daecl_err *err)
     return 0;
 }
 
+/* Two toy sources (core/toy.h) with one seed and split draw the same
+ * random numbers: the test set would repeat the training set's rows (or,
+ * for another density, be correlated with them). */
+static int check_toy_split(const daecl_config *c, daecl_err *err)
+{
+    daecl_toy a, b;
+    if (!daecl_toy_is_spec(c->data.train) || !daecl_toy_is_spec(c->data.test) ||
+        daecl_toy_parse(c->data.train, &a, NULL, NULL) != 0 ||
+        daecl_toy_parse(c->data.test, &b, NULL, NULL) != 0 || a.seed != b.seed ||
+        a.split != b.split)
+        return 0;
+    return daecl_err_set(err, DAECL_ECONFIG, "data.test and data.train are toy sources with "
+                         "the same seed and split, so the test set repeats the training set's "
+                         "draws; add &split=test to data.test (or give it another seed)");
+}
+
 int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
@@ -167,7 +184,8 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
         (rc = apply_shape(c, r->train, err)))
         return rc;
     if (c->data.test[0]) {
-        if ((rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
+        if ((rc = check_toy_split(c, err)) ||
+            (rc = daecl_dataset_load(c->data.test, c->data.test_limit, max_bytes, &r->test, err)))
             return rc;
         if (r->test->n_rows > UINT32_MAX)
             return daecl_err_set(err, DAECL_EDATA, "test set %s has %zu rows; daecl numbers "

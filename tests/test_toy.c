@@ -392,6 +392,17 @@ static void test_a_dae_trains_on_a_toy_source(void **state)
     char *bytes = test_read_file(ck, &n);
     assert_true(n > 0);
     free(bytes);
+    /* the resolved config keeps the sources as written */
+    snprintf(ck, sizeof ck, "%s/config.yaml", run);
+    bytes = test_read_file(ck, &n);
+    assert_non_null(strstr(bytes, "toy:gmm?seed=1&split=test&rows=256"));
+    free(bytes);
+    /* a test set that repeats the training set's draws is refused */
+    const char *ov[] = {"data.test=toy:gmm?seed=1&rows=256"};
+    o.overrides = ov;
+    o.n_overrides = 1;
+    assert_int_equal(daecl_train(&o, NULL, 0, &err), DAECL_ECONFIG);
+    assert_non_null(strstr(err.msg, "split=test"));
     free(dir);
 }
 
