@@ -406,6 +406,23 @@ static void test_a_dae_trains_on_a_toy_source(void **state)
     free(dir);
 }
 
+/* configs/toy-gmm.yaml loads and trains (an epoch of its first 2,000 rows). */
+static void test_the_toy_config_trains(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("toy-config");
+    char out[1200];
+    snprintf(out, sizeof out, "output.dir=%s", dir);
+    const char *ov[] = {"data.train_limit=2000", "data.test_limit=500", "train.epochs=1", out};
+    daecl_train_opts o = {.config_path = DAECL_TEST_SOURCE_DIR "/configs/toy-gmm.yaml",
+                          .overrides = ov, .n_overrides = 4, .quiet = 1};
+    daecl_err err = {0};
+    char run[1100];
+    if (daecl_train(&o, run, sizeof run, &err))
+        fail_msg("train: %s", err.msg);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_rows_depend_only_on_seed_split_and_position),
         cmocka_unit_test(test_config_points_at_the_fault),
         cmocka_unit_test(test_a_dae_trains_on_a_toy_source),
+        cmocka_unit_test(test_the_toy_config_trains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
