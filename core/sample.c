@@ -281,6 +281,61 @@ static int check_opts(const daecl_sample_opts *o, daecl_err *err)
     return 0;
 }
 
+int daecl_sample_chains(daecl_run *r, const daecl_sample_opts *o, float *start, float *kept,
+                        float *means, daecl_err *err)
+{
+    int rc = check_opts(o, err);
+    if (rc)
+        return rc;
+    daecl_session *s = r->s;
+    size_t chains = o->chains, dim = r->train->dim, b = r->g->batch_max;
+    uint64_t seed = o->has_seed ? o->seed : r->cfg->seed;
+    daecl_shape shape;
+    daecl_dataset_shape(r->train, &shape);
+    daecl_buf *state = NULL, *start_buf = NULL, *mean_buf = NULL;
+    size_t *runs = NULL, n_runs = 0;
+    if (o->clamp_path && (rc = load_mask(o->clamp_path, dim, &runs, &n_runs, err)))
+        goto done;
+    fill_start(o, r, seed, start, chains, dim);
+    if ((rc = daecl_session_alloc(s, chains * dim, "chain states", &state, err)) ||
+        (rc = s->be->write(s->ctx, state, 0, start, chains * dim * sizeof *start, err)) ||
+        (runs && (rc = daecl_session_alloc(s, chains * dim, "chain starts", &start_buf, err))) ||
+        (runs && (rc = s->be->write(s->ctx, start_buf, 0, start, chains * dim * sizeof *start,
+                                    err))) ||
+        (means && (rc = daecl_session_alloc(s, chains * dim, "chain means", &mean_buf, err))))
+        goto done;
+    /* Steps t = 1..T (substep t - 1); the state after step t is kept when
+     * t > burn_in and T - t is a multiple of thin. */
+    for (uint32_t t = 1, k = 0; t <= o->steps; t++) {
+        for (size_t c = 0; c < chains && !rc; c += b) {
+            size_t n = chains - c < b ? chains - c : b;
+            daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_EVAL_CORRUPTION,
+                                   .substep = t - 1, .pos0 = (uint32_t)c};
+            daecl_slice x = daecl_at(state, c * dim);
+            if (!(rc = daecl_sample_step(r->g, x, n, &shape, &key, o->use_mean, err)) && runs)
+                rc = clamp_rows(s, x, daecl_at(start_buf, c * dim), n, dim, runs, n_runs, err);
+            /* The last step's decoder output is still in the graph: its
+             * mean is the grey value behind the step's draw. */
+            if (!rc && means && t == o->steps)
+                rc = daecl_session_mean(s, daecl_graph_layer_out(r->g, r->g->m->n_layers - 1), n,
+                                        dim, daecl_at(mean_buf, c * dim), err);
+        }
+        if (!rc && kept && t > o->burn_in && (o->steps - t) % o->thin == 0)
+            rc = daecl_session_read(s, daecl_at(state, 0), kept + (size_t)k++ * chains * dim,
+                                    chains * dim, err);
+        if (rc)
+            goto done;
+    }
+    if (means)
+        rc = daecl_session_read(s, daecl_at(mean_buf, 0), means, chains * dim, err);
+done:
+    daecl_session_free(s, mean_buf);
+    daecl_session_free(s, start_buf);
+    daecl_session_free(s, state);
+    free(runs);
+    return rc;
+}
+
 int daecl_sample_run(const daecl_sample_opts *o, daecl_sample_result *res, daecl_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -291,9 +346,7 @@ int daecl_sample_run(const daecl_sample_opts *o, daecl_sample_result *res, daecl
                              .n_overrides = o->n_overrides, .command = "sample"};
     daecl_run r;
     daecl_ckpt_state st;
-    daecl_buf *state = NULL, *start_buf = NULL;
     float *start = NULL, *kept = NULL;
-    size_t *runs = NULL, n_runs = 0;
     const char *out_dir = o->out_dir ? o->out_dir : o->run_dir;
     char ckpt[PATH_MAX];
     struct stat sb;
@@ -305,14 +358,8 @@ int daecl_sample_run(const daecl_sample_opts *o, daecl_sample_result *res, daecl
                              o->run_dir);
     if ((rc = daecl_run_open_trained(&r, &to, &st, err)))
         goto done;
-    daecl_session *s = r.s;
-    size_t chains = o->chains, dim = r.train->dim, b = r.g->batch_max;
+    size_t chains = o->chains, dim = r.train->dim;
     uint32_t n_kept = (o->steps - o->burn_in - 1) / o->thin + 1;
-    uint64_t seed = o->has_seed ? o->seed : r.cfg->seed;
-    daecl_shape shape;
-    daecl_dataset_shape(r.train, &shape);
-    if (o->clamp_path && (rc = load_mask(o->clamp_path, dim, &runs, &n_runs, err)))
-        goto done;
     start = malloc(chains * dim * sizeof *start);
     kept = malloc((size_t)n_kept * chains * dim * sizeof *kept);
     if (!start || !kept) {
@@ -320,30 +367,8 @@ int daecl_sample_run(const daecl_sample_opts *o, daecl_sample_result *res, daecl
                            "keep fewer (more thinning, fewer chains)", n_kept, chains);
         goto done;
     }
-    fill_start(o, &r, seed, start, chains, dim);
-    if ((rc = daecl_session_alloc(s, chains * dim, "chain states", &state, err)) ||
-        (rc = s->be->write(s->ctx, state, 0, start, chains * dim * sizeof *start, err)) ||
-        (runs && (rc = daecl_session_alloc(s, chains * dim, "chain starts", &start_buf, err))) ||
-        (runs && (rc = s->be->write(s->ctx, start_buf, 0, start, chains * dim * sizeof *start,
-                                    err))))
+    if ((rc = daecl_sample_chains(&r, o, start, kept, NULL, err)))
         goto done;
-    /* Steps t = 1..T (substep t - 1); the state after step t is kept when
-     * t > burn_in and T - t is a multiple of thin. */
-    for (uint32_t t = 1, k = 0; t <= o->steps; t++) {
-        for (size_t c = 0; c < chains && !rc; c += b) {
-            size_t n = chains - c < b ? chains - c : b;
-            daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_EVAL_CORRUPTION,
-                                   .substep = t - 1, .pos0 = (uint32_t)c};
-            daecl_slice x = daecl_at(state, c * dim);
-            if (!(rc = daecl_sample_step(r.g, x, n, &shape, &key, o->use_mean, err)) && runs)
-                rc = clamp_rows(s, x, daecl_at(start_buf, c * dim), n, dim, runs, n_runs, err);
-        }
-        if (!rc && t > o->burn_in && (o->steps - t) % o->thin == 0)
-            rc = daecl_session_read(s, daecl_at(state, 0), kept + (size_t)k++ * chains * dim,
-                                    chains * dim, err);
-        if (rc)
-            goto done;
-    }
     res->kept = n_kept;
     res->chains = (uint32_t)chains;
     res->dim = (uint32_t)dim;
@@ -353,13 +378,8 @@ int daecl_sample_run(const daecl_sample_opts *o, daecl_sample_result *res, daecl
         goto done;
     rc = pictures(&r, out_dir, start, kept, n_kept, (uint32_t)chains, (uint32_t)dim, res, err);
 done:
-    if (r.s) {
-        daecl_session_free(r.s, state);
-        daecl_session_free(r.s, start_buf);
-    }
     daecl_run_close(&r);
     free(start);
     free(kept);
-    free(runs);
     return rc;
 }

@@ -55,4 +55,13 @@ typedef struct daecl_sample_result {
  * chains.png and samples.png (image-shaped data only) into out_dir. */
 int daecl_sample_run(const daecl_sample_opts *o, daecl_sample_result *res, daecl_err *err);
 
+struct daecl_run;
+/* The chains of daecl_sample_run on a run already open (r: core/run.h);
+ * o->run_dir, out_dir and overrides are not read. start (chains, dim) gets
+ * the start set; kept (n_kept, chains, dim) the kept states, or NULL;
+ * means (chains, dim) the decoder's mean at the last step (the grey value
+ * behind the last draw), or NULL. All three are the caller's host memory. */
+int daecl_sample_chains(struct daecl_run *r, const daecl_sample_opts *o, float *start,
+                        float *kept, float *means, daecl_err *err);
+
 #endif
