@@ -53,16 +53,17 @@ static int check_finite(const float *x, size_t rows, size_t dim, const char *wha
     return 0;
 }
 
-int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
-                             const float *points, size_t n_points, size_t dim,
-                             const double *sigmas, size_t n_sigmas, size_t chunk_rows,
-                             double *ll, daecl_err *err)
+/* The one blocked pass behind both public functions: ll (n_points,
+ * n_sigmas) as daecl_parzen_log_density says, when n_sigmas > 0, and
+ * nn_d2[j] = min_i |points_j - samples_i|^2, when nn_d2 is not NULL. */
+static int blocked(daecl_session *s, const float *samples, size_t n, const float *points,
+                   size_t n_points, size_t dim, const double *sigmas, size_t n_sigmas,
+                   size_t chunk_rows, double *ll, double *nn_d2, daecl_err *err)
 {
-    if (n == 0 || n_points == 0 || dim == 0 || n_sigmas == 0)
+    if (n == 0 || n_points == 0 || dim == 0)
         return daecl_err_set(err, DAECL_EINVAL,
-                             "parzen: %zu samples, %zu points, dim %zu, %zu window widths; "
-                             "each must be at least 1",
-                             n, n_points, dim, n_sigmas);
+                             "parzen: %zu samples, %zu points, dim %zu; each must be at least 1",
+                             n, n_points, dim);
     int rc = 0;
     for (size_t k = 0; k < n_sigmas; k++)
         if ((rc = check_sigma(sigmas[k], k, err)))
@@ -81,8 +82,9 @@ int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
 
     double *mean = calloc(dim, sizeof *mean), *snorm = malloc(n * sizeof *snorm);
     double *pnorm = malloc(cp * sizeof *pnorm), *dmin = malloc(cp * sizeof *dmin);
-    double *acc = malloc(cp * n_sigmas * sizeof *acc);
-    double *inv2s2 = malloc(n_sigmas * sizeof *inv2s2), *offset = malloc(n_sigmas * sizeof *offset);
+    size_t ns = n_sigmas ? n_sigmas : 1; /* malloc(0) may be NULL */
+    double *acc = malloc(cp * ns * sizeof *acc);
+    double *inv2s2 = malloc(ns * sizeof *inv2s2), *offset = malloc(ns * sizeof *offset);
     float *hs = malloc(cs * dim * sizeof *hs), *hp = malloc(cp * dim * sizeof *hp);
     float *hd = malloc(cp * cs * sizeof *hd);
     daecl_buf *bs = NULL, *bp = NULL, *bd = NULL;
@@ -157,6 +159,8 @@ int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
             for (size_t k = 0; k < n_sigmas; k++)
                 ll[(p0 + j) * n_sigmas + k] =
                     -dmin[j] * inv2s2[k] + log(acc[j * n_sigmas + k]) + offset[k];
+        if (nn_d2)
+            memcpy(nn_d2 + p0, dmin, mp * sizeof *dmin);
     }
 
 done:
@@ -173,6 +177,28 @@ done:
     free(pnorm);
     free(snorm);
     free(mean);
+    return rc;
+}
+
+int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
+                             const float *points, size_t n_points, size_t dim,
+                             const double *sigmas, size_t n_sigmas, size_t chunk_rows,
+                             double *ll, daecl_err *err)
+{
+    if (n_sigmas == 0)
+        return daecl_err_set(err, DAECL_EINVAL, "parzen: no window widths to score at; give "
+                             "at least 1");
+    return blocked(s, samples, n, points, n_points, dim, sigmas, n_sigmas, chunk_rows, ll, NULL,
+                   err);
+}
+
+int daecl_parzen_nearest(daecl_session *s, const float *ref, size_t n_ref, const float *points,
+                         size_t n_points, size_t dim, size_t chunk_rows, double *dist,
+                         daecl_err *err)
+{
+    int rc = blocked(s, ref, n_ref, points, n_points, dim, NULL, 0, chunk_rows, NULL, dist, err);
+    for (size_t j = 0; rc == 0 && j < n_points; j++)
+        dist[j] = sqrt(dist[j]);
     return rc;
 }
 

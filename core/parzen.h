@@ -28,6 +28,14 @@ int daecl_parzen_log_density(daecl_session *s, const float *samples, size_t n,
                              const double *sigmas, size_t n_sigmas, size_t chunk_rows,
                              double *ll, daecl_err *err);
 
+/* dist[j] = min_i |points_j - ref_i| (Euclidean) for every row of points
+ * (n_points, dim) against ref (n_ref, dim): the same blocked GEMMs as
+ * daecl_parzen_log_density, with no window. Cost: n_ref * n_points * dim
+ * GEMM flops. */
+int daecl_parzen_nearest(daecl_session *s, const float *ref, size_t n_ref, const float *points,
+                         size_t n_points, size_t dim, size_t chunk_rows, double *dist,
+                         daecl_err *err);
+
 typedef struct daecl_parzen_fit_result {
     size_t n_sigmas;
     double sigmas[DAECL_PARZEN_MAX_SIGMAS];
