@@ -246,6 +246,38 @@ static void test_tiny_chunks_give_the_unchunked_result(void **state)
     fixture_close(&f);
 }
 
+/* daecl_parzen_nearest against a direct search in double, in blocks of 4
+ * rows (so the running minimum crosses blocks), and a point equal to a
+ * reference row at distance ~0. */
+static void test_nearest_matches_a_direct_search_across_blocks(void **state)
+{
+    (void)state;
+    enum { N = 23, M = 17, D = 10 };
+    fixture f;
+    fixture_open(&f, "cpu");
+    float ref[N * D], points[M * D];
+    test_fill_uniform(ref, N * D, 8, 0, 1);
+    test_fill_uniform(points, M * D, 9, 0, 1);
+    memcpy(points + 5 * D, ref + 19 * D, D * sizeof *points);
+    double dist[M];
+    daecl_err err = {0};
+    assert_int_equal(daecl_parzen_nearest(f.s, ref, N, points, M, D, 4, dist, &err), 0);
+    for (size_t j = 0; j < M; j++) {
+        double best = INFINITY;
+        for (size_t i = 0; i < N; i++) {
+            double acc = 0;
+            for (size_t c = 0; c < D; c++) {
+                double v = (double)points[j * D + c] - ref[i * D + c];
+                acc += v * v;
+            }
+            best = acc < best ? acc : best;
+        }
+        assert_close(dist[j], sqrt(best), j == 5 ? 3e-3 : 1e-5);
+    }
+    assert_true(dist[5] < 3e-3);
+    fixture_close(&f);
+}
+
 static void test_refuses_bad_widths_empty_sets_and_non_finite_values(void **state)
 {
     (void)state;
@@ -321,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_score_gives_mean_and_standard_error_over_test_rows),
         cmocka_unit_test(test_samples_equal_to_points_grow_as_sigma_shrinks),
         cmocka_unit_test(test_tiny_chunks_give_the_unchunked_result),
+        cmocka_unit_test(test_nearest_matches_a_direct_search_across_blocks),
         cmocka_unit_test(test_refuses_bad_widths_empty_sets_and_non_finite_values),
         cmocka_unit_test(test_float_gemm_error_on_fashion_mnist_is_small_cpu),
         cmocka_unit_test(test_float_gemm_error_on_fashion_mnist_is_small_opencl),
