@@ -14,7 +14,7 @@ static int run(int argc, char **argv);
 
 const cli_command cli_eval = {
     .name = "eval",
-    .summary = "test NLL, denoising MSE/PSNR and linear-probe accuracy of a run",
+    .summary = "test NLL, denoising MSE/PSNR, linear-probe accuracy; --parzen: Parzen estimate",
     .usage =
         "usage: daecl eval RUN_DIR [KEY=VALUE ...] [--probe-baseline] [--no-probe]\n"
         "       daecl eval --config FILE --checkpoint FILE [KEY=VALUE ...]\n\n"

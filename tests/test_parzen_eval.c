@@ -206,6 +206,9 @@ static void test_parzen_eval_refuses_bad_options_and_a_run_without_test_set(void
     o.n_samples = 0;
     refused(&o, "at least one sample");
     o = opts(1);
+    o.steps = 0;
+    refused(&o, "at least one step");
+    o = opts(1);
     o.n_sigmas = 0;
     refused(&o, "holds 0 values");
     o = opts(1);
