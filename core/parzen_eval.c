@@ -109,6 +109,7 @@ static int write_json(const char *run_dir, daecl_parzen_eval_result *res, const 
     if (j && p && m) {
         cJSON_DeleteItemFromObject(j, "parzen");
         cJSON_DeleteItemFromObject(j, "memorisation");
+        cJSON_AddNumberToObject(p, "step", (double)res->step);
         cJSON_AddStringToObject(p, "centres", "decoder means of the chains' last states");
         cJSON_AddNumberToObject(p, "n_samples", res->n_samples);
         cJSON_AddNumberToObject(p, "steps", res->steps);
@@ -186,6 +187,7 @@ int daecl_parzen_eval_run(const daecl_parzen_eval_opts *o, daecl_parzen_eval_res
                            n_train);
         goto done;
     }
+    res->step = st.step;
     res->n_samples = o->n_samples;
     res->steps = o->steps;
     res->seed = o->has_seed ? o->seed : r.cfg->seed;

@@ -39,6 +39,7 @@ typedef struct daecl_parzen_eval_result {
     daecl_parzen_score_result score; /* the test mean log-likelihood, nats */
     uint32_t n_samples, steps;
     uint64_t seed;
+    uint64_t step;                   /* the checkpoint's training step */
     size_t n_train, n_valid;         /* the validation rows are train[n_train - n_valid ..] */
     /* Memorisation: Euclidean distance to the nearest training example (all
      * n_train rows), for each sample and for each test example. */

@@ -93,6 +93,7 @@ static void test_parzen_eval_writes_the_numbers_and_keeps_eval_json(void **state
     assert_true(res.score.se > 0);
     assert_int_equal(res.score.n_test, 30);
     assert_int_equal(res.n_valid, 20);
+    assert_int_equal(res.step, 21); /* 3 epochs of 7 steps */
     assert_true(res.score.sigma >= 0.05 - 1e-12 && res.score.sigma <= 1 + 1e-12);
     assert_true(res.fit.sigma == res.score.sigma);
     /* the test rows are training rows: each is its own nearest neighbour */
@@ -111,6 +112,7 @@ static void test_parzen_eval_writes_the_numbers_and_keeps_eval_json(void **state
     assert_true(cJSON_GetObjectItem(p, "test_ll_se")->valuedouble == res.score.se);
     assert_true(cJSON_GetObjectItem(p, "sigma")->valuedouble == res.score.sigma);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "sigmas")), 8);
+    assert_int_equal(cJSON_GetObjectItem(p, "step")->valuedouble, 21);
     assert_non_null(strstr(cJSON_GetObjectItem(p, "centres")->valuestring, "decoder means"));
     assert_true(cJSON_GetObjectItem(m, "sample_median")->valuedouble == res.nn_sample_median);
     assert_true(cJSON_GetObjectItem(m, "test_p5")->valuedouble == res.nn_test_p5);
