@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/run.h"
 #include "core/sample.h"
 #include "core/train.h"
 #include "tests/support.h"
@@ -280,6 +281,46 @@ static void refused(const char *words, const char *a1, const char *a2, const cha
     free(out);
 }
 
+/* daecl_sample_chains' means: for --mean chains they are the last state
+ * itself, bit for bit; for drawn chains (a Bernoulli decoder) grey values in
+ * (0, 1) behind binary states, and the states those of daecl_sample_run. */
+static void test_chains_return_the_last_steps_decoder_means(void **state)
+{
+    (void)state;
+    enum { K = 7, T = 4 };
+    daecl_trained_opts to = {.run_dir = run_dir, .command = "sample"};
+    daecl_run r;
+    daecl_ckpt_state st;
+    daecl_err err = {0};
+    if (daecl_run_open_trained(&r, &to, &st, &err))
+        fail_msg("open: %s", err.msg);
+    size_t dim = r.train->dim;
+    float start[K * 16], kept[T * K * 16], means[K * 16];
+    assert_int_equal(dim, 16);
+    daecl_sample_opts o = opts("unused", K, T, 3);
+    o.use_mean = 1;
+    if (daecl_sample_chains(&r, &o, start, kept, means, &err))
+        fail_msg("mean chains: %s", err.msg);
+    assert_memory_equal(means, kept + (T - 1) * K * dim, sizeof means);
+    o.use_mean = 0;
+    if (daecl_sample_chains(&r, &o, start, kept, means, &err))
+        fail_msg("drawn chains: %s", err.msg);
+    int grey = 0;
+    for (size_t i = 0; i < K * dim; i++) {
+        float x = kept[(T - 1) * K * dim + i];
+        assert_true(x == 0 || x == 1);
+        assert_true(means[i] > 0 && means[i] < 1);
+        grey += means[i] != x;
+    }
+    assert_int_equal(grey, K * dim);
+    daecl_run_close(&r);
+    size_t n;
+    float *ref = sample(&o, &n);
+    assert_int_equal(n, T * K * dim);
+    assert_memory_equal(ref, kept, sizeof kept);
+    free(ref);
+}
+
 static void test_bad_requests_get_one_sentence(void **state)
 {
     (void)state;
@@ -323,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_a_noise_start_is_uniform_over_the_data_range),
         cmocka_unit_test(test_chain_k_starts_at_test_example_k_mod_n),
         cmocka_unit_test(test_cpu_and_opencl_chains_agree),
+        cmocka_unit_test(test_chains_return_the_last_steps_decoder_means),
         cmocka_unit_test(test_bad_requests_get_one_sentence),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
