@@ -1,8 +1,9 @@
 /* daecl — the Gaussian Parzen-window log-likelihood estimate of a sample set
  * (Breuleux et al. 2011; Goodfellow et al. 2014): p(x) = (1/N) sum_i
  * N(x; s_i, sigma^2 I), sigma chosen on a validation set over a grid, the test
- * mean log-likelihood reported with its standard error. docs/generative.md
- * says what the number is worth. */
+ * mean log-likelihood reported with its standard error; and, from the same
+ * blocked GEMMs, nearest-neighbour distances (the memorisation check).
+ * docs/generative.md says what the number is worth. */
 #ifndef DAECL_CORE_PARZEN_H
 #define DAECL_CORE_PARZEN_H
 
