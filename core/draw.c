@@ -607,6 +607,77 @@ int daecl_draw_curves(const char *path, const char *title, const double *epoch,
     return rc;
 }
 
+/* ---- vector fields ------------------------------------------------------- */
+
+int daecl_draw_field(const char *path, const char *title, const float *pts, size_t n_pts,
+                     const float *grid, const float *vec, size_t n_grid, double x0, double x1,
+                     double y0, double y1, double longest_px, daecl_err *err)
+{
+    if (!(x0 < x1) || !(y0 < y1) || !isfinite(x1 - x0) || !isfinite(y1 - y0))
+        return daecl_err_set(err, DAECL_EINVAL, "cannot draw field %s: the view [%g, %g] x "
+                             "[%g, %g] is empty or not finite (a bug in the caller)",
+                             path, x0, x1, y0, y1);
+    const double W = DAECL_PICTURE_FIELD_W, m = 24; /* margin, pixels */
+    const double sx = (W - 2 * m) / (x1 - x0), sy = (W - 2 * m) / (y1 - y0);
+    cairo_surface_t *surface;
+    cairo_t *cr;
+    int rc = canvas_open(path, (int)W, (int)W, &surface, &cr, err);
+    if (rc)
+        return rc;
+    /* Training points: faint dots. O(n_pts) arcs: fine below 1e6. */
+    cairo_set_source_rgba(cr, 0.3, 0.3, 0.3, 0.12);
+    for (size_t i = 0; i < n_pts; i++) {
+        double px = m + (pts[2 * i] - x0) * sx, py = W - m - (pts[2 * i + 1] - y0) * sy;
+        if (isfinite(px) && isfinite(py))
+            cairo_rectangle(cr, px - 0.75, py - 0.75, 1.5, 1.5);
+    }
+    cairo_fill(cr);
+    /* One scale for every arrow, in pixels per unit of data length. */
+    double longest = 0;
+    for (size_t i = 0; i < n_grid; i++) {
+        double ex = vec[2 * i] * sx, ey = vec[2 * i + 1] * sy, len = sqrt(ex * ex + ey * ey);
+        if (isfinite(len) && len > longest)
+            longest = len;
+    }
+    double k = longest > 0 ? longest_px / longest : 0;
+    cairo_set_source_rgb(cr, 0.122, 0.467, 0.706);
+    cairo_set_line_width(cr, 1.2);
+    for (size_t i = 0; i < n_grid; i++) {
+        double bx = m + (grid[2 * i] - x0) * sx, by = W - m - (grid[2 * i + 1] - y0) * sy;
+        double dx = vec[2 * i] * sx * k, dy = -vec[2 * i + 1] * sy * k;
+        double len = sqrt(dx * dx + dy * dy);
+        if (!isfinite(len) || !isfinite(bx) || !isfinite(by))
+            continue;
+        if (len < 0.5) { /* a fixed point: a dot */
+            cairo_arc(cr, bx, by, 1.2, 0, 2 * M_PI);
+            cairo_fill(cr);
+            continue;
+        }
+        double ux = dx / len, uy = dy / len, head = fmin(5.0, 0.4 * len);
+        cairo_move_to(cr, bx, by);
+        cairo_line_to(cr, bx + dx, by + dy);
+        cairo_stroke(cr);
+        cairo_move_to(cr, bx + dx, by + dy);
+        cairo_line_to(cr, bx + dx - head * (ux - 0.5 * uy), by + dy - head * (uy + 0.5 * ux));
+        cairo_line_to(cr, bx + dx - head * (ux + 0.5 * uy), by + dy - head * (uy - 0.5 * ux));
+        cairo_close_path(cr);
+        cairo_fill(cr);
+    }
+    if (title && title[0]) {
+        cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
+                               CAIRO_FONT_WEIGHT_BOLD);
+        cairo_set_font_size(cr, 14);
+        cairo_text_extents_t ext;
+        cairo_text_extents(cr, title, &ext);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        cairo_move_to(cr, W / 2 - ext.x_bearing - ext.width / 2, 17);
+        cairo_show_text(cr, title);
+    }
+    rc = canvas_write(path, surface, cr, err);
+    canvas_close(surface, cr);
+    return rc;
+}
+
 /* ---- process-wide caches ------------------------------------------------- */
 
 void daecl_draw_release_caches(void)

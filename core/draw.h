@@ -73,6 +73,19 @@ int daecl_draw_curves(const char *path, const char *title, const double *epoch,
                          const double *train_nll, const double *test_clean,
                          const double *test_corrupted, size_t n, daecl_err *err);
 
+/* field.png, 8-bit RGB, FIELD_W x FIELD_W: a 2-D vector field as arrows
+ * (Deep Learning, Figures 14.4 and 14.5). pts (n_pts, 2) are drawn as faint
+ * gray dots; the arrow of row i of vec (n_grid, 2) starts at row i of grid
+ * (n_grid, 2). The view [x0, x1] x [y0, y1] (x0 < x1, y0 < y1, finite) is
+ * mapped onto the square, y up, so unequal ranges stretch one axis. All
+ * arrows share one scale: the longest is `longest_px` pixels long (the grid
+ * spacing, say); non-finite vectors are skipped. A title (NULL: none) is
+ * written at the top. */
+#define DAECL_PICTURE_FIELD_W 640u
+int daecl_draw_field(const char *path, const char *title, const float *pts, size_t n_pts,
+                     const float *grid, const float *vec, size_t n_grid, double x0, double x1,
+                     double y0, double y1, double longest_px, daecl_err *err);
+
 /* Frees the process-wide caches that cairo and fontconfig keep after the
  * first text is drawn (about 1 KiB, otherwise held until exit, which leak
  * checkers such as ASan report). Call it once before exit, when no other

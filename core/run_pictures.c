@@ -40,6 +40,24 @@ static int reconstruct(daecl_run *r, daecl_feeder *data, size_t n, float *clean,
     return rc;
 }
 
+int daecl_run_decode(daecl_run *r, const float *x, size_t n, float *mean, daecl_err *err)
+{
+    daecl_session *s = r->s;
+    size_t dim = r->model.dim, batch = r->g->batch_max;
+    daecl_buf *out = NULL;
+    int rc = daecl_session_alloc(s, batch * dim, "decoded means", &out, err);
+    for (size_t i = 0; i < n && !rc; i += batch) {
+        size_t m = n - i < batch ? n - i : batch;
+        if (!(rc = s->be->write(s->ctx, r->g->input, 0, x + i * dim, m * dim * sizeof *x, err)) &&
+            !(rc = daecl_graph_forward(r->g, daecl_at(r->g->input, 0), m, UINT32_MAX, err)) &&
+            !(rc = daecl_session_mean(s, daecl_graph_layer_out(r->g, r->model.n_layers - 1), m,
+                                      dim, daecl_at(out, 0), err)))
+            rc = daecl_session_read(s, daecl_at(out, 0), mean + i * dim, m * dim, err);
+    }
+    daecl_session_free(s, out);
+    return rc;
+}
+
 static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
 {
     const daecl_dataset *ds = r->train;
@@ -146,6 +164,78 @@ int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides,
     int rc = daecl_run_open_trained(&r, &o, &st, err);
     if (!rc)
         rc = daecl_run_pictures(&r, run_dir, err);
+    daecl_run_close(&r);
+    return rc;
+}
+
+/* Per-axis range of the n rows of x (n, 2). */
+static void range2(const float *x, size_t n, double lo[2], double hi[2])
+{
+    lo[0] = lo[1] = INFINITY;
+    hi[0] = hi[1] = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        for (int a = 0; a < 2; a++)
+            if (isfinite(x[2 * i + a])) {
+                lo[a] = fmin(lo[a], x[2 * i + a]);
+                hi[a] = fmax(hi[a], x[2 * i + a]);
+            }
+    for (int a = 0; a < 2; a++) {
+        if (!(lo[a] <= hi[a])) /* no finite value */
+            lo[a] = hi[a] = 0;
+        double pad = hi[a] > lo[a] ? 0.05 * (hi[a] - lo[a]) : 1;
+        lo[a] -= pad;
+        hi[a] += pad;
+    }
+}
+
+int daecl_run_field(daecl_run *r, const char *run_dir, daecl_err *err)
+{
+    const daecl_dataset *ds = r->train;
+    if (ds->dim != 2)
+        return daecl_err_set(err, DAECL_EUSAGE, "cannot draw field.png for %s: its data have %u "
+                             "values per example and --field needs 2-D data (a toy: source, "
+                             "docs/generative.md)", run_dir, (unsigned)ds->dim);
+    const size_t G = DAECL_RUN_FIELD_GRID, n_grid = G * G;
+    size_t n_pts = ds->n_rows < DAECL_RUN_FIELD_POINTS ? ds->n_rows : DAECL_RUN_FIELD_POINTS;
+    double lo[2], hi[2];
+    range2(ds->x, ds->n_rows, lo, hi);
+    float *grid = malloc(n_grid * 2 * sizeof *grid), *vec = malloc(n_grid * 2 * sizeof *vec);
+    int rc = 0;
+    char path[PATH_MAX];
+    if (!grid || !vec) {
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing field.png");
+        goto done;
+    }
+    for (size_t j = 0; j < G; j++)
+        for (size_t i = 0; i < G; i++) {
+            grid[2 * (j * G + i)] = (float)(lo[0] + (hi[0] - lo[0]) * (i + 0.5) / G);
+            grid[2 * (j * G + i) + 1] = (float)(lo[1] + (hi[1] - lo[1]) * (j + 0.5) / G);
+        }
+    if ((rc = daecl_run_decode(r, grid, n_grid, vec, err)) ||
+        (rc = daecl_path_join(path, sizeof path, run_dir, "field.png", err)))
+        goto done;
+    for (size_t i = 0; i < 2 * n_grid; i++)
+        vec[i] -= grid[i]; /* r(x) - x */
+    char title[256];
+    snprintf(title, sizeof title, "%s: r(x) - x", r->cfg->name);
+    rc = daecl_draw_field(path, title, ds->x, n_pts, grid, vec, n_grid, lo[0], hi[0], lo[1], hi[1],
+                          0.9 * (DAECL_PICTURE_FIELD_W - 48.0) / G, err);
+done:
+    free(grid);
+    free(vec);
+    return rc;
+}
+
+int daecl_run_field_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
+                           daecl_err *err)
+{
+    daecl_trained_opts o = {.run_dir = run_dir, .overrides = overrides,
+                            .n_overrides = n_overrides, .command = "plot"};
+    daecl_run r;
+    daecl_ckpt_state st;
+    int rc = daecl_run_open_trained(&r, &o, &st, err);
+    if (!rc)
+        rc = daecl_run_field(&r, run_dir, err);
     daecl_run_close(&r);
     return rc;
 }

@@ -21,4 +21,24 @@ int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err);
 int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
                    daecl_err *err);
 
+/* The decoder's mean r(x) of the forward pass on each of the n rows of the
+ * host array x (n, D), uncorrupted, into the host array mean (n, D): in
+ * batches of the graph's batch_max rows through g->input, so O(n) work
+ * and O(batch_max * D) device memory. */
+int daecl_run_decode(daecl_run *r, const float *x, size_t n, float *mean, daecl_err *err);
+
+/* field.png: for a run on 2-D data, the field r(x) - x of the decoder's
+ * mean on a FIELD_GRID x FIELD_GRID grid over the training data's range
+ * (5% margin), as arrows over up to FIELD_POINTS training points as faint
+ * dots (core/draw.h, daecl_draw_field). Data of another dimension are
+ * refused with DAECL_EUSAGE. */
+#define DAECL_RUN_FIELD_GRID 25u
+#define DAECL_RUN_FIELD_POINTS 5000u
+int daecl_run_field(daecl_run *r, const char *run_dir, daecl_err *err);
+
+/* `daecl plot RUN_DIR --field`: opens the run as daecl_run_pictures_redraw
+ * does and writes only field.png. */
+int daecl_run_field_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
+                           daecl_err *err);
+
 #endif
