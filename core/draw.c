@@ -625,7 +625,7 @@ int daecl_draw_field(const char *path, const char *title, const float *pts, size
     if (rc)
         return rc;
     /* Training points: faint dots. O(n_pts) arcs: fine below 1e6. */
-    cairo_set_source_rgba(cr, 0.3, 0.3, 0.3, 0.12);
+    cairo_set_source_rgba(cr, 0.45, 0.45, 0.45, 0.3);
     for (size_t i = 0; i < n_pts; i++) {
         double px = m + (pts[2 * i] - x0) * sx, py = W - m - (pts[2 * i + 1] - y0) * sy;
         if (isfinite(px) && isfinite(py))
