@@ -632,14 +632,31 @@ int daecl_draw_field(const char *path, const char *title, const float *pts, size
             cairo_rectangle(cr, px - 0.75, py - 0.75, 1.5, 1.5);
     }
     cairo_fill(cr);
-    /* One scale for every arrow, in pixels per unit of data length. */
-    double longest = 0;
-    for (size_t i = 0; i < n_grid; i++) {
-        double ex = vec[2 * i] * sx, ey = vec[2 * i + 1] * sy, len = sqrt(ex * ex + ey * ey);
-        if (isfinite(len) && len > longest)
-            longest = len;
+    /* One scale for every arrow, in pixels per unit of data length: the
+     * median length maps to longest_px / 2, so the far corners, where a
+     * network extrapolates, do not shrink the arrows near the data to
+     * dots; longer arrows are capped at longest_px (direction kept).
+     * O(n_grid^2) selection: fine for a few thousand arrows. */
+    double med = 0;
+    size_t n_fin = 0;
+    for (size_t i = 0; i < n_grid; i++)
+        n_fin += isfinite(hypot(vec[2 * i] * sx, vec[2 * i + 1] * sy));
+    for (size_t i = 0; i < n_grid && n_fin > 0; i++) {
+        double li = hypot(vec[2 * i] * sx, vec[2 * i + 1] * sy);
+        if (!isfinite(li))
+            continue;
+        size_t below = 0, equal = 0;
+        for (size_t j = 0; j < n_grid; j++) {
+            double lj = hypot(vec[2 * j] * sx, vec[2 * j + 1] * sy);
+            below += isfinite(lj) && lj < li;
+            equal += isfinite(lj) && lj == li;
+        }
+        if (below <= n_fin / 2 && below + equal > n_fin / 2) {
+            med = li;
+            break;
+        }
     }
-    double k = longest > 0 ? longest_px / longest : 0;
+    double k = med > 0 ? 0.5 * longest_px / med : 0;
     cairo_set_source_rgb(cr, 0.122, 0.467, 0.706);
     cairo_set_line_width(cr, 1.2);
     for (size_t i = 0; i < n_grid; i++) {
@@ -648,6 +665,11 @@ int daecl_draw_field(const char *path, const char *title, const float *pts, size
         double len = sqrt(dx * dx + dy * dy);
         if (!isfinite(len) || !isfinite(bx) || !isfinite(by))
             continue;
+        if (len > longest_px) {
+            dx *= longest_px / len;
+            dy *= longest_px / len;
+            len = longest_px;
+        }
         if (len < 0.5) { /* a fixed point: a dot */
             cairo_arc(cr, bx, by, 1.2, 0, 2 * M_PI);
             cairo_fill(cr);

@@ -78,8 +78,9 @@ int daecl_draw_curves(const char *path, const char *title, const double *epoch,
  * gray dots; the arrow of row i of vec (n_grid, 2) starts at row i of grid
  * (n_grid, 2). The view [x0, x1] x [y0, y1] (x0 < x1, y0 < y1, finite) is
  * mapped onto the square, y up, so unequal ranges stretch one axis. All
- * arrows share one scale: the longest is `longest_px` pixels long (the grid
- * spacing, say); non-finite vectors are skipped. A title (NULL: none) is
+ * arrows share one scale: the median length is drawn longest_px / 2 pixels
+ * long (longest_px: the grid spacing, say), and longer arrows are capped at
+ * longest_px; non-finite vectors are skipped. A title (NULL: none) is
  * written at the top. */
 #define DAECL_PICTURE_FIELD_W 640u
 int daecl_draw_field(const char *path, const char *title, const float *pts, size_t n_pts,
