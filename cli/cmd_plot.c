@@ -9,7 +9,7 @@ static int run(int argc, char **argv);
 
 const cli_command cli_plot = {
     .name = "plot",
-    .summary = "draw filters.png, reconstructions.png and curves.png of a run",
+    .summary = "draw filters.png, reconstructions.png and curves.png of a run, or field.png",
     .usage = "usage: daecl plot RUN_DIR [--field] [KEY=VALUE ...]\n\n"
              "Draws, into RUN_DIR, from its config.yaml, checkpoint.safetensors and\n"
              "metrics.jsonl: filters.png (the first layer's weights as image tiles, each\n"

@@ -1,7 +1,8 @@
 /* daecl — the pictures of a run folder: filters.png (first-layer weights),
  * reconstructions.png (clean, corrupted and reconstructed test examples)
- * and curves.png (train and test NLL per epoch from metrics.jsonl). Written
- * at the end of `daecl train` and by `daecl plot`. */
+ * and curves.png (train and test NLL per epoch from metrics.jsonl), written
+ * at the end of `daecl train` and by `daecl plot`; field.png (r(x) - x of a
+ * run on 2-D data) by `daecl plot --field`. */
 #ifndef DAECL_CORE_RUN_PICTURES_H
 #define DAECL_CORE_RUN_PICTURES_H
 

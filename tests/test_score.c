@@ -177,7 +177,7 @@ static void mixture_at(double sigma, unsigned rows, unsigned epochs, double *cos
  * p_sigma(x~) must be >= 0.95 and the relative squared error <= 0.1 (the
  * identity map scores 1).
  * Full tier (test_score_full): sigma in {0.1, 0.2, 0.3}, 300,000 points,
- * 50 epochs, about 20 s per sigma alone on this 2-core machine; sigma = 0.1
+ * 50 epochs, 94 s for the three on a shared 2-core machine; sigma = 0.1
  * needs all of it (100,000 points: cosine 0.93 to 0.945, error 0.107 to
  * 0.115 at 60 to 100 epochs).
  * Default tier: sigma = 0.3 alone, 100,000 points, 20 epochs, about 4 s. */
