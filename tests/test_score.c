@@ -138,7 +138,7 @@ static void mixture_at(double sigma, unsigned rows, unsigned epochs, double *cos
              rows, sigma, epochs * 7 / 10);
     daecl_run r;
     char run[1100];
-    /* 1e-3, then 1e-4 and 1e-5 for the last 30% and 10% of the epochs:
+    /* Adam at 1e-3 for 70% of the epochs, 1e-4 to 90%, 1e-5 to the end:
      * at a constant rate Adam's noise floor hides sigma = 0.1's small
      * displacements (measured: mean cosine 0.3 after 20 epochs at 1e-3). */
     schedule sch = {2, {epochs * 9 / 10, epochs}, {"0.0001", "0.00001"}};
