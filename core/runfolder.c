@@ -305,6 +305,9 @@ static int take_over(const char *path, const char *stale_text)
     return 0;
 }
 
+/* Seconds after which a lock file that still cannot be read is stale. */
+#define UNREADABLE_STALE_S 2
+
 int daecl_lock_acquire(const char *dir, const char *command, daecl_lock **out, daecl_err *err)
 {
     *out = NULL;
@@ -319,6 +322,7 @@ int daecl_lock_acquire(const char *dir, const char *command, daecl_lock **out, d
     char mine[1024], host[256];
     int len = lock_text(command, mine, sizeof mine);
     own_host(host, sizeof host);
+    int unreadable_waits = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
         int fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd >= 0) {
@@ -344,11 +348,32 @@ int daecl_lock_acquire(const char *dir, const char *command, daecl_lock **out, d
             return rc;
         }
         lock_info li;
-        char text[1024];
+        char text[1024] = "";
         if (read_lock(l->path, &li, text, sizeof text) != 0) {
-            /* being written this very moment, or removed: look again */
+            /* Being written this very moment, or removed: look again. But a
+             * writer fills its lock microseconds after creating it, so one
+             * that is still unreadable seconds later lost its writer in
+             * between (kill -9 there): stale, whoever it was. */
+            struct stat st;
+            if (stat(l->path, &st) == 0 && time(NULL) - st.st_mtime >= UNREADABLE_STALE_S) {
+                if (take_over(l->path, text) < 0) {
+                    int e = errno;
+                    rc = daecl_err_set(err, DAECL_EIO, "cannot remove the unreadable lock %s, "
+                                       "left by a daecl that was killed while writing it: %s; "
+                                       "%s", l->path, strerror(e), daecl_errno_hint(e));
+                    free(l);
+                    return rc;
+                }
+                daecl_log(DAECL_LOG_INFO, NULL, "took over the lock of %s, which a daecl killed "
+                          "while writing it left unreadable", dir);
+                continue;
+            }
             struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
+            /* an unreadable lock is waited out until it counts as stale
+             * (at most UNREADABLE_STALE_S + 1 seconds), not counted */
+            if (unreadable_waits++ < (UNREADABLE_STALE_S + 1) * 50)
+                attempt--;
             continue;
         }
         if (li.pid == (long)getpid()) {

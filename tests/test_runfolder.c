@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,6 +189,35 @@ static void test_a_stale_lock_of_this_host_is_taken_over(void **state)
     free(dir);
 }
 
+/* kill -9 between creating the lock file and writing it leaves it empty:
+ * unreadable for seconds, it is stale (test_faults met this once in a
+ * random kill). A fresh empty one is waited out, an old one taken at once. */
+static void test_an_empty_lock_left_by_a_killed_writer_is_taken_over(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir("folder-empty-lock"), path[1300];
+    snprintf(path, sizeof path, "%s/%s", dir, DAECL_LOCK_FILE);
+    daecl_lock *l = NULL;
+    daecl_err err = {0};
+    put(dir, DAECL_LOCK_FILE, "");
+    struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    double t0 = test_now();
+    if (daecl_lock_acquire(dir, "resume", &l, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_true(test_now() - t0 < 1.0);
+    daecl_lock_release(l);
+    put(dir, DAECL_LOCK_FILE, "");
+    t0 = test_now();
+    if (daecl_lock_acquire(dir, "resume", &l, &err) != 0)
+        fail_msg("%s", err.msg);
+    double waited = test_now() - t0;
+    assert_true(waited >= 1.0 && waited < 4.0);
+    daecl_lock_release(l);
+    assert_int_equal(test_count_entries(dir, NULL, 0), 0);
+    free(dir);
+}
+
 static void test_a_lock_of_another_host_is_refused_with_how_to_remove_it(void **state)
 {
     (void)state;
@@ -212,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_folders_are_new_empty_own_or_foreign),
         cmocka_unit_test(test_claim_makes_marks_and_locks_a_folder),
         cmocka_unit_test(test_a_second_writer_is_refused_with_the_first_named),
+        cmocka_unit_test(test_an_empty_lock_left_by_a_killed_writer_is_taken_over),
         cmocka_unit_test(test_a_stale_lock_of_this_host_is_taken_over),
         cmocka_unit_test(test_a_lock_of_another_host_is_refused_with_how_to_remove_it),
     };
