@@ -57,5 +57,9 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
+/* A whole decimal number in [lo, hi] given to option opt of cmd; returns 0,
+ * or 2 after cmd's usage error. */
+int cli_number(const cli_command *cmd, const char *opt, const char *s, unsigned long long lo,
+               unsigned long long hi, unsigned long long *out);
 
 #endif

@@ -52,20 +52,6 @@ const cli_command cli_eval = {
     .run = run,
 };
 
-/* A whole decimal number in [lo, hi]; returns 0, or 2 after a usage error. */
-static int number(const char *opt, const char *s, unsigned long long lo, unsigned long long hi,
-                  unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-' || v < lo || v > hi)
-        return cli_usage_error(&cli_eval, "%s wants a whole number from %llu to %llu, not '%s'",
-                               opt, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
 /* LO:HI:K; a bad grid gets daecl_parzen_eval_run's sentence, a bad string one here. */
 static int grid(const char *v, daecl_parzen_eval_opts *o)
 {
@@ -76,7 +62,7 @@ static int grid(const char *v, daecl_parzen_eval_opts *o)
         o->sigma_hi = strtod(h, &end);
         if (end != h && *end == ':') {
             unsigned long long k = 0;
-            if (number("--sigmas' K", end + 1, 0, 1000000, &k))
+            if (cli_number(&cli_eval, "--sigmas' K", end + 1, 0, 1000000, &k))
                 return 2;
             o->n_sigmas = (size_t)k;
             return 0;
@@ -131,20 +117,20 @@ static int run_parzen(int argc, char **argv)
         int rc = 0;
         switch (which) {
         case 0: /* 0 gets daecl_parzen_eval_run's sentence */
-            rc = number(s, v, 0, UINT32_MAX, &n);
+            rc = cli_number(&cli_eval, s, v, 0, UINT32_MAX, &n);
             o.n_samples = (uint32_t)n;
             break;
         case 1: /* 0 and too many: the sampler's sentences */
-            rc = number(s, v, 0, UINT32_MAX, &n);
+            rc = cli_number(&cli_eval, s, v, 0, UINT32_MAX, &n);
             o.steps = (uint32_t)n;
             break;
         case 2:
-            rc = number(s, v, 0, UINT64_MAX, &n);
+            rc = cli_number(&cli_eval, s, v, 0, UINT64_MAX, &n);
             o.seed = n;
             o.has_seed = 1;
             break;
         case 3:
-            rc = number(s, v, 1, SIZE_MAX, &n);
+            rc = cli_number(&cli_eval, s, v, 1, SIZE_MAX, &n);
             o.n_valid = (size_t)n;
             break;
         default:

@@ -40,20 +40,6 @@ const cli_command cli_sample = {
     .run = run,
 };
 
-/* A whole decimal number in [lo, hi]; returns 0, or 2 after a usage error. */
-static int number(const char *opt, const char *s, unsigned long long lo, unsigned long long hi,
-                  unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-' || v < lo || v > hi)
-        return cli_usage_error(&cli_sample, "%s wants a whole number from %llu to %llu, not '%s'",
-                               opt, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
 static int parse(int argc, char **argv, daecl_sample_opts *o, const char **overrides, int *quiet)
 {
     *o = (daecl_sample_opts){.chains = 16, .steps = 100, .thin = 1, .overrides = overrides};
@@ -101,23 +87,23 @@ static int parse(int argc, char **argv, daecl_sample_opts *o, const char **overr
         int rc = 0;
         switch (which) {
         case 0:
-            rc = number(s, v, 1, UINT32_MAX, &n);
+            rc = cli_number(&cli_sample, s, v, 1, UINT32_MAX, &n);
             o->chains = (uint32_t)n;
             break;
         case 1: /* 0 and too many get check_opts' sentences */
-            rc = number(s, v, 0, UINT32_MAX, &n);
+            rc = cli_number(&cli_sample, s, v, 0, UINT32_MAX, &n);
             o->steps = (uint32_t)n;
             break;
         case 2:
-            rc = number(s, v, 0, UINT32_MAX, &n);
+            rc = cli_number(&cli_sample, s, v, 0, UINT32_MAX, &n);
             o->burn_in = (uint32_t)n;
             break;
         case 3:
-            rc = number(s, v, 1, UINT32_MAX, &n);
+            rc = cli_number(&cli_sample, s, v, 1, UINT32_MAX, &n);
             o->thin = (uint32_t)n;
             break;
         case 4:
-            rc = number(s, v, 0, UINT64_MAX, &n);
+            rc = cli_number(&cli_sample, s, v, 0, UINT64_MAX, &n);
             o->seed = n;
             o->has_seed = 1;
             break;

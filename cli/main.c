@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -35,6 +36,19 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nrun `daecl %s --help` for usage\n", cmd->name);
     return 2;
+}
+
+int cli_number(const cli_command *cmd, const char *opt, const char *s, unsigned long long lo,
+               unsigned long long hi, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || v < lo || v > hi)
+        return cli_usage_error(cmd, "%s wants a whole number from %llu to %llu, not '%s'", opt,
+                               lo, hi, s);
+    *out = v;
+    return 0;
 }
 
 int cli_wants_help(int argc, char **argv)

@@ -154,8 +154,9 @@ int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err)
     return rc;
 }
 
-int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
-                   daecl_err *err)
+/* `daecl plot`: opens the trained run in run_dir, draws with `draw`, closes. */
+static int redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
+                  int (*draw)(daecl_run *, const char *, daecl_err *), daecl_err *err)
 {
     daecl_trained_opts o = {.run_dir = run_dir, .overrides = overrides,
                             .n_overrides = n_overrides, .command = "plot"};
@@ -163,9 +164,15 @@ int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides,
     daecl_ckpt_state st;
     int rc = daecl_run_open_trained(&r, &o, &st, err);
     if (!rc)
-        rc = daecl_run_pictures(&r, run_dir, err);
+        rc = draw(&r, run_dir, err);
     daecl_run_close(&r);
     return rc;
+}
+
+int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
+                   daecl_err *err)
+{
+    return redraw(run_dir, overrides, n_overrides, daecl_run_pictures, err);
 }
 
 /* Per-axis range of the n rows of x (n, 2). */
@@ -229,13 +236,5 @@ done:
 int daecl_run_field_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
                            daecl_err *err)
 {
-    daecl_trained_opts o = {.run_dir = run_dir, .overrides = overrides,
-                            .n_overrides = n_overrides, .command = "plot"};
-    daecl_run r;
-    daecl_ckpt_state st;
-    int rc = daecl_run_open_trained(&r, &o, &st, err);
-    if (!rc)
-        rc = daecl_run_field(&r, run_dir, err);
-    daecl_run_close(&r);
-    return rc;
+    return redraw(run_dir, overrides, n_overrides, daecl_run_field, err);
 }
