@@ -36,7 +36,7 @@ typedef struct vctx {
     const char *base;        /* absolute folder that relative data paths resolve against */
     int was_empty;           /* the file had no document */
     const daecl__ynode *root;
-    const daecl__ynode *at_nesterov, *at_tied; /* for the rules across keys */
+    const daecl__ynode *at_nesterov, *at_tied, *at_walkback_p; /* for the rules across keys */
 } vctx;
 
 /* Where one plugin's config comes from and how messages name it: a plugin
@@ -587,6 +587,8 @@ static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const ch
         seen |= 1u << (key - keys);
         if (strcmp(dotted, "optimizer.nesterov") == 0)
             v->at_nesterov = map->vals[i]; /* the rule across keys blames it */
+        if (strcmp(dotted, "train.walkback_p") == 0)
+            v->at_walkback_p = map->vals[i];
     }
     for (size_t k = 0; k < n_keys; k++)
         if ((keys[k].flags & DAECL__KEY_REQUIRED) && !(seen & (1u << k)))
@@ -1084,6 +1086,11 @@ static int cross_checks(vctx *v)
         return fail_at(v, v->at_nesterov,
                        "optimizer.nesterov needs optimizer.momentum > 0 (PyTorch's rule); set a "
                        "momentum such as 0.9 or turn nesterov off");
+    if (cfg->train.walkback_p > 0 && cfg->train.walkback == 0)
+        return fail_at(v, v->at_walkback_p,
+                       "train.walkback_p is the chance that the walkback chain goes on, up to "
+                       "train.walkback pairs, but train.walkback is 0; set train.walkback (the "
+                       "reference code used 5) or remove walkback_p");
     if (!cfg->model.tied_weights)
         return 0;
     const daecl_likelihood_ops *ops = cfg->likelihood.plugin->ops;

@@ -89,6 +89,13 @@ typedef struct daecl_config {
         uint64_t max_steps;  /* stop after this many steps in all; 0 = no limit */
         uint32_t checkpoint_every; /* in checkpoint_unit; 0 = only at the end */
         int checkpoint_unit;       /* DAECL_CKPT_EPOCH or DAECL_CKPT_STEP */
+        /* Walkback (core/walkback.h): up to `walkback` extra pairs per
+         * example; walkback_p 0: all of them (fixed k), else the chain goes
+         * on with probability walkback_p after each; walkback_mean: the
+         * chain moves to the decoder's mean instead of a draw. */
+        uint32_t walkback;
+        double walkback_p;
+        int walkback_mean;
     } train;
 
     struct {

@@ -131,6 +131,20 @@ static const daecl__cfg_key train_keys[] = {
     {{"checkpoint_unit", DAECL_PARAM_ENUM, {0, 0}, "epoch", 0, 0, "epoch|step",
       "what checkpoint_every counts"},
      CFG(train.checkpoint_unit), ckpt_values, 0},
+    {{"walkback", DAECL_PARAM_INT, {0, 0}, NULL, 0, 64, NULL,
+      "walkback training (Bengio et al. 2013): up to this many extra pairs per example, each "
+      "the corruption of a state of the model's own chain started at the example, paired with "
+      "the clean example; 0 = none"},
+     CFG(train.walkback), NULL, 0},
+    {{"walkback_p", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, BELOW_1, NULL,
+      "0: every example takes all `walkback` pairs (fixed k, as the reference GSN code); above "
+      "0: after each pair the chain goes on with this probability, up to `walkback` pairs (the "
+      "paper's geometric walkback)"},
+     CFG(train.walkback_p), NULL, 0},
+    {{"walkback_chain", DAECL_PARAM_ENUM, {0, 0}, "sample", 0, 0, "sample|mean",
+      "how the walkback chain leaves a reconstruction: a draw from the decoder's likelihood, "
+      "or its mean"},
+     CFG(train.walkback_mean), NULL, 0},
 };
 
 static const daecl__cfg_key eval_keys[] = {

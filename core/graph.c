@@ -8,7 +8,8 @@
 #include "core/error.h"
 
 int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_max,
-                       daecl_optim_kind kind, double momentum, daecl_graph **out, daecl_err *err)
+                       uint32_t rows_max, daecl_optim_kind kind, double momentum,
+                       daecl_graph **out, daecl_err *err)
 {
     *out = NULL;
     daecl_graph *g = calloc(1, sizeof *g);
@@ -17,20 +18,22 @@ int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_ma
     g->s = s;
     g->m = m;
     g->batch_max = batch_max;
+    g->rows_max = rows_max > batch_max ? rows_max : batch_max;
     int rc;
     size_t acts = 0;
     for (uint32_t l = 0; l < m->n_layers; l++) {
         g->act_off[l] = acts;
-        acts += (size_t)batch_max * m->layers[l].out;
+        acts += (size_t)g->rows_max * m->layers[l].out;
     }
-    size_t delta = (size_t)batch_max * m->max_width;
+    size_t delta = (size_t)g->rows_max * m->max_width;
     if ((rc = daecl_session_alloc(s, m->n_params, "parameters", &g->params, err)) ||
         (rc = daecl_session_alloc(s, m->n_params, "gradients", &g->grads, err)) ||
         (rc = daecl_session_alloc(s, acts, "activations", &g->acts, err)) ||
         (rc = daecl_session_alloc(s, delta, "backward buffer 1", &g->delta[0], err)) ||
         (rc = daecl_session_alloc(s, delta, "backward buffer 2", &g->delta[1], err)) ||
-        (rc = daecl_session_alloc(s, batch_max, "per-row losses", &g->nll, err)) ||
-        (rc = daecl_session_alloc(s, (size_t)batch_max * m->dim, "corrupted batch", &g->input, err)))
+        (rc = daecl_session_alloc(s, g->rows_max, "per-row losses", &g->nll, err)) ||
+        (rc = daecl_session_alloc(s, (size_t)g->rows_max * m->dim, "corrupted batch", &g->input,
+                                  err)))
         goto fail;
     int need1 = kind != DAECL_OPTIM_SGD || momentum > 0;
     int need2 = kind != DAECL_OPTIM_SGD;
@@ -67,7 +70,15 @@ static daecl_slice layer_in(const daecl_graph *g, daecl_slice x, uint32_t l)
     return l == 0 ? x : daecl_graph_layer_out(g, l - 1);
 }
 
-int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err)
+/* Rows [row0, row0 + n) of layer l's output. */
+static daecl_slice out_rows(const daecl_graph *g, uint32_t l, size_t row0)
+{
+    return daecl_at(g->acts, g->act_off[l] + row0 * g->m->layers[l].out);
+}
+
+/* Layers 0..last on rows [row0, row0 + n), x their input rows. */
+static int forward(daecl_graph *g, daecl_slice x, size_t n, size_t row0, uint32_t last,
+                   daecl_err *err)
 {
     const daecl_backend_ops *be = g->s->be;
     void *ctx = g->s->ctx;
@@ -76,7 +87,7 @@ int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, 
         last = m->n_layers - 1;
     for (uint32_t l = 0; l <= last; l++) {
         const daecl_dense *ly = &m->layers[l];
-        daecl_slice in = layer_in(g, x, l), out = daecl_graph_layer_out(g, l);
+        daecl_slice in = l == 0 ? x : out_rows(g, l - 1, row0), out = out_rows(g, l, row0);
         daecl_slice w = daecl_at(g->params, ly->w_off);
         int rc;
         if (ly->tied) /* out (n, out) = in (n, in) W_owner (in, out) */
@@ -95,8 +106,30 @@ int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, 
     return 0;
 }
 
+int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err)
+{
+    return forward(g, x, n, 0, last, err);
+}
+
+int daecl_graph_forward_rows(daecl_graph *g, daecl_slice x, size_t n, size_t row0,
+                             daecl_err *err)
+{
+    return forward(g, x, n, row0, UINT32_MAX, err);
+}
+
+daecl_slice daecl_graph_output_row(const daecl_graph *g, size_t row)
+{
+    return out_rows(g, g->m->n_layers - 1, row);
+}
+
 int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
                      size_t mean_rows, daecl_err *err)
+{
+    return daecl_graph_loss_rows(g, clean, n, loss_dst, mean_rows, n, err);
+}
+
+int daecl_graph_loss_rows(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
+                          size_t mean_rows, size_t sum_rows, daecl_err *err)
 {
     const daecl_model *m = g->m;
     daecl_slice a = daecl_graph_layer_out(g, m->n_layers - 1);
@@ -106,7 +139,7 @@ int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice lo
                                      daecl_at(g->nll, 0), grad, err);
     if (rc)
         return rc;
-    return g->s->be->sum(g->s->ctx, daecl_at(g->nll, 0), n, loss_dst, err);
+    return g->s->be->sum(g->s->ctx, daecl_at(g->nll, 0), sum_rows, loss_dst, err);
 }
 
 int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err)
@@ -283,7 +316,9 @@ size_t daecl_graph_gemm_shapes(const daecl_graph *g, const daecl_config *cfg,
                                daecl_graph_gemm *out, size_t max)
 {
     const daecl_model *m = g->m;
-    size_t b = g->batch_max, n = 0;
+    /* Backward runs on every pair: all rows_max of them with fixed-k
+     * walkback; geometric walkback's count varies, and batch_max stands in. */
+    size_t b = g->batch_max, bb = cfg->train.walkback_p > 0 ? b : g->rows_max, n = 0;
 #define PRODUCT(l_, what_, ta_, tb_, m_, n_, k_, beta_)                                           \
     do {                                                                                       \
         if (n < max)                                                                           \
@@ -301,19 +336,19 @@ size_t daecl_graph_gemm_shapes(const daecl_graph *g, const daecl_config *cfg,
         const daecl_dense *ly = &m->layers[l];
         if (fused) {
             if (l > 0)
-                PRODUCT(l, "input grad", 0, 0, b, ly->in, ly->out, 0.0f);
-            PRODUCT(l, "weight grad", 1, 0, ly->out, ly->in, b, keep);
+                PRODUCT(l, "input grad", 0, 0, bb, ly->in, ly->out, 0.0f);
+            PRODUCT(l, "weight grad", 1, 0, ly->out, ly->in, bb, keep);
             continue;
         }
         uint32_t owner = ly->tied ? ly->tied_to : l;
         float beta = written[owner] ? 1.0f : 0.0f;
         written[owner] = 1;
         if (ly->tied)
-            PRODUCT(l, "weight grad", 1, 0, ly->in, ly->out, b, beta);
+            PRODUCT(l, "weight grad", 1, 0, ly->in, ly->out, bb, beta);
         else
-            PRODUCT(l, "weight grad", 1, 0, ly->out, ly->in, b, beta);
+            PRODUCT(l, "weight grad", 1, 0, ly->out, ly->in, bb, beta);
         if (l > 0)
-            PRODUCT(l, "input grad", 0, ly->tied, b, ly->in, ly->out, 0.0f);
+            PRODUCT(l, "input grad", 0, ly->tied, bb, ly->in, ly->out, 0.0f);
     }
 #undef PRODUCT
     return n;

@@ -11,22 +11,26 @@
 typedef struct daecl_graph {
     daecl_session *s;
     const daecl_model *m;
-    uint32_t batch_max;
+    uint32_t batch_max;  /* rows of a batch */
+    uint32_t rows_max;   /* rows the activations hold: batch_max, more with walkback's pairs */
     daecl_buf *params;   /* (n_params) */
     daecl_buf *grads;    /* (n_params) */
     daecl_buf *state1;   /* (n_params): SGD velocity or Adam m; NULL for plain SGD */
     daecl_buf *state2;   /* (n_params): Adam v; NULL for SGD */
-    daecl_buf *acts;     /* layer l's output (batch_max, out_l) at act_off[l] */
+    daecl_buf *acts;     /* layer l's output (rows_max, out_l) at act_off[l] */
     size_t act_off[DAECL_MAX_DENSE];
-    daecl_buf *delta[2]; /* (batch_max, max_width) each: backward ping-pong */
-    daecl_buf *nll;      /* (batch_max): per-row loss of the last batch */
-    daecl_buf *input;    /* (batch_max, D): the corrupted copy of a batch */
+    daecl_buf *delta[2]; /* (rows_max, max_width) each: backward ping-pong */
+    daecl_buf *nll;      /* (rows_max): per-row loss of the last batch */
+    daecl_buf *input;    /* (rows_max, D): the corrupted copy of a batch */
 } daecl_graph;
 
-/* Allocates every buffer for batches of up to batch_max rows; optimiser
- * state only where `kind`/`momentum` need it. Parameters start at zero. */
+/* Allocates every buffer for batches of up to batch_max rows, whose
+ * forward and backward passes run on up to rows_max >= batch_max rows (a
+ * batch's walkback pairs; 0: batch_max); optimiser state only where
+ * `kind`/`momentum` need it. Parameters start at zero. */
 int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_max,
-                       daecl_optim_kind kind, double momentum, daecl_graph **out, daecl_err *err);
+                       uint32_t rows_max, daecl_optim_kind kind, double momentum,
+                       daecl_graph **out, daecl_err *err);
 void daecl_graph_destroy(daecl_graph *g);
 
 /* Output of layer l for the last forward pass: (n, out_l). */
@@ -35,6 +39,12 @@ daecl_slice daecl_graph_layer_out(const daecl_graph *g, uint32_t l);
 /* Forward pass of x (n, D) through every layer (up to and including
  * `last`, or all when last >= n_layers). */
 int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err);
+/* The same for rows [row0, row0 + n) of the activations: x holds those n
+ * rows' inputs; the other rows' activations stay as they are. */
+int daecl_graph_forward_rows(daecl_graph *g, daecl_slice x, size_t n, size_t row0,
+                             daecl_err *err);
+/* Output of the last layer at row `row`. */
+daecl_slice daecl_graph_output_row(const daecl_graph *g, size_t row);
 
 /* Loss of the last forward pass against the clean batch: per-row nll into
  * g->nll, their sum into loss_dst[0]; with mean_rows > 0, dL/dA into
@@ -43,6 +53,10 @@ int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, 
  * batch); 0: no gradient. */
 int daecl_graph_loss(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
                      size_t mean_rows, daecl_err *err);
+/* The same, with loss_dst[0] the sum of the first sum_rows rows' nll only
+ * (a batch's clean pairs, ahead of its walkback pairs). */
+int daecl_graph_loss_rows(daecl_graph *g, daecl_slice clean, size_t n, daecl_slice loss_dst,
+                          size_t mean_rows, size_t sum_rows, daecl_err *err);
 
 /* Backward pass for input x (n, D) after forward + loss(want_grad): fills
  * g->grads with the gradient of the batch-mean loss. */
@@ -72,7 +86,8 @@ typedef struct daecl_graph_gemm {
 } daecl_graph_gemm;
 
 /* The GEMMs one training step runs at batch_max rows (forward, then
- * backward_update with cfg's optimiser), in the order it runs them: at most
+ * backward_update with cfg's optimiser; backward on rows_max rows with
+ * fixed-k walkback), in the order it runs them: at most
  * max into out; returns how many there are (at most 3 * DAECL_MAX_DENSE).
  * `daecl tune` tunes these. Enqueues nothing. */
 size_t daecl_graph_gemm_shapes(const daecl_graph *g, const daecl_config *cfg,

@@ -24,6 +24,7 @@ typedef struct replica {
     uint32_t entry;
     daecl_session *s;
     daecl_graph *g;
+    daecl_walkback *wb; /* g's walkback buffers, or NULL */
     daecl_feeder *f;
     int owned;  /* 0: replica 0, the run's own */
     int active; /* 0: left out (its weights are stale from then on) */
@@ -57,6 +58,7 @@ struct daecl_replicas {
     daecl_pool *pool;
     /* the step under way, for the pool's workers */
     size_t step_first, step_n;
+    size_t step_pairs; /* the global batch's training pairs: its rows and their walkback's */
     uint32_t epoch;
     uint64_t optim_t;
     double t0;
@@ -166,8 +168,10 @@ static int open_replica(daecl_replicas *p, replica *r, daecl_err *err)
     const daecl_plugin_cfg *be = daecl_replicas_backend(c, r->entry);
     int rc = daecl_session_create(c, be, &r->s, err);
     if (!rc)
-        rc = daecl_graph_create(r->s, p->m, p->loc[0].g->batch_max, c->optimizer.kind,
-                                c->optimizer.momentum, &r->g, err);
+        rc = daecl_graph_create(r->s, p->m, p->loc[0].g->batch_max, p->loc[0].g->rows_max,
+                                c->optimizer.kind, c->optimizer.momentum, &r->g, err);
+    if (!rc)
+        rc = daecl_walkback_create(r->g, c, &r->wb, err);
     uint64_t limit = (uint64_t)(c->data.resident_max_mb * 1048576.0);
     if (!rc)
         rc = daecl_feeder_create(r->s, p->train, p->loc[0].g->batch_max, limit, "training set",
@@ -293,8 +297,8 @@ static void initial_weights(daecl_replicas *p)
 
 int daecl_replicas_create(const daecl_config *cfg, daecl_comm *comm, const daecl_model *m,
                           const daecl_dataset *train, daecl_session *s0, daecl_graph *g0,
-                          daecl_feeder *f0, const uint32_t *entries, uint32_t n_entries,
-                          daecl_replicas **out, daecl_err *err)
+                          daecl_walkback *wb0, daecl_feeder *f0, const uint32_t *entries,
+                          uint32_t n_entries, daecl_replicas **out, daecl_err *err)
 {
     *out = NULL;
     daecl_replicas *p = calloc(1, sizeof *p);
@@ -305,8 +309,8 @@ int daecl_replicas_create(const daecl_config *cfg, daecl_comm *comm, const daecl
     p->m = m;
     p->train = train;
     p->n_local = n_entries ? n_entries : 1;
-    p->loc[0] = (replica){.entry = entries ? entries[0] : 0, .s = s0, .g = g0, .f = f0,
-                          .active = 1};
+    p->loc[0] = (replica){.entry = entries ? entries[0] : 0, .s = s0, .g = g0, .wb = wb0,
+                          .f = f0, .active = 1};
     int rc = 0;
     for (uint32_t j = 1; j < p->n_local && !rc; j++) {
         p->loc[j] = (replica){.entry = entries[j], .owned = 1, .active = 1};
@@ -374,6 +378,7 @@ void daecl_replicas_destroy(daecl_replicas *p)
         if (!r->owned)
             continue;
         daecl_feeder_destroy(r->f);
+        daecl_walkback_destroy(r->wb);
         daecl_graph_destroy(r->g);
         daecl_session_destroy(r->s);
     }
@@ -394,7 +399,7 @@ static void compute(void *arg, size_t j)
     daecl_replicas *p = arg;
     replica *r = &p->loc[j];
     const daecl_config *c = p->cfg;
-    size_t np = p->m->n_params, dim = p->train->dim;
+    size_t np = p->m->n_params;
     daecl_err *err = &r->err;
     r->rc = 0;
     r->compute_s = r->read_s = 0;
@@ -403,18 +408,13 @@ static void compute(void *arg, size_t j)
         r->t_done = daecl_now();
         return;
     }
-    size_t first = p->step_first + r->first, n = r->count;
-    daecl_slice x, xt = daecl_at(r->g->input, 0);
-    daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .epoch = p->epoch, .pos0 = (uint32_t)first};
-    daecl_shape shape;
-    daecl_dataset_shape(p->train, &shape);
+    daecl_pairs pr;
     int rc;
-    if ((rc = daecl_feeder_batch(r->f, first, n, &x, err)) ||
-        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &shape, &key, err)) ||
-        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
-        (rc = daecl_graph_loss(r->g, x, n, daecl_at(r->loss, 0), p->step_n, err)) ||
-        (rc = daecl_graph_backward(r->g, xt, n, err)) ||
+    /* The loss is the mean over the global batch's pairs: each replica's
+     * gradient is its pairs' sum over that count. */
+    if ((rc = daecl_pairs_loss(r->g, r->wb, r->f, p->train, c, p->epoch, p->step_first + r->first,
+                               r->count, daecl_at(r->loss, 0), p->step_pairs, &pr, err)) ||
+        (rc = daecl_graph_backward(r->g, pr.in, pr.n_pairs, err)) ||
         (rc = r->s->be->finish(r->s->ctx, err))) {
         r->rc = rc;
         return;
@@ -579,19 +579,13 @@ static int lone_step(daecl_replicas *p, replica *r, daecl_slice loss_dst, double
                      daecl_err *err)
 {
     const daecl_config *c = p->cfg;
-    size_t first = p->step_first, n = p->step_n, dim = p->train->dim;
-    daecl_slice x, xt = daecl_at(r->g->input, 0);
-    daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .epoch = p->epoch, .pos0 = (uint32_t)first};
-    daecl_shape shape;
-    daecl_dataset_shape(p->train, &shape);
+    size_t n = p->step_n;
+    daecl_pairs pr;
     int own = r == &p->loc[0];
     int rc;
-    if ((rc = daecl_feeder_batch(r->f, first, n, &x, err)) ||
-        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &shape, &key, err)) ||
-        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
-        (rc = daecl_graph_loss(r->g, x, n, own ? loss_dst : daecl_at(r->loss, 0), n, err)) ||
-        (rc = daecl_graph_backward_update(r->g, xt, n, c, p->optim_t, err)))
+    if ((rc = daecl_pairs_loss(r->g, r->wb, r->f, p->train, c, p->epoch, p->step_first, n,
+                               own ? loss_dst : daecl_at(r->loss, 0), 0, &pr, err)) ||
+        (rc = daecl_graph_backward_update(r->g, pr.in, pr.n_pairs, c, p->optim_t, err)))
         return rc;
     *loss = 0.0;
     r->acc.rows += (double)n; /* untimed: a lone replica is not waited for */
@@ -629,6 +623,7 @@ int daecl_replicas_step(daecl_replicas *p, size_t first, size_t n, uint32_t epoc
     }
     p->step_first = first;
     p->step_n = n;
+    p->step_pairs = n + (p->loc[0].wb ? daecl_walkback_count(p->cfg, epoch, first, n, NULL) : 0);
     p->epoch = epoch;
     p->optim_t = optim_t;
     daecl_shares_split(n, p->weights, p->n_world, p->w_first, p->w_count);

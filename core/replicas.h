@@ -27,6 +27,7 @@
 #include "core/feeder.h"
 #include "core/graph.h"
 #include "core/session.h"
+#include "core/walkback.h"
 
 /* One replica of the world, as every rank knows it (exchanged at start). */
 typedef struct daecl_replica_desc {
@@ -56,11 +57,11 @@ typedef struct daecl_replicas daecl_replicas;
  * and before any step, a world with more replicas than rows in a batch
  * and two replicas on one device. `entries` lists this rank's entries
  * (core/replicas.c: daecl_replicas_entries) and n_entries their count;
- * replica 0 is entries[0]. */
+ * replica 0 is entries[0], wb0 its walkback buffers (NULL: none). */
 int daecl_replicas_create(const daecl_config *cfg, daecl_comm *comm, const daecl_model *m,
                           const daecl_dataset *train, daecl_session *s0, daecl_graph *g0,
-                          daecl_feeder *f0, const uint32_t *entries, uint32_t n_entries,
-                          daecl_replicas **out, daecl_err *err);
+                          daecl_walkback *wb0, daecl_feeder *f0, const uint32_t *entries,
+                          uint32_t n_entries, daecl_replicas **out, daecl_err *err);
 void daecl_replicas_destroy(daecl_replicas *p);
 
 /* This rank's entries of parallel.devices: local rank k of L takes the

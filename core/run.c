@@ -231,8 +231,9 @@ static int start_on(daecl_run *r, const daecl_plugin_cfg *backend, daecl_err *er
     uint32_t b = c->train.batch_size;
     if (b > r->train->n_rows)
         b = (uint32_t)r->train->n_rows;
-    if ((rc = daecl_graph_create(r->s, &r->model, b, c->optimizer.kind, c->optimizer.momentum,
-                                 &r->g, err)))
+    if ((rc = daecl_graph_create(r->s, &r->model, b, daecl_walkback_rows(c, b), c->optimizer.kind,
+                                 c->optimizer.momentum, &r->g, err)) ||
+        (rc = daecl_walkback_create(r->g, c, &r->wb, err)))
         return rc;
     uint64_t limit = (uint64_t)(c->data.resident_max_mb * 1048576.0);
     if ((rc = daecl_feeder_create(r->s, r->train, b, limit, "training set", &r->train_feed, err)))
@@ -267,8 +268,8 @@ int daecl_run_start_parallel(daecl_run *r, daecl_comm *comm, daecl_err *err)
         daecl_err_prefix(err, "parallel.devices.%u: ", entries[0]);
     if ((rc = daecl_replicas_agree(comm, rc, err)))
         return rc;
-    return daecl_replicas_create(r->cfg, comm, &r->model, r->train, r->s, r->g, r->train_feed,
-                                 entries, n, &r->rep, err);
+    return daecl_replicas_create(r->cfg, comm, &r->model, r->train, r->s, r->g, r->wb,
+                                 r->train_feed, entries, n, &r->rep, err);
 }
 
 int daecl_run_shuffle(daecl_run *r, uint32_t epoch, daecl_err *err)
@@ -357,6 +358,7 @@ void daecl_run_close(daecl_run *r)
     daecl_replicas_destroy(r->rep);
     daecl_feeder_destroy(r->train_feed);
     daecl_feeder_destroy(r->test_feed);
+    daecl_walkback_destroy(r->wb);
     daecl_graph_destroy(r->g);
     daecl_session_destroy(r->s);
     daecl_dataset_destroy(r->train);
@@ -401,7 +403,7 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
                    size_t *rows, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
-    size_t b = r->g->batch_max, n_rows = r->train->n_rows, dim = r->train->dim;
+    size_t b = r->g->batch_max, n_rows = r->train->n_rows;
     size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
     int stop_local = r->stop && *r->stop;
     if (daecl_replicas_parallel(r->rep)) {
@@ -418,19 +420,11 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
         return 0;
     }
     r->stop_all = stop_local;
-    daecl_slice x, xt = daecl_at(r->g->input, 0);
-    /* The noise key 2.0: the batch's rows by their positions in this
-     * epoch's permutation, so the noise is the examples', not the step's. */
-    daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .epoch = epoch, .pos0 = (uint32_t)first};
-    daecl_shape shape;
-    daecl_dataset_shape(r->train, &shape);
+    daecl_pairs pr;
     int rc;
-    if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
-        (rc = daecl_session_corrupt(r->s, x, xt, n, dim, &shape, &key, err)) ||
-        (rc = daecl_graph_forward(r->g, xt, n, UINT32_MAX, err)) ||
-        (rc = daecl_graph_loss(r->g, x, n, loss_dst, n, err)) ||
-        (rc = daecl_graph_backward_update(r->g, xt, n, c, optim_t, err)))
+    if ((rc = daecl_pairs_loss(r->g, r->wb, r->train_feed, r->train, c, epoch, first, n, loss_dst,
+                               0, &pr, err)) ||
+        (rc = daecl_graph_backward_update(r->g, pr.in, pr.n_pairs, c, optim_t, err)))
         return rc;
     *rows = n;
     return 0;

@@ -22,6 +22,7 @@
 #include "core/model.h"
 #include "core/registry.h"
 #include "core/session.h"
+#include "core/walkback.h"
 
 #include "core/compat.h"
 #include "core/comm.h"
@@ -36,6 +37,7 @@ typedef struct daecl_run {
     daecl_model model;
     daecl_session *s;
     daecl_graph *g;
+    daecl_walkback *wb; /* train.walkback's buffers on g's device, or NULL */
     daecl_feeder *train_feed, *test_feed;
     float *params, *s1, *s2; /* host copies (n_params each; s1/s2 NULL when unused) */
     size_t steps_per_epoch;

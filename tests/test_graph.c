@@ -47,7 +47,7 @@ static void fixture_open_with(fixture *f, const char *act, int tied, const char 
     const daecl_likelihood_ops *lik = f->cfg->likelihood.plugin->ops;
     assert_int_equal(daecl_model_init(&f->model, f->cfg, DIM, lik->params_per_dim, &err), 0);
     assert_int_equal(daecl_session_create(f->cfg, NULL, &f->s, &err), 0);
-    assert_int_equal(daecl_graph_create(f->s, &f->model, N_ROWS, f->cfg->optimizer.kind,
+    assert_int_equal(daecl_graph_create(f->s, &f->model, N_ROWS, 0, f->cfg->optimizer.kind,
                                         f->cfg->optimizer.momentum, &f->g, &err),
                      0);
     assert_int_equal(daecl_session_alloc(f->s, N_ROWS * DIM, "x", &f->x, &err), 0);

@@ -2,7 +2,8 @@
  * and 3 replicas sharing the same global batches, evenly and unevenly, on
  * two POCL devices (POCL_DEVICES="pthread pthread") and the cpu backend
  * beside them; the weights after 20 steps of SGD with momentum, of plain
- * SGD (fused on one device, reduced on several) and of Adam; the test NLL;
+ * SGD (fused on one device, reduced on several), of Adam and of SGD with
+ * walkback; the test NLL;
  * replicas bit-identical at a checkpoint, and a divergence caught. The
  * world over MPI ranks is tests/test_mpi_train.c's. */
 #include <math.h>
@@ -32,6 +33,9 @@
 
 static char *dir;
 static char train_path[2048], test_path[2048];
+/* What train() trains besides its fixed keys: the likelihood section, and
+ * keys added to the train section (", key: value, ..."). */
+static const char *likelihood = "bernoulli", *train_extra = "";
 
 static int setup(void **state)
 {
@@ -95,13 +99,13 @@ static void train(const char *optimizer, const char *backend, const char *device
              "data: {train: %s, test: %s}\n"
              "model: {encoder: [{units: 12, activation: sigmoid}]}\n"
              "corruption: {plugin: masking, p: 0.25}\n"
-             "likelihood: bernoulli\n"
+             "likelihood: %s\n"
              "optimizer: %s\n"
-             "train: {epochs: 2, batch_size: 40}\n"
+             "train: {epochs: 2, batch_size: 40%s}\n"
              "eval: {probe: false, denoising: false}\n"
              "backend: %s\n"
              "parallel: {devices: %s, measure_steps: 1000}\n",
-             train_path, test_path, optimizer, backend, devices);
+             train_path, test_path, likelihood, optimizer, train_extra, backend, devices);
     snprintf(path, sizeof path, "%s/exp.yaml", dir);
     test_write_file(path, yaml, strlen(yaml));
     daecl_run r;
@@ -207,6 +211,20 @@ static void test_adam(void **state)
 {
     (void)state;
     equivalence("{name: adam, lr: 0.01}");
+}
+
+/* Geometric walkback: each replica walks its own rows' chains, and the
+ * gradient is the mean over the global batch's pairs. A Gaussian decoder,
+ * so no chain's draw flips on a last-bit difference between devices; plain
+ * SGD, whose step shows the gradient's scale. */
+static void test_walkback(void **state)
+{
+    (void)state;
+    likelihood = "{plugin: gaussian, sigma: 0.5}";
+    train_extra = ", walkback: 2, walkback_p: 0.6";
+    equivalence("{name: sgd, lr: 0.02}");
+    likelihood = "bernoulli";
+    train_extra = "";
 }
 
 /* The world is refused before step 0 when a device is listed twice or a
@@ -409,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_sgd_momentum),
         cmocka_unit_test(test_plain_sgd),
         cmocka_unit_test(test_adam),
+        cmocka_unit_test(test_walkback),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_divergence_caught),
         cmocka_unit_test(test_resume_worlds),

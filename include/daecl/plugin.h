@@ -133,7 +133,8 @@ enum {
     DAECL_STREAM_INIT = 3,             /* epoch 0, position = layer, block = weight index */
     DAECL_STREAM_SAMPLE = 4,           /* substep = chain step, position = row */
     DAECL_STREAM_PROBE = 5,
-    DAECL_STREAM_TOY = 6               /* core/toy.c; epoch = split (0 train, 1 test), position = row */
+    DAECL_STREAM_TOY = 6,              /* core/toy.c; epoch = split (0 train, 1 test), position = row */
+    DAECL_STREAM_WALKBACK = 7          /* epoch, position; substep j: whether walkback goes on to step j */
 };
 
 /* The shape of one example (rows excluded), row-major: dims[0..rank), whose
