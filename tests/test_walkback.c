@@ -205,7 +205,8 @@ static void pairs_match_the_chain(const char *train_keys)
     assert_memory_equal(target, htarget, p * dim * sizeof *target);
     assert_memory_equal(in, hin, p * dim * sizeof *in);
     /* The chain moved: later pairs are not the first ones again. */
-    assert_true(memcmp(in, in + n * dim, n * dim * sizeof *in) != 0);
+    size_t later = p - n < n ? p - n : n;
+    assert_true(memcmp(in, in + n * dim, later * dim * sizeof *in) != 0);
     free(in);
     free(target);
     free(hin);
@@ -293,6 +294,7 @@ static void test_the_step_is_the_mean_over_all_pairs(void **state)
     daecl_session_free(b.s, bin);
     daecl_session_free(b.s, btarget);
     daecl_session_free(b.s, bloss);
+    daecl_session_free(a.s, loss);
     daecl_run_close(&a);
     daecl_run_close(&b);
     test_remove_dir(dir);
