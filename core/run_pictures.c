@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checkpoint.h"
 #include "core/draw.h"
 #include "core/error.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "daecl/plugin.h"
 
@@ -195,13 +197,21 @@ static void range2(const float *x, size_t n, double lo[2], double hi[2])
     }
 }
 
+/* The refusal of a run whose examples are not 2-D, from the data or from
+ * the checkpoint's record of them. */
+static int refuse_dim(const char *run_dir, unsigned long long dim, daecl_err *err)
+{
+    return daecl_err_set(err, DAECL_EUSAGE, "cannot draw field.png for %s: its data have %llu "
+                         "values per example and --field needs 2-D data; run `daecl plot %s` "
+                         "without --field for its other pictures, or train on 2-D data (a toy: "
+                         "source, docs/generative.md)", run_dir, dim, run_dir);
+}
+
 int daecl_run_field(daecl_run *r, const char *run_dir, daecl_err *err)
 {
     const daecl_dataset *ds = r->train;
     if (ds->dim != 2)
-        return daecl_err_set(err, DAECL_EUSAGE, "cannot draw field.png for %s: its data have %u "
-                             "values per example and --field needs 2-D data (a toy: source, "
-                             "docs/generative.md)", run_dir, (unsigned)ds->dim);
+        return refuse_dim(run_dir, ds->dim, err);
     const size_t G = DAECL_RUN_FIELD_GRID, n_grid = G * G;
     size_t n_pts = ds->n_rows < DAECL_RUN_FIELD_POINTS ? ds->n_rows : DAECL_RUN_FIELD_POINTS;
     double lo[2], hi[2];
@@ -236,5 +246,22 @@ done:
 int daecl_run_field_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
                            daecl_err *err)
 {
+    /* The checkpoint records the model's width, the data's values per
+     * example (daecl.dim): a run that is not 2-D is refused from its header
+     * before the data load and the device opens. Any trouble reading it
+     * (no checkpoint, not a run folder, a checkpoint older than daecl.dim)
+     * is left for the opening to report in its own words. */
+    static const char *const key[1] = {"daecl.dim"};
+    char path[PATH_MAX], *dim = NULL;
+    daecl_err quiet = {0};
+    if (!daecl_path_join(path, sizeof path, run_dir, "checkpoint.safetensors", &quiet) &&
+        !daecl_checkpoint_meta(path, key, 1, &dim, &quiet) && dim) {
+        char *end;
+        unsigned long long d = strtoull(dim, &end, 10);
+        int bad = !*end && *dim && d != 2;
+        free(dim);
+        if (bad)
+            return refuse_dim(run_dir, d, err);
+    }
     return redraw(run_dir, overrides, n_overrides, daecl_run_field, err);
 }

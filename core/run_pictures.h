@@ -38,7 +38,9 @@ int daecl_run_decode(daecl_run *r, const float *x, size_t n, float *mean, daecl_
 int daecl_run_field(daecl_run *r, const char *run_dir, daecl_err *err);
 
 /* `daecl plot RUN_DIR --field`: opens the run as daecl_run_pictures_redraw
- * does and writes only field.png. */
+ * does and writes only field.png. A run whose checkpoint records data that
+ * are not 2-D (daecl.dim) is refused before its data load or a device
+ * opens. */
 int daecl_run_field_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,
                            daecl_err *err);
 

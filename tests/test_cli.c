@@ -143,6 +143,16 @@ static void test_train_runs_and_reports_its_folder(void **state)
     expect(0, "pictures written", "plot", out, NULL, NULL);
     assert_int_equal(access(curves, R_OK), 0);
     expect(0, "test NLL (nats/example): clean", "eval", out, NULL, NULL);
+    /* --field on 9-D data is refused from the checkpoint, before a device
+     * opens (the debug log names every backend it opens). */
+    char *argv[] = {DAECL_TEST_BIN, "plot", out, "--field", NULL};
+    char *env[] = {"DAECL_LOG=debug", NULL};
+    char *said = NULL;
+    int rc = test_run(argv, env, &said);
+    if (rc != 2 || !strstr(said, "its data have 9 values per example and --field needs 2-D "
+                                 "data; run `daecl plot") || strstr(said, "opening the"))
+        fail_msg("plot --field on 9-D data: exit %d, output:\n%s", rc, said);
+    free(said);
     /* A folder named like a sweep's points (003_corruption.p=0.25_seed=7)
      * is a target, not an override: a '/' before the '='. */
     char swept[1200];
