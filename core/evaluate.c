@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/parzen_eval.h"
 #include "core/runfiles.h"
 
 /* ---- the test set: NLL, denoising -------------------------------------------- */
@@ -289,9 +290,15 @@ int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_p
             cJSON_AddNumberToObject(j, "epoch", st.epoch);
             cJSON_AddStringToObject(j, "device", daecl_session_device_name(r.s));
             daecl_evaluation_to_json(out, j);
+            /* the Parzen numbers of an earlier `eval --parzen` stay, when
+             * they belong to this checkpoint */
+            rc = daecl_parzen_eval_keep(o->run_dir, ckpt_path, st.step, j, err);
         }
         /* NULL j: write_json says out of memory */
-        rc = daecl_runfiles_write_json(o->run_dir, "eval.json", j, "evaluation", err);
+        if (rc)
+            cJSON_Delete(j);
+        else
+            rc = daecl_runfiles_write_json(o->run_dir, "eval.json", j, "evaluation", err);
         if (!rc && json_path && json_path_n)
             snprintf(json_path, json_path_n, "%s/eval.json", o->run_dir);
     }

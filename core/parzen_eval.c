@@ -15,6 +15,8 @@
 
 #include "core/error.h"
 #include "core/fsutil.h"
+#include "core/log.h"
+#include "core/provenance.h"
 #include "core/run.h"
 #include "core/runfiles.h"
 #include "core/sample.h"
@@ -110,6 +112,7 @@ static int write_json(const char *run_dir, daecl_parzen_eval_result *res, const 
         cJSON_DeleteItemFromObject(j, "parzen");
         cJSON_DeleteItemFromObject(j, "memorisation");
         cJSON_AddNumberToObject(p, "step", (double)res->step);
+        cJSON_AddStringToObject(p, "checkpoint_sha256", res->checkpoint_sha256);
         cJSON_AddStringToObject(p, "centres", "decoder means of the chains' last states");
         cJSON_AddNumberToObject(p, "n_samples", res->n_samples);
         cJSON_AddNumberToObject(p, "steps", res->steps);
@@ -146,6 +149,63 @@ static int write_json(const char *run_dir, daecl_parzen_eval_result *res, const 
     return rc;
 }
 
+int daecl_parzen_eval_keep(const char *run_dir, const char *ckpt_path, uint64_t step, cJSON *j,
+                           daecl_err *err)
+{
+    char path[PATH_MAX], own[PATH_MAX];
+    cJSON *old = NULL;
+    int rc = daecl_path_join(path, sizeof path, run_dir, "eval.json", err);
+    if (!rc)
+        rc = daecl_path_join(own, sizeof own, run_dir, "checkpoint.safetensors", err);
+    if (rc)
+        return rc;
+    if ((rc = read_eval_json(path, &old, err))) {
+        if (rc != DAECL_EDATA)
+            return rc;
+        /* not JSON: nothing in it to keep, and the rewrite mends it */
+        daecl_log(DAECL_LOG_WARN, NULL, "%s was not a JSON object; rewriting it", path);
+        *err = (daecl_err){0};
+        return 0;
+    }
+    cJSON *p = old ? cJSON_GetObjectItemCaseSensitive(old, "parzen") : NULL;
+    cJSON *m = old ? cJSON_GetObjectItemCaseSensitive(old, "memorisation") : NULL;
+    if (!p && !m) {
+        cJSON_Delete(old);
+        return 0;
+    }
+    /* The checkpoint's SHA-256 when eval.json recorded it; from before
+     * that, its step, and only for the run's own checkpoint (the one
+     * --parzen reads). O(checkpoint size) to hash, once. */
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(p, "checkpoint_sha256");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(p, "step");
+    int same = 0;
+    if (cJSON_IsString(sha) && sha->valuestring[0]) {
+        char hex[65];
+        if ((rc = daecl_provenance_sha256_file(ckpt_path, hex, err))) {
+            cJSON_Delete(old);
+            return rc;
+        }
+        same = strcmp(hex, sha->valuestring) == 0;
+    } else if (cJSON_IsNumber(at)) {
+        same = (double)step == at->valuedouble && strcmp(ckpt_path, own) == 0;
+    }
+    if (same) {
+        cJSON_DeleteItemFromObject(j, "parzen");
+        cJSON_DeleteItemFromObject(j, "memorisation");
+        if (p)
+            cJSON_AddItemToObject(j, "parzen", cJSON_DetachItemViaPointer(old, p));
+        if (m)
+            cJSON_AddItemToObject(j, "memorisation", cJSON_DetachItemViaPointer(old, m));
+    } else {
+        daecl_log(DAECL_LOG_WARN, NULL, "dropped the Parzen estimate and memorisation check "
+                  "from %s: they were measured on another checkpoint than %s (step %llu); run "
+                  "`daecl eval %s --parzen` to measure them again", path, ckpt_path,
+                  (unsigned long long)step, run_dir);
+    }
+    cJSON_Delete(old);
+    return 0;
+}
+
 int daecl_parzen_eval_run(const daecl_parzen_eval_opts *o, daecl_parzen_eval_result *res,
                           daecl_err *err)
 {
@@ -163,6 +223,11 @@ int daecl_parzen_eval_run(const daecl_parzen_eval_opts *o, daecl_parzen_eval_res
     if (stat(o->run_dir, &sb) == 0 && S_ISDIR(sb.st_mode) && stat(ckpt, &sb) != 0)
         return daecl_err_set(err, DAECL_EUSAGE, "%s holds no checkpoint.safetensors: the "
                              "Parzen estimate needs a trained run's folder", o->run_dir);
+    /* eval.json's record of which checkpoint was measured: a plain `daecl
+     * eval` keeps the numbers only beside the same one. */
+    if (stat(ckpt, &sb) == 0 &&
+        (rc = daecl_provenance_sha256_file(ckpt, res->checkpoint_sha256, err)))
+        return rc;
     daecl_trained_opts to = {.run_dir = o->run_dir, .overrides = o->overrides,
                              .n_overrides = o->n_overrides, .command = "eval"};
     daecl_run r;

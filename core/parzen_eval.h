@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/parzen.h"
 
 #define DAECL_PARZEN_EVAL_SAMPLES 10000u
@@ -45,6 +47,7 @@ typedef struct daecl_parzen_eval_result {
      * n_train rows), for each sample and for each test example. */
     double nn_sample_median, nn_sample_p5, nn_test_median, nn_test_p5;
     char json[4096];                 /* the eval.json written */
+    char checkpoint_sha256[65];      /* of the checkpoint measured, hex; eval.json keeps it */
 } daecl_parzen_eval_result;
 
 /* Opens the run on its backend, runs o->n_samples chains from uniform noise
@@ -55,6 +58,16 @@ typedef struct daecl_parzen_eval_result {
  * refused. */
 int daecl_parzen_eval_run(const daecl_parzen_eval_opts *o, daecl_parzen_eval_result *res,
                           daecl_err *err);
+
+/* For a plain `daecl eval` about to write j as RUN_DIR/eval.json: moves
+ * the "parzen" and "memorisation" objects of the eval.json already there
+ * into j when they were measured on the checkpoint at ckpt_path, the one
+ * just evaluated at training step `step` (by the SHA-256 parzen records;
+ * for an eval.json from before it did, by its step, and only for the run's
+ * own checkpoint). Otherwise it logs one line that it dropped them. An
+ * eval.json that is not JSON has nothing to keep. */
+int daecl_parzen_eval_keep(const char *run_dir, const char *ckpt_path, uint64_t step, cJSON *j,
+                           daecl_err *err);
 
 /* The one-line summaries `daecl eval --parzen` prints. */
 void daecl_parzen_eval_print(const daecl_parzen_eval_result *res, FILE *f);

@@ -1,7 +1,8 @@
 /* daecl tests — `daecl eval --parzen` (core/parzen_eval.c): the numbers it
  * writes, their determinism by seed, the test mean against the library
  * recomputed from the same chain samples, the nearest-neighbour distances
- * against a direct double-precision search, and the refusals. One small
+ * against a direct double-precision search, the refusals, and what a
+ * later plain eval keeps of them. One small
  * trained run (tests/support.h: 16-6-16 tanh, 100 training rows, the first
  * 30 of them again as the test set) and one without a test set. */
 #include <math.h>
@@ -11,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/evaluate.h"
 #include "core/parzen_eval.h"
 #include "core/run.h"
 #include "core/sample.h"
@@ -118,6 +120,83 @@ static void test_parzen_eval_writes_the_numbers_and_keeps_eval_json(void **state
     assert_true(cJSON_GetObjectItem(m, "test_p5")->valuedouble == res.nn_test_p5);
     cJSON_Delete(j);
     free(text);
+}
+
+/* eval.json after a plain `daecl eval` of run_dir (core/evaluate.c). */
+static cJSON *plain_eval(void)
+{
+    daecl_eval_opts o = {.run_dir = run_dir};
+    daecl_evaluation e;
+    char json[4096];
+    daecl_err err = {0};
+    if (daecl_eval_run(&o, &e, json, sizeof json, &err))
+        fail_msg("plain eval: %s", err.msg);
+    size_t n;
+    char *text = test_read_file(json, &n);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    assert_non_null(j);
+    assert_non_null(cJSON_GetObjectItem(j, "test_nll_clean"));
+    return j;
+}
+
+/* Rewrites eval.json's parzen.KEY (NULL value: removes it). */
+static void edit_parzen(const char *key, cJSON *value)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/eval.json", run_dir);
+    size_t n;
+    char *text = test_read_file(path, &n);
+    cJSON *j = cJSON_Parse(text), *p = cJSON_GetObjectItem(j, "parzen");
+    assert_non_null(p);
+    cJSON_DeleteItemFromObject(p, key);
+    if (value)
+        cJSON_AddItemToObject(p, key, value);
+    char *out = cJSON_Print(j);
+    test_write_file(path, out, strlen(out));
+    free(out);
+    free(text);
+    cJSON_Delete(j);
+}
+
+/* A plain eval rewrites eval.json with its own numbers and keeps the
+ * Parzen ones measured on the same checkpoint; those of another checkpoint
+ * (by its SHA-256, or by the step of a file from before the hash) go. */
+static void test_plain_eval_keeps_the_parzen_numbers_of_its_checkpoint(void **state)
+{
+    (void)state;
+    daecl_parzen_eval_opts o = opts(5);
+    daecl_parzen_eval_result res;
+    eval(&o, &res);
+    assert_int_equal(strlen(res.checkpoint_sha256), 64);
+    cJSON *j = plain_eval();
+    cJSON *p = cJSON_GetObjectItem(j, "parzen"), *m = cJSON_GetObjectItem(j, "memorisation");
+    assert_non_null(p);
+    assert_non_null(m);
+    assert_true(cJSON_GetObjectItem(p, "test_ll_mean")->valuedouble == res.score.mean);
+    assert_string_equal(cJSON_GetObjectItem(p, "checkpoint_sha256")->valuestring,
+                        res.checkpoint_sha256);
+    assert_true(cJSON_GetObjectItem(m, "sample_median")->valuedouble == res.nn_sample_median);
+    cJSON_Delete(j);
+
+    /* from before the hash: the same step keeps them, another drops them */
+    edit_parzen("checkpoint_sha256", NULL);
+    j = plain_eval();
+    assert_non_null(cJSON_GetObjectItem(j, "parzen"));
+    cJSON_Delete(j);
+    edit_parzen("step", cJSON_CreateNumber(20));
+    j = plain_eval();
+    assert_null(cJSON_GetObjectItem(j, "parzen"));
+    assert_null(cJSON_GetObjectItem(j, "memorisation"));
+    cJSON_Delete(j);
+
+    /* another checkpoint's hash */
+    eval(&o, &res);
+    edit_parzen("checkpoint_sha256", cJSON_CreateString("00"));
+    j = plain_eval();
+    assert_null(cJSON_GetObjectItem(j, "parzen"));
+    assert_null(cJSON_GetObjectItem(j, "memorisation"));
+    cJSON_Delete(j);
 }
 
 static void test_parzen_eval_is_deterministic_by_seed(void **state)
@@ -244,6 +323,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parzen_eval_writes_the_numbers_and_keeps_eval_json),
+        cmocka_unit_test(test_plain_eval_keeps_the_parzen_numbers_of_its_checkpoint),
         cmocka_unit_test(test_parzen_eval_is_deterministic_by_seed),
         cmocka_unit_test(test_parzen_eval_matches_the_library_and_a_direct_search),
         cmocka_unit_test(test_parzen_eval_refuses_bad_options_and_a_run_without_test_set),
