@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "daecl/error.h"
@@ -41,6 +42,38 @@ struct daecl_train_opts;
  * parsed arguments; nothing set for stopping. */
 void cli_train_opts(const cli_run_args_t *a, int resume, struct daecl_train_opts *o);
 int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *a);
+
+/* The options of a command that reads one trained run (sample, eval
+ * --parzen), as a table: each names an option and where its value goes. */
+typedef enum cli_opt_kind {
+    CLI_OPT_FLAG,   /* no value: *(int *)dst = 1; a NULL dst accepts and ignores it */
+    CLI_OPT_U32,    /* a whole number in [lo, hi] (cli_number) into a uint32_t */
+    CLI_OPT_U64,    /* ... into a uint64_t */
+    CLI_OPT_SIZE,   /* ... into a size_t */
+    CLI_OPT_STRING, /* the value as given into a const char * */
+    CLI_OPT_CALL    /* parse(cmd, value, dst) reads it: 0, or 2 after its usage error */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name; /* "--chains", "-q" */
+    cli_opt_kind kind;
+    void *dst;
+    unsigned long long lo, hi; /* the numbers' range */
+    int *given;                /* set to 1 when the option is given; may be NULL */
+    int (*parse)(const cli_command *cmd, const char *value, void *dst);
+} cli_opt;
+
+/* Reads argv (argv[0] is the command): the options of opts[n_opts], each
+ * valued one as `--name VALUE` (a missing value, an empty one or one
+ * starting with -- is "NAME needs a value"); KEY=VALUE overrides into
+ * overrides[CLI_MAX_OVERRIDES] (*n_overrides of them), told from the run
+ * folder as cli_run_args tells them; and the run folder, which must be
+ * given. An option not in the table is "unknown option 'X'", or "'X' is
+ * not an option of SCOPE" when scope is not NULL. Returns 0, or 2 after
+ * cmd's usage error. */
+int cli_read_run_opts(const cli_command *cmd, const cli_opt *opts, size_t n_opts,
+                      const char *scope, int argc, char **argv, const char **run_dir,
+                      const char **overrides, size_t *n_overrides);
 
 /* SIGINT, SIGTERM and SIGHUP ask a run to stop after its current step:
  * cli_stop_requested gets the signal's number. SIGPIPE is ignored, so a

@@ -1,10 +1,8 @@
 /* daecl eval RUN_DIR [--probe-baseline]: judge a trained run; with
  * --parzen, the Parzen estimate of its chain samples instead. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/evaluate.h"
@@ -53,9 +51,11 @@ const cli_command cli_eval = {
     .run = run,
 };
 
-/* LO:HI:K; a bad grid gets daecl_parzen_eval_run's sentence, a bad string one here. */
-static int grid(const char *v, daecl_parzen_eval_opts *o)
+/* --sigmas LO:HI:K into the daecl_parzen_eval_opts at dst; a bad grid gets
+ * daecl_parzen_eval_run's sentence, a bad string one here. */
+static int grid(const cli_command *cmd, const char *v, void *dst)
 {
+    daecl_parzen_eval_opts *o = dst;
     char *end;
     o->sigma_lo = strtod(v, &end);
     if (end != v && *end == ':') {
@@ -63,13 +63,13 @@ static int grid(const char *v, daecl_parzen_eval_opts *o)
         o->sigma_hi = strtod(h, &end);
         if (end != h && *end == ':') {
             unsigned long long k = 0;
-            if (cli_number(&cli_eval, "--sigmas' K", end + 1, 0, 1000000, &k))
+            if (cli_number(cmd, "--sigmas' K", end + 1, 0, 1000000, &k))
                 return 2;
             o->n_sigmas = (size_t)k;
             return 0;
         }
     }
-    return cli_usage_error(&cli_eval, "--sigmas wants LO:HI:K (say 0.05:1:20), not '%s'", v);
+    return cli_usage_error(cmd, "--sigmas wants LO:HI:K (say 0.05:1:20), not '%s'", v);
 }
 
 static int run_parzen(int argc, char **argv)
@@ -79,69 +79,23 @@ static int run_parzen(int argc, char **argv)
     daecl_parzen_eval_defaults(&o);
     o.overrides = overrides;
     int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--parzen") == 0)
-            continue;
-        if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
-            quiet = 1;
-            continue;
-        }
-        if (strncmp(s, "--", 2) != 0) {
-            const char *eq = strchr(s, '=');
-            struct stat st;
-            if (eq && !memchr(s, '/', (size_t)(eq - s)) && (o.run_dir || stat(s, &st) != 0)) {
-                if (o.n_overrides == CLI_MAX_OVERRIDES)
-                    return cli_usage_error(&cli_eval, "too many overrides (at most %d)",
-                                           CLI_MAX_OVERRIDES);
-                overrides[o.n_overrides++] = s;
-            } else if (!o.run_dir) {
-                o.run_dir = s;
-            } else {
-                return cli_usage_error(&cli_eval, "unexpected argument '%s' (overrides look "
-                                       "like backend.plugin=cpu)", s);
-            }
-            continue;
-        }
-        static const char *const valued[] = {"--samples", "--steps", "--seed", "--valid",
-                                              "--sigmas"};
-        size_t which = sizeof valued / sizeof valued[0];
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
-            if (strcmp(s, valued[k]) == 0)
-                which = k;
-        if (which == sizeof valued / sizeof valued[0])
-            return cli_usage_error(&cli_eval, "'%s' is not an option of eval --parzen", s);
-        if (i + 1 >= argc || !argv[i + 1][0] || strncmp(argv[i + 1], "--", 2) == 0)
-            return cli_usage_error(&cli_eval, "%s needs a value", s);
-        const char *v = argv[++i];
-        unsigned long long n = 0;
-        int rc = 0;
-        switch (which) {
-        case 0: /* 0 gets daecl_parzen_eval_run's sentence */
-            rc = cli_number(&cli_eval, s, v, 0, UINT32_MAX, &n);
-            o.n_samples = (uint32_t)n;
-            break;
-        case 1: /* 0 and too many: the sampler's sentences */
-            rc = cli_number(&cli_eval, s, v, 0, UINT32_MAX, &n);
-            o.steps = (uint32_t)n;
-            break;
-        case 2:
-            rc = cli_number(&cli_eval, s, v, 0, UINT64_MAX, &n);
-            o.seed = n;
-            o.has_seed = 1;
-            break;
-        case 3:
-            rc = cli_number(&cli_eval, s, v, 1, SIZE_MAX, &n);
-            o.n_valid = (size_t)n;
-            break;
-        default:
-            rc = grid(v, &o);
-        }
-        if (rc)
-            return rc;
-    }
-    if (!o.run_dir)
-        return cli_usage_error(&cli_eval, "which run? give its folder");
+    const cli_opt opts[] = {
+        {.name = "--parzen", .kind = CLI_OPT_FLAG},
+        {.name = "--quiet", .kind = CLI_OPT_FLAG, .dst = &quiet},
+        {.name = "-q", .kind = CLI_OPT_FLAG, .dst = &quiet},
+        /* 0 gets daecl_parzen_eval_run's sentence; for --steps, 0 and too
+         * many get the sampler's */
+        {.name = "--samples", .kind = CLI_OPT_U32, .dst = &o.n_samples, .hi = UINT32_MAX},
+        {.name = "--steps", .kind = CLI_OPT_U32, .dst = &o.steps, .hi = UINT32_MAX},
+        {.name = "--seed", .kind = CLI_OPT_U64, .dst = &o.seed, .hi = UINT64_MAX,
+         .given = &o.has_seed},
+        {.name = "--valid", .kind = CLI_OPT_SIZE, .dst = &o.n_valid, .lo = 1, .hi = SIZE_MAX},
+        {.name = "--sigmas", .kind = CLI_OPT_CALL, .dst = &o, .parse = grid},
+    };
+    int rc = cli_read_run_opts(&cli_eval, opts, sizeof opts / sizeof opts[0], "eval --parzen",
+                               argc, argv, &o.run_dir, overrides, &o.n_overrides);
+    if (rc)
+        return rc;
     daecl_parzen_eval_result res;
     daecl_err err = {0};
     if (daecl_parzen_eval_run(&o, &res, &err))

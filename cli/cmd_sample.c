@@ -1,10 +1,8 @@
 /* daecl sample RUN_DIR: run the trained DAE as a Markov chain. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/sample.h"
@@ -40,99 +38,46 @@ const cli_command cli_sample = {
     .run = run,
 };
 
+/* --start test|noise|VALUE into the daecl_sample_opts at dst. */
+static int start(const cli_command *cmd, const char *v, void *dst)
+{
+    daecl_sample_opts *o = dst;
+    if (strcmp(v, "test") == 0) {
+        o->start = DAECL_SAMPLE_START_TEST;
+    } else if (strcmp(v, "noise") == 0) {
+        o->start = DAECL_SAMPLE_START_NOISE;
+    } else {
+        char *end;
+        o->start = DAECL_SAMPLE_START_CONST;
+        o->start_value = strtof(v, &end);
+        if (*end || !isfinite(o->start_value))
+            return cli_usage_error(cmd, "--start wants test, noise or a finite number, not "
+                                   "'%s'", v);
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, daecl_sample_opts *o, const char **overrides, int *quiet)
 {
     *o = (daecl_sample_opts){.chains = 16, .steps = 100, .thin = 1, .overrides = overrides};
     *quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--mean") == 0) {
-            o->use_mean = 1;
-            continue;
-        }
-        if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
-            *quiet = 1;
-            continue;
-        }
-        if (strncmp(s, "--", 2) != 0) {
-            /* KEY=VALUE as cli_run_args reads it: no '/' before the '=', and
-             * not an existing folder while the run is still to come */
-            const char *eq = strchr(s, '=');
-            struct stat st;
-            if (eq && !memchr(s, '/', (size_t)(eq - s)) && (o->run_dir || stat(s, &st) != 0)) {
-                if (o->n_overrides == CLI_MAX_OVERRIDES)
-                    return cli_usage_error(&cli_sample, "too many overrides (at most %d)",
-                                           CLI_MAX_OVERRIDES);
-                overrides[o->n_overrides++] = s;
-            } else if (!o->run_dir) {
-                o->run_dir = s;
-            } else {
-                return cli_usage_error(&cli_sample, "unexpected argument '%s' (overrides look "
-                                       "like backend.plugin=cpu)", s);
-            }
-            continue;
-        }
-        static const char *const valued[] = {"--chains", "--steps", "--burn-in", "--thin",
-                                              "--seed", "--start", "--clamp", "--out"};
-        size_t which = sizeof valued / sizeof valued[0];
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
-            if (strcmp(s, valued[k]) == 0)
-                which = k;
-        if (which == sizeof valued / sizeof valued[0])
-            return cli_usage_error(&cli_sample, "unknown option '%s'", s);
-        if (i + 1 >= argc || !argv[i + 1][0] || strncmp(argv[i + 1], "--", 2) == 0)
-            return cli_usage_error(&cli_sample, "%s needs a value", s);
-        const char *v = argv[++i];
-        unsigned long long n = 0;
-        int rc = 0;
-        switch (which) {
-        case 0:
-            rc = cli_number(&cli_sample, s, v, 1, UINT32_MAX, &n);
-            o->chains = (uint32_t)n;
-            break;
-        case 1: /* 0 and too many get check_opts' sentences */
-            rc = cli_number(&cli_sample, s, v, 0, UINT32_MAX, &n);
-            o->steps = (uint32_t)n;
-            break;
-        case 2:
-            rc = cli_number(&cli_sample, s, v, 0, UINT32_MAX, &n);
-            o->burn_in = (uint32_t)n;
-            break;
-        case 3:
-            rc = cli_number(&cli_sample, s, v, 1, UINT32_MAX, &n);
-            o->thin = (uint32_t)n;
-            break;
-        case 4:
-            rc = cli_number(&cli_sample, s, v, 0, UINT64_MAX, &n);
-            o->seed = n;
-            o->has_seed = 1;
-            break;
-        case 5:
-            if (strcmp(v, "test") == 0) {
-                o->start = DAECL_SAMPLE_START_TEST;
-            } else if (strcmp(v, "noise") == 0) {
-                o->start = DAECL_SAMPLE_START_NOISE;
-            } else {
-                char *end;
-                o->start = DAECL_SAMPLE_START_CONST;
-                o->start_value = strtof(v, &end);
-                if (*end || !isfinite(o->start_value))
-                    return cli_usage_error(&cli_sample, "--start wants test, noise or a finite "
-                                           "number, not '%s'", v);
-            }
-            break;
-        case 6:
-            o->clamp_path = v;
-            break;
-        default:
-            o->out_dir = v;
-        }
-        if (rc)
-            return rc;
-    }
-    if (!o->run_dir)
-        return cli_usage_error(&cli_sample, "which run? give its folder");
-    return 0;
+    const cli_opt opts[] = {
+        {.name = "--mean", .kind = CLI_OPT_FLAG, .dst = &o->use_mean},
+        {.name = "--quiet", .kind = CLI_OPT_FLAG, .dst = quiet},
+        {.name = "-q", .kind = CLI_OPT_FLAG, .dst = quiet},
+        {.name = "--chains", .kind = CLI_OPT_U32, .dst = &o->chains, .lo = 1, .hi = UINT32_MAX},
+        /* 0 and too many get check_opts' sentences */
+        {.name = "--steps", .kind = CLI_OPT_U32, .dst = &o->steps, .hi = UINT32_MAX},
+        {.name = "--burn-in", .kind = CLI_OPT_U32, .dst = &o->burn_in, .hi = UINT32_MAX},
+        {.name = "--thin", .kind = CLI_OPT_U32, .dst = &o->thin, .lo = 1, .hi = UINT32_MAX},
+        {.name = "--seed", .kind = CLI_OPT_U64, .dst = &o->seed, .hi = UINT64_MAX,
+         .given = &o->has_seed},
+        {.name = "--start", .kind = CLI_OPT_CALL, .dst = o, .parse = start},
+        {.name = "--clamp", .kind = CLI_OPT_STRING, .dst = &o->clamp_path},
+        {.name = "--out", .kind = CLI_OPT_STRING, .dst = &o->out_dir},
+    };
+    return cli_read_run_opts(&cli_sample, opts, sizeof opts / sizeof opts[0], NULL, argc, argv,
+                             &o->run_dir, overrides, &o->n_overrides);
 }
 
 static int run(int argc, char **argv)

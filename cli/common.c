@@ -114,6 +114,75 @@ int cli_run_args(const cli_command *cmd, int argc, char **argv, cli_run_args_t *
     return 0;
 }
 
+/* One valued option's value into its destination. */
+static int read_value(const cli_command *cmd, const cli_opt *o, const char *v)
+{
+    if (o->kind == CLI_OPT_STRING) {
+        *(const char **)o->dst = v;
+        return 0;
+    }
+    if (o->kind == CLI_OPT_CALL)
+        return o->parse(cmd, v, o->dst);
+    unsigned long long n = 0;
+    int rc = cli_number(cmd, o->name, v, o->lo, o->hi, &n);
+    if (rc)
+        return rc;
+    if (o->kind == CLI_OPT_U32)
+        *(uint32_t *)o->dst = (uint32_t)n;
+    else if (o->kind == CLI_OPT_U64)
+        *(uint64_t *)o->dst = (uint64_t)n;
+    else
+        *(size_t *)o->dst = (size_t)n;
+    return 0;
+}
+
+int cli_read_run_opts(const cli_command *cmd, const cli_opt *opts, size_t n_opts,
+                      const char *scope, int argc, char **argv, const char **run_dir,
+                      const char **overrides, size_t *n_overrides)
+{
+    *run_dir = NULL;
+    *n_overrides = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const cli_opt *o = NULL;
+        for (size_t k = 0; k < n_opts && !o; k++)
+            if (strcmp(s, opts[k].name) == 0)
+                o = &opts[k];
+        if (!o && strncmp(s, "--", 2) != 0) {
+            if (is_override(s, *run_dir)) {
+                if (*n_overrides == CLI_MAX_OVERRIDES)
+                    return cli_usage_error(cmd, "too many overrides (at most %d)",
+                                           CLI_MAX_OVERRIDES);
+                overrides[(*n_overrides)++] = s;
+            } else if (!*run_dir) {
+                *run_dir = s;
+            } else {
+                return cli_usage_error(cmd, "unexpected argument '%s' (overrides look like "
+                                       "backend.plugin=cpu)", s);
+            }
+            continue;
+        }
+        if (!o)
+            return scope ? cli_usage_error(cmd, "'%s' is not an option of %s", s, scope)
+                         : cli_usage_error(cmd, "unknown option '%s'", s);
+        if (o->given)
+            *o->given = 1;
+        if (o->kind == CLI_OPT_FLAG) {
+            if (o->dst)
+                *(int *)o->dst = 1;
+            continue;
+        }
+        if (i + 1 >= argc || !argv[i + 1][0] || strncmp(argv[i + 1], "--", 2) == 0)
+            return cli_usage_error(cmd, "%s needs a value", s);
+        int rc = read_value(cmd, o, argv[++i]);
+        if (rc)
+            return rc;
+    }
+    if (!*run_dir)
+        return cli_usage_error(cmd, "which run? give its folder");
+    return 0;
+}
+
 void cli_train_opts(const cli_run_args_t *a, int resume, daecl_train_opts *o)
 {
     *o = (daecl_train_opts){.config_path = resume ? NULL : a->target,

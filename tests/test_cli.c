@@ -168,6 +168,56 @@ static void test_train_runs_and_reports_its_folder(void **state)
     free(dir);
 }
 
+/* `daecl ARGS...` (NULL-terminated, up to 7) exits want_rc saying want_text. */
+static void expect_args(int want_rc, const char *want_text, const char *const args[])
+{
+    char *argv[9] = {DAECL_TEST_BIN};
+    for (int i = 0; args[i] && i < 7; i++)
+        argv[i + 1] = (char *)args[i], argv[i + 2] = NULL;
+    char *out = NULL;
+    int rc = test_run(argv, NULL, &out);
+    if (rc != want_rc || !strstr(out, want_text))
+        fail_msg("daecl %s %s %s: exit %d (want %d), output:\n%s\n(wanted '%s')", args[0],
+                 args[1] ? args[1] : "", args[2] ? args[2] : "", rc, want_rc, out, want_text);
+    free(out);
+}
+
+/* sample and eval --parzen read their options through one table-driven
+ * reader (cli/common.c): the same sentences for the same mistakes, each
+ * command's own for what is its own. Usage errors, before any run opens. */
+static void test_sample_and_eval_parzen_read_options_alike(void **state)
+{
+    (void)state;
+    const char *const a1[] = {"sample", "r", "--chains", NULL};
+    expect_args(2, "--chains needs a value", a1);
+    const char *const a2[] = {"eval", "r", "--parzen", "--steps", "--quiet", NULL};
+    expect_args(2, "--steps needs a value", a2);
+    const char *const a3[] = {"sample", "r", "--thin", "0", NULL};
+    expect_args(2, "--thin wants a whole number from 1 to 4294967295, not '0'", a3);
+    const char *const a4[] = {"eval", "--parzen", "r", "--valid", "-3", NULL};
+    expect_args(2, "--valid wants a whole number from 1 to ", a4);
+    const char *const a5[] = {"eval", "--parzen", "r", "--seed", "x", NULL};
+    expect_args(2, "--seed wants a whole number from 0 to 18446744073709551615, not 'x'", a5);
+    const char *const a6[] = {"sample", "r", "--bogus", NULL};
+    expect_args(2, "unknown option '--bogus'", a6);
+    const char *const a7[] = {"sample", "--chains=4", "r", NULL};
+    expect_args(2, "unknown option '--chains=4'", a7);
+    const char *const a8[] = {"eval", "r", "--parzen", "--chains", "4", NULL};
+    expect_args(2, "'--chains' is not an option of eval --parzen", a8);
+    const char *const a9[] = {"sample", "-q", "--mean", NULL};
+    expect_args(2, "which run? give its folder", a9);
+    const char *const a10[] = {"eval", "--parzen", "-q", NULL};
+    expect_args(2, "which run? give its folder", a10);
+    const char *const a11[] = {"sample", "r", "s", NULL};
+    expect_args(2, "unexpected argument 's' (overrides look like backend.plugin=cpu)", a11);
+    const char *const a12[] = {"eval", "--parzen", "r", "s", NULL};
+    expect_args(2, "unexpected argument 's' (overrides look like backend.plugin=cpu)", a12);
+    const char *const a13[] = {"sample", "r", "--start", "up", NULL};
+    expect_args(2, "--start wants test, noise or a finite number, not 'up'", a13);
+    const char *const a14[] = {"eval", "--parzen", "r", "--sigmas", "0.1:1:x", NULL};
+    expect_args(2, "--sigmas' K wants a whole number from 0 to 1000000, not 'x'", a14);
+}
+
 /* Runs `daecl ARGS...` with stdout on /dev/full and stderr captured;
  * returns the exit status. */
 static int to_full_disk(char **err_out, char *const args[])
@@ -249,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_version_and_help),
         cmocka_unit_test(test_listings_exit_1_when_stdout_is_full),
         cmocka_unit_test(test_usage_errors_exit_2),
+        cmocka_unit_test(test_sample_and_eval_parzen_read_options_alike),
         cmocka_unit_test(test_precompile_takes_the_device_as_backend_parameters),
         cmocka_unit_test(test_config_errors_exit_2_with_position),
         cmocka_unit_test(test_plugins_lists_and_documents),
