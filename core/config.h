@@ -55,6 +55,7 @@ typedef struct daecl_config {
         uint64_t test_limit;
         double resident_max_mb; /* 0 = decide from the device's memory */
         double max_mb;          /* bound on each data set's float array, MiB (> 0) */
+        double valid_fraction;  /* the training rows' last fraction held out to validate */
         /* data.shape: one example's shape, rows excluded; rank 0 = the data
          * file's. Where it was set (line 0: an override), for the sentence
          * that refuses a shape whose product is not the data's dim. */

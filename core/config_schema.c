@@ -61,6 +61,11 @@ static const daecl__cfg_key data_keys[] = {
     {{"test_limit", DAECL_PARAM_INT, {0, 0}, NULL, 0, INT53, NULL,
       "use only the first N test rows; 0 = all"},
      CFG(data.test_limit), NULL, 0},
+    {{"valid_fraction", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, 0.5, NULL,
+      "hold out this fraction of the training rows (the last ones, after train_limit, and "
+      "their labels) as a validation set that is never trained on: each epoch reports its "
+      "NLL, for choosing settings without reading the test set; 0 = none"},
+     CFG(data.valid_fraction), NULL, 0},
     {{"resident_max_mb", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, INFINITY, NULL,
       "keep the training set on the device only when it takes at most this many MiB; 0 = "
       "decide from the device's memory"},

@@ -1266,3 +1266,47 @@ void daecl_labels_destroy(daecl_labels *labels)
     free(labels->y);
     free(labels);
 }
+
+int daecl_dataset_take_tail(daecl_dataset *ds, size_t n_tail, daecl_dataset **tail,
+                            daecl_err *err)
+{
+    *tail = NULL;
+    daecl_dataset *t = malloc(sizeof *t);
+    float *x = malloc(n_tail * ds->dim * sizeof *x);
+    if (!t || !x) {
+        free(t);
+        free(x);
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory for %zu validation rows", n_tail);
+    }
+    size_t keep = ds->n_rows - n_tail;
+    memcpy(x, ds->x + keep * ds->dim, n_tail * ds->dim * sizeof *x);
+    *t = *ds;
+    t->x = x;
+    t->n_rows = n_tail;
+    t->mapped = 0;
+    t->map_base = NULL;
+    t->map_bytes = 0;
+    ds->n_rows = keep; /* a mapping keeps its length: munmap takes it whole */
+    *tail = t;
+    return 0;
+}
+
+int daecl_labels_take_tail(daecl_labels *lb, size_t n_tail, daecl_labels **tail, daecl_err *err)
+{
+    *tail = NULL;
+    daecl_labels *t = malloc(sizeof *t);
+    int32_t *y = malloc(n_tail * sizeof *y);
+    if (!t || !y) {
+        free(t);
+        free(y);
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory for %zu validation labels",
+                             n_tail);
+    }
+    memcpy(y, lb->y + (lb->n - n_tail), n_tail * sizeof *y);
+    *t = *lb;
+    t->y = y;
+    t->n = n_tail;
+    lb->n -= n_tail;
+    *tail = t;
+    return 0;
+}

@@ -48,6 +48,11 @@ uint64_t daecl_data_max_bytes(double max_mb);
 int daecl_dataset_load(const char *path, size_t limit, uint64_t max_bytes, daecl_dataset **out,
                        daecl_err *err);
 void daecl_dataset_destroy(daecl_dataset *ds);
+/* Moves the last n_tail rows of ds into a new data set *tail (a copy, with
+ * ds's shape, range and uint8 origin) and drops them from ds; 0 < n_tail <
+ * ds->n_rows. */
+int daecl_dataset_take_tail(daecl_dataset *ds, size_t n_tail, daecl_dataset **tail,
+                            daecl_err *err);
 /* Bytes of this process's own memory the values take: n_rows * dim * 4
  * when loaded, 0 when mapped (the file's page-cache pages, shared by every
  * process that maps it, are the kernel's, not the process's). */
@@ -70,6 +75,9 @@ typedef struct daecl_labels {
 int daecl_labels_load(const char *path, size_t limit, uint64_t max_bytes, daecl_labels **out,
                       daecl_err *err);
 void daecl_labels_destroy(daecl_labels *labels);
+/* The same for labels: their last n_tail into *tail, dropped from lb (its
+ * n_classes kept for both). */
+int daecl_labels_take_tail(daecl_labels *lb, size_t n_tail, daecl_labels **tail, daecl_err *err);
 
 /* Parses from memory (fuzzing, tests); `name` stands in for the path. The
  * bytes are the file as stored (gzip is inflated here too). */

@@ -159,6 +159,26 @@ static int check_toy_split(const daecl_config *c, daecl_err *err)
                          "draws; add &split=test to data.test (or give it another seed)");
 }
 
+/* data.valid_fraction: the training set's last rows (and labels) become
+ * the validation set, after train_limit, so the split does not move with
+ * the shuffle or the batch size. */
+static int split_valid(daecl_run *r, daecl_err *err)
+{
+    const daecl_config *c = r->cfg;
+    if (c->data.valid_fraction <= 0)
+        return 0;
+    size_t n = r->train->n_rows, v = (size_t)llround(c->data.valid_fraction * (double)n);
+    if (v == 0 || v >= n)
+        return daecl_err_set(err, DAECL_ECONFIG, "data.valid_fraction %g of the %zu training "
+                             "rows of %s leaves %s; raise it, or train on more rows",
+                             c->data.valid_fraction, n, c->data.train,
+                             v == 0 ? "no validation row" : "no training row");
+    int rc = daecl_dataset_take_tail(r->train, v, &r->valid, err);
+    if (!rc && r->train_y)
+        rc = daecl_labels_take_tail(r->train_y, v, &r->valid_y, err);
+    return rc;
+}
+
 int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
@@ -211,6 +231,8 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
                               r->test->n_rows, &r->test_y, err)))
             return rc;
     }
+    if ((rc = split_valid(r, err)))
+        return rc;
     if (need_probe && r->train_y && r->test_y &&
         (rc = check_classes(c, r->train_y, r->test_y, err)))
         return rc;
@@ -240,6 +262,9 @@ static int start_on(daecl_run *r, const daecl_plugin_cfg *backend, daecl_err *er
         return rc;
     if (r->test &&
         (rc = daecl_feeder_create(r->s, r->test, b, limit, "test set", &r->test_feed, err)))
+        return rc;
+    if (r->valid && (rc = daecl_feeder_create(r->s, r->valid, b, limit, "validation set",
+                                              &r->valid_feed, err)))
         return rc;
     r->steps_per_epoch = (r->train->n_rows + b - 1) / b;
     size_t np = r->model.n_params;
@@ -358,11 +383,14 @@ void daecl_run_close(daecl_run *r)
     daecl_replicas_destroy(r->rep);
     daecl_feeder_destroy(r->train_feed);
     daecl_feeder_destroy(r->test_feed);
+    daecl_feeder_destroy(r->valid_feed);
     daecl_walkback_destroy(r->wb);
     daecl_graph_destroy(r->g);
     daecl_session_destroy(r->s);
     daecl_dataset_destroy(r->train);
     daecl_dataset_destroy(r->test);
+    daecl_dataset_destroy(r->valid);
+    daecl_labels_destroy(r->valid_y);
     daecl_labels_destroy(r->train_y);
     daecl_labels_destroy(r->test_y);
     daecl_config_destroy(r->cfg);

@@ -32,13 +32,17 @@ typedef struct daecl_run {
     daecl_registry *reg;
     daecl_config *cfg;
     daecl_dataset *train, *test; /* test may be NULL */
+    /* data.valid_fraction's held-out rows of the training file and their
+     * labels, or NULL: never trained on (train holds the rest). */
+    daecl_dataset *valid;
+    daecl_labels *valid_y;
     daecl_labels *train_y, *test_y; /* the configured label files, or NULL */
     daecl_data_digest digest;    /* what the data are, for checkpoints */
     daecl_model model;
     daecl_session *s;
     daecl_graph *g;
     daecl_walkback *wb; /* train.walkback's buffers on g's device, or NULL */
-    daecl_feeder *train_feed, *test_feed;
+    daecl_feeder *train_feed, *test_feed, *valid_feed; /* valid_feed: with valid */
     float *params, *s1, *s2; /* host copies (n_params each; s1/s2 NULL when unused) */
     size_t steps_per_epoch;
     /* Training only (daecl_run_start_parallel): the world's replicas, of

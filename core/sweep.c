@@ -26,8 +26,10 @@ static const struct {
 } metrics[] = {
     {"train_nll", 0},          {"test_nll_clean", 0},     {"test_nll_corrupted", 0},
     {"mse_reconstruction", 0}, {"psnr_reconstruction_db", 1}, {"probe_accuracy", 1},
-    {"probe_baseline_accuracy", 1}, {"seconds", 0},
+    {"probe_baseline_accuracy", 1}, {"seconds", 0}, {"valid_nll_clean", 0},
 };
+#define TEST_NLL_METRIC 1  /* the default order */
+#define VALID_NLL_METRIC 8 /* the default order of a sweep with a validation set */
 #define N_METRICS (sizeof metrics / sizeof metrics[0])
 
 typedef struct point {
@@ -325,16 +327,19 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
             goto done;
         }
     }
-    sort_metric = 1;
+    sort_metric = TEST_NLL_METRIC;
     if (o->sort) {
         size_t m;
         for (m = 0; m < N_METRICS && strcmp(metrics[m].key, o->sort) != 0; m++)
             ;
         if (m == N_METRICS) {
-            rc = daecl_err_set(err, DAECL_EUSAGE, "cannot sort by '%s'; use one of train_nll, "
-                               "test_nll_clean, test_nll_corrupted, mse_reconstruction, "
-                               "psnr_reconstruction_db, probe_accuracy, probe_baseline_accuracy, "
-                               "seconds", o->sort);
+            char names[512];
+            size_t len = 0;
+            for (size_t k = 0; k < N_METRICS && len < sizeof names; k++)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "",
+                                        metrics[k].key);
+            rc = daecl_err_set(err, DAECL_EUSAGE, "cannot sort by '%s'; use one of %s", o->sort,
+                               names);
             goto done;
         }
         sort_metric = (int)m;
@@ -385,6 +390,10 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
             goto done;
         }
     }
+    /* Settings are chosen on the validation set when there is one, so
+     * the test set is only read, never used to pick. */
+    if (!o->sort && first->data.valid_fraction > 0)
+        sort_metric = VALID_NLL_METRIC;
     if ((rc = make_dir(o, first, out->dir, sizeof out->dir, &lock, err)))
         goto done;
 

@@ -126,23 +126,48 @@ static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
 typedef struct epoch_result {
     double train_nll, examples_per_s, seconds;
     daecl_evaluation eval;
+    int have_valid;
+    daecl_eval_result valid; /* the held-out training rows (data.valid_fraction): NLLs only */
 } epoch_result;
+
+/* The validation set's NLLs into obj, when there is one. */
+static void valid_to_json(const epoch_result *e, cJSON *obj)
+{
+    if (!e->have_valid)
+        return;
+    cJSON_AddNumberToObject(obj, "valid_nll_clean", e->valid.nll_clean);
+    cJSON_AddNumberToObject(obj, "valid_nll_corrupted", e->valid.nll_corrupted);
+}
 
 static int baseline_eval(trainer *t, daecl_err *err)
 {
     if (!t->rank0)
         return 0;
-    daecl_evaluation e;
-    int rc = daecl_evaluate(&t->r, 0, 0, 0, &e, err);
-    if (rc)
+    daecl_run *r = &t->r;
+    epoch_result e = {.have_valid = r->valid != NULL};
+    int rc = 0;
+    if (r->test && (rc = daecl_evaluate(r, 0, 0, 0, &e.eval, err)))
+        return rc;
+    if (e.have_valid &&
+        (rc = daecl_eval_test_set(r->g, r->valid_feed, r->cfg->seed, 0, &e.valid, err)))
         return rc;
     cJSON *o = daecl_metrics_obj("epoch", 0, 0);
-    if (o)
-        daecl_evaluation_to_json(&e, o);
+    if (o) {
+        valid_to_json(&e, o);
+        daecl_evaluation_to_json(&e.eval, o);
+    }
     if ((rc = daecl_metrics_line(t->metrics, o, err)))
         return rc;
-    daecl_progress_line(&t->progress, "epoch 0/%u (untrained): test_nll clean %.4f corrupted %.4f",
-                        t->r.cfg->train.epochs, e.test.nll_clean, e.test.nll_corrupted);
+    char valid[64] = "";
+    if (e.have_valid)
+        snprintf(valid, sizeof valid, " valid_nll %.4f%s", e.valid.nll_clean, r->test ? ";" : "");
+    if (r->test)
+        daecl_progress_line(&t->progress, "epoch 0/%u (untrained):%s test_nll clean %.4f "
+                            "corrupted %.4f", r->cfg->train.epochs, valid, e.eval.test.nll_clean,
+                            e.eval.test.nll_corrupted);
+    else
+        daecl_progress_line(&t->progress, "epoch 0/%u (untrained):%s", r->cfg->train.epochs,
+                            valid);
     return 0;
 }
 
@@ -299,6 +324,7 @@ static int write_summary(trainer *t, const epoch_result *last, const char *statu
     cJSON_AddNumberToObject(o, "steps", (double)t->step);
     cJSON_AddNumberToObject(o, "train_examples", (double)r->train->n_rows);
     cJSON_AddNumberToObject(o, "train_nll", last->train_nll);
+    valid_to_json(last, o);
     daecl_evaluation_to_json(&last->eval, o);
     cJSON_AddNumberToObject(o, "examples_per_s", last->examples_per_s);
     cJSON_AddNumberToObject(o, "seconds", daecl_now() - t->t_start);
@@ -382,7 +408,7 @@ static int run(trainer *t, daecl_err *err)
                         r->test ? "" : " (no test set)", r->g->batch_max, spe, epochs);
     if ((rc = world_line(t, err)))
         return rc;
-    if (!t->resumed && r->test && (rc = baseline_eval(t, err)))
+    if (!t->resumed && (r->test || r->valid) && (rc = baseline_eval(t, err)))
         return rc;
     epoch_result last = {0};
     int stopped = 0;
@@ -410,6 +436,10 @@ static int run(trainer *t, daecl_err *err)
         if (t->rank0 && r->test &&
             (rc = daecl_evaluate(r, last_epoch && c->eval.denoising, 0, 0, &last.eval, err)))
             return rc;
+        last.have_valid = t->rank0 && r->valid;
+        if (last.have_valid &&
+            (rc = daecl_eval_test_set(r->g, r->valid_feed, c->seed, 0, &last.valid, err)))
+            return rc;
         if (finished && r->rep && (rc = daecl_replicas_epoch_end(r->rep, err)))
             return rc;
         last.seconds = daecl_now() - t0;
@@ -420,15 +450,23 @@ static int run(trainer *t, daecl_err *err)
         cJSON *o = daecl_metrics_obj("epoch", epoch + 1, t->step);
         if (o) {
             cJSON_AddNumberToObject(o, "train_nll", last.train_nll);
+            valid_to_json(&last, o);
             daecl_evaluation_to_json(&last.eval, o);
             cJSON_AddNumberToObject(o, "examples_per_s", last.examples_per_s);
             cJSON_AddNumberToObject(o, "seconds", last.seconds);
         }
+        char valid[64] = "";
+        if (last.have_valid)
+            snprintf(valid, sizeof valid, "  valid_nll %.4f", last.valid.nll_clean);
         if (last.eval.have_test)
-            daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  test_nll clean "
+            daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f%s  test_nll clean "
                                 "%.4f corrupted %.4f  (%.0f examples/s, %.1f s)", epoch + 1,
-                                epochs, last.train_nll, last.eval.test.nll_clean,
+                                epochs, last.train_nll, valid, last.eval.test.nll_clean,
                                 last.eval.test.nll_corrupted, last.examples_per_s, last.seconds);
+        else if (last.have_valid)
+            daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f%s  (%.0f "
+                                "examples/s, %.1f s)", epoch + 1, epochs, last.train_nll, valid,
+                                last.examples_per_s, last.seconds);
         else
             daecl_progress_line(&t->progress, "epoch %u/%u done: train_nll %.4f  (%.0f "
                                 "examples/s, %.1f s)", epoch + 1, epochs, last.train_nll,
@@ -672,6 +710,10 @@ static int complete_outputs(trainer *t, int stopped, daecl_err *err)
     }
     if (f)
         fclose(f);
+    last.have_valid = r->valid != NULL;
+    if (last.have_valid &&
+        (rc = daecl_eval_test_set(r->g, r->valid_feed, r->cfg->seed, 0, &last.valid, err)))
+        return rc;
     if (r->test &&
         (rc = daecl_evaluate(r, r->cfg->eval.denoising, 0, 0, &last.eval, err)))
         return rc;

@@ -107,6 +107,33 @@ static void test_grid_trains_every_point_and_tabulates(void **state)
     free(dir);
 }
 
+/* With a validation set and no --sort, the points are ordered by its NLL:
+ * settings are chosen without the test set. */
+static void test_a_sweep_with_a_validation_set_sorts_by_it(void **state)
+{
+    (void)state;
+    char *dir = experiment();
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
+    const char *args[] = {"optimizer.lr=0.1,1", "data.valid_fraction=0.25", "train.epochs=1"};
+    daecl_sweep_opts o = {.config_path = cfg, .args = args, .n_args = 3, .quiet = 1};
+    daecl_sweep_result r;
+    daecl_err err = {0};
+    if (daecl_sweep(&o, &r, &err))
+        fail_msg("sweep: %s", err.msg);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/sweep.md", r.dir);
+    char *md = test_read_file(path, NULL);
+    assert_non_null(strstr(md, "Sorted by valid_nll_clean (lower is better)"));
+    free(md);
+    o.sort = "test_nll";
+    assert_int_equal(daecl_sweep(&o, &r, &err), DAECL_EUSAGE);
+    assert_non_null(strstr(err.msg, "cannot sort by 'test_nll'; use one of train_nll, "
+                                    "test_nll_clean"));
+    assert_non_null(strstr(err.msg, "valid_nll_clean"));
+    free(dir);
+}
+
 static void test_bad_value_anywhere_stops_the_sweep_before_it_starts(void **state)
 {
     (void)state;
@@ -137,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_split_at_top_level_commas),
         cmocka_unit_test(test_grid_trains_every_point_and_tabulates),
+        cmocka_unit_test(test_a_sweep_with_a_validation_set_sorts_by_it),
         cmocka_unit_test(test_bad_value_anywhere_stops_the_sweep_before_it_starts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
