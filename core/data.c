@@ -1124,6 +1124,24 @@ void daecl_dataset_shape(const daecl_dataset *ds, daecl_shape *out)
         out->dims[0] = (uint32_t)ds->dim;
 }
 
+size_t daecl_npy_f32_header(char buf[DAECL_NPY_HEADER_MAX], const size_t *shape, uint32_t ndim)
+{
+    char dims[4 * 24] = "";
+    size_t k = 0;
+    for (uint32_t i = 0; i < ndim && i < 4; i++)
+        k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%zu", i ? ", " : "", shape[i]);
+    int n = snprintf(buf + 10, DAECL_NPY_HEADER_MAX - 10,
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%s%s), }", dims,
+                     ndim == 1 ? "," : "");
+    size_t len = 10 + (size_t)n + 1, padded = (len + 63) / 64 * 64;
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (char)((padded - 10) & 0xff);
+    buf[9] = (char)((padded - 10) >> 8);
+    memset(buf + 10 + n, ' ', padded - len);
+    buf[padded - 1] = '\n';
+    return padded;
+}
+
 void daecl_dataset_destroy(daecl_dataset *ds)
 {
     if (!ds)

@@ -62,6 +62,13 @@ const char *daecl_dataset_storage(const daecl_dataset *ds);
 /* The examples' shape as plugins see it (plugin.h: daecl_shape). */
 void daecl_dataset_shape(const daecl_dataset *ds, daecl_shape *out);
 
+/* The header of a .npy file (format 1.0) of float32 values ('<f4') in C
+ * order and shape[0..ndim), 1 <= ndim <= 4, padded with spaces to a
+ * multiple of 64 bytes as numpy.save pads it, into buf; returns its length
+ * in bytes. The data follow it in the file. */
+#define DAECL_NPY_HEADER_MAX 256
+size_t daecl_npy_f32_header(char buf[DAECL_NPY_HEADER_MAX], const size_t *shape, uint32_t ndim);
+
 /* Class labels: IDX with one dimension of uint8/int32, or a 1-D .npy of
  * uint8, int32 or int64. Values must be in [0, 65535]. */
 typedef struct daecl_labels {

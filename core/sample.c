@@ -162,22 +162,15 @@ static int clamp_rows(daecl_session *s, daecl_slice x, daecl_slice start, size_t
 
 /* ---- files ----------------------------------------------------------------- */
 
-/* samples.npy: format 1.0, '<f4', C order, shape (kept, chains, dim). */
+/* samples.npy: float32, C order, shape (kept, chains, dim). */
 static int write_npy(const char *path, const float *x, uint32_t kept, uint32_t chains,
                      uint32_t dim, daecl_err *err)
 {
-    char header[128];
-    int n = snprintf(header + 10, sizeof header - 10,
-                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%u, %u, %u), }", kept,
-                     chains, dim);
-    size_t len = 10 + (size_t)n + 1, padded = (len + 63) / 64 * 64;
-    memcpy(header, "\x93NUMPY\x01\x00", 8);
-    header[8] = (char)((padded - 10) & 0xff);
-    header[9] = (char)((padded - 10) >> 8);
-    memset(header + 10 + n, ' ', padded - len);
-    header[padded - 1] = '\n';
+    char header[DAECL_NPY_HEADER_MAX];
+    const size_t shape[3] = {kept, chains, dim};
     const void *parts[2] = {header, x};
-    size_t sizes[2] = {padded, (size_t)kept * chains * dim * sizeof *x};
+    size_t sizes[2] = {daecl_npy_f32_header(header, shape, 3),
+                       (size_t)kept * chains * dim * sizeof *x};
     return daecl_write_atomic(path, parts, sizes, 2, "samples.npy", err);
 }
 
