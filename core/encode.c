@@ -60,8 +60,8 @@ static int pick_data(const daecl_encode_opts *o, daecl_run *r, const daecl_datas
     }
     if (strcmp(o->data, "test") == 0) {
         if (!r->test)
-            return daecl_err_set(err, DAECL_EUSAGE, "run %s has no test set (data.test): give "
-                                 "--data train or a data file", o->run_dir);
+            return daecl_err_set(err, DAECL_EUSAGE, "run folder %s has no test set (data.test): "
+                                 "give --data train or a data file", o->run_dir);
         *ds = r->test;
         return 0;
     }

@@ -210,7 +210,8 @@ static void test_the_runs_own_sets_by_default_and_by_name(void **state)
     for (size_t i = 0; i < 100 * DIM; i++)
         all[i] = idx[12 + i] / 255.0f;
     free(idx);
-    daecl_encode_opts d = opts(NULL, "default"), t = opts("test", "test"), tr = opts("train", "train");
+    daecl_encode_opts d = opts(NULL, "default"), t = opts("test", "test"),
+                      tr = opts("train", "train");
     encode(&d);
     encode(&t);
     encode(&tr);
@@ -279,7 +280,8 @@ static void test_cpu_and_opencl_codes_agree(void **state)
     encode(&c);
     encode(&g);
     for (int l = 0; l < N_LAYERS; l++) {
-        float *a = read_codes(c.out_dir, "x", l, N_ROWS), *b = read_codes(g.out_dir, "x", l, N_ROWS);
+        float *a = read_codes(c.out_dir, "x", l, N_ROWS);
+        float *b = read_codes(g.out_dir, "x", l, N_ROWS);
         for (size_t i = 0; i < N_ROWS * units[l]; i++)
             if (fabsf(a[i] - b[i]) > 1e-5f * fmaxf(1, fabsf(a[i])))
                 fail_msg("layer %d value %zu: cpu %.9g, opencl %.9g", l, i, a[i], b[i]);
