@@ -133,9 +133,10 @@ static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *
     const char *what = raw ? "the linear probe on raw inputs" : "the linear probe on the code";
     float *ftr = NULL, *fte = NULL;
     size_t width = 0;
-    int rc = daecl_probe_features(r->g, r->train_feed, raw, &ftr, &width, err);
+    int which = raw ? DAECL_PROBE_RAW : (int)r->g->m->n_encoder - 1;
+    int rc = daecl_probe_features(r->g, r->train_feed, which, &ftr, &width, err);
     if (!rc)
-        rc = daecl_probe_features(r->g, r->test_feed, raw, &fte, &width, err);
+        rc = daecl_probe_features(r->g, r->test_feed, which, &fte, &width, err);
     if (!rc) {
         daecl_probe_opts o = {.l2 = c->eval.probe_l2, .tol = c->eval.probe_tol,
                               .max_iter = c->eval.probe_max_iter, .threads = 0};

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,38 +17,80 @@
 
 /* ---- features ---------------------------------------------------------------- */
 
-int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int raw, float **out, size_t *width,
-                         daecl_err *err)
+const char *daecl_probe_features_name(int which, char *buf, size_t n)
+{
+    if (which == DAECL_PROBE_ALL)
+        snprintf(buf, n, "all layers");
+    else if (which == DAECL_PROBE_RAW)
+        snprintf(buf, n, "raw");
+    else
+        snprintf(buf, n, "layer %d", which);
+    return buf;
+}
+
+int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int which, float **out,
+                         size_t *width, daecl_err *err)
 {
     daecl_session *s = g->s;
     const daecl_model *m = g->m;
-    uint32_t top = m->n_encoder - 1;
-    size_t w = raw ? data->ds->dim : m->layers[top].out;
-    size_t n_rows = data->ds->n_rows, b = g->batch_max;
     *out = NULL;
+    *width = 0;
+    if (which < DAECL_PROBE_RAW || which >= (int)m->n_encoder)
+        return daecl_err_set(err, DAECL_EINVAL, "the probe asked for the features of encoder "
+                             "layer %d of a model with %u", which, m->n_encoder);
+    /* layers [l0, l1] are read back, in that order, side by side */
+    uint32_t l0 = which == DAECL_PROBE_ALL ? 0 : (uint32_t)which;
+    uint32_t l1 = which == DAECL_PROBE_ALL ? m->n_encoder - 1 : (uint32_t)which;
+    size_t w = 0, w_max = 0;
+    if (which == DAECL_PROBE_RAW)
+        w = data->ds->dim;
+    else
+        for (uint32_t l = l0; l <= l1; l++) {
+            w += m->layers[l].out;
+            w_max = m->layers[l].out > w_max ? m->layers[l].out : w_max;
+        }
+    size_t n_rows = data->ds->n_rows, b = g->batch_max;
     *width = w;
     if (w && n_rows > SIZE_MAX / sizeof(float) / w)
         return daecl_err_set(err, DAECL_ENOMEM, "the probe's %zu x %zu features do not fit in "
                              "memory; lower data.train_limit", n_rows, w);
     float *feat = malloc(n_rows * w * sizeof *feat + 1);
-    if (!feat)
+    /* one batch of one layer, when several go side by side */
+    float *batch = l1 > l0 ? malloc(b * w_max * sizeof *batch) : NULL;
+    if (!feat || (l1 > l0 && !batch)) {
+        free(feat);
+        free(batch);
         return daecl_err_set(err, DAECL_ENOMEM, "out of memory for the probe's %zu x %zu "
                              "features (%.0f MiB); lower data.train_limit", n_rows, w,
                              (double)(n_rows * w * sizeof *feat) / (1 << 20));
+    }
     int rc = daecl_feeder_sequential(data, err);
     for (size_t first = 0; !rc && first < n_rows; first += b) {
         size_t n = n_rows - first < b ? n_rows - first : b;
         daecl_slice x;
         if ((rc = daecl_feeder_batch(data, first, n, &x, err)))
             break;
-        daecl_slice src = x;
-        if (!raw) {
-            if ((rc = daecl_graph_forward(g, x, n, top, err)))
-                break;
-            src = daecl_graph_layer_out(g, top);
+        if (which == DAECL_PROBE_RAW) {
+            rc = daecl_session_read(s, x, feat + first * w, n * w, err);
+            continue;
         }
-        rc = daecl_session_read(s, src, feat + first * w, n * w, err);
+        if ((rc = daecl_graph_forward(g, x, n, l1, err)))
+            break;
+        if (l0 == l1) {
+            rc = daecl_session_read(s, daecl_graph_layer_out(g, l0), feat + first * w, n * w, err);
+            continue;
+        }
+        size_t col = 0; /* the layer's first column */
+        for (uint32_t l = l0; !rc && l <= l1; l++) {
+            size_t wl = m->layers[l].out;
+            if ((rc = daecl_session_read(s, daecl_graph_layer_out(g, l), batch, n * wl, err)))
+                break;
+            for (size_t i = 0; i < n; i++)
+                memcpy(feat + (first + i) * w + col, batch + i * wl, wl * sizeof *feat);
+            col += wl;
+        }
     }
+    free(batch);
     if (rc) {
         free(feat);
         return rc;

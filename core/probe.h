@@ -1,5 +1,6 @@
 /* daecl — the linear probe: multinomial logistic regression on frozen
- * features (the encoder's top code, or the raw inputs for the baseline),
+ * features (an encoder layer's code, all of them side by side, or the raw
+ * inputs for the baseline),
  * fitted to its optimum on the host in double precision, then scored on the
  * test set. The features are computed on the run's device and read back;
  * the fit is deterministic and does not depend on the thread count. */
@@ -44,11 +45,25 @@ typedef struct daecl_probe_result {
     double seconds;       /* wall time of the fit and the scoring */
 } daecl_probe_result;
 
+/* Which features the probe sees: an encoder layer's code, 0 .. n_encoder-1
+ * (model layers[l], l = n_encoder-1 the top code), or one of these. */
+enum {
+    DAECL_PROBE_ALL = -1, /* every encoder layer's code side by side, layer 0 first */
+    DAECL_PROBE_RAW = -2  /* the inputs themselves: the baseline */
+};
+
+/* "layer 2", "all layers" or "raw" into buf; returns buf. */
+const char *daecl_probe_features_name(int which, char *buf, size_t n);
+
 /* Features (n_rows, *width) of every row of `data` in file order, read back
- * to the host: the top encoder layer's output on clean inputs, or the
- * inputs themselves when raw. *out is malloc'd; the caller frees it. */
-int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int raw, float **out, size_t *width,
-                         daecl_err *err);
+ * to the host: `which` (above) on clean inputs, computed on the device.
+ * For DAECL_PROBE_ALL, *width is the sum of the encoder layers' widths and
+ * row r is [h_0(x_r), h_1(x_r), ...]: one forward pass per batch fills
+ * every layer, each read back into its columns through one batch of
+ * scratch, so the host holds n_rows * width floats plus one batch.
+ * *out is malloc'd; the caller frees it. */
+int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int which, float **out,
+                         size_t *width, daecl_err *err);
 
 /* Fits the probe on train features (train_y->n, width) and scores it on
  * the test ones (test_y->n, width). Classes are 0..C-1 with C the larger of
