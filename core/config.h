@@ -103,6 +103,8 @@ typedef struct daecl_config {
         int denoising;      /* MSE/PSNR of reconstructions at the end of training */
         int probe;          /* linear probe on the top code at the end of training */
         int probe_baseline; /* the same probe on raw inputs */
+        int probe_each;     /* eval.probe_layers: 0 top (the top code only), 1 each (every
+                             * encoder layer's code and all of them side by side) */
         double probe_l2;         /* lambda of the probe's objective (core/probe.h) */
         double probe_tol;        /* stop at max |gradient entry| <= this */
         uint32_t probe_max_iter; /* or after this many L-BFGS iterations */

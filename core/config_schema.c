@@ -164,6 +164,10 @@ static const daecl__cfg_key eval_keys[] = {
     {{"probe_baseline", DAECL_PARAM_BOOL, {0, 0}, NULL, 0, 1, NULL,
       "also fit the same probe on the raw inputs, for comparison"},
      CFG(eval.probe_baseline), NULL, 0},
+    {{"probe_layers", DAECL_PARAM_ENUM, {0, 0}, "each", 0, 0, "top|each",
+      "which codes the probe sees when the encoder has several layers: the top one only, or "
+      "each layer's and all of them side by side as well (one fit each); one layer: the same"},
+     CFG(eval.probe_each), NULL, 0},
     {{"probe_l2", DAECL_PARAM_FLOAT, {1e-5, 0}, NULL, ABOVE_0, 1e6, NULL,
       "lambda of the probe's objective: mean cross-entropy + lambda/2 times the sum of the "
       "squared weights (not the biases); scikit-learn's C = 1/(lambda n) for n training rows"},

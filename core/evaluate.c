@@ -2,6 +2,7 @@
  * the test set through the graph, then the probe, then `daecl eval`. */
 #include "core/evaluate.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -124,19 +125,34 @@ done:
 
 /* ---- the probe, a run ----------------------------------------------------------- */
 
-/* Features of both sets (encoded, or raw), read back; the fit and the
+const char *daecl_evaluation_probe_name(int features, uint32_t n_encoder, char *buf, size_t n)
+{
+    if (features == DAECL_PROBE_RAW)
+        snprintf(buf, n, "raw inputs");
+    else if (features == DAECL_PROBE_ALL)
+        snprintf(buf, n, "all encoder layers side by side");
+    else if (n_encoder <= 1)
+        snprintf(buf, n, "the code");
+    else
+        snprintf(buf, n, "encoder layer %d%s", features,
+                 features == (int)n_encoder - 1 ? ", the top code" : "");
+    return buf;
+}
+
+/* Features of both sets (`features`, probe.h), read back; the fit and the
  * score on the host; a log line, and a warning when it did not converge. */
-static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *yte, int raw,
+static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *yte, int features,
                      daecl_probe_result *out, daecl_err *err)
 {
     const daecl_config *c = r->cfg;
-    const char *what = raw ? "the linear probe on raw inputs" : "the linear probe on the code";
+    char name[64], what[96];
+    daecl_evaluation_probe_name(features, r->g->m->n_encoder, name, sizeof name);
+    snprintf(what, sizeof what, "the linear probe on %s", name);
     float *ftr = NULL, *fte = NULL;
     size_t width = 0;
-    int which = raw ? DAECL_PROBE_RAW : (int)r->g->m->n_encoder - 1;
-    int rc = daecl_probe_features(r->g, r->train_feed, which, &ftr, &width, err);
+    int rc = daecl_probe_features(r->g, r->train_feed, features, &ftr, &width, err);
     if (!rc)
-        rc = daecl_probe_features(r->g, r->test_feed, which, &fte, &width, err);
+        rc = daecl_probe_features(r->g, r->test_feed, features, &fte, &width, err);
     if (!rc) {
         daecl_probe_opts o = {.l2 = c->eval.probe_l2, .tol = c->eval.probe_tol,
                               .max_iter = c->eval.probe_max_iter, .threads = 0};
@@ -162,6 +178,18 @@ static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *
     return 0;
 }
 
+/* Fits the probe on `features` and records it in out->probes. */
+static int run_listed(daecl_run *r, int features, daecl_evaluation *out, daecl_err *err)
+{
+    assert(out->n_probes < DAECL_EVAL_MAX_PROBES);
+    daecl_probe_fit_of *f = &out->probes[out->n_probes];
+    f->features = features;
+    int rc = run_probe(r, r->train_y, r->test_y, features, &f->fit, err);
+    if (!rc)
+        out->n_probes++;
+    return rc;
+}
+
 int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
                    daecl_evaluation *out, daecl_err *err)
 {
@@ -181,17 +209,46 @@ int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
     if (!r->train_y || !r->test_y)
         return daecl_err_set(err, DAECL_ECONFIG, "the linear probe needs data.train_labels and "
                              "data.test_labels; set both, or turn eval.probe off");
+    int top = (int)r->g->m->n_encoder - 1;
+    if (probe && c->eval.probe_each && top > 0) {
+        /* every layer, all of them, raw: the top's and raw's fits are also
+         * the probe_* and probe_baseline_* numbers */
+        for (int l = 0; l <= top; l++)
+            if ((rc = run_listed(r, l, out, err)))
+                return rc;
+        if ((rc = run_listed(r, DAECL_PROBE_ALL, out, err)))
+            return rc;
+        out->probe = out->probes[top].fit;
+        out->have_probe = 1;
+        if (probe_baseline) {
+            if ((rc = run_listed(r, DAECL_PROBE_RAW, out, err)))
+                return rc;
+            out->baseline = out->probes[out->n_probes - 1].fit;
+            out->have_baseline = 1;
+        }
+        return 0;
+    }
     if (probe) {
-        if ((rc = run_probe(r, r->train_y, r->test_y, 0, &out->probe, err)))
+        if ((rc = run_probe(r, r->train_y, r->test_y, top, &out->probe, err)))
             return rc;
         out->have_probe = 1;
     }
     if (probe_baseline) {
-        if ((rc = run_probe(r, r->train_y, r->test_y, 1, &out->baseline, err)))
+        if ((rc = run_probe(r, r->train_y, r->test_y, DAECL_PROBE_RAW, &out->baseline, err)))
             return rc;
         out->have_baseline = 1;
     }
     return 0;
+}
+
+void daecl_evaluation_take_probes(daecl_evaluation *dst, const daecl_evaluation *src)
+{
+    dst->have_probe = src->have_probe;
+    dst->probe = src->probe;
+    dst->have_baseline = src->have_baseline;
+    dst->baseline = src->baseline;
+    dst->n_probes = src->n_probes;
+    memcpy(dst->probes, src->probes, src->n_probes * sizeof src->probes[0]);
 }
 
 static void probe_to_json(const daecl_probe_result *p, const char *prefix, cJSON *o)
@@ -233,6 +290,23 @@ void daecl_evaluation_to_json(const daecl_evaluation *e, cJSON *o)
     }
     if (e->have_baseline)
         probe_to_json(&e->baseline, "probe_baseline_", o);
+    if (!e->n_probes)
+        return;
+    cJSON *list = cJSON_AddArrayToObject(o, "probes");
+    for (size_t i = 0; list && i < e->n_probes; i++) {
+        const daecl_probe_fit_of *f = &e->probes[i];
+        cJSON *p = cJSON_CreateObject();
+        if (!p || !cJSON_AddItemToArray(list, p)) {
+            cJSON_Delete(p);
+            break;
+        }
+        char name[32];
+        cJSON_AddStringToObject(p, "features", daecl_probe_features_name(f->features, name,
+                                                                         sizeof name));
+        probe_to_json(&f->fit, "", p);
+        cJSON_AddNumberToObject(p, "n_features", (double)f->fit.n_features);
+        cJSON_AddNumberToObject(p, "seconds", f->fit.seconds);
+    }
 }
 
 void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
@@ -245,16 +319,25 @@ void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
                    "(PSNR %.2f dB)\n",
                 e->test.mse_reconstruction, e->test.psnr_reconstruction, e->test.mse_corrupted,
                 e->test.psnr_corrupted);
-    const daecl_probe_result *p[2] = {e->have_probe ? &e->probe : NULL,
-                                      e->have_baseline ? &e->baseline : NULL};
-    for (int i = 0; i < 2; i++)
-        if (p[i])
-            fprintf(f, "linear probe on %s (%zu features): test accuracy %.2f%%, NLL %.4f "
-                       "(objective %.6f, %s after %u iterations)\n",
-                    i ? "raw inputs" : "the code", p[i]->n_features, 100 * p[i]->accuracy,
-                    p[i]->test_nll, p[i]->objective,
-                    p[i]->stop == DAECL_PROBE_CONVERGED ? "converged" : "NOT converged",
-                    p[i]->iterations);
+    /* every fit, or the code's and raw's */
+    daecl_probe_fit_of two[2] = {{0, e->probe}, {DAECL_PROBE_RAW, e->baseline}};
+    const daecl_probe_fit_of *fits = e->n_probes ? e->probes : two;
+    size_t n = e->n_probes ? e->n_probes : 2;
+    uint32_t n_encoder = 1; /* names "the code" */
+    for (size_t i = 0; i < e->n_probes; i++)
+        if (e->probes[i].features >= (int)n_encoder)
+            n_encoder = (uint32_t)e->probes[i].features + 1;
+    for (size_t i = 0; i < n; i++) {
+        const daecl_probe_result *p = &fits[i].fit;
+        if (!e->n_probes && !(i ? e->have_baseline : e->have_probe))
+            continue;
+        char name[64];
+        fprintf(f, "linear probe on %s (%zu features): test accuracy %.2f%%, NLL %.4f "
+                   "(objective %.6f, %s after %u iterations)\n",
+                daecl_evaluation_probe_name(fits[i].features, n_encoder, name, sizeof name),
+                p->n_features, 100 * p->accuracy, p->test_nll, p->objective,
+                p->stop == DAECL_PROBE_CONVERGED ? "converged" : "NOT converged", p->iterations);
+    }
 }
 
 int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_path,
@@ -270,9 +353,22 @@ int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_p
         rc = daecl_path_join(ckpt_path, sizeof ckpt_path, o->run_dir, "checkpoint.safetensors", err);
     if (rc)
         return rc;
+    /* --probe-layers is one more override, after the others: the config
+     * checks its value and names the key in its sentence */
+    const char **ov = malloc((o->n_overrides + 1) * sizeof *ov);
+    char layers[64];
+    if (!ov)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory reading the overrides");
+    size_t n_ov = o->n_overrides;
+    for (size_t i = 0; i < n_ov; i++)
+        ov[i] = o->overrides[i];
+    if (o->probe_layers) {
+        snprintf(layers, sizeof layers, "eval.probe_layers=%s", o->probe_layers);
+        ov[n_ov++] = layers;
+    }
     daecl_trained_opts to = {.run_dir = o->run_dir, .config = o->config,
-                             .checkpoint = o->checkpoint, .overrides = o->overrides,
-                             .n_overrides = o->n_overrides, .command = "eval",
+                             .checkpoint = o->checkpoint, .overrides = ov,
+                             .n_overrides = n_ov, .command = "eval",
                              .probe = !o->no_probe || o->probe_baseline,
                              .labels_for = o->probe_baseline ? "--probe-baseline" : NULL};
     daecl_run r;
@@ -305,5 +401,6 @@ int daecl_eval_run(const daecl_eval_opts *o, daecl_evaluation *out, char *json_p
     }
 done:
     daecl_run_close(&r);
+    free(ov);
     return rc;
 }

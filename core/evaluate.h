@@ -1,5 +1,6 @@
 /* daecl — judging a trained run: test NLL (clean and corrupted), denoising
- * MSE/PSNR, and the linear probe on the top code (and on raw inputs as the
+ * MSE/PSNR, and the linear probe on the top code (also on each encoder
+ * layer's code and on all of them side by side, and on raw inputs as the
  * baseline). `daecl eval`, each epoch of `daecl train` and its end share
  * this. */
 #ifndef DAECL_CORE_EVALUATE_H
@@ -37,24 +38,47 @@ typedef struct daecl_eval_result {
 int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int want_denoising,
                         daecl_eval_result *out, daecl_err *err);
 
+/* One probe fit and the features it saw. */
+typedef struct daecl_probe_fit_of {
+    int features; /* an encoder layer, DAECL_PROBE_ALL or DAECL_PROBE_RAW (probe.h) */
+    daecl_probe_result fit;
+} daecl_probe_fit_of;
+
+/* n_encoder layers, all of them, raw */
+#define DAECL_EVAL_MAX_PROBES (DAECL_MAX_LAYERS + 2)
+
 typedef struct daecl_evaluation {
     int have_test;
     daecl_eval_result test; /* denoising fields valid when have_denoising */
     int have_denoising;
     int have_probe;
-    daecl_probe_result probe;
+    daecl_probe_result probe;    /* the top code's */
     int have_baseline;
-    daecl_probe_result baseline;
+    daecl_probe_result baseline; /* the raw inputs' */
+    /* Only with the probe, eval.probe_layers each and more than one encoder
+     * layer (else n_probes is 0): every fit, layers 0 .. n_encoder-1, all
+     * layers, then raw with the baseline. probe and baseline are copies of
+     * the top layer's and raw's entries, not fits of their own. */
+    size_t n_probes;
+    daecl_probe_fit_of probes[DAECL_EVAL_MAX_PROBES];
 } daecl_evaluation;
 
 /* Evaluates the run's current parameters on its test set; the probe needs
- * data.train_labels and data.test_labels. */
+ * data.train_labels and data.test_labels. Which codes it sees follows the
+ * run's eval.probe_layers. */
 int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
                    daecl_evaluation *out, daecl_err *err);
 /* Adds the evaluation's numbers to a JSON object (eval.json, summary.json). */
 void daecl_evaluation_to_json(const daecl_evaluation *e, cJSON *obj);
 /* Prints the numbers, one per line, for people. */
 void daecl_evaluation_print(const daecl_evaluation *e, FILE *out);
+/* Copies src's probe results (probe, baseline, probes) into dst, leaving
+ * its test-set numbers. */
+void daecl_evaluation_take_probes(daecl_evaluation *dst, const daecl_evaluation *src);
+/* One line naming the features a fit saw, for people: "the code",
+ * "encoder layer 0", "encoder layer 1, the top code", "all encoder layers
+ * side by side", "raw inputs". n_encoder 1: "the code". */
+const char *daecl_evaluation_probe_name(int features, uint32_t n_encoder, char *buf, size_t n);
 
 typedef struct daecl_eval_opts {
     const char *run_dir;    /* its config.yaml and checkpoint.safetensors, and where eval.json goes */
@@ -63,6 +87,7 @@ typedef struct daecl_eval_opts {
     const char *const *overrides;
     size_t n_overrides;
     int probe_baseline;     /* also the raw-input probe */
+    const char *probe_layers; /* "top" or "each": overrides eval.probe_layers; NULL: the config's */
     int no_probe;           /* skip the probe even if labels exist */
 } daecl_eval_opts;
 

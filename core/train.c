@@ -515,14 +515,18 @@ static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
         daecl_evaluation probe;
         if ((rc = daecl_evaluate(r, 0, c->eval.probe, c->eval.probe_baseline, &probe, err)))
             return rc;
-        last->eval.have_probe = probe.have_probe;
-        last->eval.probe = probe.probe;
-        last->eval.have_baseline = probe.have_baseline;
-        last->eval.baseline = probe.baseline;
-        if (probe.have_probe)
+        daecl_evaluation_take_probes(&last->eval, &probe);
+        for (size_t i = 0; i < probe.n_probes; i++) {
+            char name[64];
+            daecl_progress_line(&t->progress, "linear probe on %s: test accuracy %.2f%%",
+                                daecl_evaluation_probe_name(probe.probes[i].features,
+                                                            r->g->m->n_encoder, name, sizeof name),
+                                100 * probe.probes[i].fit.accuracy);
+        }
+        if (probe.have_probe && !probe.n_probes)
             daecl_progress_line(&t->progress, "linear probe on the code: test accuracy %.2f%%",
                                 100 * probe.probe.accuracy);
-        if (probe.have_baseline)
+        if (probe.have_baseline && !probe.n_probes)
             daecl_progress_line(&t->progress, "linear probe on raw inputs: test accuracy %.2f%%",
                                 100 * probe.baseline.accuracy);
     }

@@ -1,8 +1,10 @@
 /* daecl tests — `daecl eval`: the NLLs, denoising MSE and PSNR of a tiny run
  * against values computed here independently (a double-precision forward
  * pass over the checkpoint's tensors); the linear probe on a problem with a
- * known answer, converged and reported in eval.json; softmax cross-entropy
- * against finite differences. */
+ * known answer, converged and reported in eval.json; on a two-layer encoder,
+ * the probe on each layer's code and on both side by side against probes
+ * fitted here on codes computed here; softmax cross-entropy against finite
+ * differences. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "core/evaluate.h"
+#include "core/run.h"
 #include "core/safetensors.h"
 #include "core/train.h"
 #include "daecl/elementwise.h"
@@ -30,7 +33,9 @@ static void make_data(float *x, int32_t *y, uint64_t seed)
     }
 }
 
-static char *make_run(const char *tag)
+/* Trains a tiny run on make_data's rows under tag's folder: encoder and
+ * eval are the YAML flow mappings of model.encoder and eval. */
+static char *make_run_of(const char *tag, const char *encoder, const char *eval)
 {
     char *dir = test_tmpdir(tag);
     float x[N * D];
@@ -44,13 +49,13 @@ static char *make_run(const char *tag)
     snprintf(text, sizeof text,
              "seed: 9\n"
              "data: {train: x.npy, test: x.npy, train_labels: y.npy, test_labels: y.npy}\n"
-             "model: {encoder: [{units: %d, activation: tanh}]}\n"
+             "model: {encoder: %s}\n"
              "corruption: {plugin: masking, p: 0.3}\n"
              "likelihood: bernoulli\n"
              "optimizer: {name: adam, lr: 0.02}\n"
              "train: {epochs: 4, batch_size: 16, log_every: 0}\n"
-             "eval: {probe_l2: 1e-3, probe_tol: 1e-8, probe_max_iter: 5000}\n"
-             "backend: cpu\n", H);
+             "eval: %s\n"
+             "backend: cpu\n", encoder, eval);
     snprintf(path, sizeof path, "%s/exp.yaml", dir);
     test_write_file(path, text, strlen(text));
     char out[1200];
@@ -60,6 +65,24 @@ static char *make_run(const char *tag)
     if (daecl_train(&o, NULL, 0, &err))
         fail_msg("train: %s", err.msg);
     return dir;
+}
+
+/* One tanh layer of H units; the probe only when eval asks. */
+static char *make_run(const char *tag)
+{
+    char encoder[64];
+    snprintf(encoder, sizeof encoder, "[{units: %d, activation: tanh}]", H);
+    return make_run_of(tag, encoder, "{probe_l2: 1e-3, probe_tol: 1e-8, probe_max_iter: 5000}");
+}
+
+/* The JSON file at path, parsed; fails the test when it does not parse. */
+static cJSON *read_json(const char *path)
+{
+    char *text = test_read_file(path, NULL);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    assert_non_null(j);
+    return j;
 }
 
 static double softplus(double a)
@@ -144,10 +167,7 @@ static void test_eval_numbers_match_an_independent_computation(void **state)
     assert_true(e.test.mse_reconstruction < e.test.mse_corrupted);
 
     /* eval.json holds the same numbers. */
-    char *text = test_read_file(json, NULL);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = read_json(json);
     /* cJSON prints 15 significant digits when they read back within a few
      * ulp, so compare to that, not to the bit. */
     assert_close(cJSON_GetObjectItem(j, "test_nll_clean")->valuedouble, e.test.nll_clean, 1e-13);
@@ -191,10 +211,7 @@ static void test_probe_learns_a_separable_rule_deterministically(void **state)
     assert_true(e1.probe.objective == e2.probe.objective);
 
     /* eval.json reports the fit: objective, gradient, iterations, converged. */
-    char *text = test_read_file(json, NULL);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
+    cJSON *j = read_json(json);
     assert_close(cJSON_GetObjectItem(j, "probe_objective")->valuedouble, e1.probe.objective, 1e-13);
     assert_close(cJSON_GetObjectItem(j, "probe_baseline_grad_max")->valuedouble,
                  e1.baseline.grad_max, 1e-13);
@@ -203,6 +220,243 @@ static void test_probe_learns_a_separable_rule_deterministically(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "probe_baseline_converged")));
     assert_close(cJSON_GetObjectItem(j, "probe_l2")->valuedouble, 1e-3, 1e-15);
     cJSON_Delete(j);
+    free(dir);
+}
+
+/* eval.json of a one-layer run: the keys it had before per-layer probes,
+ * and no others. */
+static void test_one_layer_eval_json_keeps_its_keys(void **state)
+{
+    (void)state;
+    char *dir = make_run("eval-keys");
+    char run[1200];
+    snprintf(run, sizeof run, "%s/run", dir);
+    daecl_eval_opts o = {.run_dir = run, .probe_baseline = 1, .probe_layers = "each"};
+    daecl_evaluation e;
+    char json[1300];
+    daecl_err err = {0};
+    if (daecl_eval_run(&o, &e, json, sizeof json, &err))
+        fail_msg("eval: %s", err.msg);
+    assert_int_equal(e.n_probes, 0);
+    static const char *const keys[] = {
+        "checkpoint", "step", "epoch", "device", "test_examples", "test_nll_clean",
+        "test_nll_corrupted", "mse_reconstruction", "mse_corrupted", "psnr_reconstruction_db",
+        "psnr_corrupted_db", "probe_accuracy", "probe_test_nll", "probe_objective",
+        "probe_grad_max", "probe_iterations", "probe_l2", "probe_converged", "probe_features",
+        "probe_baseline_accuracy", "probe_baseline_test_nll", "probe_baseline_objective",
+        "probe_baseline_grad_max", "probe_baseline_iterations", "probe_baseline_l2",
+        "probe_baseline_converged"};
+    enum { N_KEYS = sizeof keys / sizeof keys[0] };
+    cJSON *j = read_json(json);
+    size_t n = 0;
+    for (cJSON *it = j->child; it; it = it->next, n++) {
+        size_t k = 0;
+        while (k < N_KEYS && strcmp(keys[k], it->string) != 0)
+            k++;
+        if (k == N_KEYS)
+            fail_msg("eval.json of a one-layer run has a new key '%s'", it->string);
+    }
+    assert_int_equal(n, N_KEYS);
+    cJSON_Delete(j);
+    free(dir);
+}
+
+/* ---- two encoder layers -------------------------------------------------- */
+
+enum { H0 = 5, H1 = 4 };
+
+/* A run with encoder [H0 tanh, H1 sigmoid] that fits its probes at the end
+ * of training. */
+static char *make_run2(const char *tag)
+{
+    char encoder[128];
+    snprintf(encoder, sizeof encoder,
+             "[{units: %d, activation: tanh}, {units: %d, activation: sigmoid}]", H0, H1);
+    return make_run_of(tag, encoder, "{probe: true, probe_baseline: true, probe_l2: 1e-3, "
+                                     "probe_tol: 1e-8, probe_max_iter: 5000}");
+}
+
+/* Both layers' codes of x (N, D) through the checkpoint's encoder, in
+ * double: h0 (N, H0) = tanh(x W0^T + b0), h1 (N, H1) = sigmoid(h0 W1^T + b1). */
+static void host_codes(const char *run, const float *x, double *h0, double *h1)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
+    daecl_safetensors *st = NULL;
+    daecl_err err = {0};
+    assert_int_equal(daecl_safetensors_read(path, &st, &err), 0);
+    const float *w0 = daecl_safetensors_get(st, "encoder.0.weight", NULL, NULL);
+    const float *b0 = daecl_safetensors_get(st, "encoder.0.bias", NULL, NULL);
+    const float *w1 = daecl_safetensors_get(st, "encoder.1.weight", NULL, NULL);
+    const float *b1 = daecl_safetensors_get(st, "encoder.1.bias", NULL, NULL);
+    assert_true(w0 && b0 && w1 && b1);
+    for (int r = 0; r < N; r++) {
+        for (int k = 0; k < H0; k++) {
+            double z = b0[k];
+            for (int j = 0; j < D; j++)
+                z += (double)w0[k * D + j] * x[r * D + j];
+            h0[r * H0 + k] = tanh(z);
+        }
+        for (int k = 0; k < H1; k++) {
+            double z = b1[k];
+            for (int j = 0; j < H0; j++)
+                z += (double)w1[k * H0 + j] * h0[r * H0 + j];
+            h1[r * H1 + k] = 1 / (1 + exp(-z));
+        }
+    }
+    daecl_safetensors_destroy(st);
+}
+
+/* The device's features of every row for `which`, through the opened run. */
+static float *device_features(daecl_run *r, int which, size_t width)
+{
+    float *f = NULL;
+    size_t w = 0;
+    daecl_err err = {0};
+    if (daecl_probe_features(r->g, r->train_feed, which, &f, &w, &err))
+        fail_msg("features: %s", err.msg);
+    assert_int_equal(w, width);
+    return f;
+}
+
+static void assert_same_fit(const daecl_probe_result *a, const daecl_probe_result *b)
+{
+    assert_int_equal(a->stop, DAECL_PROBE_CONVERGED);
+    assert_int_equal(b->stop, DAECL_PROBE_CONVERGED);
+    assert_int_equal(a->n_features, b->n_features);
+    assert_close(a->accuracy, b->accuracy, 1e-6);
+    assert_close(a->objective, b->objective, 1e-6);
+    assert_close(a->test_nll, b->test_nll, 1e-6);
+}
+
+static void test_probe_on_each_layer_and_all_layers_matches_host_codes(void **state)
+{
+    (void)state;
+    char *dir = make_run2("eval-layers");
+    char run[1200], path[1300];
+    snprintf(run, sizeof run, "%s/run", dir);
+    daecl_eval_opts o = {.run_dir = run, .probe_baseline = 1};
+    daecl_evaluation e;
+    char json[1300];
+    daecl_err err = {0};
+    if (daecl_eval_run(&o, &e, json, sizeof json, &err))
+        fail_msg("eval: %s", err.msg);
+
+    /* layer 0, layer 1, all layers, raw; the top's and raw's are also the
+     * probe_* and probe_baseline_* numbers */
+    assert_int_equal(e.n_probes, 4);
+    const int order[4] = {0, 1, DAECL_PROBE_ALL, DAECL_PROBE_RAW};
+    const size_t widths[4] = {H0, H1, H0 + H1, D};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(e.probes[i].features, order[i]);
+        assert_int_equal(e.probes[i].fit.n_features, widths[i]);
+        assert_int_equal(e.probes[i].fit.stop, DAECL_PROBE_CONVERGED);
+    }
+    assert_true(e.have_probe && e.have_baseline);
+    assert_memory_equal(&e.probe, &e.probes[1].fit, sizeof e.probe);
+    assert_memory_equal(&e.baseline, &e.probes[3].fit, sizeof e.baseline);
+
+    /* Probes fitted here on the codes computed here in double. */
+    float x[N * D];
+    int32_t y[N];
+    make_data(x, y, 3);
+    static double h0[N * H0], h1[N * H1];
+    host_codes(run, x, h0, h1);
+    static float f0[N * H0], f1[N * H1], fall[N * (H0 + H1)];
+    for (int r = 0; r < N; r++) {
+        for (int k = 0; k < H0; k++)
+            fall[r * (H0 + H1) + k] = f0[r * H0 + k] = (float)h0[r * H0 + k];
+        for (int k = 0; k < H1; k++)
+            fall[r * (H0 + H1) + H0 + k] = f1[r * H1 + k] = (float)h1[r * H1 + k];
+    }
+    daecl_labels labels = {.y = y, .n = N, .n_classes = 2};
+    daecl_probe_opts po = {.l2 = 1e-3, .tol = 1e-8, .max_iter = 5000, .threads = 0};
+    const float *host[4] = {f0, f1, fall, x};
+    for (int i = 0; i < 4; i++) {
+        daecl_probe_result mine;
+        if (daecl_probe_fit(host[i], &labels, host[i], &labels, widths[i], &po, &mine, &err))
+            fail_msg("fit: %s", err.msg);
+        assert_same_fit(&e.probes[i].fit, &mine);
+    }
+    /* raw: the very same features, so the very same fit */
+    assert_true(e.baseline.objective == e.probes[3].fit.objective);
+
+    /* The device's features: each layer's close to the host's, all layers
+     * exactly the two side by side, raw exactly the data. */
+    daecl_trained_opts to = {.run_dir = run, .command = "eval", .probe = 1};
+    daecl_run r;
+    daecl_ckpt_state st;
+    if (daecl_run_open_trained(&r, &to, &st, &err))
+        fail_msg("open: %s", err.msg);
+    float *d0 = device_features(&r, 0, H0), *d1 = device_features(&r, 1, H1);
+    float *dall = device_features(&r, DAECL_PROBE_ALL, H0 + H1);
+    float *draw = device_features(&r, DAECL_PROBE_RAW, D);
+    float *dbad = NULL;
+    size_t wbad;
+    assert_int_equal(daecl_probe_features(r.g, r.train_feed, 2, &dbad, &wbad, &err), DAECL_EINVAL);
+    assert_null(dbad);
+    daecl_run_close(&r);
+    for (int i = 0; i < N * H0; i++)
+        assert_close(d0[i], h0[i], 1e-5);
+    for (int i = 0; i < N * H1; i++)
+        assert_close(d1[i], h1[i], 1e-5);
+    for (int row = 0; row < N; row++) {
+        assert_memory_equal(dall + row * (H0 + H1), d0 + row * H0, H0 * sizeof(float));
+        assert_memory_equal(dall + row * (H0 + H1) + H0, d1 + row * H1, H1 * sizeof(float));
+    }
+    assert_memory_equal(draw, x, sizeof x);
+    free(d0), free(d1), free(dall), free(draw);
+
+    /* eval.json holds the list; the top-level keys are the top code's */
+    cJSON *j = read_json(json);
+    const cJSON *list = cJSON_GetObjectItem(j, "probes");
+    assert_true(cJSON_IsArray(list));
+    assert_int_equal(cJSON_GetArraySize(list), 4);
+    const char *names[4] = {"layer 0", "layer 1", "all layers", "raw"};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *p = cJSON_GetArrayItem(list, i);
+        assert_string_equal(cJSON_GetObjectItem(p, "features")->valuestring, names[i]);
+        assert_close(cJSON_GetObjectItem(p, "accuracy")->valuedouble, e.probes[i].fit.accuracy,
+                     1e-13);
+        assert_int_equal(cJSON_GetObjectItem(p, "n_features")->valueint, widths[i]);
+        assert_int_equal(cJSON_GetObjectItem(p, "iterations")->valueint,
+                         e.probes[i].fit.iterations);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p, "converged")));
+        assert_non_null(cJSON_GetObjectItem(p, "test_nll"));
+        assert_non_null(cJSON_GetObjectItem(p, "seconds"));
+    }
+    assert_int_equal(cJSON_GetObjectItem(j, "probe_features")->valueint, H1);
+    assert_close(cJSON_GetObjectItem(j, "probe_objective")->valuedouble, e.probes[1].fit.objective,
+                 1e-13);
+    cJSON_Delete(j);
+
+    /* training's own end-of-run probes went into summary.json the same way */
+    snprintf(path, sizeof path, "%s/summary.json", run);
+    j = read_json(path);
+    list = cJSON_GetObjectItem(j, "probes");
+    assert_true(cJSON_IsArray(list));
+    assert_int_equal(cJSON_GetArraySize(list), 4);
+    assert_close(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 2), "accuracy")->valuedouble,
+                 e.probes[2].fit.accuracy, 1e-13);
+    cJSON_Delete(j);
+
+    /* --probe-layers top: the old two fits, the same numbers, no list */
+    daecl_eval_opts ot = o;
+    ot.probe_layers = "top";
+    daecl_evaluation et;
+    if (daecl_eval_run(&ot, &et, json, sizeof json, &err))
+        fail_msg("eval --probe-layers top: %s", err.msg);
+    assert_int_equal(et.n_probes, 0);
+    assert_true(et.probe.objective == e.probe.objective && et.probe.accuracy == e.probe.accuracy);
+    assert_true(et.baseline.objective == e.baseline.objective);
+    j = read_json(json);
+    assert_null(cJSON_GetObjectItem(j, "probes"));
+    cJSON_Delete(j);
+
+    /* a value that is neither is the config's error, naming the key */
+    ot.probe_layers = "middle";
+    assert_int_equal(daecl_eval_run(&ot, &et, NULL, 0, &err), DAECL_ECONFIG);
+    assert_non_null(strstr(err.msg, "probe_layers"));
     free(dir);
 }
 
@@ -281,6 +535,8 @@ int main(void)
         cmocka_unit_test(test_eval_numbers_match_an_independent_computation),
         cmocka_unit_test(test_probe_learns_a_separable_rule_deterministically),
         cmocka_unit_test(test_probe_needs_labels),
+        cmocka_unit_test(test_one_layer_eval_json_keeps_its_keys),
+        cmocka_unit_test(test_probe_on_each_layer_and_all_layers_matches_host_codes),
         cmocka_unit_test(test_softmax_cross_entropy_gradient_matches_finite_differences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
