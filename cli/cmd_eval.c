@@ -1,4 +1,4 @@
-/* daecl eval RUN_DIR [--probe-baseline]: judge a trained run; with
+/* daecl eval RUN_DIR [--probe-baseline] [--probe-layers L]: judge a trained run; with
  * --parzen, the Parzen estimate of its chain samples instead. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@ const cli_command cli_eval = {
     .summary = "test NLL, denoising MSE/PSNR, linear-probe accuracy; --parzen: Parzen estimate",
     .usage =
         "usage: daecl eval RUN_DIR [KEY=VALUE ...] [--probe-baseline] [--no-probe]\n"
+        "                  [--probe-layers top|each]\n"
         "       daecl eval --config FILE --checkpoint FILE [KEY=VALUE ...]\n\n"
         "Loads the run's config.yaml and checkpoint.safetensors and reports, on the test\n"
         "set: the NLL on clean and on corrupted inputs (nats per example); the denoising\n"
@@ -22,12 +23,17 @@ const cli_command cli_eval = {
         "corrupted input itself as the baseline; and, when the config names\n"
         "data.train_labels and data.test_labels, the test accuracy of a linear probe\n"
         "(multinomial logistic regression on the frozen top code, trained on the run's\n"
-        "backend, deterministic from the seed; settings under eval.* in the config).\n"
+        "backend, deterministic from the seed; settings under eval.* in the config);\n"
+        "with several encoder layers, also on each layer's code and on all of them\n"
+        "side by side (eval.probe_layers: each, the default).\n"
         "Writes RUN_DIR/eval.json, keeping the \"parzen\" and \"memorisation\" of an\n"
         "earlier --parzen when they were measured on the same checkpoint.\n\n"
         "options:\n"
         "  --probe-baseline  also fit the same probe on the raw inputs\n"
         "  --no-probe        skip the probe\n"
+        "  --probe-layers top|each\n"
+        "                    the top code only, or each encoder layer's and all of\n"
+        "                    them side by side (sets eval.probe_layers)\n"
         "  --config FILE     use this config instead of RUN_DIR/config.yaml\n"
         "  --checkpoint FILE use this checkpoint instead of RUN_DIR/checkpoint.safetensors\n"
         "  --quiet           print nothing but errors\n\n"
@@ -112,8 +118,36 @@ static int run(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--parzen") == 0)
             return run_parzen(argc, argv);
+    /* --probe-layers is eval's alone: taken out here, the rest parsed as
+     * every run command's arguments */
+    const char *layers = NULL;
+    char **rest = malloc(((size_t)argc + 1) * sizeof *rest);
+    if (!rest) {
+        fprintf(stderr, "daecl: error: out of memory\n");
+        return 1;
+    }
+    int n_rest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--probe-layers") == 0) {
+            if (i + 1 >= argc) {
+                free(rest);
+                return cli_usage_error(&cli_eval, "--probe-layers wants top or each");
+            }
+            layers = argv[++i];
+        } else if (i > 0 && strncmp(argv[i], "--probe-layers=", 15) == 0) {
+            layers = argv[i] + 15;
+        } else {
+            rest[n_rest++] = argv[i];
+        }
+    }
+    rest[n_rest] = NULL;
+    if (layers && strcmp(layers, "top") != 0 && strcmp(layers, "each") != 0) {
+        free(rest);
+        return cli_usage_error(&cli_eval, "--probe-layers wants top or each, not '%s'", layers);
+    }
     cli_run_args_t a;
-    int rc = cli_run_args(&cli_eval, argc, argv, &a);
+    int rc = cli_run_args(&cli_eval, n_rest, rest, &a);
+    free(rest);
     if (rc)
         return rc;
     if (a.out || a.progress >= 0)
@@ -123,7 +157,8 @@ static int run(int argc, char **argv)
                                "--checkpoint");
     daecl_eval_opts o = {.run_dir = a.target, .checkpoint = a.checkpoint, .config = a.config,
                          .overrides = a.overrides, .n_overrides = a.n_overrides,
-                         .probe_baseline = a.probe_baseline, .no_probe = a.no_probe};
+                         .probe_baseline = a.probe_baseline, .no_probe = a.no_probe,
+                         .probe_layers = layers};
     daecl_evaluation e;
     char json[4096];
     daecl_err err = {0};
