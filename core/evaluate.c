@@ -148,17 +148,24 @@ static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *
     char name[64], what[96];
     daecl_evaluation_probe_name(features, r->g->m->n_encoder, name, sizeof name);
     snprintf(what, sizeof what, "the linear probe on %s", name);
-    float *ftr = NULL, *fte = NULL;
+    float *ftr = NULL, *fva = NULL, *fte = NULL;
     size_t width = 0;
+    /* With a validation set (data.valid_fraction) the one fit is scored on
+     * it too: the number to choose settings by. */
+    int valid = r->valid_feed && r->valid_y;
     int rc = daecl_probe_features(r->g, r->train_feed, features, &ftr, &width, err);
+    if (!rc && valid)
+        rc = daecl_probe_features(r->g, r->valid_feed, features, &fva, &width, err);
     if (!rc)
         rc = daecl_probe_features(r->g, r->test_feed, features, &fte, &width, err);
     if (!rc) {
         daecl_probe_opts o = {.l2 = c->eval.probe_l2, .tol = c->eval.probe_tol,
                               .max_iter = c->eval.probe_max_iter, .threads = 0};
-        rc = daecl_probe_fit(ftr, ytr, fte, yte, width, &o, out, err);
+        rc = daecl_probe_fit_valid(ftr, ytr, fva, valid ? r->valid_y : NULL, fte, yte, width, &o,
+                                   out, err);
     }
     free(ftr);
+    free(fva);
     free(fte);
     if (rc)
         return rc;
@@ -269,6 +276,12 @@ static void probe_to_json(const daecl_probe_result *p, const char *prefix, cJSON
     }
     snprintf(key, sizeof key, "%sconverged", prefix);
     cJSON_AddBoolToObject(o, key, p->stop == DAECL_PROBE_CONVERGED);
+    if (!p->have_valid)
+        return;
+    snprintf(key, sizeof key, "%svalid_accuracy", prefix);
+    cJSON_AddNumberToObject(o, key, p->valid_accuracy);
+    snprintf(key, sizeof key, "%svalid_nll", prefix);
+    cJSON_AddNumberToObject(o, key, p->valid_nll);
 }
 
 void daecl_evaluation_to_json(const daecl_evaluation *e, cJSON *o)
@@ -331,11 +344,13 @@ void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
         const daecl_probe_result *p = &fits[i].fit;
         if (!e->n_probes && !(i ? e->have_baseline : e->have_probe))
             continue;
-        char name[64];
-        fprintf(f, "linear probe on %s (%zu features): test accuracy %.2f%%, NLL %.4f "
+        char name[64], valid[64] = "";
+        if (p->have_valid)
+            snprintf(valid, sizeof valid, "validation accuracy %.2f%%, ", 100 * p->valid_accuracy);
+        fprintf(f, "linear probe on %s (%zu features): %stest accuracy %.2f%%, NLL %.4f "
                    "(objective %.6f, %s after %u iterations)\n",
                 daecl_evaluation_probe_name(fits[i].features, n_encoder, name, sizeof name),
-                p->n_features, 100 * p->accuracy, p->test_nll, p->objective,
+                p->n_features, valid, 100 * p->accuracy, p->test_nll, p->objective,
                 p->stop == DAECL_PROBE_CONVERGED ? "converged" : "NOT converged", p->iterations);
     }
 }

@@ -640,19 +640,45 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The mean cross-entropy and accuracy of theta on a problem's rows. */
+static void score(problem *p, const double *theta, double *accuracy, double *nll)
+{
+    size_t C = p->C, F = p->F;
+    problem_run(p, theta, 0);
+    double sum = 0, correct = 0;
+    for (size_t g = 0; g < p->n_groups; g++) {
+        const double *part = p->partial + g * p->stride;
+        sum += part[C * F + C];
+        correct += part[C * F + C + 1];
+    }
+    *accuracy = correct / (double)p->n;
+    *nll = sum / (double)p->n;
+}
+
 int daecl_probe_fit(const float *train_x, const daecl_labels *train_y, const float *test_x,
                     const daecl_labels *test_y, size_t width, const daecl_probe_opts *o,
                     daecl_probe_result *out, daecl_err *err)
 {
+    return daecl_probe_fit_valid(train_x, train_y, NULL, NULL, test_x, test_y, width, o, out,
+                                 err);
+}
+
+int daecl_probe_fit_valid(const float *train_x, const daecl_labels *train_y,
+                          const float *valid_x, const daecl_labels *valid_y, const float *test_x,
+                          const daecl_labels *test_y, size_t width, const daecl_probe_opts *o,
+                          daecl_probe_result *out, daecl_err *err)
+{
     double t0 = now_s();
     memset(out, 0, sizeof *out);
     size_t C = train_y->n_classes > test_y->n_classes ? train_y->n_classes : test_y->n_classes;
+    if (valid_x && valid_y->n_classes > C)
+        C = valid_y->n_classes;
     size_t F = width;
     if (!(o->l2 > 0) || !(o->tol > 0))
         return daecl_err_set(err, DAECL_EINVAL, "the probe needs l2 > 0 and tol > 0, not %g and "
                              "%g; set eval.probe_l2 and eval.probe_tol", o->l2, o->tol);
     daecl_pool *pool = NULL;
-    problem train = {0}, test = {0};
+    problem train = {0}, valid = {0}, test = {0};
     double *theta = NULL;
     int rc = daecl_pool_create(o->threads, &pool);
     if (rc) {
@@ -662,6 +688,8 @@ int daecl_probe_fit(const float *train_x, const daecl_labels *train_y, const flo
     }
     if ((rc = problem_init(&train, pool, train_x, train_y->y, train_y->n, F, C, o->l2, 1,
                            "training", err)) ||
+        (valid_x && (rc = problem_init(&valid, pool, valid_x, valid_y->y, valid_y->n, F, C,
+                                       o->l2, 0, "validation", err))) ||
         (rc = problem_init(&test, pool, test_x, test_y->y, test_y->n, F, C, o->l2, 0, "test",
                            err)))
         goto done;
@@ -673,15 +701,11 @@ int daecl_probe_fit(const float *train_x, const daecl_labels *train_y, const flo
     int blas = blas_single();
     rc = solve(&train, o, theta, out, err);
     if (!rc) {
-        problem_run(&test, theta, 0);
-        double nll = 0, correct = 0;
-        for (size_t g = 0; g < test.n_groups; g++) {
-            const double *part = test.partial + g * test.stride;
-            nll += part[C * F + C];
-            correct += part[C * F + C + 1];
+        score(&test, theta, &out->accuracy, &out->test_nll);
+        if (valid_x) {
+            score(&valid, theta, &out->valid_accuracy, &out->valid_nll);
+            out->have_valid = 1;
         }
-        out->accuracy = correct / (double)test.n;
-        out->test_nll = nll / (double)test.n;
         out->n_classes = (uint32_t)C;
         out->n_features = F;
         out->n_train = train.n;
@@ -691,6 +715,7 @@ int daecl_probe_fit(const float *train_x, const daecl_labels *train_y, const flo
 done:
     free(theta);
     problem_free(&train);
+    problem_free(&valid);
     problem_free(&test);
     daecl_pool_destroy(pool);
     out->seconds = now_s() - t0;

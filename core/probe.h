@@ -42,6 +42,8 @@ typedef struct daecl_probe_result {
     size_t n_features;
     size_t n_train;
     double l2;            /* the lambda it was fitted with */
+    int have_valid;       /* scored on a validation set too (daecl_probe_fit_valid) */
+    double valid_accuracy, valid_nll;
     double seconds;       /* wall time of the fit and the scoring */
 } daecl_probe_result;
 
@@ -71,6 +73,12 @@ int daecl_probe_features(daecl_graph *g, daecl_feeder *data, int which, float **
 int daecl_probe_fit(const float *train_x, const daecl_labels *train_y, const float *test_x,
                     const daecl_labels *test_y, size_t width, const daecl_probe_opts *o,
                     daecl_probe_result *out, daecl_err *err);
+/* The same, and the one fit scored on valid features (valid_y->n, width)
+ * as well into out->valid_*; valid_x NULL: none (daecl_probe_fit). */
+int daecl_probe_fit_valid(const float *train_x, const daecl_labels *train_y,
+                          const float *valid_x, const daecl_labels *valid_y, const float *test_x,
+                          const daecl_labels *test_y, size_t width, const daecl_probe_opts *o,
+                          daecl_probe_result *out, daecl_err *err);
 
 /* ---- for tests (tests/test_probe.c) ---------------------------------------
  * theta is W (C, F) row-major, then b (C): C * F + C doubles. */

@@ -27,9 +27,11 @@ static const struct {
     {"train_nll", 0},          {"test_nll_clean", 0},     {"test_nll_corrupted", 0},
     {"mse_reconstruction", 0}, {"psnr_reconstruction_db", 1}, {"probe_accuracy", 1},
     {"probe_baseline_accuracy", 1}, {"seconds", 0}, {"valid_nll_clean", 0},
+    {"probe_valid_accuracy", 1},
 };
-#define TEST_NLL_METRIC 1  /* the default order */
-#define VALID_NLL_METRIC 8 /* the default order of a sweep with a validation set */
+#define TEST_NLL_METRIC 1    /* the default order */
+#define VALID_NLL_METRIC 8   /* ... of a sweep with a validation set */
+#define VALID_PROBE_METRIC 9 /* ... with a validation set and the probe */
 #define N_METRICS (sizeof metrics / sizeof metrics[0])
 
 typedef struct point {
@@ -393,7 +395,8 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
     /* Settings are chosen on the validation set when there is one, so
      * the test set is only read, never used to pick. */
     if (!o->sort && first->data.valid_fraction > 0)
-        sort_metric = VALID_NLL_METRIC;
+        sort_metric = first->eval.probe && first->data.train_labels[0] ? VALID_PROBE_METRIC
+                                                                       : VALID_NLL_METRIC;
     if ((rc = make_dir(o, first, out->dir, sizeof out->dir, &lock, err)))
         goto done;
 

@@ -501,6 +501,16 @@ static int run(trainer *t, daecl_err *err)
 /* What a run writes once training is over: the probe, the pictures and
  * summary.json. last holds the last epoch's numbers; stopped is 1 after
  * train.max_steps. */
+/* One fit of the end-of-run probe, for people. */
+static void probe_line(trainer *t, const char *features, const daecl_probe_result *fit)
+{
+    char valid[64] = "";
+    if (fit->have_valid)
+        snprintf(valid, sizeof valid, "validation accuracy %.2f%%, ", 100 * fit->valid_accuracy);
+    daecl_progress_line(&t->progress, "linear probe on %s: %stest accuracy %.2f%%", features,
+                        valid, 100 * fit->accuracy);
+}
+
 static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
 {
     daecl_run *r = &t->r;
@@ -518,17 +528,14 @@ static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
         daecl_evaluation_take_probes(&last->eval, &probe);
         for (size_t i = 0; i < probe.n_probes; i++) {
             char name[64];
-            daecl_progress_line(&t->progress, "linear probe on %s: test accuracy %.2f%%",
-                                daecl_evaluation_probe_name(probe.probes[i].features,
-                                                            r->g->m->n_encoder, name, sizeof name),
-                                100 * probe.probes[i].fit.accuracy);
+            probe_line(t, daecl_evaluation_probe_name(probe.probes[i].features,
+                                                      r->g->m->n_encoder, name, sizeof name),
+                       &probe.probes[i].fit);
         }
         if (probe.have_probe && !probe.n_probes)
-            daecl_progress_line(&t->progress, "linear probe on the code: test accuracy %.2f%%",
-                                100 * probe.probe.accuracy);
+            probe_line(t, "the code", &probe.probe);
         if (probe.have_baseline && !probe.n_probes)
-            daecl_progress_line(&t->progress, "linear probe on raw inputs: test accuracy %.2f%%",
-                                100 * probe.baseline.accuracy);
+            probe_line(t, "raw inputs", &probe.baseline);
     }
     if (last->eval.have_denoising)
         daecl_progress_line(&t->progress, "denoising MSE %.6f (PSNR %.2f dB); corrupted input "

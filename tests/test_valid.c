@@ -1,8 +1,8 @@
 /* daecl tests — the validation split (data.valid_fraction): its rows are
  * the training file's last ones and are never trained on (a run with the
  * split ends bit-identical to one trained on the other rows alone), its NLL
- * is the one the test set gets for the same rows, the split of data and
- * labels, and the refusals. */
+ * and the probe's validation accuracy are what the test set gets for the
+ * same rows, the split of data and labels, and the refusals. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,17 +54,33 @@ static void test_the_held_out_rows_are_never_trained_on(void **state)
     unsigned char tail[12 + 20 * DIM] = {0, 0, 0x08, 2, 0, 0, 0, 20, 0, 0, 0, DIM};
     for (size_t i = 0; i < 20 * DIM; i++)
         tail[12 + i] = data_byte(12 + 80 * DIM + i);
-    char path[1200];
+    char path[1200], lpath[1200], ltail_path[1200];
     snprintf(path, sizeof path, "%s/tail.idx", dir);
     test_write_file(path, tail, sizeof tail);
+    /* Labels for the probe: all 100 rows', and the last 20's alone. */
+    unsigned char lab[8 + ROWS] = {0, 0, 0x08, 1, 0, 0, 0, ROWS};
+    unsigned char ltail[8 + 20] = {0, 0, 0x08, 1, 0, 0, 0, 20};
+    for (size_t i = 0; i < ROWS; i++)
+        lab[8 + i] = (unsigned char)(data_byte(12 + i * DIM) % 3);
+    memcpy(ltail + 8, lab + 8 + 80, 20);
+    snprintf(lpath, sizeof lpath, "%s/labels.idx", dir);
+    snprintf(ltail_path, sizeof ltail_path, "%s/tail-labels.idx", dir);
+    test_write_file(lpath, lab, sizeof lab);
+    test_write_file(ltail_path, ltail, sizeof ltail);
+    char train_labels[1300], test_labels[1300], tail_labels[1300];
+    snprintf(train_labels, sizeof train_labels, "data.train_labels=%s", lpath);
+    snprintf(test_labels, sizeof test_labels, "data.test_labels=%s", lpath);
+    snprintf(tail_labels, sizeof tail_labels, "data.test_labels=%s", ltail_path);
     daecl_err err = {0};
-    const char *split[] = {"data.valid_fraction=0.2"};
-    if (train(dir, "split", split, 1, &err))
+    const char *split[] = {"data.valid_fraction=0.2", train_labels, test_labels,
+                           "eval.probe=true"};
+    if (train(dir, "split", split, 4, &err))
         fail_msg("split: %s", err.msg);
     char test_ov[1300];
     snprintf(test_ov, sizeof test_ov, "data.test=%s", path);
-    const char *alone[] = {"data.train_limit=80", test_ov, "data.test_limit=0"};
-    if (train(dir, "alone", alone, 3, &err))
+    const char *alone[] = {"data.train_limit=80", test_ov, "data.test_limit=0", train_labels,
+                           tail_labels, "eval.probe=true"};
+    if (train(dir, "alone", alone, 6, &err))
         fail_msg("alone: %s", err.msg);
     char a[1300], b[1300];
     snprintf(a, sizeof a, "%s/split", dir);
@@ -76,6 +92,13 @@ static void test_the_held_out_rows_are_never_trained_on(void **state)
     double test = summary_number(dir, "alone", "test_nll_clean");
     if (valid != test)
         fail_msg("valid_nll_clean %.17g, the same rows as a test set %.17g", valid, test);
+    /* So is the probe's validation accuracy: one fit, scored on both. */
+    valid = summary_number(dir, "split", "probe_valid_accuracy");
+    test = summary_number(dir, "alone", "probe_accuracy");
+    if (valid != test)
+        fail_msg("probe_valid_accuracy %.17g, the same rows as a test set %.17g", valid, test);
+    assert_true(summary_number(dir, "split", "probe_valid_nll") ==
+                summary_number(dir, "alone", "probe_test_nll"));
     /* Each epoch reports it. */
     snprintf(path, sizeof path, "%s/split/metrics.jsonl", dir);
     char *metrics = test_read_file(path, NULL);
