@@ -15,11 +15,17 @@
 
 void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t stream, uint32_t epoch)
 {
+    daecl_shuffle_order_stage(order, n, seed, stream, 0, epoch);
+}
+
+void daecl_shuffle_order_stage(uint32_t *order, size_t n, uint64_t seed, uint32_t stream,
+                               uint32_t stage, uint32_t epoch)
+{
     for (size_t i = 0; i < n; i++)
         order[i] = (uint32_t)i;
     /* One global permutation per epoch: slot i's draw is block 0 of
      * position i (n < 2^32: order holds uint32 row numbers). */
-    daecl_noise_key key = {.seed = seed, .stream = stream, .epoch = epoch};
+    daecl_noise_key key = {.seed = seed, .stream = stream, .stage = stage, .epoch = epoch};
     /* Fisher-Yates from the top; j uniform in [0, i] from 64 random bits by
      * multiply-shift (bias below 2^-32 for any n daecl can hold). */
     for (size_t i = n; i-- > 1;) {
@@ -109,7 +115,13 @@ void daecl_feeder_destroy(daecl_feeder *f)
 
 int daecl_feeder_shuffle(daecl_feeder *f, uint64_t seed, uint32_t epoch, daecl_err *err)
 {
-    daecl_shuffle_order(f->order, f->ds->n_rows, seed, DAECL_STREAM_SHUFFLE, epoch);
+    return daecl_feeder_shuffle_stage(f, seed, 0, epoch, err);
+}
+
+int daecl_feeder_shuffle_stage(daecl_feeder *f, uint64_t seed, uint32_t stage, uint32_t epoch,
+                               daecl_err *err)
+{
+    daecl_shuffle_order_stage(f->order, f->ds->n_rows, seed, DAECL_STREAM_SHUFFLE, stage, epoch);
     f->shuffled = 1;
     f->chunk_valid = 0;
     if (!f->resident)

@@ -38,6 +38,11 @@ void daecl_feeder_destroy(daecl_feeder *f);
 /* This epoch's order: a Philox Fisher-Yates shuffle keyed by (seed,
  * DAECL_STREAM_SHUFFLE, epoch); uploaded (resident) before returning. */
 int daecl_feeder_shuffle(daecl_feeder *f, uint64_t seed, uint32_t epoch, daecl_err *err);
+/* The same in the noise key's stage `stage` (plugin.h): another training
+ * stage on the same data (fine-tuning, core/finetune.h) draws permutations
+ * of its own. daecl_feeder_shuffle is stage 0. */
+int daecl_feeder_shuffle_stage(daecl_feeder *f, uint64_t seed, uint32_t stage, uint32_t epoch,
+                               daecl_err *err);
 /* The order 0..n-1 (evaluation). */
 int daecl_feeder_sequential(daecl_feeder *f, daecl_err *err);
 
@@ -50,5 +55,8 @@ int daecl_feeder_batch(daecl_feeder *f, size_t first, size_t n, daecl_slice *out
  * Philox (seed, stream, epoch; slot i from block 0 of position i); the same
  * on every machine. */
 void daecl_shuffle_order(uint32_t *order, size_t n, uint64_t seed, uint32_t stream, uint32_t epoch);
+/* The same with the noise key's stage (daecl_shuffle_order is stage 0). */
+void daecl_shuffle_order_stage(uint32_t *order, size_t n, uint64_t seed, uint32_t stream,
+                               uint32_t stage, uint32_t epoch);
 
 #endif
