@@ -23,7 +23,8 @@ typedef struct cli_command {
 } cli_command;
 
 extern const cli_command cli_train, cli_resume, cli_check, cli_eval, cli_sweep, cli_plot,
-    cli_plugins, cli_plugin, cli_devices, cli_precompile, cli_tune, cli_sample, cli_encode;
+    cli_plugins, cli_plugin, cli_devices, cli_precompile, cli_tune, cli_sample, cli_encode,
+    cli_finetune;
 
 /* The arguments the run commands share: a target (config or run folder),
  * KEY=VALUE overrides, and options. */

@@ -12,7 +12,8 @@
 static const cli_command *const commands[] = {&cli_train,   &cli_resume,     &cli_check,
                                               &cli_eval,    &cli_sweep,      &cli_plot,
                                               &cli_plugins, &cli_plugin,     &cli_devices,
-                                              &cli_precompile, &cli_tune,   &cli_sample, &cli_encode};
+                                              &cli_precompile, &cli_tune,   &cli_sample, &cli_encode,
+                                              &cli_finetune};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 int cli_fail(const daecl_err *err)
