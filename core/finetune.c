@@ -352,6 +352,12 @@ static int write_summary(ft *t, const daecl_finetune_epoch *e, int trained, daec
     return daecl_runfiles_write_json(t->dir, "summary.json", o, "summary", err);
 }
 
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "Ctrl-C (SIGINT)" : sig == SIGTERM ? "SIGTERM"
+           : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
 /* The epochs from t->epochs_done to train.epochs, each checkpointed. */
 static int train(ft *t, daecl_finetune_epoch *e, daecl_err *err)
 {
@@ -374,10 +380,10 @@ static int train(ft *t, daecl_finetune_epoch *e, daecl_err *err)
                                      "optimizer.lr (now %g)", loss, epoch + 1, t->ckpt, epoch,
                                      c->optimizer.lr);
             if (t->o->stop && *t->o->stop && i + 1 < r->steps_per_epoch)
-                return daecl_err_set(err, DAECL_EINTR, "fine-tuning was stopped by signal %d in "
+                return daecl_err_set(err, DAECL_EINTR, "fine-tuning was stopped by %s in "
                                      "epoch %u; %s holds epoch %u, and `daecl finetune --resume "
                                      "%s` redoes epoch %u from its start",
-                                     (int)*t->o->stop, epoch + 1, t->ckpt, epoch, t->dir,
+                                     signal_name((int)*t->o->stop), epoch + 1, t->ckpt, epoch, t->dir,
                                      epoch + 1);
         }
         t->epochs_done++;
@@ -392,9 +398,9 @@ static int train(ft *t, daecl_finetune_epoch *e, daecl_err *err)
             return rc;
         /* a stop that came with the epoch's last step ends here, checkpointed */
         if (t->o->stop && *t->o->stop && t->epochs_done < c->train.epochs)
-            return daecl_err_set(err, DAECL_EINTR, "fine-tuning was stopped by signal %d after "
+            return daecl_err_set(err, DAECL_EINTR, "fine-tuning was stopped by %s after "
                                  "epoch %u; `daecl finetune --resume %s` goes on from there",
-                                 (int)*t->o->stop, t->epochs_done, t->dir);
+                                 signal_name((int)*t->o->stop), t->epochs_done, t->dir);
     }
     return 0;
 }
