@@ -139,6 +139,18 @@ const char *daecl_evaluation_probe_name(int features, uint32_t n_encoder, char *
     return buf;
 }
 
+const char *daecl_evaluation_probe_scores(const daecl_probe_result *p, char *buf, size_t n)
+{
+    int len = 0;
+    buf[0] = '\0';
+    if (p->have_valid)
+        len = snprintf(buf, n, "validation accuracy %.2f%%", 100 * p->valid_accuracy);
+    if (p->have_test && len >= 0 && (size_t)len < n)
+        snprintf(buf + len, n - (size_t)len, "%stest accuracy %.2f%%", len ? ", " : "",
+                 100 * p->accuracy);
+    return buf;
+}
+
 /* Features of both sets (`features`, probe.h), read back; the fit and the
  * score on the host; a log line, and a warning when it did not converge. */
 static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *yte, int features,
@@ -156,7 +168,8 @@ static int run_probe(daecl_run *r, const daecl_labels *ytr, const daecl_labels *
     int rc = daecl_probe_features(r->g, r->train_feed, features, &ftr, &width, err);
     if (!rc && valid)
         rc = daecl_probe_features(r->g, r->valid_feed, features, &fva, &width, err);
-    if (!rc)
+    /* no test labels: a sweep's point, scored on the validation rows alone */
+    if (!rc && yte)
         rc = daecl_probe_features(r->g, r->test_feed, features, &fte, &width, err);
     if (!rc) {
         daecl_probe_opts o = {.l2 = c->eval.probe_l2, .tol = c->eval.probe_tol,
@@ -202,18 +215,22 @@ int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
 {
     memset(out, 0, sizeof *out);
     const daecl_config *c = r->cfg;
-    if (!r->test)
+    int rc = 0;
+    /* Without a test set only the probe on the validation rows is left: a
+     * sweep's points (core/sweep.h) train that way. */
+    if (r->test) {
+        if ((rc = daecl_eval_test_set(r->g, r->test_feed, c->seed, denoising, &out->test, err)))
+            return rc;
+        out->have_test = 1;
+        out->have_denoising = denoising;
+    } else if (!(probe || probe_baseline) || !r->valid_y) {
         return daecl_err_set(err, DAECL_ECONFIG, "there is no test set to evaluate on; set "
                              "data.test");
-    int rc = daecl_eval_test_set(r->g, r->test_feed, c->seed, denoising, &out->test, err);
-    if (rc)
-        return rc;
-    out->have_test = 1;
-    out->have_denoising = denoising;
+    }
     if (!probe && !probe_baseline)
         return 0;
     /* The run loaded and checked the label files (core/run.c). */
-    if (!r->train_y || !r->test_y)
+    if (!r->train_y || (r->test && !r->test_y))
         return daecl_err_set(err, DAECL_ECONFIG, "the linear probe needs data.train_labels and "
                              "data.test_labels; set both, or turn eval.probe off");
     int top = (int)r->g->m->n_encoder - 1;
@@ -270,7 +287,8 @@ static void probe_to_json(const daecl_probe_result *p, const char *prefix, cJSON
                 {"grad_max", p->grad_max},
                 {"iterations", (double)p->iterations},
                 {"l2", p->l2}};
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    /* without a test set the keys are left out, not written as 0 */
+    for (size_t i = p->have_test ? 0 : 2; i < sizeof nums / sizeof nums[0]; i++) {
         snprintf(key, sizeof key, "%s%s", prefix, nums[i].name);
         cJSON_AddNumberToObject(o, key, nums[i].value);
     }
@@ -344,14 +362,15 @@ void daecl_evaluation_print(const daecl_evaluation *e, FILE *f)
         const daecl_probe_result *p = &fits[i].fit;
         if (!e->n_probes && !(i ? e->have_baseline : e->have_probe))
             continue;
-        char name[64], valid[64] = "";
-        if (p->have_valid)
-            snprintf(valid, sizeof valid, "validation accuracy %.2f%%, ", 100 * p->valid_accuracy);
-        fprintf(f, "linear probe on %s (%zu features): %stest accuracy %.2f%%, NLL %.4f "
-                   "(objective %.6f, %s after %u iterations)\n",
+        char name[64], scores[128], nll[32] = "";
+        if (p->have_test)
+            snprintf(nll, sizeof nll, ", NLL %.4f", p->test_nll);
+        fprintf(f, "linear probe on %s (%zu features): %s%s (objective %.6f, %s after %u "
+                   "iterations)\n",
                 daecl_evaluation_probe_name(fits[i].features, n_encoder, name, sizeof name),
-                p->n_features, valid, 100 * p->accuracy, p->test_nll, p->objective,
-                p->stop == DAECL_PROBE_CONVERGED ? "converged" : "NOT converged", p->iterations);
+                p->n_features, daecl_evaluation_probe_scores(p, scores, sizeof scores), nll,
+                p->objective, p->stop == DAECL_PROBE_CONVERGED ? "converged" : "NOT converged",
+                p->iterations);
     }
 }
 

@@ -65,7 +65,9 @@ typedef struct daecl_evaluation {
 
 /* Evaluates the run's current parameters on its test set; the probe needs
  * data.train_labels and data.test_labels. Which codes it sees follows the
- * run's eval.probe_layers. */
+ * run's eval.probe_layers. A run with a validation set and no test set
+ * (a sweep's point, core/sweep.h) may ask for the probe alone: it is scored
+ * on the validation rows, have_test stays 0 and the fits' have_test too. */
 int daecl_evaluate(daecl_run *r, int denoising, int probe, int probe_baseline,
                    daecl_evaluation *out, daecl_err *err);
 /* Adds the evaluation's numbers to a JSON object (eval.json, summary.json). */
@@ -75,6 +77,9 @@ void daecl_evaluation_print(const daecl_evaluation *e, FILE *out);
 /* Copies src's probe results (probe, baseline, probes) into dst, leaving
  * its test-set numbers. */
 void daecl_evaluation_take_probes(daecl_evaluation *dst, const daecl_evaluation *src);
+/* "validation accuracy 91.20%, test accuracy 90.80%", either
+ * half only when the fit has it; into buf, returned. */
+const char *daecl_evaluation_probe_scores(const daecl_probe_result *p, char *buf, size_t n);
 /* One line naming the features a fit saw, for people: "the code",
  * "encoder layer 0", "encoder layer 1, the top code", "all encoder layers
  * side by side", "raw inputs". n_encoder 1: "the code". */

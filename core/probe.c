@@ -670,7 +670,9 @@ int daecl_probe_fit_valid(const float *train_x, const daecl_labels *train_y,
 {
     double t0 = now_s();
     memset(out, 0, sizeof *out);
-    size_t C = train_y->n_classes > test_y->n_classes ? train_y->n_classes : test_y->n_classes;
+    size_t C = train_y->n_classes;
+    if (test_x && test_y->n_classes > C)
+        C = test_y->n_classes;
     if (valid_x && valid_y->n_classes > C)
         C = valid_y->n_classes;
     size_t F = width;
@@ -690,8 +692,8 @@ int daecl_probe_fit_valid(const float *train_x, const daecl_labels *train_y,
                            "training", err)) ||
         (valid_x && (rc = problem_init(&valid, pool, valid_x, valid_y->y, valid_y->n, F, C,
                                        o->l2, 0, "validation", err))) ||
-        (rc = problem_init(&test, pool, test_x, test_y->y, test_y->n, F, C, o->l2, 0, "test",
-                           err)))
+        (test_x && (rc = problem_init(&test, pool, test_x, test_y->y, test_y->n, F, C, o->l2, 0,
+                                      "test", err))))
         goto done;
     theta = calloc(C * F + C, sizeof *theta); /* W = 0, b = 0: uniform class odds */
     if (!theta) {
@@ -701,7 +703,10 @@ int daecl_probe_fit_valid(const float *train_x, const daecl_labels *train_y,
     int blas = blas_single();
     rc = solve(&train, o, theta, out, err);
     if (!rc) {
-        score(&test, theta, &out->accuracy, &out->test_nll);
+        if (test_x) {
+            score(&test, theta, &out->accuracy, &out->test_nll);
+            out->have_test = 1;
+        }
         if (valid_x) {
             score(&valid, theta, &out->valid_accuracy, &out->valid_nll);
             out->have_valid = 1;

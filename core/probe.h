@@ -31,6 +31,8 @@ typedef enum {
 } daecl_probe_stop;
 
 typedef struct daecl_probe_result {
+    int have_test;        /* scored on a test set (always, but for daecl_probe_fit_valid's
+                           * NULL test_x); else accuracy and test_nll are 0 */
     double accuracy;      /* fraction of test rows whose argmax logit is the label */
     double test_nll;      /* mean cross-entropy on the test set, nats */
     double objective;     /* f at the solution (training rows) */
@@ -74,7 +76,9 @@ int daecl_probe_fit(const float *train_x, const daecl_labels *train_y, const flo
                     const daecl_labels *test_y, size_t width, const daecl_probe_opts *o,
                     daecl_probe_result *out, daecl_err *err);
 /* The same, and the one fit scored on valid features (valid_y->n, width)
- * as well into out->valid_*; valid_x NULL: none (daecl_probe_fit). */
+ * as well into out->valid_*; valid_x NULL: none (daecl_probe_fit). test_x
+ * (and test_y) NULL: no test set, scored on the validation rows alone (a
+ * sweep's points choose without reading the test set; core/sweep.h). */
 int daecl_probe_fit_valid(const float *train_x, const daecl_labels *train_y,
                           const float *valid_x, const daecl_labels *valid_y, const float *test_x,
                           const daecl_labels *test_y, size_t width, const daecl_probe_opts *o,

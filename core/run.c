@@ -90,10 +90,14 @@ int daecl_run_configure(daecl_run *r, const char *config_path, const char *const
     const daecl_config *c = r->cfg;
     if (c->eval.probe || c->eval.probe_baseline) {
         const char *key = c->eval.probe ? "eval.probe" : "eval.probe_baseline";
-        const char *miss = !c->data.test[0]           ? "data.test"
-                           : !c->data.train_labels[0] ? "data.train_labels"
-                           : !c->data.test_labels[0]  ? "data.test_labels"
-                                                      : NULL;
+        /* With a validation set and no test set at all (a sweep's point,
+         * core/sweep.h) the probe is scored on the validation rows alone. */
+        int valid_only = c->data.valid_fraction > 0 && !c->data.test[0] &&
+                         !c->data.test_labels[0];
+        const char *miss = !c->data.test[0] && !valid_only ? "data.test"
+                           : !c->data.train_labels[0]      ? "data.train_labels"
+                           : !c->data.test_labels[0] && !valid_only ? "data.test_labels"
+                                                                    : NULL;
         if (miss)
             return daecl_err_set(err, DAECL_ECONFIG,
                                  "%s needs a test set and labels for both sets, but %s is not "

@@ -504,11 +504,9 @@ static int run(trainer *t, daecl_err *err)
 /* One fit of the end-of-run probe, for people. */
 static void probe_line(trainer *t, const char *features, const daecl_probe_result *fit)
 {
-    char valid[64] = "";
-    if (fit->have_valid)
-        snprintf(valid, sizeof valid, "validation accuracy %.2f%%, ", 100 * fit->valid_accuracy);
-    daecl_progress_line(&t->progress, "linear probe on %s: %stest accuracy %.2f%%", features,
-                        valid, 100 * fit->accuracy);
+    char scores[128];
+    daecl_progress_line(&t->progress, "linear probe on %s: %s", features,
+                        daecl_evaluation_probe_scores(fit, scores, sizeof scores));
 }
 
 static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)

@@ -149,6 +149,16 @@ char *test_read_file(const char *path, size_t *n)
     return buf;
 }
 
+cJSON *test_read_json(const char *path)
+{
+    char *text = test_read_file(path, NULL);
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    if (!o)
+        fail_msg("%s is not JSON", path);
+    return o;
+}
+
 int test_run(char *const argv[], char *const env[], char **output)
 {
     return test_run_fsize(argv, env, 0, output);

@@ -40,6 +40,9 @@ void test_write_npy(const char *path, const char *descr, const void *data, size_
                     const char *shape);
 /* Reads a whole file (NUL-terminated); *n gets the size. Caller frees. */
 char *test_read_file(const char *path, size_t *n);
+/* The JSON file at path, parsed (cJSON_Delete it); fails the test when it
+ * does not parse. */
+struct cJSON *test_read_json(const char *path);
 
 /* Runs argv[0] with argv (NULL-terminated) and optional extra environment
  * ("K=V" strings, NULL-terminated), capturing stdout+stderr into a malloc'd

@@ -75,16 +75,6 @@ static char *make_run(const char *tag)
     return make_run_of(tag, encoder, "{probe_l2: 1e-3, probe_tol: 1e-8, probe_max_iter: 5000}");
 }
 
-/* The JSON file at path, parsed; fails the test when it does not parse. */
-static cJSON *read_json(const char *path)
-{
-    char *text = test_read_file(path, NULL);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
 static double softplus(double a)
 {
     return fmax(a, 0) + log1p(exp(-fabs(a)));
@@ -167,7 +157,7 @@ static void test_eval_numbers_match_an_independent_computation(void **state)
     assert_true(e.test.mse_reconstruction < e.test.mse_corrupted);
 
     /* eval.json holds the same numbers. */
-    cJSON *j = read_json(json);
+    cJSON *j = test_read_json(json);
     /* cJSON prints 15 significant digits when they read back within a few
      * ulp, so compare to that, not to the bit. */
     assert_close(cJSON_GetObjectItem(j, "test_nll_clean")->valuedouble, e.test.nll_clean, 1e-13);
@@ -211,7 +201,7 @@ static void test_probe_learns_a_separable_rule_deterministically(void **state)
     assert_true(e1.probe.objective == e2.probe.objective);
 
     /* eval.json reports the fit: objective, gradient, iterations, converged. */
-    cJSON *j = read_json(json);
+    cJSON *j = test_read_json(json);
     assert_close(cJSON_GetObjectItem(j, "probe_objective")->valuedouble, e1.probe.objective, 1e-13);
     assert_close(cJSON_GetObjectItem(j, "probe_baseline_grad_max")->valuedouble,
                  e1.baseline.grad_max, 1e-13);
@@ -247,7 +237,7 @@ static void test_one_layer_eval_json_keeps_its_keys(void **state)
         "probe_baseline_grad_max", "probe_baseline_iterations", "probe_baseline_l2",
         "probe_baseline_converged"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
-    cJSON *j = read_json(json);
+    cJSON *j = test_read_json(json);
     size_t n = 0;
     for (cJSON *it = j->child; it; it = it->next, n++) {
         size_t k = 0;
@@ -408,7 +398,7 @@ static void test_probe_on_each_layer_and_all_layers_matches_host_codes(void **st
     free(d0), free(d1), free(dall), free(draw);
 
     /* eval.json holds the list; the top-level keys are the top code's */
-    cJSON *j = read_json(json);
+    cJSON *j = test_read_json(json);
     const cJSON *list = cJSON_GetObjectItem(j, "probes");
     assert_true(cJSON_IsArray(list));
     assert_int_equal(cJSON_GetArraySize(list), 4);
@@ -432,7 +422,7 @@ static void test_probe_on_each_layer_and_all_layers_matches_host_codes(void **st
 
     /* training's own end-of-run probes went into summary.json the same way */
     snprintf(path, sizeof path, "%s/summary.json", run);
-    j = read_json(path);
+    j = test_read_json(path);
     list = cJSON_GetObjectItem(j, "probes");
     assert_true(cJSON_IsArray(list));
     assert_int_equal(cJSON_GetArraySize(list), 4);
@@ -449,7 +439,7 @@ static void test_probe_on_each_layer_and_all_layers_matches_host_codes(void **st
     assert_int_equal(et.n_probes, 0);
     assert_true(et.probe.objective == e.probe.objective && et.probe.accuracy == e.probe.accuracy);
     assert_true(et.baseline.objective == e.baseline.objective);
-    j = read_json(json);
+    j = test_read_json(json);
     assert_null(cJSON_GetObjectItem(j, "probes"));
     cJSON_Delete(j);
 
@@ -477,6 +467,54 @@ static void test_probe_needs_labels(void **state)
 
 /* softmax_xent of the cpu backend: loss against log-sum-exp in double,
  * gradient against central differences of it. */
+/* Without a test set (a sweep's point) the one fit is scored on the
+ * validation rows alone, exactly as with one, and the JSON and the
+ * printed line leave the test numbers out instead of writing zeros. */
+static void test_probe_without_a_test_set_scores_validation_only(void **state)
+{
+    (void)state;
+    enum { NTR = 60, NVA = 20, F = 3 };
+    float xtr[NTR * F], xva[NVA * F];
+    int32_t ytr[NTR], yva[NVA];
+    for (size_t i = 0; i < NTR + NVA; i++) {
+        float *x = i < NTR ? xtr + i * F : xva + (i - NTR) * F;
+        for (size_t f = 0; f < F; f++)
+            x[f] = (float)((i * 37 + f * 11) % 17) / 17.0f;
+        *(i < NTR ? &ytr[i] : &yva[i - NTR]) = x[0] + 0.5f * x[1] > 0.7f;
+    }
+    daecl_labels ltr = {.y = ytr, .n = NTR, .n_classes = 2};
+    daecl_labels lva = {.y = yva, .n = NVA, .n_classes = 2};
+    daecl_probe_opts o = {.l2 = 1e-3, .tol = 1e-9, .max_iter = 500, .threads = 1};
+    daecl_probe_result with, without;
+    daecl_err err = {0};
+    if (daecl_probe_fit_valid(xtr, &ltr, xva, &lva, xtr, &ltr, F, &o, &with, &err) ||
+        daecl_probe_fit_valid(xtr, &ltr, xva, &lva, NULL, NULL, F, &o, &without, &err))
+        fail_msg("probe: %s", err.msg);
+    assert_true(with.have_test && with.have_valid);
+    assert_true(!without.have_test && without.have_valid);
+    assert_true(without.valid_accuracy == with.valid_accuracy);
+    assert_true(without.valid_nll == with.valid_nll);
+    assert_true(without.objective == with.objective);
+    assert_true(without.accuracy == 0 && without.test_nll == 0);
+
+    daecl_evaluation e = {.have_probe = 1, .probe = without};
+    cJSON *j = cJSON_CreateObject();
+    daecl_evaluation_to_json(&e, j);
+    assert_null(cJSON_GetObjectItem(j, "probe_accuracy"));
+    assert_null(cJSON_GetObjectItem(j, "probe_test_nll"));
+    assert_null(cJSON_GetObjectItem(j, "test_nll_clean"));
+    assert_true(cJSON_GetObjectItem(j, "probe_valid_accuracy")->valuedouble ==
+                without.valid_accuracy);
+    assert_non_null(cJSON_GetObjectItem(j, "probe_objective"));
+    cJSON_Delete(j);
+    char scores[128];
+    daecl_evaluation_probe_scores(&without, scores, sizeof scores);
+    assert_null(strstr(scores, "test"));
+    assert_non_null(strstr(scores, "validation accuracy"));
+    daecl_evaluation_probe_scores(&with, scores, sizeof scores);
+    assert_non_null(strstr(scores, ", test accuracy"));
+}
+
 static void test_softmax_cross_entropy_gradient_matches_finite_differences(void **state)
 {
     (void)state;
@@ -537,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_probe_needs_labels),
         cmocka_unit_test(test_one_layer_eval_json_keeps_its_keys),
         cmocka_unit_test(test_probe_on_each_layer_and_all_layers_matches_host_codes),
+        cmocka_unit_test(test_probe_without_a_test_set_scores_validation_only),
         cmocka_unit_test(test_softmax_cross_entropy_gradient_matches_finite_differences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
