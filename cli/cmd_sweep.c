@@ -21,13 +21,19 @@ const cli_command cli_sweep = {
         "folder (<output.dir>/<name>-sweep, or --out); sweep.csv (grid order) and sweep.md\n"
         "(sorted) gather the final metrics and are rewritten after every point. A point\n"
         "that fails is recorded and the sweep goes on; the exit status says so.\n\n"
+        "With a validation set (data.valid_fraction) the points train without the test set\n"
+        "(data.test and data.test_labels cleared) and are ranked on the validation set;\n"
+        "after the last one the best is evaluated once on the test set, on its checkpoint\n"
+        "(eval.json in its folder), for the final report in sweep.md and sweep.json.\n\n"
         "The classic noise ablation:\n"
         "  daecl sweep configs/noise-ablation.yaml corruption.p=0,0.1,0.25,0.5\n\n"
         "options:\n"
         "  --out DIR       the sweep folder\n"
         "  --sort METRIC   test_nll_clean (default), train_nll, test_nll_corrupted,\n"
         "                  mse_reconstruction, psnr_reconstruction_db, probe_accuracy,\n"
-        "                  probe_baseline_accuracy or seconds\n"
+        "                  probe_baseline_accuracy or seconds; with a validation set\n"
+        "                  probe_valid_accuracy (default with the probe), valid_nll_clean\n"
+        "                  (default without), train_nll or seconds: no test metric\n"
         "  --quiet         no progress lines\n",
     .run = run,
 };

@@ -12,22 +12,26 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/evaluate.h"
 #include "core/fsutil.h"
 #include "core/registry.h"
+#include "core/runfiles.h"
 #include "core/runfolder.h"
 #include "core/train.h"
 
 #define MAX_POINTS 10000
 
-/* The metrics of summary.json the tables show, and which way is better. */
+/* The metrics of summary.json the tables show, which way is better, and
+ * whether the test set gives them (a sweep with a validation set neither
+ * reports nor sorts by those). */
 static const struct {
     const char *key;
-    int higher_is_better;
+    int higher_is_better, test;
 } metrics[] = {
-    {"train_nll", 0},          {"test_nll_clean", 0},     {"test_nll_corrupted", 0},
-    {"mse_reconstruction", 0}, {"psnr_reconstruction_db", 1}, {"probe_accuracy", 1},
-    {"probe_baseline_accuracy", 1}, {"seconds", 0}, {"valid_nll_clean", 0},
-    {"probe_valid_accuracy", 1},
+    {"train_nll", 0, 0},          {"test_nll_clean", 0, 1},     {"test_nll_corrupted", 0, 1},
+    {"mse_reconstruction", 0, 1}, {"psnr_reconstruction_db", 1, 1}, {"probe_accuracy", 1, 1},
+    {"probe_baseline_accuracy", 1, 1}, {"seconds", 0, 0}, {"valid_nll_clean", 0, 0},
+    {"probe_valid_accuracy", 1, 0},
 };
 #define TEST_NLL_METRIC 1    /* the default order */
 #define VALID_NLL_METRIC 8   /* ... of a sweep with a validation set */
@@ -40,6 +44,24 @@ typedef struct point {
     char status[DAECL_ERR_MSG_MAX]; /* "ok" or the failure's sentence */
     double values[N_METRICS];       /* NAN: not reported */
 } point;
+
+/* With a validation set the points train without the test set: these two
+ * overrides follow each point's own, so its run folder never names one
+ * (its config.yaml says data.test: ""). */
+static char no_test[] = "data.test=", no_test_labels[] = "data.test_labels=";
+#define N_NO_TEST 2
+
+/* The one reading of the test set, after the last point: the point first
+ * in the sorted table, evaluated on its checkpoint with its test set. */
+typedef struct final_report {
+    int state; /* 0: none (yet); 1: evaluated; 2: chosen, but the config has no test set;
+                * -1: no point to choose; -2: its evaluation failed */
+    size_t index;
+    double value;                   /* its sort metric */
+    char why[DAECL_ERR_MSG_MAX];    /* state -1 and -2: the sentence */
+    char eval_json[PATH_MAX];
+    daecl_evaluation ev;
+} final_report;
 
 int daecl_sweep_parse_axis(const char *arg, daecl_sweep_axis *axis, daecl_err *err)
 {
@@ -173,9 +195,78 @@ static int cmp_points(const void *a, const void *b)
     return metrics[sort_metric].higher_is_better ? (less ? 1 : -1) : (less ? -1 : 1);
 }
 
+/* sweep.md's "Final report": the chosen point and its test numbers. */
+static size_t final_section(char *md, size_t len, size_t cap, const point *pts,
+                            const final_report *fin)
+{
+#define PUT(...) (len += (size_t)snprintf(md + len, len < cap ? cap - len : 0, __VA_ARGS__))
+    PUT("\n## Final report\n\n");
+    if (fin->state == -1) {
+        PUT("No point chosen: %s.\n", fin->why);
+        return len;
+    }
+    const point *p = &pts[fin->index];
+    const char *key = metrics[sort_metric].key;
+    int pct = strstr(key, "accuracy") != NULL;
+    PUT("Chosen by %s, the first finished point of the table above: point %zu, %s, with %s "
+        "%.*f%s.\n\n",
+        key, p->index + 1, p->name, key, pct ? 2 : 4, pct ? 100 * fin->value : fin->value,
+        pct ? "%" : "");
+    if (fin->state == 2) {
+        PUT("The config has no test set (data.test), so it has no test numbers.\n");
+        return len;
+    }
+    if (fin->state == -2) {
+        PUT("Its evaluation on the test set failed: %s\n", fin->why);
+        return len;
+    }
+    const daecl_evaluation *e = &fin->ev;
+    PUT("The test set, read once, for this point only (%s):\n\n", fin->eval_json);
+    PUT("- test_nll_clean %.4f, test_nll_corrupted %.4f (%zu examples)\n", e->test.nll_clean,
+        e->test.nll_corrupted, e->test.n_rows);
+    if (e->have_denoising)
+        PUT("- mse_reconstruction %.6f, psnr_reconstruction_db %.2f\n",
+            e->test.mse_reconstruction, e->test.psnr_reconstruction);
+    if (e->have_probe)
+        PUT("- probe_accuracy %.2f%% (probe_valid_accuracy %.2f%%)\n", 100 * e->probe.accuracy,
+            100 * e->probe.valid_accuracy);
+    if (e->have_baseline)
+        PUT("- probe_baseline_accuracy %.2f%%\n", 100 * e->baseline.accuracy);
+#undef PUT
+    return len;
+}
+
+/* sweep.json: the final report for programs. */
+static int write_final_json(const char *dir, const point *pts, const final_report *fin,
+                            daecl_err *err)
+{
+    cJSON *o = cJSON_CreateObject(), *f = o ? cJSON_AddObjectToObject(o, "final") : NULL;
+    if (f) {
+        cJSON_AddStringToObject(o, "sorted_by", metrics[sort_metric].key);
+        if (fin->state == -1) {
+            cJSON_AddStringToObject(f, "status", fin->why);
+        } else {
+            const point *p = &pts[fin->index];
+            cJSON_AddNumberToObject(f, "point", (double)(p->index + 1));
+            cJSON_AddStringToObject(f, "run", p->name);
+            cJSON_AddStringToObject(f, "chosen_by", metrics[sort_metric].key);
+            cJSON_AddNumberToObject(f, "value", fin->value);
+            cJSON_AddStringToObject(f, "status", fin->state == 1   ? "ok"
+                                                 : fin->state == 2 ? "no test set"
+                                                                   : fin->why);
+            if (fin->state == 1) {
+                cJSON_AddStringToObject(f, "eval_json", fin->eval_json);
+                daecl_evaluation_to_json(&fin->ev, f);
+            }
+        }
+    }
+    return daecl_runfiles_write_json(dir, "sweep.json", o, "sweep report", err);
+}
+
 /* sweep.csv (grid order) and sweep.md (sorted), rewritten after each point. */
 static int write_tables(const char *dir, const daecl_sweep_axis *ax, size_t n_ax, const point *pts,
-                        size_t n_pts, char ***point_ov, daecl_err *err)
+                        size_t n_pts, char ***point_ov, int valid, const final_report *fin,
+                        daecl_err *err)
 {
     size_t cap = 4096 + n_pts * 2048, len = 0;
     char *csv = malloc(cap), *md = malloc(cap);
@@ -230,14 +321,17 @@ static int write_tables(const char *dir, const daecl_sweep_axis *ax, size_t n_ax
     for (size_t a = 0; a < n_ax; a++)
         if (ax[a].n_values > 1)
             PUT(md, " %s |", ax[a].key);
+    /* with a validation set the points have no test numbers to show */
     for (size_t m = 0; m < N_METRICS; m++)
-        PUT(md, " %s |", metrics[m].key);
+        if (!(valid && metrics[m].test))
+            PUT(md, " %s |", metrics[m].key);
     PUT(md, "\n|---|");
     for (size_t a = 0; a < n_ax; a++)
         if (ax[a].n_values > 1)
             PUT(md, "---|");
     for (size_t m = 0; m < N_METRICS; m++)
-        PUT(md, "---:|");
+        if (!(valid && metrics[m].test))
+            PUT(md, "---:|");
     PUT(md, "\n");
     for (size_t i = 0; i < n_pts; i++) {
         PUT(md, "| %s |", sorted[i].name);
@@ -246,6 +340,8 @@ static int write_tables(const char *dir, const daecl_sweep_axis *ax, size_t n_ax
                 PUT(md, " %s |", strchr(point_ov[sorted[i].index][a], '=') + 1);
         for (size_t m = 0; m < N_METRICS; m++) {
             double v = sorted[i].values[m];
+            if (valid && metrics[m].test)
+                continue;
             if (isnan(v))
                 PUT(md, " %s |", strcmp(sorted[i].status, "ok") ? "failed" : "");
             else if (strstr(metrics[m].key, "accuracy"))
@@ -255,6 +351,8 @@ static int write_tables(const char *dir, const daecl_sweep_axis *ax, size_t n_ax
         }
         PUT(md, "\n");
     }
+    if (fin && fin->state)
+        len = final_section(md, len, cap, pts, fin);
 #undef PUT
     if (len >= cap) {
         rc = daecl_err_set(err, DAECL_ENOMEM, "the sweep table outgrew its buffer");
@@ -267,6 +365,132 @@ done:
     free(md);
     free(sorted);
     return rc;
+}
+
+/* --sort with a test metric on a sweep with a validation set is refused:
+ * choosing by the test set is what the validation set is there to avoid. */
+static int check_sort(const daecl_sweep_opts *o, int valid, daecl_err *err)
+{
+    if (!valid || !o->sort || !metrics[sort_metric].test)
+        return 0;
+    return daecl_err_set(err, DAECL_EUSAGE, "cannot sort by %s: it is a test-set metric, and "
+                         "with a validation set (data.valid_fraction) choosing by the test set "
+                         "is the peeking the split is there to avoid; sort by %s or %s instead",
+                         o->sort, metrics[VALID_NLL_METRIC].key, metrics[VALID_PROBE_METRIC].key);
+}
+
+/* Every point of a sweep with a validation set has one: a point without
+ * would train on no held-out rows and be ranked on nothing. */
+static int check_has_valid(const daecl_sweep_opts *o, daecl_registry *reg, char *const *ov,
+                           size_t n_ax, size_t i, daecl_err *err)
+{
+    daecl_config *c = NULL;
+    int rc = daecl_config_load(o->config_path, (const char *const *)ov, n_ax, reg, &c, err);
+    if (!rc && !(c->data.valid_fraction > 0))
+        rc = daecl_err_set(err, DAECL_EUSAGE, "sweep point %zu has no validation set "
+                           "(data.valid_fraction 0) but the first point has one, so the points "
+                           "cannot be ranked alike; sweep data.valid_fraction over values above "
+                           "0 only", i + 1);
+    daecl_config_destroy(c);
+    return rc;
+}
+
+/* A YAML single-quoted scalar of s into out: 'it''s'. */
+static int yaml_quoted(const char *key, const char *s, char *out, size_t n)
+{
+    size_t len = (size_t)snprintf(out, n, "%s='", key);
+    for (; *s && len + 2 < n; s++) {
+        if (*s == '\'')
+            out[len++] = '\'';
+        out[len++] = *s;
+    }
+    if (*s || len + 2 > n)
+        return -1;
+    out[len++] = '\'';
+    out[len] = '\0';
+    return 0;
+}
+
+/* The final report: the first point of the sorted table that finished
+ * with a value of the sort metric, evaluated once on its checkpoint with
+ * the test set of its own config (its overrides without the two that
+ * cleared it). Its failure goes into fin and *failure. */
+static void final_eval(const daecl_sweep_opts *o, daecl_registry *reg, const char *dir,
+                       const point *pts, size_t n_pts, char ***point_ov, size_t n_ax,
+                       final_report *fin, daecl_err *failure)
+{
+    size_t best = n_pts;
+    for (size_t i = 0; i < n_pts; i++) {
+        if (strcmp(pts[i].status, "ok") != 0 || isnan(pts[i].values[sort_metric]))
+            continue;
+        if (best == n_pts || cmp_points(&pts[i], &pts[best]) < 0)
+            best = i;
+    }
+    if (best == n_pts) {
+        fin->state = -1;
+        snprintf(fin->why, sizeof fin->why, "no point finished with a value of %s, so none was "
+                 "evaluated on the test set", metrics[sort_metric].key);
+        return;
+    }
+    fin->index = best;
+    fin->value = pts[best].values[sort_metric];
+    daecl_config *c = NULL;
+    char run_dir[PATH_MAX], test[PATH_MAX + 32], labels[PATH_MAX + 32];
+    int rc = daecl_config_load(o->config_path, (const char *const *)point_ov[best], n_ax, reg,
+                               &c, failure);
+    if (!rc && !c->data.test[0]) {
+        fin->state = 2;
+        daecl_config_destroy(c);
+        return;
+    }
+    if (!rc && (yaml_quoted("data.test", c->data.test, test, sizeof test) ||
+                yaml_quoted("data.test_labels", c->data.test_labels, labels, sizeof labels)))
+        rc = daecl_err_set(failure, DAECL_ECONFIG, "the test set's path %.200s is too long",
+                           c->data.test);
+    if (!rc)
+        rc = daecl_path_join(run_dir, sizeof run_dir, dir, pts[best].name, failure);
+    if (!rc) {
+        const char *ov[2] = {test, labels};
+        daecl_eval_opts e = {.run_dir = run_dir, .overrides = ov, .n_overrides = 2,
+                             .probe_baseline = c->eval.probe_baseline,
+                             .no_probe = !c->eval.probe};
+        rc = daecl_eval_run(&e, &fin->ev, fin->eval_json, sizeof fin->eval_json, failure);
+    }
+    daecl_config_destroy(c);
+    if (!rc) {
+        fin->state = 1;
+        return;
+    }
+    fin->state = -2;
+    snprintf(fin->why, sizeof fin->why, "%s", failure->msg);
+    char why[DAECL_ERR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", failure->msg);
+    daecl_err_set(failure, rc, "the final report's evaluation of sweep point %zu (%s) on the "
+                  "test set: %s", best + 1, pts[best].name, why);
+}
+
+/* The one line about the final report, for people. */
+static void print_final(const point *pts, const final_report *fin)
+{
+    if (fin->state == -1) {
+        printf("daecl sweep: %s\n", fin->why);
+        return;
+    }
+    const point *p = &pts[fin->index];
+    const char *key = metrics[sort_metric].key;
+    int pct = strstr(key, "accuracy") != NULL;
+    printf("daecl sweep: chose point %zu (%s) by %s %.*f%s", p->index + 1, p->name, key,
+           pct ? 2 : 4, pct ? 100 * fin->value : fin->value, pct ? "%" : "");
+    if (fin->state == 1 && fin->ev.have_probe)
+        printf("; on the test set, read once: test_nll_clean %.4f, probe accuracy %.2f%%\n",
+               fin->ev.test.nll_clean, 100 * fin->ev.probe.accuracy);
+    else if (fin->state == 1)
+        printf("; on the test set, read once: test_nll_clean %.4f\n", fin->ev.test.nll_clean);
+    else if (fin->state == 2)
+        printf("; the config has no test set\n");
+    else
+        printf("; its evaluation on the test set failed\n");
+    fflush(stdout);
 }
 
 /* The sweep folder: o->out_dir (new, empty, or a sweep of daecl's without
@@ -306,6 +530,9 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
     daecl_registry *reg = NULL;
     daecl_config *first = NULL;
     daecl_lock *lock = NULL;
+    final_report *fin = NULL;
+    int valid = 0; /* the config has a validation set: choose without the test set */
+    size_t n_ov = 0;
     if (o->n_args > DAECL_SWEEP_MAX_KEYS)
         return daecl_err_set(err, DAECL_EUSAGE, "a sweep takes at most %d keys",
                              DAECL_SWEEP_MAX_KEYS);
@@ -350,9 +577,10 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
      * last value must not surface hours into the sweep. */
     const size_t per = 1024;
     pts = calloc(n_pts, sizeof *pts);
+    fin = calloc(1, sizeof *fin);
     point_ov = calloc(n_pts, sizeof *point_ov);
     storage = calloc(n_pts * (n_ax ? n_ax : 1), per);
-    if (!pts || !point_ov || !storage) {
+    if (!pts || !fin || !point_ov || !storage) {
         rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory planning the sweep");
         goto done;
     }
@@ -361,24 +589,41 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
     if (o->out_dir && (rc = daecl_folder_check_new(o->out_dir, DAECL_FOLDER_SWEEP, "--out", err)))
         goto done;
     for (size_t i = 0; i < n_pts; i++) {
-        point_ov[i] = calloc(n_ax ? n_ax : 1, sizeof(char *));
+        point_ov[i] = calloc(n_ax + N_NO_TEST, sizeof(char *));
         if (!point_ov[i]) {
             rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory planning the sweep");
             goto done;
         }
         if ((rc = point_overrides(ax, n_ax, i, point_ov[i], storage + i * n_ax * per, per, err)))
             goto done;
-        if (i == 0 && (rc = daecl_config_load(o->config_path, (const char *const *)point_ov[i],
-                                              n_ax, reg, &first, err)))
+        point_ov[i][n_ax] = no_test;
+        point_ov[i][n_ax + 1] = no_test_labels;
+        if (i == 0) {
+            if ((rc = daecl_config_load(o->config_path, (const char *const *)point_ov[i], n_ax,
+                                        reg, &first, err)))
+                goto done;
+            valid = first->data.valid_fraction > 0;
+            n_ov = n_ax + (valid ? N_NO_TEST : 0);
+            if ((rc = check_sort(o, valid, err)))
+                goto done;
+        } else if (valid && (rc = check_has_valid(o, reg, point_ov[i], n_ax, i, err))) {
             goto done;
+        }
         /* Every check `daecl train` makes before its first step, on every
-         * point: data, labels, eval's needs, the likelihood against the data. */
+         * point, as it will train: data, labels, eval's needs, the
+         * likelihood against the data; with a validation set the first
+         * point's test set too, which the final report reads. */
         daecl_train_opts check = {.config_path = o->config_path,
                                   .overrides = (const char *const *)point_ov[i],
-                                  .n_overrides = n_ax,
+                                  .n_overrides = n_ov,
                                   .quiet = 1,
                                   .check_only = 1};
-        if ((rc = daecl_train(&check, NULL, 0, err))) {
+        rc = daecl_train(&check, NULL, 0, err);
+        if (!rc && valid && i == 0) {
+            check.n_overrides = n_ax;
+            rc = daecl_train(&check, NULL, 0, err);
+        }
+        if (rc) {
             char why[DAECL_ERR_MSG_MAX], file[DAECL_ERR_FILE_MAX], what[512];
             size_t len = 0;
             what[0] = '\0';
@@ -394,7 +639,7 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
     }
     /* Settings are chosen on the validation set when there is one, so
      * the test set is only read, never used to pick. */
-    if (!o->sort && first->data.valid_fraction > 0)
+    if (!o->sort && valid)
         sort_metric = first->eval.probe && first->data.train_labels[0] ? VALID_PROBE_METRIC
                                                                        : VALID_NLL_METRIC;
     if ((rc = make_dir(o, first, out->dir, sizeof out->dir, &lock, err)))
@@ -417,7 +662,7 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
         }
         daecl_train_opts t = {.config_path = o->config_path,
                               .overrides = (const char *const *)point_ov[i],
-                              .n_overrides = n_ax,
+                              .n_overrides = n_ov,
                               .out_dir = run_dir,
                               .quiet = o->quiet,
                               .progress = -1,
@@ -434,7 +679,7 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
             snprintf(p->status, sizeof p->status, "ok");
         }
         read_summary(run_dir, p);
-        if ((rc = write_tables(out->dir, ax, n_ax, pts, i + 1, point_ov, err)))
+        if ((rc = write_tables(out->dir, ax, n_ax, pts, i + 1, point_ov, valid, NULL, err)))
             goto done;
         if (trc == DAECL_EINTR) {
             *err = e;
@@ -442,9 +687,23 @@ int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *e
             goto done;
         }
     }
+    daecl_err final_failure = {0};
+    if (valid) {
+        final_eval(o, reg, out->dir, pts, n_pts, point_ov, n_ax, fin, &final_failure);
+        if ((rc = write_tables(out->dir, ax, n_ax, pts, n_pts, point_ov, valid, fin, err)) ||
+            (rc = write_final_json(out->dir, pts, fin, err)))
+            goto done;
+        out->have_final = fin->state == 1;
+        out->final_point = fin->index;
+        if (!o->quiet)
+            print_final(pts, fin);
+    }
     if (out->n_failed) {
         *err = first_failure;
         rc = first_failure.status;
+    } else if (final_failure.status) {
+        *err = final_failure;
+        rc = final_failure.status;
     }
 done:
     for (size_t a = 0; a < n_ax; a++)
@@ -455,6 +714,7 @@ done:
     free(point_ov);
     free(storage);
     free(pts);
+    free(fin);
     daecl_config_destroy(first);
     daecl_registry_destroy(reg);
     daecl_lock_release(lock);

@@ -27,7 +27,9 @@ typedef struct daecl_sweep_opts {
     const char *const *args; /* "key=v1,v2,..." */
     size_t n_args;
     const char *out_dir;     /* the sweep folder; NULL: <output.dir>/<name>-sweep[-N] */
-    const char *sort;        /* a summary.json metric; NULL: test_nll_clean */
+    const char *sort;        /* a summary.json metric; NULL: test_nll_clean, or with a
+                              * validation set probe_valid_accuracy (probe on) or
+                              * valid_nll_clean; a test metric there is refused */
     int quiet;
     volatile sig_atomic_t *stop;
 } daecl_sweep_opts;
@@ -35,6 +37,10 @@ typedef struct daecl_sweep_opts {
 typedef struct daecl_sweep_result {
     size_t n_points, n_failed;
     char dir[4096];
+    /* With a validation set: the chosen point (0-based, grid order) was
+     * evaluated on the test set for the final report. */
+    int have_final;
+    size_t final_point;
 } daecl_sweep_result;
 
 /* Parses one argument into an axis (caller frees with daecl_sweep_axis_free). */
@@ -43,7 +49,17 @@ void daecl_sweep_axis_free(daecl_sweep_axis *axis);
 
 /* Runs the grid (the last axis varies fastest). A point that fails is
  * recorded in the tables with its sentence and the sweep goes on; err gets
- * the first failure and the return is DAECL_EINTR when stopped. */
+ * the first failure and the return is DAECL_EINTR when stopped.
+ *
+ * With a validation set (data.valid_fraction > 0 at every point) the
+ * points train with the overrides data.test= and data.test_labels= after
+ * their own, so nothing reads the test set while they train (no test NLL,
+ * denoising numbers or probe score; the probe is scored on the validation
+ * rows). After the last point the best finished one by the sort metric is
+ * evaluated once on its checkpoint with its config's test set
+ * (daecl_eval_run, eval.json in its run folder): sweep.md's "Final report"
+ * and sweep.json hold it. A failure there is the error when no point
+ * failed. */
 int daecl_sweep(const daecl_sweep_opts *o, daecl_sweep_result *out, daecl_err *err);
 
 #endif
