@@ -293,8 +293,9 @@ static void test_a_validation_sweep_reads_the_test_set_once_for_the_chosen_point
 }
 
 /* Sorting a sweep with a validation set by a test metric is the peeking
- * the validation set is there to avoid: refused before anything trains. */
-static void test_a_validation_sweep_refuses_to_sort_by_a_test_metric(void **state)
+ * the validation set is there to avoid: refused before anything trains,
+ * as is a point without one. Without a test set there is no report. */
+static void test_a_validation_sweep_refuses_a_test_sort_and_a_point_without_one(void **state)
 {
     (void)state;
     char cfg[1300];
@@ -312,10 +313,30 @@ static void test_a_validation_sweep_refuses_to_sort_by_a_test_metric(void **stat
         assert_non_null(strstr(err.msg, "sort by valid_nll_clean or probe_valid_accuracy"));
         assert_int_equal(r.n_points, 0);
     }
+    /* So is a point without a validation set: it would be ranked on nothing. */
+    const char *mixed[] = {"data.valid_fraction=0.25,0"};
+    daecl_sweep_opts o = {.config_path = cfg, .args = mixed, .n_args = 1, .quiet = 1};
+    daecl_sweep_result r;
+    daecl_err err = {0};
+    assert_int_equal(daecl_sweep(&o, &r, &err), DAECL_EUSAGE);
+    assert_non_null(strstr(err.msg, "sweep point 2 has no validation set"));
     char path[1300];
     struct stat st;
     snprintf(path, sizeof path, "%s/runs", dir);
     assert_int_not_equal(stat(path, &st), 0);
+    /* A config with a validation set and no test set chooses, and says
+     * there is nothing to report on. */
+    const char *no_test[] = {"optimizer.lr=0.1,1", "data.test=", "data.test_labels="};
+    o.args = no_test;
+    o.n_args = 3;
+    if (daecl_sweep(&o, &r, &err))
+        fail_msg("sweep: %s", err.msg);
+    assert_false(r.have_final);
+    char md_path[4400];
+    snprintf(md_path, sizeof md_path, "%s/sweep.md", r.dir);
+    char *md = test_read_file(md_path, NULL);
+    assert_non_null(strstr(md, "The config has no test set (data.test)"));
+    free(md);
     free(dir);
 }
 
@@ -382,7 +403,7 @@ int main(void)
         cmocka_unit_test(test_grid_trains_every_point_and_tabulates),
         cmocka_unit_test(test_a_sweep_with_a_validation_set_sorts_by_it),
         cmocka_unit_test(test_a_validation_sweep_reads_the_test_set_once_for_the_chosen_point),
-        cmocka_unit_test(test_a_validation_sweep_refuses_to_sort_by_a_test_metric),
+        cmocka_unit_test(test_a_validation_sweep_refuses_a_test_sort_and_a_point_without_one),
         cmocka_unit_test(test_a_sweep_without_a_validation_set_reports_each_point_on_test),
         cmocka_unit_test(test_bad_value_anywhere_stops_the_sweep_before_it_starts),
     };
