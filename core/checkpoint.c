@@ -155,6 +155,7 @@ int daecl_checkpoint_save(const char *path, const daecl_model *m, const daecl_co
         "daecl.optim_step0", step0,
         "daecl.plugins",    st->plugins_json ? st->plugins_json : "{}",
         "daecl.world",      st->world_json ? st->world_json : "{}",
+        "daecl.stage",      st->stage_json ? st->stage_json : "{}",
         "daecl.config",     yaml,
         "daecl.data",       st->data_json ? st->data_json : "",
     };

@@ -43,6 +43,9 @@ typedef struct daecl_ckpt_state {
     /* save only: the world's replicas and their shares
      * (daecl_replicas_world_json), stored as daecl.world; NULL stores "{}". */
     const char *world_json;
+    /* save only: a stack's phase (daecl_stack_phase_json), stored as
+     * daecl.stage; NULL stores "{}". */
+    const char *stage_json;
 } daecl_ckpt_state;
 
 /* params is (n_params); s1/s2 are the optimiser state arrays or NULL. */

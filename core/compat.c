@@ -134,10 +134,15 @@ int daecl_compat_config(const char *ckpt_yaml, const char *ckpt_path, const daec
     /* Keys only one side has come from a plugin or a list the other side
      * lacks (the plugin or the list length is its own entry, compared
      * first), or from a daecl version that added keys: not compared. */
+    /* A stack's stages take train.epochs where they do not set their own:
+     * changing it would move the stage the checkpoint stopped in. */
+    const entry *greedy = find(&now, "stack.greedy");
+    int stacked = greedy && strcmp(greedy->value, "true") == 0;
     for (size_t i = 0; !rc && i < now.n; i++) {
         const entry *n = &now.e[i], *o = find(&old, n->key);
         if (!o || strcmp(o->value, n->value) == 0 ||
-            daecl_compat_key_may_differ(n->key, mode, reset_optimizer))
+            (daecl_compat_key_may_differ(n->key, mode, reset_optimizer) &&
+             !(stacked && mode != DAECL_COMPAT_EVAL && strcmp(n->key, "train.epochs") == 0)))
             continue;
         if (mode == DAECL_COMPAT_EVAL)
             rc = daecl_err_set(err, DAECL_ECONFIG,
@@ -145,6 +150,12 @@ int daecl_compat_config(const char *ckpt_yaml, const char *ckpt_path, const daec
                                "takes the model and likelihood from the checkpoint, so drop that "
                                "override (or the edit to the run's config)",
                                n->key, n->value, ckpt_path, n->key, o->value);
+        else if (strcmp(n->key, "train.epochs") == 0)
+            rc = daecl_err_set(err, DAECL_ECONFIG,
+                               "train.epochs was %s when checkpoint %s was written and is %s "
+                               "now; the stages of a stack (stack.greedy) take train.epochs, so "
+                               "a change would move the stage the run stopped in; put it back",
+                               o->value, ckpt_path, n->value);
         else if (under(n->key, "optimizer"))
             rc = daecl_err_set(err, DAECL_ECONFIG,
                                "%s was %s when checkpoint %s was written and is %s now; the "

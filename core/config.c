@@ -559,6 +559,7 @@ static int shape_list(vctx *v, const char *where, const daecl__ynode *val)
 }
 
 static int device_list(vctx *v, const char *where, const daecl__ynode *val);
+static int stage_list(vctx *v, const char *where, const daecl__ynode *val);
 
 /* A mapping of core keys (a section, or one layer): unknown keys, values,
  * then required keys that are missing. */
@@ -581,6 +582,7 @@ static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const ch
         snprintf(dotted, sizeof dotted, "%s%s%s", where, where[0] ? "." : "", key->spec.name);
         int rc = key->flags & DAECL__KEY_SHAPE     ? shape_list(v, dotted, map->vals[i])
                  : key->flags & DAECL__KEY_DEVICES ? device_list(v, dotted, map->vals[i])
+                 : key->flags & DAECL__KEY_STAGES  ? stage_list(v, dotted, map->vals[i])
                                                    : core_key(v, key, dotted, map->vals[i], base);
         if (rc != 0)
             return v->err->status;
@@ -601,9 +603,10 @@ static void fill_key_defaults(const daecl__cfg_key *keys, size_t n_keys, void *b
 {
     for (size_t k = 0; k < n_keys; k++) {
         daecl_param_value pv;
-        if (keys[k].flags & (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE | DAECL__KEY_DEVICES))
-            continue; /* layer_default fills the layers; data.shape's and
-                         parallel.devices' [] are all zeros */
+        if (keys[k].flags &
+            (DAECL__KEY_LAYERS | DAECL__KEY_SHAPE | DAECL__KEY_DEVICES | DAECL__KEY_STAGES))
+            continue; /* layer_default fills the layers; data.shape's,
+                         parallel.devices' and stack.stages' [] are all zeros */
         daecl__param_default(&keys[k].spec, &pv);
         daecl__key_store(&keys[k], base, &pv); /* core defaults fit by construction */
     }
@@ -1021,6 +1024,111 @@ static void describe_device(const daecl_plugin_cfg *pc, char *out, size_t n)
 /* parallel.devices: [] or null (the backend section's device), or a list
  * of up to DAECL_MAX_REPLICAS backend sections, each with an optional
  * share, each device once. */
+/* ---- validation: stack.stages --------------------------------------------------------- */
+
+/* May stage overrides change `key`? The stage's own DAE: its noise, its
+ * likelihood, its optimiser's settings and its length; not the model, the
+ * data, the optimiser kind (the checkpoint's state is laid out for it) or
+ * the rest of the loop. */
+static int stage_key_ok(const char *key)
+{
+    static const char *const ok[] = {"corruption", "likelihood", "optimizer", "train.epochs",
+                                     "train.log_every"};
+    if (strcmp(key, "optimizer.name") == 0 || strcmp(key, "optimizer") == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t n = strlen(ok[i]);
+        if (strncmp(key, ok[i], n) == 0 && (key[n] == '\0' || key[n] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+/* A scalar, or a flat list of them, as flow YAML into out. */
+static int stage_value(const daecl__ynode *val, char *out, size_t n)
+{
+    size_t len = 0;
+    if (val->kind == DAECL__Y_SCALAR) {
+        if (!val->quoted)
+            return snprintf(out, n, "%s", val->str) < (int)n ? 0 : -1;
+        len += (size_t)snprintf(out, n, "\"");
+        for (size_t i = 0; i < val->len && len + 3 < n; i++) {
+            if (val->str[i] == '"' || val->str[i] == '\\')
+                out[len++] = '\\';
+            out[len++] = val->str[i];
+        }
+        if (len + 2 > n)
+            return -1;
+        out[len++] = '"';
+        out[len] = '\0';
+        return 0;
+    }
+    if (val->kind != DAECL__Y_SEQ)
+        return -1;
+    len += (size_t)snprintf(out, n, "[");
+    for (size_t i = 0; i < val->n && len < n; i++) {
+        if (val->vals[i]->kind != DAECL__Y_SCALAR)
+            return -1;
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", val->vals[i]->str);
+    }
+    if (len >= n)
+        return -1;
+    len += (size_t)snprintf(out + len, n - len, "]");
+    return len < n ? 0 : -1;
+}
+
+static int stage_list(vctx *v, const char *where, const daecl__ynode *val)
+{
+    daecl_config *cfg = v->cfg;
+    char found[96], text[DAECL_STAGE_OV_MAX];
+    cfg->stack.n_stages = 0;
+    if (daecl__ynode_is_null(val))
+        return 0;
+    if (val->kind != DAECL__Y_SEQ)
+        return fail_at(v, val, "%s must be a list with one mapping per stage, such as [{}, "
+                       "{corruption.sigma: 0.3, train.epochs: 5}], not %s", where,
+                       daecl__ynode_describe(val, found, sizeof found));
+    if (val->n > DAECL_MAX_LAYERS)
+        return fail_at(v, val->vals[DAECL_MAX_LAYERS], "%s lists %zu stages, more than the %d "
+                       "layers a model may have", where, val->n, DAECL_MAX_LAYERS);
+    for (size_t k = 0; k < val->n; k++) {
+        const daecl__ynode *item = val->vals[k];
+        cfg->stack.n_ov[k] = 0;
+        cfg->stack.line[k] = item->src >= 0 ? 0 : item->line;
+        cfg->stack.col[k] = item->src >= 0 ? 0 : item->col;
+        if (daecl__ynode_is_null(item))
+            continue;
+        if (item->kind != DAECL__Y_MAP)
+            return fail_at(v, item, "%s.%zu must be a mapping of keys to values, such as "
+                           "{corruption.sigma: 0.3}, not %s", where, k,
+                           daecl__ynode_describe(item, found, sizeof found));
+        if (item->n > DAECL_STAGE_MAX_OV)
+            return fail_at(v, item, "%s.%zu changes %zu keys, more than the %d a stage may",
+                           where, k, item->n, DAECL_STAGE_MAX_OV);
+        for (size_t i = 0; i < item->n; i++) {
+            const char *key = item->keys[i]->str;
+            if (!stage_key_ok(key))
+                return fail_at(v, item->keys[i], "%s.%zu cannot change '%s': a stage may change "
+                               "the keys under corruption, likelihood and optimizer (not "
+                               "optimizer.name) and train.epochs", where, k, key);
+            if (stage_value(item->vals[i], text, sizeof text) != 0 ||
+                strlen(key) + strlen(text) + 2 > DAECL_STAGE_OV_MAX)
+                return fail_at(v, item->vals[i], "%s.%zu.%s must be a value or a list of values "
+                               "of at most %d characters, not %s", where, k, key,
+                               DAECL_STAGE_OV_MAX - 2,
+                               daecl__ynode_describe(item->vals[i], found, sizeof found));
+            char *ov = cfg->stack.stage_ov[k][i];
+            size_t kl = strlen(key), tl = strlen(text); /* fits: checked above */
+            memcpy(ov, key, kl);
+            ov[kl] = '=';
+            memcpy(ov + kl + 1, text, tl + 1);
+            cfg->stack.n_ov[k]++;
+        }
+    }
+    cfg->stack.n_stages = (uint32_t)val->n;
+    return 0;
+}
+
 static int device_list(vctx *v, const char *where, const daecl__ynode *val)
 {
     daecl_config *cfg = v->cfg;
@@ -1377,6 +1485,25 @@ static void write_devices(daecl__sbuf *b, const daecl_config *cfg, const char *n
     }
 }
 
+/* stack.stages as a list of flow mappings, KEY: VALUE as they were given. */
+static void write_stages(daecl__sbuf *b, const daecl_config *cfg, const char *name,
+                         const char *indent)
+{
+    if (cfg->stack.n_stages == 0) {
+        daecl__sbuf_printf(b, "%s%s: []\n", indent, name);
+        return;
+    }
+    daecl__sbuf_printf(b, "%s%s:\n", indent, name);
+    for (uint32_t k = 0; k < cfg->stack.n_stages; k++) {
+        daecl__sbuf_printf(b, "%s  - {", indent);
+        for (uint32_t i = 0; i < cfg->stack.n_ov[k]; i++) {
+            const char *ov = cfg->stack.stage_ov[k][i], *eq = strchr(ov, '=');
+            daecl__sbuf_printf(b, "%s%.*s: %s", i ? ", " : "", (int)(eq - ov), ov, eq + 1);
+        }
+        daecl__sbuf_printf(b, "}\n");
+    }
+}
+
 static void write_keys(daecl__sbuf *b, const daecl__cfg_key *keys, size_t n_keys,
                        const void *base, const char *indent)
 {
@@ -1386,6 +1513,10 @@ static void write_keys(daecl__sbuf *b, const daecl__cfg_key *keys, size_t n_keys
             continue;
         if (keys[k].flags & DAECL__KEY_DEVICES) {
             write_devices(b, base, keys[k].spec.name, indent);
+            continue;
+        }
+        if (keys[k].flags & DAECL__KEY_STAGES) {
+            write_stages(b, base, keys[k].spec.name, indent);
             continue;
         }
         if (keys[k].flags & DAECL__KEY_SHAPE) {

@@ -18,6 +18,8 @@
 #define DAECL_PATH_MAX 1024
 #define DAECL_NAME_MAX 128
 #define DAECL_MAX_LAYERS 16
+#define DAECL_STAGE_MAX_OV 16   /* keys one stack stage may change */
+#define DAECL_STAGE_OV_MAX 256  /* bytes of one of them, "KEY=VALUE" */
 #define DAECL_MAX_PARAMS 32
 #define DAECL_MAX_REPLICAS 16 /* devices one process may train on */
 
@@ -131,6 +133,21 @@ typedef struct daecl_config {
         int drop_slow;          /* leave out replicas not worth their synchronisation */
         char comm[DAECL_NAME_MAX]; /* "auto" (the launcher's), "none", or a comm plugin name */
     } parallel;
+
+    /* stack: greedy layer-wise pretraining (core/stack.h). Stage k trains
+     * encoder layer k as a DAE on the clean codes of the layers below; its
+     * corruption, likelihood, optimiser settings and epochs are the
+     * config's, changed by stage_ov[k] ("KEY=VALUE" overrides, the keys
+     * under corruption, likelihood, optimizer (not its name) and
+     * train.epochs). */
+    struct {
+        int greedy;
+        uint32_t finetune_epochs; /* then the whole stack end to end, as one deep DAE */
+        uint32_t n_stages;        /* stages with overrides listed (<= model.n_encoder) */
+        uint32_t n_ov[DAECL_MAX_LAYERS];
+        char stage_ov[DAECL_MAX_LAYERS][DAECL_STAGE_MAX_OV][DAECL_STAGE_OV_MAX];
+        int line[DAECL_MAX_LAYERS], col[DAECL_MAX_LAYERS]; /* of each stage's item */
+    } stack;
 
     struct daecl_config_tree *tree; /* private: the resolved document */
 } daecl_config;

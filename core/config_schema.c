@@ -188,6 +188,22 @@ static const daecl__cfg_key output_keys[] = {
      CFG(output.dir), NULL, 0},
 };
 
+static const daecl__cfg_key stack_keys[] = {
+    {{"greedy", DAECL_PARAM_BOOL, {0, 0}, NULL, 0, 1, NULL,
+      "train the encoder layer by layer (stacked DAEs): stage k trains layer k and its mirror "
+      "as a DAE on the clean codes of the layers below, which stay fixed; needs decoder: mirror"},
+     CFG(stack.greedy), NULL, 0},
+    {{"finetune_epochs", DAECL_PARAM_INT, {0, 0}, NULL, 0, 1e6, NULL,
+      "after the greedy stages, train the whole stack end to end as one deep DAE (corruption at "
+      "the input) for this many epochs; 0 = none"},
+     CFG(stack.finetune_epochs), NULL, 0},
+    {{"stages", 0, {0, 0}, "[]", 0, 0, NULL,
+      "what stage k changes, item k: a mapping of keys under corruption, likelihood, optimizer "
+      "(not its name) and train.epochs to values, e.g. {corruption.sigma: 0.3, "
+      "train.epochs: 5}; stages not listed take the config as it is"},
+     0, 0, NULL, DAECL__KEY_STAGES},
+};
+
 static const daecl__cfg_key parallel_keys[] = {
     {{"devices", 0, {0, 0}, "[]", 0, 0, NULL,
       "the devices that train a replica each, one node's list: 0 to 16 backend sections "
@@ -246,6 +262,8 @@ const daecl__cfg_section daecl__cfg_sections[] = {
     PLUGIN_SEC("backend", backend, DAECL_KIND_BACKEND, "cpu", "the compute backend"),
     {"parallel", DAECL__SEC_KEYS, parallel_keys, N(parallel_keys), 0, 0, NULL,
      "data parallelism over devices and processes"},
+    {"stack", DAECL__SEC_KEYS, stack_keys, N(stack_keys), 0, 0, NULL,
+     "stacked DAEs: greedy layer-wise pretraining, then end-to-end fine-tuning"},
     {"output", DAECL__SEC_KEYS, output_keys, N(output_keys), 0, 0, NULL, "where runs go"},
 };
 const size_t daecl__cfg_n_sections = N(daecl__cfg_sections);

@@ -19,7 +19,8 @@ enum {
     DAECL__KEY_SHAPE = 1u << 4,    /* data.shape: a list of 1 to 4 whole numbers, or [] */
     DAECL__KEY_DEVICES = 1u << 5,  /* parallel.devices: a list of backend sections, or [] */
     DAECL__KEY_NAME_ID = 1u << 6,  /* a name of [a-z0-9_]+ (a plugin's, "auto", "none") */
-    DAECL__KEY_TOY = 1u << 7       /* with _PATH: may be a toy:NAME?... source (core/toy.h) */
+    DAECL__KEY_TOY = 1u << 7,      /* with _PATH: may be a toy:NAME?... source (core/toy.h) */
+    DAECL__KEY_STAGES = 1u << 8    /* stack.stages: a list of mappings of KEY: VALUE */
 };
 
 /* One core key: its schema, and where its value lives in the struct of its

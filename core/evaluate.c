@@ -37,11 +37,14 @@ static double psnr(double range, double mse)
     return mse > 0 ? 10.0 * log10(range * range / mse) : INFINITY;
 }
 
-int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int want_denoising,
-                        daecl_eval_result *out, daecl_err *err)
+/* daecl_eval_test_set, and daecl_eval_codes with `input` (NULL: the rows
+ * themselves) and the noise's `stage`. */
+static int eval_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, uint32_t stage,
+                    int want_denoising, daecl_eval_input_fn input, void *ctx,
+                    daecl_eval_result *out, daecl_err *err)
 {
     daecl_session *s = g->s;
-    size_t n_rows = data->ds->n_rows, dim = data->ds->dim, b = g->batch_max;
+    size_t n_rows = data->ds->n_rows, dim = g->m->dim, b = g->batch_max;
     size_t n_batches = (n_rows + b - 1) / b;
     daecl_shape shape;
     daecl_dataset_shape(data->ds, &shape);
@@ -71,13 +74,14 @@ int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int w
     for (size_t i = 0; i < n_batches; i++) {
         size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
         daecl_slice x;
-        if ((rc = daecl_feeder_batch(data, first, n, &x, err)))
+        if ((rc = daecl_feeder_batch(data, first, n, &x, err)) ||
+            (input && (rc = input(ctx, x, n, &x, &shape, err))))
             goto done;
         if ((rc = daecl_graph_forward(g, x, n, UINT32_MAX, err)) ||
             (rc = daecl_graph_loss(g, x, n, daecl_at(sums, i), 0, err)))
             goto done;
         daecl_noise_key key = {.seed = seed, .stream = DAECL_STREAM_EVAL_CORRUPTION,
-                               .pos0 = (uint32_t)first};
+                               .stage = stage, .pos0 = (uint32_t)first};
         daecl_slice xt = daecl_at(g->input, 0);
         if ((rc = daecl_session_corrupt(s, x, xt, n, dim, &shape, &key, err)) ||
             (rc = daecl_graph_forward(g, xt, n, UINT32_MAX, err)) ||
@@ -121,6 +125,19 @@ done:
     free(hxt);
     free(hm);
     return rc;
+}
+
+int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int want_denoising,
+                        daecl_eval_result *out, daecl_err *err)
+{
+    return eval_set(g, data, seed, 0, want_denoising, NULL, NULL, out, err);
+}
+
+int daecl_eval_codes(daecl_graph *g, daecl_feeder *data, uint64_t seed, uint32_t stage,
+                     daecl_eval_input_fn input, void *ctx, daecl_eval_result *out,
+                     daecl_err *err)
+{
+    return eval_set(g, data, seed, stage, 0, input, ctx, out, err);
 }
 
 /* ---- the probe, a run ----------------------------------------------------------- */

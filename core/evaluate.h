@@ -38,6 +38,17 @@ typedef struct daecl_eval_result {
 int daecl_eval_test_set(daecl_graph *g, daecl_feeder *data, uint64_t seed, int want_denoising,
                         daecl_eval_result *out, daecl_err *err);
 
+/* Maps a batch x (n rows of a data set) to the graph's clean input *h and
+ * its example shape: a stack stage's codes (core/stack.h). */
+typedef int (*daecl_eval_input_fn)(void *ctx, daecl_slice x, size_t n, daecl_slice *h,
+                                   daecl_shape *shape, daecl_err *err);
+/* The NLLs of daecl_eval_test_set (no denoising errors) for a graph whose
+ * input is input(x) of each batch, the evaluation noise in noise-key stage
+ * `stage`. */
+int daecl_eval_codes(daecl_graph *g, daecl_feeder *data, uint64_t seed, uint32_t stage,
+                     daecl_eval_input_fn input, void *ctx, daecl_eval_result *out,
+                     daecl_err *err);
+
 /* One probe fit and the features it saw. */
 typedef struct daecl_probe_fit_of {
     int features; /* an encoder layer, DAECL_PROBE_ALL or DAECL_PROBE_RAW (probe.h) */

@@ -412,8 +412,8 @@ static void compute(void *arg, size_t j)
     int rc;
     /* The loss is the mean over the global batch's pairs: each replica's
      * gradient is its pairs' sum over that count. */
-    if ((rc = daecl_pairs_loss(r->g, r->wb, r->f, p->train, c, p->epoch, p->step_first + r->first,
-                               r->count, daecl_at(r->loss, 0), p->step_pairs, &pr, err)) ||
+    if ((rc = daecl_pairs_loss(r->g, r->wb, r->f, p->train, c, 0, p->epoch,
+                               p->step_first + r->first, r->count, daecl_at(r->loss, 0), p->step_pairs, &pr, err)) ||
         (rc = daecl_graph_backward(r->g, pr.in, pr.n_pairs, err)) ||
         (rc = r->s->be->finish(r->s->ctx, err))) {
         r->rc = rc;
@@ -583,7 +583,7 @@ static int lone_step(daecl_replicas *p, replica *r, daecl_slice loss_dst, double
     daecl_pairs pr;
     int own = r == &p->loc[0];
     int rc;
-    if ((rc = daecl_pairs_loss(r->g, r->wb, r->f, p->train, c, p->epoch, p->step_first, n,
+    if ((rc = daecl_pairs_loss(r->g, r->wb, r->f, p->train, c, 0, p->epoch, p->step_first, n,
                                own ? loss_dst : daecl_at(r->loss, 0), 0, &pr, err)) ||
         (rc = daecl_graph_backward_update(r->g, pr.in, pr.n_pairs, c, p->optim_t, err)))
         return rc;

@@ -11,6 +11,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/runfolder.h"
+#include "core/stack.h"
 #include "core/support.h"
 #include "core/toy.h"
 
@@ -235,7 +236,7 @@ int daecl_run_load_data(daecl_run *r, int need_probe, daecl_err *err)
                               r->test->n_rows, &r->test_y, err)))
             return rc;
     }
-    if ((rc = split_valid(r, err)))
+    if ((rc = split_valid(r, err)) || (rc = daecl_stack_create(r, &r->stack, err)))
         return rc;
     if (need_probe && r->train_y && r->test_y &&
         (rc = check_classes(c, r->train_y, r->test_y, err)))
@@ -303,6 +304,11 @@ int daecl_run_start_parallel(daecl_run *r, daecl_comm *comm, daecl_err *err)
 
 int daecl_run_shuffle(daecl_run *r, uint32_t epoch, daecl_err *err)
 {
+    if (r->stack) { /* each phase shuffles in its own stage of the noise key */
+        uint32_t stage, stage_epoch;
+        daecl_stack_phase(r->stack, epoch, &stage, &stage_epoch);
+        return daecl_feeder_shuffle_stage(r->train_feed, r->cfg->seed, stage, stage_epoch, err);
+    }
     int rc = daecl_feeder_shuffle(r->train_feed, r->cfg->seed, epoch, err);
     return rc ? rc : daecl_replicas_shuffle(r->rep, r->cfg->seed, epoch, err);
 }
@@ -384,6 +390,7 @@ done:
 
 void daecl_run_close(daecl_run *r)
 {
+    daecl_stack_destroy(r->stack);
     daecl_replicas_destroy(r->rep);
     daecl_feeder_destroy(r->train_feed);
     daecl_feeder_destroy(r->test_feed);
@@ -417,9 +424,28 @@ int daecl_run_load_checkpoint(daecl_run *r, const char *path, int params_only,
     return params_only ? 0 : daecl_graph_set_state(r->g, r->s1, r->s2, err);
 }
 
+uint32_t daecl_run_epochs(const daecl_run *r)
+{
+    return r->stack ? daecl_stack_epochs(r->stack) : r->cfg->train.epochs;
+}
+
+int daecl_run_begin_epoch(daecl_run *r, uint32_t epoch, int at_start, int *restarts,
+                          daecl_err *err)
+{
+    *restarts = 0;
+    if (!r->stack)
+        return 0;
+    uint32_t stage, stage_epoch;
+    daecl_stack_phase(r->stack, epoch, &stage, &stage_epoch);
+    *restarts = stage_epoch == 0 && at_start;
+    return daecl_stack_enter(r->stack, stage, *restarts, err);
+}
+
 int daecl_run_fetch_params(daecl_run *r, daecl_err *err)
 {
-    int rc = daecl_graph_get_params(r->g, r->params, err);
+    int rc = daecl_stack_sync(r->stack, err);
+    if (!rc)
+        rc = daecl_graph_get_params(r->g, r->params, err);
     if (!rc)
         rc = daecl_graph_get_state(r->g, r->s1, r->s2, err);
     if (rc)
@@ -452,10 +478,21 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
         return 0;
     }
     r->stop_all = stop_local;
-    daecl_pairs pr;
+    /* A stack: a greedy stage's own step, or the fine-tuning's, in its
+     * phase's stage and epoch of the noise key (core/stack.h). */
+    uint32_t stage = 0, stage_epoch = epoch;
+    if (r->stack)
+        daecl_stack_phase(r->stack, epoch, &stage, &stage_epoch);
     int rc;
-    if ((rc = daecl_pairs_loss(r->g, r->wb, r->train_feed, r->train, c, epoch, first, n, loss_dst,
-                               0, &pr, err)) ||
+    if (r->stack && stage < daecl_stack_layers(r->stack)) {
+        if ((rc = daecl_stack_step(r->stack, first, n, stage_epoch, optim_t, loss_dst, err)))
+            return rc;
+        *rows = n;
+        return 0;
+    }
+    daecl_pairs pr;
+    if ((rc = daecl_pairs_loss(r->g, r->wb, r->train_feed, r->train, c, stage, stage_epoch, first,
+                               n, loss_dst, 0, &pr, err)) ||
         (rc = daecl_graph_backward_update(r->g, pr.in, pr.n_pairs, c, optim_t, err)))
         return rc;
     *rows = n;

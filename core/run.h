@@ -48,6 +48,8 @@ typedef struct daecl_run {
     /* Training only (daecl_run_start_parallel): the world's replicas, of
      * which s, g and train_feed are replica 0; NULL otherwise. */
     daecl_replicas *rep;
+    /* stack.greedy's stages (core/stack.h), or NULL. */
+    struct daecl_stack *stack;
     /* This rank's stop request (a signal handler's flag; may be NULL), and
      * whether the world agreed to stop after the last step. */
     volatile sig_atomic_t *stop;
@@ -72,6 +74,14 @@ int daecl_run_start(daecl_run *r, daecl_err *err);
  * rank of `comm` calls it; one rank's failure fails all (DAECL_EPEER with
  * an empty sentence on the ranks that did not fail). */
 int daecl_run_start_parallel(daecl_run *r, daecl_comm *comm, daecl_err *err);
+/* The epochs the run trains in all: train.epochs, or a stack's stages'
+ * and fine-tuning's. */
+uint32_t daecl_run_epochs(const daecl_run *r);
+/* Before the steps of `epoch` (at_start: from its first step): a stack
+ * moves to the epoch's phase, and *restarts says the phase starts here,
+ * its optimiser from zero state. Nothing for other runs. */
+int daecl_run_begin_epoch(daecl_run *r, uint32_t epoch, int at_start, int *restarts,
+                          daecl_err *err);
 /* This epoch's shuffle on every replica's training feeder. */
 int daecl_run_shuffle(daecl_run *r, uint32_t epoch, daecl_err *err);
 /* All three, with need_probe from the config's eval section. */

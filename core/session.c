@@ -71,6 +71,23 @@ fail:
     return rc;
 }
 
+int daecl_session_rebind(daecl_session *s, const daecl_config *cfg, daecl_err *err)
+{
+    if (s->corruption_cfg == &cfg->corruption && s->likelihood_cfg == &cfg->likelihood)
+        return 0;
+    if (s->be->unbind) {
+        s->be->unbind(s->ctx, s->corruption_bound);
+        s->be->unbind(s->ctx, s->likelihood_bound);
+    }
+    s->corruption_bound = s->likelihood_bound = NULL;
+    s->corruption = cfg->corruption.plugin;
+    s->corruption_cfg = &cfg->corruption;
+    s->likelihood = cfg->likelihood.plugin;
+    s->likelihood_cfg = &cfg->likelihood;
+    int rc = bind_plugin(s, &cfg->corruption, &s->corruption_bound, err);
+    return rc ? rc : bind_plugin(s, &cfg->likelihood, &s->likelihood_bound, err);
+}
+
 void daecl_session_destroy(daecl_session *s)
 {
     if (!s)

@@ -36,6 +36,9 @@ typedef struct daecl_session {
 int daecl_session_create(const daecl_config *cfg, const daecl_plugin_cfg *backend,
                          daecl_session **out, daecl_err *err);
 void daecl_session_destroy(daecl_session *s);
+/* Binds cfg's corruption and likelihood instead of the ones bound now (a
+ * stack stage's own; core/stack.h). cfg must outlive the binding. */
+int daecl_session_rebind(daecl_session *s, const daecl_config *cfg, daecl_err *err);
 
 /* "cpu: AMD EPYC ..." style, for log lines. */
 const char *daecl_session_device_name(const daecl_session *s);

@@ -24,6 +24,7 @@
 #include "core/run_pictures.h"
 #include "core/runfiles.h"
 #include "core/runfolder.h"
+#include "core/stack.h"
 
 typedef struct trainer {
     const daecl_train_opts *opts;
@@ -110,14 +111,18 @@ static int save_checkpoint(trainer *t, size_t steps_in_epoch, daecl_err *err)
     if (!t->rank0)
         return 0;
     char *world = t->r.rep ? daecl_replicas_world_json(t->r.rep) : NULL;
+    /* A stack's phase the checkpoint resumes in. */
+    char *phase = t->r.stack ? daecl_stack_phase_json(t->r.stack, t->epochs_done) : NULL;
     daecl_ckpt_state st = {.step = t->step, .epoch = t->epochs_done, .seed = t->r.cfg->seed,
                            .epoch_loss_sum = steps_in_epoch ? t->epoch_sum : 0,
                            .epoch_rows = steps_in_epoch ? t->epoch_rows : 0,
                            .optim_step0 = t->optim_step0, .data_json = t->data_json,
-                           .plugins_json = t->plugins_json, .world_json = world};
+                           .plugins_json = t->plugins_json, .world_json = world,
+                           .stage_json = phase};
     rc = daecl_checkpoint_save(t->ckpt_path, &t->r.model, t->r.cfg, t->r.params, t->r.s1,
                                t->r.s2, &st, err);
     free(world);
+    free(phase);
     return rc;
 }
 
@@ -139,19 +144,80 @@ static void valid_to_json(const epoch_result *e, cJSON *obj)
     cJSON_AddNumberToObject(obj, "valid_nll_corrupted", e->valid.nll_corrupted);
 }
 
+/* A stack's phase of `epoch` as o's "stage" (nothing for other runs). */
+static void tag_phase(const trainer *t, cJSON *o, uint32_t epoch)
+{
+    char *json = t->r.stack && o ? daecl_stack_phase_json(t->r.stack, epoch) : NULL;
+    cJSON *phase = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (phase && !cJSON_AddItemToObject(o, "stage", phase))
+        cJSON_Delete(phase);
+}
+
+/* The test and validation NLLs of the model being trained: the deep
+ * model's (its denoising errors too with `denoising`), or, in a stack's
+ * greedy stage, the stage's own on the codes it reconstructs. */
+static int epoch_eval(trainer *t, int denoising, epoch_result *e, daecl_err *err)
+{
+    daecl_run *r = &t->r;
+    daecl_stack *st = r->stack;
+    int rc;
+    e->have_valid = r->valid != NULL;
+    if (st && daecl_stack_current(st) < daecl_stack_layers(st)) {
+        memset(&e->eval, 0, sizeof e->eval);
+        if (r->test && (rc = daecl_stack_eval(st, r->test_feed, &e->eval.test, err)))
+            return rc;
+        e->eval.have_test = r->test != NULL;
+        return e->have_valid ? daecl_stack_eval(st, r->valid_feed, &e->valid, err) : 0;
+    }
+    if (r->test && (rc = daecl_evaluate(r, denoising, 0, 0, &e->eval, err)))
+        return rc;
+    return e->have_valid ? daecl_eval_test_set(r->g, r->valid_feed, r->cfg->seed, 0, &e->valid,
+                                               err)
+                         : 0;
+}
+
+/* What a stack's phase starting at `epoch` trains, for people. */
+static void phase_line(trainer *t, uint32_t epoch)
+{
+    const daecl_stack *st = t->r.stack;
+    uint32_t k, ke, L = daecl_stack_layers(st), n = 0;
+    daecl_stack_phase(st, epoch, &k, &ke);
+    for (uint32_t e = epoch; e < daecl_stack_epochs(st); e++) {
+        uint32_t kk;
+        daecl_stack_phase(st, e, &kk, &ke);
+        n += kk == k;
+    }
+    const daecl_config *sc = daecl_stack_config(st, k);
+    const daecl_dense *ly = &t->r.model.layers[k < L ? k : 0];
+    if (k == L) {
+        daecl_progress_line(&t->progress, "daecl: fine-tuning the whole stack end to end for %u "
+                            "epoch%s (corruption %s at the input, likelihood %s)", n,
+                            n == 1 ? "" : "s", sc->corruption.name, sc->likelihood.name);
+        return;
+    }
+    char on[64];
+    if (k == 0)
+        snprintf(on, sizeof on, "the data");
+    else
+        snprintf(on, sizeof on, "the codes of encoder layer %u", k - 1);
+    daecl_progress_line(&t->progress, "daecl: stage %u of %u: encoder layer %u (%u %s units) as "
+                        "a DAE on %s for %u epoch%s (corruption %s, likelihood %s)", k + 1, L, k,
+                        ly->out, daecl_act_name(ly->act), on, n, n == 1 ? "" : "s",
+                        sc->corruption.name, sc->likelihood.name);
+}
+
 static int baseline_eval(trainer *t, daecl_err *err)
 {
     if (!t->rank0)
         return 0;
     daecl_run *r = &t->r;
-    epoch_result e = {.have_valid = r->valid != NULL};
-    int rc = 0;
-    if (r->test && (rc = daecl_evaluate(r, 0, 0, 0, &e.eval, err)))
-        return rc;
-    if (e.have_valid &&
-        (rc = daecl_eval_test_set(r->g, r->valid_feed, r->cfg->seed, 0, &e.valid, err)))
+    epoch_result e = {0};
+    int rc = epoch_eval(t, 0, &e, err);
+    if (rc)
         return rc;
     cJSON *o = daecl_metrics_obj("epoch", 0, 0);
+    tag_phase(t, o, 0);
     if (o) {
         valid_to_json(&e, o);
         daecl_evaluation_to_json(&e.eval, o);
@@ -163,10 +229,10 @@ static int baseline_eval(trainer *t, daecl_err *err)
         snprintf(valid, sizeof valid, " valid_nll %.4f%s", e.valid.nll_clean, r->test ? ";" : "");
     if (r->test)
         daecl_progress_line(&t->progress, "epoch 0/%u (untrained):%s test_nll clean %.4f "
-                            "corrupted %.4f", r->cfg->train.epochs, valid, e.eval.test.nll_clean,
+                            "corrupted %.4f", daecl_run_epochs(r), valid, e.eval.test.nll_clean,
                             e.eval.test.nll_corrupted);
     else
-        daecl_progress_line(&t->progress, "epoch 0/%u (untrained):%s", r->cfg->train.epochs,
+        daecl_progress_line(&t->progress, "epoch 0/%u (untrained):%s", daecl_run_epochs(r),
                             valid);
     return 0;
 }
@@ -244,6 +310,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
                                           : r->g->batch_max;
             double nll = sum / (double)rows_read, rate = (double)rows_log / (now - t_log);
             cJSON *o = daecl_metrics_obj("step", epoch + 1, t->step);
+            tag_phase(t, o, epoch);
             if (o) {
                 cJSON_AddNumberToObject(o, "train_nll", nll);
                 cJSON_AddNumberToObject(o, "examples_per_s", rate);
@@ -251,7 +318,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
             }
             if (t->progress.mode == DAECL_PROGRESS_LINES)
                 daecl_progress_line(&t->progress, "epoch %u/%u  step %zu/%zu  train_nll %.4f  "
-                                    "%.0f examples/s", epoch + 1, c->train.epochs, i + 1, spe,
+                                    "%.0f examples/s", epoch + 1, daecl_run_epochs(r), i + 1, spe,
                                     nll, rate);
             if ((rc = add_replicas(t, o, 0, err))) {
                 cJSON_Delete(o);
@@ -270,7 +337,7 @@ static int run_epoch(trainer *t, uint32_t epoch, int *stopped, daecl_err *err)
             now = daecl_now();
             double loss = from <= i ? sum / (double)((i + 1 - from) * r->g->batch_max) : NAN;
             double per_step = (now - t_epoch) / (double)steps_here;
-            daecl_progress_bar(&t->progress, now, epoch + 1, c->train.epochs, i + 1, spe, loss,
+            daecl_progress_bar(&t->progress, now, epoch + 1, daecl_run_epochs(r), i + 1, spe, loss,
                                (double)t->epoch_rows / (now - t_epoch + 1e-9),
                                per_step * (double)(spe - i - 1));
         }
@@ -388,7 +455,7 @@ static int run(trainer *t, daecl_err *err)
 {
     daecl_run *r = &t->r;
     const daecl_config *c = r->cfg;
-    uint32_t epochs = c->train.epochs;
+    uint32_t epochs = daecl_run_epochs(r);
     size_t spe = r->steps_per_epoch;
     char model[512];
     int rc;
@@ -408,12 +475,20 @@ static int run(trainer *t, daecl_err *err)
                         r->test ? "" : " (no test set)", r->g->batch_max, spe, epochs);
     if ((rc = world_line(t, err)))
         return rc;
-    if (!t->resumed && (r->test || r->valid) && (rc = baseline_eval(t, err)))
+    int restarts;
+    if (!t->resumed && (r->test || r->valid) &&
+        ((rc = daecl_run_begin_epoch(r, 0, 1, &restarts, err)) || (rc = baseline_eval(t, err))))
         return rc;
     epoch_result last = {0};
     int stopped = 0;
     while (t->epochs_done < epochs && !stopped) {
         uint32_t epoch = t->epochs_done;
+        if ((rc = daecl_run_begin_epoch(r, epoch, t->first_step == 0, &restarts, err)))
+            return rc;
+        if (restarts) { /* a stack's next phase: its optimiser from zero state */
+            t->optim_step0 = t->step;
+            phase_line(t, epoch);
+        }
         if ((rc = daecl_run_shuffle(r, epoch, err)))
             return rc;
         double t0 = daecl_now();
@@ -433,12 +508,7 @@ static int run(trainer *t, daecl_err *err)
         int last_epoch = stopped == 1 || (finished && epoch + 1 == epochs);
         if ((rc = daecl_replicas_refresh(r->rep, err)))
             return rc;
-        if (t->rank0 && r->test &&
-            (rc = daecl_evaluate(r, last_epoch && c->eval.denoising, 0, 0, &last.eval, err)))
-            return rc;
-        last.have_valid = t->rank0 && r->valid;
-        if (last.have_valid &&
-            (rc = daecl_eval_test_set(r->g, r->valid_feed, c->seed, 0, &last.valid, err)))
+        if (t->rank0 && (rc = epoch_eval(t, last_epoch && c->eval.denoising, &last, err)))
             return rc;
         if (finished && r->rep && (rc = daecl_replicas_epoch_end(r->rep, err)))
             return rc;
@@ -448,6 +518,7 @@ static int run(trainer *t, daecl_err *err)
             t->first_step = 0;
         }
         cJSON *o = daecl_metrics_obj("epoch", epoch + 1, t->step);
+        tag_phase(t, o, epoch);
         if (o) {
             cJSON_AddNumberToObject(o, "train_nll", last.train_nll);
             valid_to_json(&last, o);
@@ -519,6 +590,13 @@ static int finish(trainer *t, epoch_result *last, int stopped, daecl_err *err)
     if (stopped == 1)
         daecl_progress_line(&t->progress, "daecl: stopped after train.max_steps = %" PRIu64
                             " steps", c->train.max_steps);
+    /* A stack that ended in a greedy stage: the summary, the probe and the
+     * pictures are the deep model's, with the run's own plugins. */
+    daecl_stack *st = r->stack;
+    if (st && daecl_stack_current(st) < daecl_stack_layers(st) &&
+        ((rc = daecl_stack_enter(st, daecl_stack_layers(st), 0, err)) ||
+         (rc = epoch_eval(t, c->eval.denoising, last, err))))
+        return rc;
     if (c->eval.probe || c->eval.probe_baseline) {
         daecl_evaluation probe;
         if ((rc = daecl_evaluate(r, 0, c->eval.probe, c->eval.probe_baseline, &probe, err)))
@@ -861,17 +939,18 @@ agreed:
         /* A run at train.max_steps is over too: run_epoch checks the limit
          * only after a step, so going on would take one step more. */
         int at_max = c->train.max_steps && t.step >= c->train.max_steps;
-        if (t.epochs_done >= c->train.epochs || at_max) {
+        if (t.epochs_done >= daecl_run_epochs(&t.r) || at_max) {
             char summary[PATH_MAX];
             struct stat sst;
             if ((rc = daecl_path_join(summary, sizeof summary, t.run_dir, "summary.json", err)))
                 goto started;
             if (stat(summary, &sst) != 0) {
                 if (t.rank0)
-                    rc = complete_outputs(&t, at_max && t.epochs_done < c->train.epochs, err);
+                    rc = complete_outputs(&t, at_max && t.epochs_done < daecl_run_epochs(&t.r),
+                                          err);
                 goto started;
             }
-            if (t.epochs_done >= c->train.epochs)
+            if (t.epochs_done >= daecl_run_epochs(&t.r))
                 daecl_progress_line(&t.progress, "daecl: %s already finished its %u epochs; "
                                     "continue it with `daecl resume %s train.epochs=N`",
                                     t.run_dir, t.epochs_done, t.run_dir);

@@ -193,14 +193,14 @@ int daecl_pairs_forward(daecl_graph *g, daecl_walkback *w, daecl_slice x, size_t
 }
 
 int daecl_pairs_loss(daecl_graph *g, daecl_walkback *w, daecl_feeder *f,
-                     const daecl_dataset *train, const daecl_config *c, uint32_t epoch,
-                     size_t first, size_t n, daecl_slice loss_dst, size_t mean_pairs,
-                     daecl_pairs *out, daecl_err *err)
+                     const daecl_dataset *train, const daecl_config *c, uint32_t stage,
+                     uint32_t epoch, size_t first, size_t n, daecl_slice loss_dst,
+                     size_t mean_pairs, daecl_pairs *out, daecl_err *err)
 {
     /* The noise key 2.0: the batch's rows by their positions in this
      * epoch's permutation, so the noise is the examples', not the step's. */
     daecl_noise_key key = {.seed = c->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
-                           .epoch = epoch, .pos0 = (uint32_t)first};
+                           .stage = stage, .epoch = epoch, .pos0 = (uint32_t)first};
     daecl_shape shape;
     daecl_dataset_shape(train, &shape);
     daecl_slice x;

@@ -66,13 +66,14 @@ int daecl_pairs_forward(daecl_graph *g, daecl_walkback *w, daecl_slice x, size_t
 
 /* A training step up to its backward pass, as every device runs it: rows
  * [first, first + n) of `epoch` from feeder f (of data set `train`), their
- * pairs forwarded (the noise key 2.0 at the rows' positions), and the loss
+ * pairs forwarded (the noise key 2.0 at the rows' positions, in `stage`:
+ * 0, or a stack's fine-tuning, core/stack.h), and the loss
  * with the gradient of the pairs' nll sum over mean_pairs (0: over the
  * pairs' own count) in g->delta[0]; loss_dst gets the n clean pairs' nll
  * sum. *out: the pairs, for daecl_graph_backward[_update]. */
 int daecl_pairs_loss(daecl_graph *g, daecl_walkback *w, daecl_feeder *f,
-                     const daecl_dataset *train, const daecl_config *c, uint32_t epoch,
-                     size_t first, size_t n, daecl_slice loss_dst, size_t mean_pairs,
-                     daecl_pairs *out, daecl_err *err);
+                     const daecl_dataset *train, const daecl_config *c, uint32_t stage,
+                     uint32_t epoch, size_t first, size_t n, daecl_slice loss_dst,
+                     size_t mean_pairs, daecl_pairs *out, daecl_err *err);
 
 #endif
