@@ -97,6 +97,62 @@ static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
     return rc;
 }
 
+int daecl_run_stage_filters(daecl_run *r, const char *run_dir, uint32_t k, daecl_err *err)
+{
+    const daecl_dataset *ds = r->train;
+    const daecl_model *m = &r->model;
+    uint32_t h, w;
+    if (!daecl_draw_image_shape(ds->shape, ds->n_shape, &h, &w) || k >= m->n_encoder)
+        return 0;
+    int rc = daecl_run_fetch_params(r, err);
+    if (rc)
+        return rc;
+    /* Rows 0..n of W_k, then through each layer below: f (n, in_j) times
+     * W_{j} (in_j... ) down to the input, in double. */
+    uint32_t n = m->layers[k].out < 100 ? m->layers[k].out : 100;
+    size_t width = m->layers[k].in;
+    double *f = malloc((size_t)n * width * sizeof *f);
+    if (!f)
+        return daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing stage %u's filters", k + 1);
+    const float *wk = r->params + m->layers[k].w_off;
+    for (size_t i = 0; i < (size_t)n * width; i++)
+        f[i] = wk[i];
+    for (uint32_t j = k; j-- > 0;) {
+        const daecl_dense *ly = &m->layers[j]; /* W_j (out_j = width, in_j) */
+        const float *wj = r->params + ly->w_off;
+        double *g = calloc((size_t)n * ly->in, sizeof *g);
+        if (!g) {
+            free(f);
+            return daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing stage %u's filters",
+                                 k + 1);
+        }
+        for (uint32_t u = 0; u < n; u++)
+            for (size_t o = 0; o < width; o++) {
+                double a = f[(size_t)u * width + o];
+                const float *row = wj + o * ly->in;
+                for (size_t c = 0; c < ly->in; c++)
+                    g[(size_t)u * ly->in + c] += a * row[c];
+            }
+        free(f);
+        f = g;
+        width = ly->in;
+    }
+    float *img = malloc((size_t)n * width * sizeof *img);
+    char path[PATH_MAX], name[64];
+    snprintf(name, sizeof name, "stage-%u-filters.png", k + 1);
+    if (!img)
+        rc = daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing stage %u's filters", k + 1);
+    else {
+        for (size_t i = 0; i < (size_t)n * width; i++)
+            img[i] = (float)f[i];
+        if (!(rc = daecl_path_join(path, sizeof path, run_dir, name, err)))
+            rc = daecl_draw_filters(path, img, n, h, w, 100, err);
+    }
+    free(img);
+    free(f);
+    return rc;
+}
+
 /* curves.png from the "epoch" lines of metrics.jsonl: series[k][i] is
  * epoch, train NLL, test NLL clean and corrupted of line i (NaN when absent:
  * epoch 0 has no train NLL). */

@@ -17,6 +17,14 @@
  * is written and the log says why. */
 int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err);
 
+/* stage-K-filters.png for a stack's stage K = k + 1 (core/stack.h): the
+ * first 100 units of encoder layer k seen in input space, the rows of
+ * W_k W_{k-1} ... W_0 (the layers' weights multiplied through, their
+ * nonlinearities left out, as Erhan et al. 2009 and Lee et al. 2008 show
+ * deeper units), from r's current parameters. Data without an image shape
+ * draw nothing. */
+int daecl_run_stage_filters(daecl_run *r, const char *run_dir, uint32_t k, daecl_err *err);
+
 /* `daecl plot RUN_DIR`: opens the run from its config.yaml (with overrides)
  * and checkpoint, then writes its pictures. */
 int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,

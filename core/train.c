@@ -207,6 +207,21 @@ static void phase_line(trainer *t, uint32_t epoch)
                         sc->corruption.name, sc->likelihood.name);
 }
 
+/* A stack's greedy stage that ends with `epoch`: its filters in input
+ * space (core/run_pictures.h). */
+static int stage_pictures(trainer *t, uint32_t epoch, daecl_err *err)
+{
+    const daecl_stack *st = t->r.stack;
+    if (!st)
+        return 0;
+    uint32_t k, next, e;
+    daecl_stack_phase(st, epoch, &k, &e);
+    daecl_stack_phase(st, epoch + 1, &next, &e);
+    if (k >= daecl_stack_layers(st) || (next == k && epoch + 1 < daecl_stack_epochs(st)))
+        return 0;
+    return daecl_run_stage_filters(&t->r, t->run_dir, k, err);
+}
+
 static int baseline_eval(trainer *t, daecl_err *err)
 {
     if (!t->rank0)
@@ -547,6 +562,8 @@ static int run(trainer *t, daecl_err *err)
             return rc;
         }
         if ((rc = daecl_metrics_line(t->metrics, o, err)))
+            return rc;
+        if (finished && t->rank0 && (rc = stage_pictures(t, epoch, err)))
             return rc;
         /* A step count due on an epoch's last step is saved here, after the
          * epoch ends (run_epoch leaves it), so the checkpoint counts it. */

@@ -3,11 +3,12 @@
  * equals stage 1 by hand, then stage 2 by hand on the codes saved to a
  * file; a one-layer stack is ordinary training bit for bit; resume in the
  * middle of stage 2 is bit-identical; fine-tuning moves every layer; the
- * checkpoint names the stage; the refusals. */
+ * checkpoint names the stage; each stage draws its filters; the refusals. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/evaluate.h"
 #include "core/probe.h"
@@ -54,7 +55,7 @@ static void write_config(const char *name, const char *encoder, const char *extr
     char text[4096], path[1300];
     snprintf(text, sizeof text,
              "name: %s\nseed: 9\n"
-             "data: {train: x.npy}\n"
+             "data: {train: x.npy, shape: [4, 4]}\n"
              "model: {encoder: %s, decoder: mirror}\n"
              "corruption: {plugin: masking, p: 0.3}\n"
              "likelihood: bernoulli\n"
@@ -165,6 +166,18 @@ static void test_a_stage_trains_only_its_layer_and_mirror(void **state)
         if (same_tensor(a, b, moved[i]))
             fail_msg("%s did not change during stage 2", moved[i]);
     }
+    /* Each stage that ended drew its filters in input space. */
+    const char *pics[][2] = {{"g-stage1", "stage-1-filters.png"}, {"g-both", "stage-1-filters.png"},
+                             {"g-both", "stage-2-filters.png"}};
+    for (size_t i = 0; i < 3; i++) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s/%s", dir, pics[i][0], pics[i][1]);
+        if (access(path, F_OK) != 0)
+            fail_msg("no %s", path);
+    }
+    char none[1400];
+    snprintf(none, sizeof none, "%s/g-stage1/stage-2-filters.png", dir);
+    assert_int_not_equal(access(none, F_OK), 0);
     /* The checkpoint says where the run is. */
     assert_non_null(strstr(daecl_safetensors_meta(a, "daecl.stage"), "\"stage\":1"));
     assert_non_null(strstr(daecl_safetensors_meta(b, "daecl.stage"), "\"phase\":\"finetune\""));
