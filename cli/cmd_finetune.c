@@ -39,13 +39,16 @@ const cli_command cli_finetune = {
 static void on_epoch(void *ctx, const daecl_finetune_epoch *e)
 {
     (void)ctx;
+    char valid[64] = "";
+    if (e->have_valid)
+        snprintf(valid, sizeof valid, "validation accuracy %.2f %%, ", 100 * e->valid_accuracy);
     if (e->epoch == 0)
-        printf("daecl: finetune epoch 0/%u: test accuracy %.2f %% (classifier at zero)\n",
-               e->epochs, 100 * e->test_accuracy);
+        printf("daecl: finetune epoch 0/%u: %stest accuracy %.2f %% (classifier at zero)\n",
+               e->epochs, valid, 100 * e->test_accuracy);
     else
-        printf("daecl: finetune epoch %u/%u: train loss %.4f, train accuracy %.2f %%, test "
+        printf("daecl: finetune epoch %u/%u: train loss %.4f, train accuracy %.2f %%, %stest "
                "accuracy %.2f %% (%.1f s)\n",
-               e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy,
+               e->epoch, e->epochs, e->train_loss, 100 * e->train_accuracy, valid,
                100 * e->test_accuracy, e->seconds);
     fflush(stdout);
 }

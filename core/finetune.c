@@ -223,6 +223,9 @@ static int start_device(ft *t, daecl_err *err)
         (rc = daecl_feeder_create(r->s, r->train, b, limit, "training set", &r->train_feed,
                                   err)) ||
         (rc = daecl_feeder_create(r->s, r->test, b, limit, "test set", &r->test_feed, err)) ||
+        (r->valid && r->valid_y &&
+         (rc = daecl_feeder_create(r->s, r->valid, b, limit, "validation set", &r->valid_feed,
+                                   err))) ||
         (rc = daecl_session_alloc(r->s, b, "batch labels", &t->labels, err)))
         return rc;
     r->steps_per_epoch = (r->train->n_rows + b - 1) / b;
@@ -237,25 +240,38 @@ static int start_device(ft *t, daecl_err *err)
     return 0;
 }
 
-/* Cross-entropy and accuracy of the current parameters on the test set. */
-static int eval_test(ft *t, double *loss, double *acc, daecl_err *err)
+/* Cross-entropy and accuracy of the current parameters on a labelled set. */
+static int eval_set(ft *t, daecl_feeder *data, const daecl_labels *y, double *loss, double *acc,
+                    daecl_err *err)
 {
     daecl_run *r = &t->r;
-    size_t b = r->g->batch_max, n_rows = r->test->n_rows, right = 0;
+    size_t b = r->g->batch_max, n_rows = data->ds->n_rows, right = 0;
     uint32_t last = r->model.n_layers - 1;
     *loss = 0;
-    int rc = daecl_feeder_sequential(r->test_feed, err);
+    int rc = daecl_feeder_sequential(data, err);
     for (size_t first = 0; first < n_rows && !rc; first += b) {
         size_t n = n_rows - first < b ? n_rows - first : b;
         daecl_slice x;
-        if (!(rc = daecl_feeder_batch(r->test_feed, first, n, &x, err)) &&
+        if (!(rc = daecl_feeder_batch(data, first, n, &x, err)) &&
             !(rc = daecl_graph_forward(r->g, x, n, UINT32_MAX, err)) &&
             !(rc = daecl_session_read(r->s, daecl_graph_layer_out(r->g, last), t->logits,
                                       n * t->n_classes, err)))
-            score(t->logits, r->test_y->y + first, n, t->n_classes, loss, &right);
+            score(t->logits, y->y + first, n, t->n_classes, loss, &right);
     }
     *loss /= (double)n_rows;
     *acc = (double)right / (double)n_rows;
+    return rc;
+}
+
+/* The test set's numbers, and the validation set's when the parent run has
+ * one: the number to choose fine-tuning settings by. */
+static int eval_epoch(ft *t, daecl_finetune_epoch *e, daecl_err *err)
+{
+    daecl_run *r = &t->r;
+    int rc = eval_set(t, r->test_feed, r->test_y, &e->test_loss, &e->test_accuracy, err);
+    e->have_valid = r->valid_feed != NULL;
+    if (!rc && e->have_valid)
+        rc = eval_set(t, r->valid_feed, r->valid_y, &e->valid_loss, &e->valid_accuracy, err);
     return rc;
 }
 
@@ -311,6 +327,10 @@ static int metrics_line(ft *t, const daecl_finetune_epoch *e, int train, daecl_e
         cJSON_AddNumberToObject(o, "train_loss", e->train_loss);
         cJSON_AddNumberToObject(o, "train_accuracy", e->train_accuracy);
     }
+    if (o && e->have_valid) {
+        cJSON_AddNumberToObject(o, "valid_loss", e->valid_loss);
+        cJSON_AddNumberToObject(o, "valid_accuracy", e->valid_accuracy);
+    }
     if (o) {
         cJSON_AddNumberToObject(o, "test_loss", e->test_loss);
         cJSON_AddNumberToObject(o, "test_accuracy", e->test_accuracy);
@@ -345,6 +365,10 @@ static int write_summary(ft *t, const daecl_finetune_epoch *e, int trained, daec
     if (trained) { /* the last epoch ran in this process */
         cJSON_AddNumberToObject(o, "train_loss", e->train_loss);
         cJSON_AddNumberToObject(o, "train_accuracy", e->train_accuracy);
+    }
+    if (e->have_valid) {
+        cJSON_AddNumberToObject(o, "valid_loss", e->valid_loss);
+        cJSON_AddNumberToObject(o, "valid_accuracy", e->valid_accuracy);
     }
     cJSON_AddNumberToObject(o, "test_loss", e->test_loss);
     cJSON_AddNumberToObject(o, "test_accuracy", e->test_accuracy);
@@ -391,7 +415,7 @@ static int train(ft *t, daecl_finetune_epoch *e, daecl_err *err)
                                     .step = t->step,
                                     .train_loss = loss / (double)r->train->n_rows,
                                     .train_accuracy = (double)right / (double)r->train->n_rows};
-        if ((rc = eval_test(t, &e->test_loss, &e->test_accuracy, err)) || (rc = save(t, err)))
+        if ((rc = eval_epoch(t, e, err)) || (rc = save(t, err)))
             return rc;
         e->seconds = now_s() - t->t0;
         if ((rc = metrics_line(t, e, 1, err)))
@@ -517,7 +541,7 @@ static int start_new(ft *t, daecl_finetune_epoch *e, daecl_err *err)
         return rc;
     /* epoch 0: the start, checkpointed so that a stop in epoch 1 resumes */
     *e = (daecl_finetune_epoch){.epochs = t->r.cfg->train.epochs};
-    if ((rc = eval_test(t, &e->test_loss, &e->test_accuracy, err)) || (rc = save(t, err)))
+    if ((rc = eval_epoch(t, e, err)) || (rc = save(t, err)))
         return rc;
     e->seconds = now_s() - t->t0;
     return metrics_line(t, e, 0, err);
@@ -595,7 +619,7 @@ int daecl_finetune_run(const daecl_finetune_opts *o, char *out_dir, size_t n,
     if (!rc && e.epoch != t.epochs_done) {
         e = (daecl_finetune_epoch){.epoch = t.epochs_done, .epochs = t.r.cfg->train.epochs,
                                    .step = t.step, .seconds = now_s() - t.t0};
-        rc = eval_test(&t, &e.test_loss, &e.test_accuracy, err);
+        rc = eval_epoch(&t, &e, err);
     }
     if (!rc)
         rc = write_summary(&t, &e, trained, err);

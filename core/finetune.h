@@ -50,6 +50,8 @@ typedef struct daecl_finetune_epoch {
     double train_loss;     /* mean cross-entropy over the epoch's batches, nats */
     double train_accuracy; /* fraction right, as each batch was before its step */
     double test_loss, test_accuracy;
+    int have_valid;        /* the parent's validation set (data.valid_fraction) */
+    double valid_loss, valid_accuracy;
     double seconds;        /* since this process started the fine-tuning */
 } daecl_finetune_epoch;
 

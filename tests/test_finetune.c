@@ -293,6 +293,65 @@ static void test_finetuning_learns_the_labels(void **state)
     daecl_safetensors_destroy(st);
 }
 
+/* A parent with a validation set (data.valid_fraction): each epoch's
+ * validation accuracy is the test accuracy the same rows get as a test set
+ * under a parent trained on the other rows alone (the same weights). */
+static void test_the_validation_rows_score_as_a_test_set(void **state)
+{
+    (void)state;
+    static float x[N_TRAIN * D];
+    static int32_t y[N_TRAIN];
+    make_set(x, y, N_TRAIN, 17); /* the training file's rows, as setup wrote them */
+    size_t keep = N_TRAIN * 3 / 4, tail = N_TRAIN - keep;
+    char path[1500], shape[64];
+    snprintf(path, sizeof path, "%s/tail-x.npy", dir);
+    snprintf(shape, sizeof shape, "(%zu, %d)", tail, D);
+    test_write_npy(path, "<f4", x + keep * D, tail * D * sizeof *x, shape);
+    snprintf(path, sizeof path, "%s/tail-y.npy", dir);
+    snprintf(shape, sizeof shape, "(%zu,)", tail);
+    test_write_npy(path, "<i4", y + keep, tail * sizeof *y, shape);
+    const char *model =
+        "model: {encoder: [{units: 8, activation: sigmoid}]}\n"
+        "corruption: {plugin: gaussian, sigma: 0.2}\nlikelihood: bernoulli\n"
+        "optimizer: {name: adam, lr: 0.01}\n"
+        "train: {epochs: 1, batch_size: 16, log_every: 0}\n"
+        "eval: {probe: false, probe_baseline: false}\n"
+        "backend: {plugin: cpu, threads: 1}\n";
+    char text[2048], split[1200], alone[1200];
+    snprintf(text, sizeof text,
+             "data: {train: train-x.npy, test: test-x.npy, train_labels: train-y.npy, "
+             "test_labels: test-y.npy, valid_fraction: 0.25}\n%s", model);
+    pretrain(text, "p-split", split, sizeof split);
+    snprintf(text, sizeof text,
+             "data: {train: train-x.npy, test: tail-x.npy, train_labels: train-y.npy, "
+             "test_labels: tail-y.npy, train_limit: %zu}\n%s", keep, model);
+    pretrain(text, "p-alone", alone, sizeof alone);
+    char out_a[1300], out_b[1300];
+    snprintf(out_a, sizeof out_a, "%s/ft-split", dir);
+    snprintf(out_b, sizeof out_b, "%s/ft-alone", dir);
+    const char *ov[] = {"train.epochs=3", "optimizer.lr=0.05"};
+    record a = {0}, b = {0};
+    daecl_err err = {0};
+    if (finetune(split, 0, out_a, ov, 2, &a, NULL, &err) ||
+        finetune(alone, 0, out_b, ov, 2, &b, NULL, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(a.n, 4);
+    assert_int_equal(b.n, 4);
+    for (size_t i = 0; i < a.n; i++) {
+        assert_true(a.e[i].have_valid);
+        assert_false(b.e[i].have_valid);
+        if (a.e[i].valid_accuracy != b.e[i].test_accuracy ||
+            a.e[i].valid_loss != b.e[i].test_loss)
+            fail_msg("epoch %zu: validation %.17g / %.17g, the rows as a test set %.17g / %.17g",
+                     i, a.e[i].valid_accuracy, a.e[i].valid_loss, b.e[i].test_accuracy,
+                     b.e[i].test_loss);
+    }
+    snprintf(path, sizeof path, "%s/summary.json", out_a);
+    char *summary = test_read_file(path, NULL);
+    assert_non_null(strstr(summary, "\"valid_accuracy\""));
+    free(summary);
+}
+
 static void test_cpu_and_opencl_agree(void **state)
 {
     (void)state;
@@ -383,6 +442,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classifier_gradients_match_finite_differences),
         cmocka_unit_test(test_finetuning_learns_the_labels),
+        cmocka_unit_test(test_the_validation_rows_score_as_a_test_set),
         cmocka_unit_test(test_cpu_and_opencl_agree),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_refusals),
