@@ -58,6 +58,14 @@ static int pick_data(const daecl_encode_opts *o, daecl_run *r, const daecl_datas
         *ds = r->train;
         return 0;
     }
+    if (strcmp(o->data, "valid") == 0) {
+        if (!r->valid)
+            return daecl_err_set(err, DAECL_EUSAGE, "run folder %s has no validation set "
+                                 "(data.valid_fraction): give --data train, test or a data file",
+                                 o->run_dir);
+        *ds = r->valid;
+        return 0;
+    }
     if (strcmp(o->data, "test") == 0) {
         if (!r->test)
             return daecl_err_set(err, DAECL_EUSAGE, "run folder %s has no test set (data.test): "

@@ -12,9 +12,9 @@
 
 typedef struct daecl_encode_opts {
     const char *run_dir;    /* the trained run */
-    const char *data;       /* a data file (IDX, plain or gzip, or .npy), "train" or
-                             * "test" for the run's own sets; NULL: the run's test set,
-                             * its training set when it has none */
+    const char *data;       /* a data file (IDX, plain or gzip, or .npy), "train",
+                             * "valid" or "test" for the run's own sets; NULL: the
+                             * run's test set, its training set when it has none */
     const char *out_dir;    /* NULL: run_dir */
     const char *checkpoint; /* NULL: run_dir/checkpoint.safetensors */
     const char *const *overrides;

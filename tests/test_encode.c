@@ -218,6 +218,20 @@ static void test_the_runs_own_sets_by_default_and_by_name(void **state)
     check_layers(d.out_dir, "test", all, 30);
     check_layers(t.out_dir, "test", all, 30);
     check_layers(tr.out_dir, "train", all, 100);
+    /* With a validation set, train and valid are the rows either side of
+     * the split. */
+    const char *split[] = {"data.valid_fraction=0.2"};
+    daecl_encode_opts v = opts("valid", "valid"), vt = opts("train", "valid-train");
+    v.overrides = vt.overrides = split;
+    v.n_overrides = vt.n_overrides = 1;
+    encode(&v);
+    encode(&vt);
+    check_layers(v.out_dir, "valid", all + 80 * DIM, 20);
+    check_layers(vt.out_dir, "train", all, 80);
+    daecl_encode_opts none = opts("valid", "none");
+    daecl_err err = {0};
+    assert_int_equal(daecl_encode_run(&none, &err), DAECL_EUSAGE);
+    assert_non_null(strstr(err.msg, "no validation set"));
     free(all);
 }
 
