@@ -5,6 +5,7 @@
 
 #include "core/draw.h"
 #include "core/safetensors.h"
+#include "core/train.h"
 
 #include <cjson/cJSON.h>
 
@@ -424,4 +425,15 @@ void test_remove_dir(char *dir)
     closedir(d);
     assert_int_equal(rmdir(dir), 0);
     free(dir);
+}
+
+int test_train_setup(const char *config_path, const char *out_dir)
+{
+    daecl_train_opts o = {.config_path = config_path, .out_dir = out_dir, .quiet = 1};
+    daecl_err err = {0};
+    if (daecl_train(&o, NULL, 0, &err)) {
+        fprintf(stderr, "train %s: %s\n", config_path, err.msg);
+        return -1;
+    }
+    return 0;
 }

@@ -79,6 +79,9 @@ void test_remove_dir(char *dir);
  * train_keys ("" or "k: v, ...") go into its train section. For the resume
  * and fault tests. Caller frees. */
 char *test_small_experiment(const char *tag, const char *train_keys, const char *backend);
+/* Trains the experiment at config_path into out_dir, quietly, for a group
+ * setup: 0, or -1 after printing why (cmocka's setups return, not fail). */
+int test_train_setup(const char *config_path, const char *out_dir);
 /* max over the tensors of run_a's checkpoint of max|a - b| / max|a| against
  * run_b's (the equivalence measure of data parallelism); the two must hold
  * the same tensors at the same step. */

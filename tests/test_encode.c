@@ -47,13 +47,7 @@ static int setup(void **state)
     snprintf(narrow, sizeof narrow, "%s/narrow.npy", dir);
     test_write_npy(narrow, "<f4", x, 20 * (DIM - 1) * sizeof *x, "(20, 15)");
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    daecl_train_opts o = {.config_path = cfg, .out_dir = run_dir, .quiet = 1};
-    daecl_err err = {0};
-    if (daecl_train(&o, NULL, 0, &err)) {
-        fprintf(stderr, "train: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return test_train_setup(cfg, run_dir);
 }
 
 static int teardown(void **state)

@@ -22,17 +22,6 @@
 static char *dir;
 static char run_dir[1200], notest_dir[1200];
 
-static int train(const char *cfg, const char *out)
-{
-    daecl_train_opts o = {.config_path = cfg, .out_dir = out, .quiet = 1};
-    daecl_err err = {0};
-    if (daecl_train(&o, NULL, 0, &err)) {
-        fprintf(stderr, "train %s: %s\n", cfg, err.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -51,7 +40,7 @@ static int setup(void **state)
     memmove(at, at + strlen(cut), strlen(at + strlen(cut)) + 1);
     test_write_file(cfg2, text, strlen(text));
     free(text);
-    return train(cfg, run_dir) || train(cfg2, notest_dir);
+    return test_train_setup(cfg, run_dir) || test_train_setup(cfg2, notest_dir);
 }
 
 static int teardown(void **state)

@@ -22,13 +22,7 @@ static int setup(void **state)
     char cfg[1200];
     snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    daecl_train_opts o = {.config_path = cfg, .out_dir = run_dir, .quiet = 1};
-    daecl_err err = {0};
-    if (daecl_train(&o, NULL, 0, &err)) {
-        fprintf(stderr, "train: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return test_train_setup(cfg, run_dir);
 }
 
 static int teardown(void **state)
