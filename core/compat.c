@@ -136,13 +136,17 @@ int daecl_compat_config(const char *ckpt_yaml, const char *ckpt_path, const daec
      * first), or from a daecl version that added keys: not compared. */
     /* A stack's stages take train.epochs where they do not set their own:
      * changing it would move the stage the checkpoint stopped in. */
-    const entry *greedy = find(&now, "stack.greedy");
+    /* So does a cosine schedule: its length is the phase's steps, and new
+     * epochs would bend the learning rates of the steps already taken. */
+    const entry *greedy = find(&now, "stack.greedy"), *sched = find(&now, "optimizer.schedule");
     int stacked = greedy && strcmp(greedy->value, "true") == 0;
+    int cosine = sched && strcmp(sched->value, "cosine") == 0;
     for (size_t i = 0; !rc && i < now.n; i++) {
         const entry *n = &now.e[i], *o = find(&old, n->key);
         if (!o || strcmp(o->value, n->value) == 0 ||
             (daecl_compat_key_may_differ(n->key, mode, reset_optimizer) &&
-             !(stacked && mode != DAECL_COMPAT_EVAL && strcmp(n->key, "train.epochs") == 0)))
+             !((stacked || cosine) && mode != DAECL_COMPAT_EVAL &&
+               strcmp(n->key, "train.epochs") == 0)))
             continue;
         if (mode == DAECL_COMPAT_EVAL)
             rc = daecl_err_set(err, DAECL_ECONFIG,
@@ -153,9 +157,13 @@ int daecl_compat_config(const char *ckpt_yaml, const char *ckpt_path, const daec
         else if (strcmp(n->key, "train.epochs") == 0)
             rc = daecl_err_set(err, DAECL_ECONFIG,
                                "train.epochs was %s when checkpoint %s was written and is %s "
-                               "now; the stages of a stack (stack.greedy) take train.epochs, so "
-                               "a change would move the stage the run stopped in; put it back",
-                               o->value, ckpt_path, n->value);
+                               "now; %s, so put it back",
+                               o->value, ckpt_path, n->value,
+                               stacked ? "the stages of a stack (stack.greedy) take train.epochs, "
+                                         "and a change would move the stage the run stopped in"
+                                       : "the cosine schedule (optimizer.schedule) spans the "
+                                         "run's steps, and a change would alter the learning "
+                                         "rates of the steps already taken");
         else if (under(n->key, "optimizer"))
             rc = daecl_err_set(err, DAECL_ECONFIG,
                                "%s was %s when checkpoint %s was written and is %s now; the "

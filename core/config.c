@@ -36,7 +36,7 @@ typedef struct vctx {
     const char *base;        /* absolute folder that relative data paths resolve against */
     int was_empty;           /* the file had no document */
     const daecl__ynode *root;
-    const daecl__ynode *at_nesterov, *at_tied, *at_walkback_p; /* for the rules across keys */
+    const daecl__ynode *at_nesterov, *at_tied, *at_walkback_p, *at_lr_min; /* rules across keys */
 } vctx;
 
 /* Where one plugin's config comes from and how messages name it: a plugin
@@ -591,6 +591,8 @@ static int keys_map(vctx *v, const daecl__cfg_key *keys, size_t n_keys, const ch
             v->at_nesterov = map->vals[i]; /* the rule across keys blames it */
         if (strcmp(dotted, "train.walkback_p") == 0)
             v->at_walkback_p = map->vals[i];
+        if (strcmp(dotted, "optimizer.lr_min") == 0)
+            v->at_lr_min = map->vals[i];
     }
     for (size_t k = 0; k < n_keys; k++)
         if ((keys[k].flags & DAECL__KEY_REQUIRED) && !(seen & (1u << k)))
@@ -1194,6 +1196,12 @@ static int cross_checks(vctx *v)
         return fail_at(v, v->at_nesterov,
                        "optimizer.nesterov needs optimizer.momentum > 0 (PyTorch's rule); set a "
                        "momentum such as 0.9 or turn nesterov off");
+    if (v->at_lr_min && cfg->optimizer.lr_min != 0 &&
+        cfg->optimizer.schedule != DAECL_SCHEDULE_COSINE)
+        return fail_at(v, v->at_lr_min,
+                       "optimizer.lr_min is where the cosine schedule ends, but "
+                       "optimizer.schedule is constant; set optimizer.schedule: cosine or "
+                       "remove lr_min");
     if (cfg->train.walkback_p > 0 && cfg->train.walkback == 0)
         return fail_at(v, v->at_walkback_p,
                        "train.walkback_p is the chance that the walkback chain goes on, up to "

@@ -24,6 +24,8 @@
 #define DAECL_MAX_REPLICAS 16 /* devices one process may train on */
 
 enum { DAECL_CKPT_EPOCH = 0, DAECL_CKPT_STEP = 1 };
+/* optimizer.schedule: the learning rate over an optimiser's phase */
+enum { DAECL_SCHEDULE_CONSTANT = 0, DAECL_SCHEDULE_COSINE = 1 };
 
 typedef struct daecl_layer_spec {
     uint32_t units;
@@ -83,6 +85,8 @@ typedef struct daecl_config {
         daecl_optim_kind kind;
         double lr, momentum, weight_decay, beta1, beta2, eps;
         int nesterov;
+        int schedule;  /* DAECL_SCHEDULE_CONSTANT or DAECL_SCHEDULE_COSINE */
+        double lr_min; /* the cosine schedule's last learning rate */
     } optimizer;
 
     struct {
@@ -148,6 +152,10 @@ typedef struct daecl_config {
         char stage_ov[DAECL_MAX_LAYERS][DAECL_STAGE_MAX_OV][DAECL_STAGE_OV_MAX];
         int line[DAECL_MAX_LAYERS], col[DAECL_MAX_LAYERS]; /* of each stage's item */
     } stack;
+
+    struct {
+        int corrupt; /* `daecl finetune` corrupts its training inputs */
+    } finetune;
 
     struct daecl_config_tree *tree; /* private: the resolved document */
 } daecl_config;

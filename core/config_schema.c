@@ -29,6 +29,7 @@ _Static_assert(sizeof(daecl_optim_kind) == sizeof(int), "daecl_optim_kind is sto
 
 static const int optim_values[] = {DAECL_OPTIM_SGD, DAECL_OPTIM_ADAM, DAECL_OPTIM_ADAMW};
 static const int ckpt_values[] = {DAECL_CKPT_EPOCH, DAECL_CKPT_STEP};
+static const int schedule_values[] = {DAECL_SCHEDULE_CONSTANT, DAECL_SCHEDULE_COSINE};
 static const int act_values[] = {DAECL_ACT_SIGMOID, DAECL_ACT_TANH, DAECL_ACT_RELU,
                                  DAECL_ACT_LINEAR};
 
@@ -116,6 +117,14 @@ static const daecl__cfg_key optimizer_keys[] = {
     {{"eps", DAECL_PARAM_FLOAT, {1e-8, 0}, NULL, ABOVE_0, 1, NULL,
       "Adam's term added to the denominator"},
      CFG(optimizer.eps), NULL, 0},
+    {{"schedule", DAECL_PARAM_ENUM, {0, 0}, "constant", 0, 0, "constant|cosine",
+      "the learning rate over each optimiser phase (a run, a stage of a stack, a "
+      "fine-tuning): constant lr, or cosine from lr down to lr_min at the phase's last step, "
+      "as torch's CosineAnnealingLR with T_max the phase's steps"},
+     CFG(optimizer.schedule), schedule_values, 0},
+    {{"lr_min", DAECL_PARAM_FLOAT, {0, 0}, NULL, 0, 1e6, NULL,
+      "the cosine schedule's learning rate at the end of the phase (eta_min)"},
+     CFG(optimizer.lr_min), NULL, 0},
 };
 
 static const daecl__cfg_key train_keys[] = {
@@ -204,6 +213,14 @@ static const daecl__cfg_key stack_keys[] = {
      0, 0, NULL, DAECL__KEY_STAGES},
 };
 
+static const daecl__cfg_key finetune_keys[] = {
+    {{"corrupt", DAECL_PARAM_BOOL, {0, 0}, NULL, 0, 1, NULL,
+      "`daecl finetune` trains the classifier on inputs corrupted by the corruption section, "
+      "drawn afresh at every step, as a regulariser (with masking, input dropout without "
+      "rescaling); its evaluation stays on clean inputs"},
+     CFG(finetune.corrupt), NULL, 0},
+};
+
 static const daecl__cfg_key parallel_keys[] = {
     {{"devices", 0, {0, 0}, "[]", 0, 0, NULL,
       "the devices that train a replica each, one node's list: 0 to 16 backend sections "
@@ -264,6 +281,8 @@ const daecl__cfg_section daecl__cfg_sections[] = {
      "data parallelism over devices and processes"},
     {"stack", DAECL__SEC_KEYS, stack_keys, N(stack_keys), 0, 0, NULL,
      "stacked DAEs: greedy layer-wise pretraining, then end-to-end fine-tuning"},
+    {"finetune", DAECL__SEC_KEYS, finetune_keys, N(finetune_keys), 0, 0, NULL,
+     "supervised fine-tuning of a trained run (`daecl finetune`)"},
     {"output", DAECL__SEC_KEYS, output_keys, N(output_keys), 0, 0, NULL, "where runs go"},
 };
 const size_t daecl__cfg_n_sections = N(daecl__cfg_sections);

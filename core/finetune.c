@@ -36,8 +36,9 @@ static int under(const char *key, size_t len, const char *prefix)
 
 int daecl_finetune_key_allowed(const char *override)
 {
-    static const char *const allowed[] = {"optimizer", "train.epochs", "train.batch_size", "seed",
-                                          "backend", "data.train_labels", "data.test_labels"};
+    static const char *const allowed[] = {"optimizer",  "train.epochs",      "train.batch_size",
+                                          "seed",       "backend",           "data.train_labels",
+                                          "data.test_labels", "finetune", "corruption"};
     size_t len = strcspn(override, "=");
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         if (under(override, len, allowed[i]))
@@ -176,8 +177,8 @@ static int check_overrides(const daecl_finetune_opts *o, daecl_err *err)
             return daecl_err_set(err, DAECL_EUSAGE,
                                  "override '%s' changes what the fine-tuning inherits from its "
                                  "run; daecl finetune takes only optimizer.*, train.epochs, "
-                                 "train.batch_size, seed, backend.* and the label files "
-                                 "(data.train_labels, data.test_labels)",
+                                 "train.batch_size, seed, backend.*, finetune.*, corruption.* "
+                                 "and the label files (data.train_labels, data.test_labels)",
                                  o->overrides[i]);
     return 0;
 }
@@ -288,10 +289,27 @@ static int step(ft *t, size_t i, double *loss, size_t *right, daecl_err *err)
         t->yint[k] = r->train_y->y[order[first + k]];
         t->ybatch[k] = (float)t->yint[k];
     }
+    uint64_t spe = r->steps_per_epoch;
+    daecl_graph_set_lr(g, daecl_schedule_lr(r->cfg, (uint64_t)t->epochs_done * spe + i,
+                                            (uint64_t)r->cfg->train.epochs * spe));
     daecl_slice x;
     int rc;
-    if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)) ||
-        (rc = r->s->be->write(r->s->ctx, t->labels, 0, t->ybatch, n * sizeof *t->ybatch, err)) ||
+    if ((rc = daecl_feeder_batch(r->train_feed, first, n, &x, err)))
+        return rc;
+    if (r->cfg->finetune.corrupt) {
+        /* the training corruption's stream in the fine-tuning's stage: keyed by
+         * position in the epoch's order, as training's */
+        daecl_noise_key key = {.seed = r->cfg->seed, .stream = DAECL_STREAM_TRAIN_CORRUPTION,
+                               .stage = DAECL_FINETUNE_STAGE, .epoch = t->epochs_done,
+                               .pos0 = (uint32_t)first};
+        daecl_shape shape;
+        daecl_dataset_shape(r->train, &shape);
+        daecl_slice xt = daecl_at(g->input, 0);
+        if ((rc = daecl_session_corrupt(r->s, x, xt, n, r->model.dim, &shape, &key, err)))
+            return rc;
+        x = xt;
+    }
+    if ((rc = r->s->be->write(r->s->ctx, t->labels, 0, t->ybatch, n * sizeof *t->ybatch, err)) ||
         (rc = daecl_finetune_loss(g, x, daecl_at(t->labels, 0), n, 0, err)) ||
         (rc = daecl_graph_backward_update(g, x, n, r->cfg, t->step + 1, err)))
         return rc;
@@ -326,6 +344,7 @@ static int metrics_line(ft *t, const daecl_finetune_epoch *e, int train, daecl_e
     if (o && train) {
         cJSON_AddNumberToObject(o, "train_loss", e->train_loss);
         cJSON_AddNumberToObject(o, "train_accuracy", e->train_accuracy);
+        cJSON_AddNumberToObject(o, "lr", e->lr);
     }
     if (o && e->have_valid) {
         cJSON_AddNumberToObject(o, "valid_loss", e->valid_loss);
@@ -414,7 +433,11 @@ static int train(ft *t, daecl_finetune_epoch *e, daecl_err *err)
         *e = (daecl_finetune_epoch){.epoch = t->epochs_done, .epochs = c->train.epochs,
                                     .step = t->step,
                                     .train_loss = loss / (double)r->train->n_rows,
-                                    .train_accuracy = (double)right / (double)r->train->n_rows};
+                                    .train_accuracy = (double)right / (double)r->train->n_rows,
+                                    .lr = daecl_schedule_lr(c, (uint64_t)t->epochs_done *
+                                                                   r->steps_per_epoch - 1,
+                                                            (uint64_t)c->train.epochs *
+                                                                r->steps_per_epoch)};
         if ((rc = eval_epoch(t, e, err)) || (rc = save(t, err)))
             return rc;
         e->seconds = now_s() - t->t0;

@@ -2,7 +2,8 @@
  * encoder, the second half of the stacked-DAE recipe (Vincent et al. 2010):
  * a softmax layer of C classes on the top code, the encoder from the run's
  * checkpoint, and both trained on the run's labels with cross-entropy, on
- * clean inputs, in minibatches on the run's backend. It writes a new run
+ * clean inputs (corrupted by the run's corruption with finetune.corrupt),
+ * in minibatches on the run's backend. It writes a new run
  * folder (config.yaml, finetune.json, metrics.jsonl,
  * checkpoint.safetensors, summary.json) that names its parent run. */
 #ifndef DAECL_CORE_FINETUNE_H
@@ -49,6 +50,7 @@ typedef struct daecl_finetune_epoch {
     uint64_t step;
     double train_loss;     /* mean cross-entropy over the epoch's batches, nats */
     double train_accuracy; /* fraction right, as each batch was before its step */
+    double lr;             /* the learning rate of the epoch's last step */
     double test_loss, test_accuracy;
     int have_valid;        /* the parent's validation set (data.valid_fraction) */
     double valid_loss, valid_accuracy;

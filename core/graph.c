@@ -19,6 +19,7 @@ int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_ma
     g->m = m;
     g->batch_max = batch_max;
     g->rows_max = rows_max > batch_max ? rows_max : batch_max;
+    g->lr = -1.0;
     int rc;
     size_t acts = 0;
     for (uint32_t l = 0; l < m->n_layers; l++) {
@@ -195,15 +196,50 @@ int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err
     return 0;
 }
 
+double daecl_schedule_lr(const daecl_config *cfg, uint64_t pos, uint64_t steps)
+{
+    double lr = cfg->optimizer.lr, lo = cfg->optimizer.lr_min;
+    if (cfg->optimizer.schedule != DAECL_SCHEDULE_COSINE)
+        return lr;
+    if (pos >= steps)
+        return lo;
+    return lo + 0.5 * (lr - lo) * (1.0 + cos(M_PI * (double)pos / (double)steps));
+}
+
+void daecl_graph_set_lr(daecl_graph *g, double lr)
+{
+    g->lr = lr;
+}
+
+/* The rate of the update about to run (daecl_graph_set_lr's, or the
+ * constant optimizer.lr). */
+static int update_lr(const daecl_graph *g, const daecl_config *cfg, double *lr, daecl_err *err)
+{
+    if (g->lr >= 0) {
+        *lr = g->lr;
+        return 0;
+    }
+    if (cfg->optimizer.schedule == DAECL_SCHEDULE_COSINE)
+        return daecl_err_set(err, DAECL_EINVAL, "an update under optimizer.schedule: cosine "
+                             "ran before its step's learning rate was set; this is a bug in "
+                             "daecl, please report it");
+    *lr = cfg->optimizer.lr;
+    return 0;
+}
+
 int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daecl_err *err)
 {
     const daecl_backend_ops *be = g->s->be;
     void *ctx = g->s->ctx;
     const daecl_model *m = g->m;
+    double lr = 0;
+    int rc = update_lr(g, cfg, &lr, err);
+    if (rc)
+        return rc;
     daecl_optim_step step = {
         .kind = cfg->optimizer.kind,
         .nesterov = (uint32_t)cfg->optimizer.nesterov,
-        .lr = (float)cfg->optimizer.lr,
+        .lr = (float)lr,
         .momentum = (float)cfg->optimizer.momentum,
         .weight_decay = (float)cfg->optimizer.weight_decay,
         .beta1 = (float)cfg->optimizer.beta1,
@@ -214,7 +250,7 @@ int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daec
     };
     /* Weights with decay, then biases without: two contiguous ranges. */
     daecl_slice s1 = daecl_at(g->state1, 0), s2 = daecl_at(g->state2, 0);
-    int rc = be->optim_update(ctx, &step, daecl_at(g->params, 0), daecl_at(g->grads, 0), s1, s2,
+    rc = be->optim_update(ctx, &step, daecl_at(g->params, 0), daecl_at(g->grads, 0), s1, s2,
                               m->n_weights, err);
     if (rc)
         return rc;
@@ -279,10 +315,13 @@ int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const d
     const daecl_backend_ops *be = g->s->be;
     void *ctx = g->s->ctx;
     const daecl_model *m = g->m;
-    float lr = (float)cfg->optimizer.lr;
-    float keep = (float)(1.0 - cfg->optimizer.lr * cfg->optimizer.weight_decay);
+    double lr_d = 0;
+    int rc = update_lr(g, cfg, &lr_d, err);
+    if (rc)
+        return rc;
+    float lr = (float)lr_d;
+    float keep = (float)(1.0 - lr_d * cfg->optimizer.weight_decay);
     int cur = 0;
-    int rc;
     for (uint32_t l = m->n_layers; l-- > 0;) {
         const daecl_dense *ly = &m->layers[l];
         daecl_slice dz = daecl_at(g->delta[cur], 0), in = layer_in(g, x, l);

@@ -22,6 +22,7 @@ typedef struct daecl_graph {
     daecl_buf *delta[2]; /* (rows_max, max_width) each: backward ping-pong */
     daecl_buf *nll;      /* (rows_max): per-row loss of the last batch */
     daecl_buf *input;    /* (rows_max, D): the corrupted copy of a batch */
+    double lr;           /* the next update's learning rate (daecl_graph_set_lr); < 0: unset */
 } daecl_graph;
 
 /* Allocates every buffer for batches of up to batch_max rows, whose
@@ -65,6 +66,19 @@ int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err
 /* One optimiser step on every parameter; weight decay on weights only.
  * `t` is the 1-based number of this step (Adam's bias correction). */
 int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daecl_err *err);
+
+/* optimizer.schedule's learning rate at step `pos` (from 0) of an
+ * optimiser phase of `steps` steps (a run, a stage of a stack, a
+ * fine-tuning): optimizer.lr when constant; for cosine,
+ * lr_min + (lr - lr_min) (1 + cos(pi pos / steps)) / 2, torch's
+ * CosineAnnealingLR with T_max = steps, and lr_min from the end on. */
+double daecl_schedule_lr(const daecl_config *cfg, uint64_t pos, uint64_t steps);
+
+/* The learning rate of g's next updates (daecl_graph_update and
+ * daecl_graph_backward_update), set before each step by whoever knows the
+ * step's place in its phase. A graph whose rate was never set uses
+ * optimizer.lr; under a cosine schedule its update is refused instead. */
+void daecl_graph_set_lr(daecl_graph *g, double lr);
 
 /* backward + update, the training step's second half. For plain SGD
  * (momentum 0) on untied weights the weight gradient never exists: each

@@ -602,10 +602,13 @@ static int lone_step(daecl_replicas *p, replica *r, daecl_slice loss_dst, double
 }
 
 int daecl_replicas_step(daecl_replicas *p, size_t first, size_t n, uint32_t epoch,
-                        uint64_t optim_t, daecl_slice loss_dst, int stop_local, double *loss,
-                        int *stop_all, daecl_err *err)
+                        uint64_t optim_t, double lr, daecl_slice loss_dst, int stop_local,
+                        double *loss, int *stop_all, daecl_err *err)
 {
     size_t np = p->m->n_params;
+    for (uint32_t j = 0; j < p->n_local; j++)
+        if (p->loc[j].g)
+            daecl_graph_set_lr(p->loc[j].g, lr);
     if (p->comm->info.size <= 1) {
         replica *lone = NULL;
         uint32_t active = 0;

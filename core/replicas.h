@@ -97,15 +97,16 @@ double daecl_replicas_share(const daecl_replicas *p, uint32_t j);
  * replica's share is gathered, corrupted (noise keyed by position), run
  * forward and backward with the loss scaled by 1/n; the gradients and
  * losses are summed; every replica applies the update (optim_t: the
- * optimiser's 1-based step). The batch's loss sum lands in loss_dst on
+ * optimiser's 1-based step; lr: the step's learning rate,
+ * daecl_schedule_lr's). The batch's loss sum lands in loss_dst on
  * replica 0's session and in *loss (0 when a process left with one
  * replica trains it alone as one device does: the trainer then reads the
  * loss from loss_dst, as for one device). `stop_local` is this rank's stop
  * request (a signal); *stop_all gets whether any rank of the world asked,
  * so every rank stops after the same step. */
 int daecl_replicas_step(daecl_replicas *p, size_t first, size_t n, uint32_t epoch,
-                        uint64_t optim_t, daecl_slice loss_dst, int stop_local, double *loss,
-                        int *stop_all, daecl_err *err);
+                        uint64_t optim_t, double lr, daecl_slice loss_dst, int stop_local,
+                        double *loss, int *stop_all, daecl_err *err);
 
 /* At an epoch boundary: with measured shares and parallel.rebalance, sets
  * the shares from the epoch's throughput. */

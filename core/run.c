@@ -457,6 +457,19 @@ int daecl_run_fetch_params(daecl_run *r, daecl_err *err)
     return 0;
 }
 
+double daecl_run_lr(const daecl_run *r, uint32_t epoch, size_t i)
+{
+    uint32_t stage = 0, stage_epoch = epoch, phase_epochs = r->cfg->train.epochs;
+    const daecl_config *pc = r->cfg;
+    if (r->stack) {
+        daecl_stack_phase(r->stack, epoch, &stage, &stage_epoch);
+        phase_epochs = daecl_stack_phase_epochs(r->stack, stage);
+        pc = daecl_stack_config(r->stack, stage);
+    }
+    uint64_t spe = r->steps_per_epoch;
+    return daecl_schedule_lr(pc, (uint64_t)stage_epoch * spe + i, (uint64_t)phase_epochs * spe);
+}
+
 int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, daecl_slice loss_dst,
                    size_t *rows, daecl_err *err)
 {
@@ -464,9 +477,10 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
     size_t b = r->g->batch_max, n_rows = r->train->n_rows;
     size_t first = i * b, n = n_rows - first < b ? n_rows - first : b;
     int stop_local = r->stop && *r->stop;
+    double lr = daecl_run_lr(r, epoch, i);
     if (daecl_replicas_parallel(r->rep)) {
         double loss;
-        int rc = daecl_replicas_step(r->rep, first, n, epoch, optim_t, loss_dst, stop_local,
+        int rc = daecl_replicas_step(r->rep, first, n, epoch, optim_t, lr, loss_dst, stop_local,
                                      &loss, &r->stop_all, err);
         if (rc)
             return rc;
@@ -485,12 +499,13 @@ int daecl_run_step(daecl_run *r, size_t i, uint32_t epoch, uint64_t optim_t, dae
         daecl_stack_phase(r->stack, epoch, &stage, &stage_epoch);
     int rc;
     if (r->stack && stage < daecl_stack_layers(r->stack)) {
-        if ((rc = daecl_stack_step(r->stack, first, n, stage_epoch, optim_t, loss_dst, err)))
+        if ((rc = daecl_stack_step(r->stack, first, n, stage_epoch, optim_t, lr, loss_dst, err)))
             return rc;
         *rows = n;
         return 0;
     }
     daecl_pairs pr;
+    daecl_graph_set_lr(r->g, lr);
     if ((rc = daecl_pairs_loss(r->g, r->wb, r->train_feed, r->train, c, stage, stage_epoch, first,
                                n, loss_dst, 0, &pr, err)) ||
         (rc = daecl_graph_backward_update(r->g, pr.in, pr.n_pairs, c, optim_t, err)))

@@ -115,10 +115,17 @@ int daecl_run_open_trained(daecl_run *r, const daecl_trained_opts *o, daecl_ckpt
  * run (host copies and device); st gets its position. */
 int daecl_run_load_checkpoint(daecl_run *r, const char *path, int params_only,
                               daecl_ckpt_state *st, daecl_err *err);
+/* The learning rate of step i (0-based) of the run's epoch `epoch`:
+ * optimizer.schedule over the step's phase (the run, or the stack's stage
+ * or fine-tuning, under that phase's config). */
+double daecl_run_lr(const daecl_run *r, uint32_t epoch, size_t i);
+
 /* One optimiser step on batch i (0-based) of the current epoch order, the
  * 0-based epoch `epoch`: the noise of each row is keyed by (epoch, its
  * position in the epoch's order), never by the step; optim_t is the
- * optimiser's own step count (1-based; Adam's bias correction):
+ * optimiser's own step count (1-based; Adam's bias correction), and the
+ * step's learning rate follows optimizer.schedule over its phase (the run,
+ * or the stack's stage):
  * gather, corrupt, forward, loss (its batch sum into loss_dst[0]),
  * backward, update. Only enqueues work on one replica; with several, the
  * replicas' gradients are summed on the host (core/replicas.h), the

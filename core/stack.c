@@ -201,6 +201,11 @@ void daecl_stack_destroy(daecl_stack *st)
 
 /* ---- phases --------------------------------------------------------------------------------- */
 
+uint32_t daecl_stack_phase_epochs(const daecl_stack *st, uint32_t k)
+{
+    return k <= st->L ? st->epochs[k] : 0;
+}
+
 uint32_t daecl_stack_epochs(const daecl_stack *st)
 {
     uint32_t n = 0;
@@ -344,7 +349,7 @@ static int stage_input(daecl_stack *st, daecl_slice x, size_t n, daecl_slice *h,
 }
 
 int daecl_stack_step(daecl_stack *st, size_t first, size_t n, uint32_t stage_epoch,
-                     uint64_t optim_t, daecl_slice loss_dst, daecl_err *err)
+                     uint64_t optim_t, double lr, daecl_slice loss_dst, daecl_err *err)
 {
     daecl_run *r = st->r;
     uint32_t k = st->cur;
@@ -360,6 +365,7 @@ int daecl_stack_step(daecl_stack *st, size_t first, size_t n, uint32_t stage_epo
         (rc = daecl_pairs_forward(st->g, NULL, h, n, &shape, &key, &pr, err)) ||
         (rc = daecl_graph_loss(st->g, pr.target, n, loss_dst, n, err)))
         return rc;
+    daecl_graph_set_lr(st->g, lr);
     return daecl_graph_backward_update(st->g, pr.in, n, sc, optim_t, err);
 }
 

@@ -43,6 +43,8 @@ uint32_t daecl_stack_epochs(const daecl_stack *st);
 /* The phase of the run's epoch e: *stage k < L a greedy stage, L the
  * fine-tuning; *stage_epoch its epoch within the phase (from 0). */
 void daecl_stack_phase(const daecl_stack *st, uint32_t e, uint32_t *stage, uint32_t *stage_epoch);
+/* The epochs of phase k (a stage, or the fine-tuning for k = L). */
+uint32_t daecl_stack_phase_epochs(const daecl_stack *st, uint32_t k);
 /* L: the number of greedy stages (encoder layers). */
 uint32_t daecl_stack_layers(const daecl_stack *st);
 /* Stage k's config (k < L), or the run's (k = L). */
@@ -61,9 +63,10 @@ int daecl_stack_enter(daecl_stack *st, uint32_t k, int fresh, daecl_err *err);
 int daecl_stack_sync(daecl_stack *st, daecl_err *err);
 
 /* One step of the greedy stage under way on rows [first, first + n) of
- * its epoch stage_epoch; loss_dst gets the rows' NLL sum. */
+ * its epoch stage_epoch at learning rate lr; loss_dst gets the rows' NLL
+ * sum. */
 int daecl_stack_step(daecl_stack *st, size_t first, size_t n, uint32_t stage_epoch,
-                     uint64_t optim_t, daecl_slice loss_dst, daecl_err *err);
+                     uint64_t optim_t, double lr, daecl_slice loss_dst, daecl_err *err);
 /* The greedy stage under way's NLLs (clean and corrupted input) over the
  * codes of every row of `data`, mean per row. */
 int daecl_stack_eval(daecl_stack *st, daecl_feeder *data, daecl_eval_result *out,

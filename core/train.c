@@ -520,6 +520,7 @@ static int run(trainer *t, daecl_err *err)
         last.train_nll = t->epoch_sum / (double)t->epoch_rows;
         last.examples_per_s = (double)(t->epoch_rows) / train_seconds;
         int finished = t->first_step == spe;
+        double lr = daecl_run_lr(r, epoch, t->first_step ? t->first_step - 1 : 0);
         int last_epoch = stopped == 1 || (finished && epoch + 1 == epochs);
         if ((rc = daecl_replicas_refresh(r->rep, err)))
             return rc;
@@ -536,6 +537,7 @@ static int run(trainer *t, daecl_err *err)
         tag_phase(t, o, epoch);
         if (o) {
             cJSON_AddNumberToObject(o, "train_nll", last.train_nll);
+            cJSON_AddNumberToObject(o, "lr", lr);
             valid_to_json(&last, o);
             daecl_evaluation_to_json(&last.eval, o);
             cJSON_AddNumberToObject(o, "examples_per_s", last.examples_per_s);

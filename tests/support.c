@@ -365,6 +365,26 @@ void test_epoch_lines(const char *dir, char *epochs, size_t n, double *last_nll)
     free(text);
 }
 
+size_t test_epoch_values(const char *dir, const char *key, double *out, size_t max)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = test_read_file(path, NULL);
+    size_t n = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (!o)
+            fail_msg("%s holds a line that is not JSON: %s", path, line);
+        const cJSON *v = cJSON_GetObjectItem(o, key);
+        if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, "epoch") == 0 &&
+            cJSON_IsNumber(v) && n < max)
+            out[n++] = v->valuedouble;
+        cJSON_Delete(o);
+    }
+    free(text);
+    return n;
+}
+
 char *test_small_experiment(const char *tag, const char *train_keys, const char *backend)
 {
     char *dir = test_tmpdir(tag);
@@ -425,6 +445,17 @@ void test_remove_dir(char *dir)
     closedir(d);
     assert_int_equal(rmdir(dir), 0);
     free(dir);
+}
+
+int test_train_run(const char *dir, const char *run, const char *const *ov, size_t n,
+                   daecl_err *err)
+{
+    char cfg[1200], out[1200];
+    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
+    snprintf(out, sizeof out, "%s/%s", dir, run);
+    daecl_train_opts o = {.config_path = cfg, .overrides = ov, .n_overrides = n, .out_dir = out,
+                          .quiet = 1};
+    return daecl_train(&o, NULL, 0, err);
 }
 
 int test_train_setup(const char *config_path, const char *out_dir)

@@ -79,6 +79,10 @@ void test_remove_dir(char *dir);
  * train_keys ("" or "k: v, ...") go into its train section. For the resume
  * and fault tests. Caller frees. */
 char *test_small_experiment(const char *tag, const char *train_keys, const char *backend);
+/* Trains dir/exp.yaml (test_small_experiment's) with the n overrides ov
+ * into dir/run, quietly; daecl_train's status. */
+int test_train_run(const char *dir, const char *run, const char *const *ov, size_t n,
+                   daecl_err *err);
 /* Trains the experiment at config_path into out_dir, quietly, for a group
  * setup: 0, or -1 after printing why (cmocka's setups return, not fail). */
 int test_train_setup(const char *config_path, const char *out_dir);
@@ -92,6 +96,9 @@ void test_same_checkpoints(const char *run_dir_a, const char *run_dir_b);
 /* The epoch numbers of a run folder's metrics.jsonl "epoch" lines, in order,
  * as digits into epochs (n bytes), and the last one's train NLL. */
 void test_epoch_lines(const char *run_dir, char *epochs, size_t n, double *last_nll);
+/* The number `key` of each epoch line of run_dir/metrics.jsonl that has it,
+ * in order, at most max into out; returns how many. */
+size_t test_epoch_values(const char *run_dir, const char *key, double *out, size_t max);
 
 /* Seconds on the monotonic clock. */
 double test_now(void);

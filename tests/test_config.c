@@ -557,6 +557,21 @@ static void test_missing_data_train_points_at_the_enclosing_mapping(void **state
                "missing required key 'units' in 'model.encoder.0'", NULL);
 }
 
+static void test_lr_min_needs_a_cosine_schedule(void **state)
+{
+    (void)state;
+    expect_err(MINIMAL "optimizer:\n  lr_min: 0.001\n", 3, 11,
+               "optimizer.lr_min is where the cosine schedule ends", "schedule: cosine");
+    daecl_config *cfg = load(MINIMAL "optimizer: {schedule: cosine, lr_min: 0.001}\n");
+    assert_int_equal(cfg->optimizer.schedule, DAECL_SCHEDULE_COSINE);
+    assert_true(cfg->optimizer.lr_min == 0.001);
+    daecl_config_destroy(cfg);
+    cfg = load(MINIMAL);
+    assert_int_equal(cfg->optimizer.schedule, DAECL_SCHEDULE_CONSTANT);
+    daecl_config_destroy(cfg);
+    expect_err(MINIMAL "optimizer: {schedule: linear}\n", 2, 23, "linear", "constant, cosine");
+}
+
 static void test_nesterov_needs_momentum(void **state)
 {
     (void)state;
@@ -1427,6 +1442,7 @@ int main(void)
         cmocka_unit_test(test_unknown_plugin_suggests_the_nearest),
         cmocka_unit_test(test_missing_data_train_points_at_the_enclosing_mapping),
         cmocka_unit_test(test_nesterov_needs_momentum),
+        cmocka_unit_test(test_lr_min_needs_a_cosine_schedule),
         cmocka_unit_test(test_tied_weights_need_one_parameter_per_dimension_and_a_mirror),
         cmocka_unit_test(test_layer_lists_are_checked),
         cmocka_unit_test(test_plugin_check_hook_message_is_kept_at_the_section),

@@ -18,13 +18,8 @@
 
 static void train(const char *dir, const char *run, const char *const *ov, size_t n, int want)
 {
-    char cfg[1200], out[1200];
-    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
-    snprintf(out, sizeof out, "%s/%s", dir, run);
-    daecl_train_opts o = {.config_path = cfg, .overrides = ov, .n_overrides = n, .out_dir = out,
-                          .quiet = 1};
     daecl_err err = {0};
-    int rc = daecl_train(&o, NULL, 0, &err);
+    int rc = test_train_run(dir, run, ov, n, &err);
     if (rc != want)
         fail_msg("train %s: %d (%s)", run, rc, err.msg);
 }
@@ -113,6 +108,28 @@ static void test_resume_in_the_middle_of_an_epoch_is_bit_identical(void **state)
     assert_string_equal(eb, "01223");
     assert_true(na == nb);
     free(dir);
+}
+
+/* Under a cosine schedule, a run stopped in the middle of epoch 2 and
+ * resumed takes the rates it would have taken unbroken; a resume that
+ * changes train.epochs (the schedule's length) is refused. */
+static void test_resume_under_a_cosine_schedule_is_bit_identical(void **state)
+{
+    (void)state;
+    char *dir = test_small_experiment("resume-cosine", "", "cpu");
+    const char *whole[] = {"optimizer.schedule=cosine", "optimizer.lr_min=0.001"};
+    train(dir, "whole", whole, 2, 0);
+    const char *stop[] = {"optimizer.schedule=cosine", "optimizer.lr_min=0.001",
+                          "train.max_steps=10", "train.checkpoint_unit=step",
+                          "train.checkpoint_every=4"};
+    train(dir, "split", stop, 5, 0);
+    daecl_err err = {0};
+    const char *longer[] = {"train.max_steps=0", "train.epochs=4"};
+    assert_int_equal(resume(dir, "split", longer, 2, &err), DAECL_ECONFIG);
+    assert_non_null(strstr(err.msg, "cosine schedule"));
+    const char *go[] = {"train.max_steps=0"};
+    resume_split_matches_whole(dir, go, 1);
+    test_remove_dir(dir);
 }
 
 /* Starts `daecl train` of 400 epochs logging every step into dir/run, its
@@ -388,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_after_an_epoch_is_bit_identical),
         cmocka_unit_test(test_resume_in_the_middle_of_an_epoch_is_bit_identical),
+        cmocka_unit_test(test_resume_under_a_cosine_schedule_is_bit_identical),
         cmocka_unit_test(test_sigint_checkpoints_and_resume_is_bit_identical),
         cmocka_unit_test(test_sigterm_checkpoints_and_resume_is_bit_identical),
         cmocka_unit_test(test_sighup_checkpoints_and_resume_is_bit_identical),

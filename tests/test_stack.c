@@ -381,6 +381,33 @@ static void test_resume_in_stage_2_is_bit_identical(void **state)
     daecl_safetensors_destroy(w);
 }
 
+/* Each phase is its own optimiser's run: the cosine schedule starts again
+ * at each stage's (and the fine-tuning's) rate and ends at lr_min with it. */
+static void test_the_schedule_restarts_with_each_phase(void **state)
+{
+    (void)state;
+    write_config("sched", TWO_LAYERS,
+                 "stack: {greedy: true, finetune_epochs: 1, "
+                 "stages: [{}, {train.epochs: 3, optimizer.lr: 0.2}]}\n");
+    const char *cosine[] = {"optimizer.schedule=cosine", "optimizer.lr_min=0.05"};
+    daecl_err err = {0};
+    if (train("sched", "sched", cosine, 2, NULL, &err))
+        fail_msg("train: %s", err.msg);
+    char run[1300];
+    snprintf(run, sizeof run, "%s/sched", dir);
+    double lr[16];
+    assert_int_equal(test_epoch_values(run, "lr", lr, 16), 6);
+    /* 120 rows in batches of 25: 5 steps an epoch; each epoch's last step */
+    const double pi = acos(-1.0);
+    const double base[6] = {0.5, 0.5, 0.2, 0.2, 0.2, 0.5};
+    const double pos[6] = {4, 9, 4, 9, 14, 4}, len[6] = {10, 10, 15, 15, 15, 5};
+    for (int e = 0; e < 6; e++) {
+        double want = 0.05 + (base[e] - 0.05) * (1 + cos(pi * pos[e] / len[e])) / 2;
+        if (fabs(lr[e] - want) > 1e-12)
+            fail_msg("epoch %d: lr %.17g, want %.17g", e + 1, lr[e], want);
+    }
+}
+
 static void refused(const char *encoder, const char *extra, const char *want)
 {
     write_config("bad", encoder, extra);
@@ -420,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_two_stages_equal_each_stage_by_hand_on_saved_codes),
         cmocka_unit_test(test_a_one_layer_stack_is_ordinary_training),
         cmocka_unit_test(test_resume_in_stage_2_is_bit_identical),
+        cmocka_unit_test(test_the_schedule_restarts_with_each_phase),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -20,17 +20,6 @@ static unsigned char data_byte(size_t i)
     return (unsigned char)((i * 7919) % 251);
 }
 
-static int train(const char *dir, const char *run, const char *const *ov, size_t n,
-                 daecl_err *err)
-{
-    char cfg[1200], out[1200];
-    snprintf(cfg, sizeof cfg, "%s/exp.yaml", dir);
-    snprintf(out, sizeof out, "%s/%s", dir, run);
-    daecl_train_opts o = {.config_path = cfg, .overrides = ov, .n_overrides = n, .out_dir = out,
-                          .quiet = 1};
-    return daecl_train(&o, NULL, 0, err);
-}
-
 static double summary_number(const char *dir, const char *run, const char *key)
 {
     char path[1400];
@@ -74,13 +63,13 @@ static void test_the_held_out_rows_are_never_trained_on(void **state)
     daecl_err err = {0};
     const char *split[] = {"data.valid_fraction=0.2", train_labels, test_labels,
                            "eval.probe=true"};
-    if (train(dir, "split", split, 4, &err))
+    if (test_train_run(dir, "split", split, 4, &err))
         fail_msg("split: %s", err.msg);
     char test_ov[1300];
     snprintf(test_ov, sizeof test_ov, "data.test=%s", path);
     const char *alone[] = {"data.train_limit=80", test_ov, "data.test_limit=0", train_labels,
                            tail_labels, "eval.probe=true"};
-    if (train(dir, "alone", alone, 6, &err))
+    if (test_train_run(dir, "alone", alone, 6, &err))
         fail_msg("alone: %s", err.msg);
     char a[1300], b[1300];
     snprintf(a, sizeof a, "%s/split", dir);
@@ -163,11 +152,11 @@ static void test_a_split_without_rows_is_refused(void **state)
     char *dir = test_small_experiment("valid-refused", "", "cpu");
     daecl_err err = {0};
     const char *tiny[] = {"data.valid_fraction=0.004"};
-    assert_int_not_equal(train(dir, "tiny", tiny, 1, &err), 0);
+    assert_int_not_equal(test_train_run(dir, "tiny", tiny, 1, &err), 0);
     assert_non_null(strstr(err.msg, "data.valid_fraction 0.004 of the 100 training rows"));
     assert_non_null(strstr(err.msg, "no validation row"));
     const char *big[] = {"data.valid_fraction=0.6"};
-    assert_int_not_equal(train(dir, "big", big, 1, &err), 0);
+    assert_int_not_equal(test_train_run(dir, "big", big, 1, &err), 0);
     assert_non_null(strstr(err.msg, "valid_fraction"));
     test_remove_dir(dir);
 }
