@@ -189,9 +189,22 @@ int daecl_draw_reconstructions(const char *path, const float *clean, const float
                                   const float *recon, uint32_t n, uint32_t img_h, uint32_t img_w,
                                   float lo, float hi, daecl_err *err)
 {
-    if (!clean || !corrupted || !recon || n == 0 || img_h == 0 || img_w == 0)
-        return daecl_err_set(err, DAECL_EINVAL, "cannot draw reconstructions %s: it needs at "
-                             "least one example of at least one value (got %u of %ux%u)", path, n,
+    static const char *const labels[3] = {"clean", "corrupted", "reconstruction"};
+    const float *const rows[3] = {clean, corrupted, recon};
+    return daecl_draw_rows(path, rows, labels, 3, n, img_h, img_w, lo, hi, err);
+}
+
+int daecl_draw_rows(const char *path, const float *const *rows, const char *const *labels,
+                    uint32_t n_rows, uint32_t n, uint32_t img_h, uint32_t img_w, float lo,
+                    float hi, daecl_err *err)
+{
+    int have = n_rows > 0 && n_rows <= DAECL_DRAW_MAX_ROWS;
+    for (uint32_t r = 0; have && r < n_rows; r++)
+        have = rows[r] && labels[r];
+    if (!have || n == 0 || img_h == 0 || img_w == 0)
+        return daecl_err_set(err, DAECL_EINVAL, "cannot draw reconstructions %s: it needs 1 to "
+                             "%d rows of at least one example of at least one value (got %u "
+                             "rows of %u of %ux%u)", path, DAECL_DRAW_MAX_ROWS, n_rows, n,
                              img_h, img_w);
     if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
         return daecl_err_set(err, DAECL_EINVAL, "cannot draw reconstructions %s: the value range "
@@ -200,7 +213,7 @@ int daecl_draw_reconstructions(const char *path, const float *clean, const float
     uint32_t s = tile_scale(img_h, img_w);
     uint64_t tw = (uint64_t)img_w * s, th = (uint64_t)img_h * s;
     uint64_t width = DAECL_PICTURE_LABEL_W + n * (tw + DAECL_PICTURE_GAP) + DAECL_PICTURE_GAP;
-    uint64_t height = 3 * (th + DAECL_PICTURE_GAP) + DAECL_PICTURE_GAP;
+    uint64_t height = n_rows * (th + DAECL_PICTURE_GAP) + DAECL_PICTURE_GAP;
     if (width > DAECL_PNGFILE_MAX_SIDE || height > DAECL_PNGFILE_MAX_SIDE)
         return too_large(path, "reconstructions", width, height, "show fewer examples", err);
 
@@ -210,8 +223,6 @@ int daecl_draw_reconstructions(const char *path, const float *clean, const float
     if (rc)
         return rc;
 
-    static const char *const labels[3] = {"clean", "corrupted", "reconstruction"};
-    const float *const rows[3] = {clean, corrupted, recon};
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     /* 14 px, smaller when a row is short or the longest label would not fit. */
     double font = 14.0;
@@ -219,14 +230,17 @@ int daecl_draw_reconstructions(const char *path, const float *clean, const float
         font = 0.7 * (double)th > 6.0 ? 0.7 * (double)th : 6.0;
     cairo_set_font_size(cr, font);
     cairo_text_extents_t ext;
-    cairo_text_extents(cr, labels[2], &ext);
-    double room = DAECL_PICTURE_LABEL_W - 12.0;
-    if (ext.x_advance > room) {
-        font *= room / ext.x_advance;
+    double widest = 0, room = DAECL_PICTURE_LABEL_W - 12.0;
+    for (uint32_t r = 0; r < n_rows; r++) {
+        cairo_text_extents(cr, labels[r], &ext);
+        widest = ext.x_advance > widest ? ext.x_advance : widest;
+    }
+    if (widest > room) {
+        font *= room / widest;
         cairo_set_font_size(cr, font);
     }
     cairo_set_source_rgb(cr, 0, 0, 0);
-    for (int r = 0; r < 3; r++) {
+    for (uint32_t r = 0; r < n_rows; r++) {
         cairo_text_extents(cr, labels[r], &ext);
         double yc = DAECL_PICTURE_GAP + r * (double)(th + DAECL_PICTURE_GAP) + th / 2.0;
         cairo_move_to(cr, 6.0, yc - (ext.y_bearing + ext.height / 2.0));
@@ -239,7 +253,7 @@ int daecl_draw_reconstructions(const char *path, const float *clean, const float
     size_t stride = (size_t)cairo_image_surface_get_stride(surface);
     size_t dim = (size_t)img_h * img_w;
     double span = (double)hi - (double)lo;
-    for (int r = 0; r < 3; r++)
+    for (uint32_t r = 0; r < n_rows; r++)
         for (uint32_t j = 0; j < n; j++) {
             const float *x = rows[r] + (size_t)j * dim; /* (img_h, img_w) */
             size_t x0 = DAECL_PICTURE_LABEL_W + DAECL_PICTURE_GAP + (size_t)j * (tw + DAECL_PICTURE_GAP);

@@ -62,6 +62,15 @@ int daecl_draw_reconstructions(const char *path, const float *clean, const float
                                   const float *recon, uint32_t n, uint32_t img_h, uint32_t img_w,
                                   float lo, float hi, daecl_err *err);
 
+/* The same layout with n_rows (1 to DAECL_DRAW_MAX_ROWS) rows of n
+ * examples, row r labelled labels[r]: height = n_rows * (img_h * s + GAP)
+ * + GAP. reconstructions.png is rows {clean, corrupted, reconstruction}; a
+ * stack's stage-K-reconstructions.png is {clean, depth 1, ..., depth K}. */
+#define DAECL_DRAW_MAX_ROWS 32
+int daecl_draw_rows(const char *path, const float *const *rows, const char *const *labels,
+                    uint32_t n_rows, uint32_t n, uint32_t img_h, uint32_t img_w, float lo,
+                    float hi, daecl_err *err);
+
 /* curves.png, 8-bit RGB, CURVES_W x CURVES_H: train NLL and test NLL (clean
  * and corrupted inputs) against epoch, as lines with markers on axes with
  * round ticks (1, 2 or 5 x 10^k), axis labels, a legend and a title (NULL:

@@ -78,17 +78,23 @@ static daecl_slice out_rows(const daecl_graph *g, uint32_t l, size_t row0)
 }
 
 /* Layers 0..last on rows [row0, row0 + n), x their input rows. */
-static int forward(daecl_graph *g, daecl_slice x, size_t n, size_t row0, uint32_t last,
-                   daecl_err *err)
+/* Layers 0..last in order, but for the layers in [skip0, skip1), which
+ * are left out: layer skip1 reads layer skip0 - 1's output. */
+static int forward_path(daecl_graph *g, daecl_slice x, size_t n, size_t row0, uint32_t last,
+                        uint32_t skip0, uint32_t skip1, daecl_err *err)
 {
     const daecl_backend_ops *be = g->s->be;
     void *ctx = g->s->ctx;
     const daecl_model *m = g->m;
     if (last >= m->n_layers)
         last = m->n_layers - 1;
+    uint32_t prev = UINT32_MAX; /* the layer run last */
     for (uint32_t l = 0; l <= last; l++) {
+        if (l >= skip0 && l < skip1)
+            continue;
         const daecl_dense *ly = &m->layers[l];
-        daecl_slice in = l == 0 ? x : out_rows(g, l - 1, row0), out = out_rows(g, l, row0);
+        daecl_slice in = prev == UINT32_MAX ? x : out_rows(g, prev, row0);
+        daecl_slice out = out_rows(g, l, row0);
         daecl_slice w = daecl_at(g->params, ly->w_off);
         int rc;
         if (ly->tied) /* out (n, out) = in (n, in) W_owner (in, out) */
@@ -103,13 +109,32 @@ static int forward(daecl_graph *g, daecl_slice x, size_t n, size_t row0, uint32_
         rc = be->bias_act(ctx, out, daecl_at(g->params, ly->b_off), n, ly->out, ly->act, err);
         if (rc)
             return rc;
+        prev = l;
     }
     return 0;
+}
+
+static int forward(daecl_graph *g, daecl_slice x, size_t n, size_t row0, uint32_t last,
+                   daecl_err *err)
+{
+    return forward_path(g, x, n, row0, last, 0, 0, err);
 }
 
 int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err)
 {
     return forward(g, x, n, 0, last, err);
+}
+
+int daecl_graph_forward_depth(daecl_graph *g, daecl_slice x, size_t n, uint32_t depth,
+                              daecl_err *err)
+{
+    const daecl_model *m = g->m;
+    if (depth < 1 || depth > m->n_encoder || m->n_layers != 2 * m->n_encoder ||
+        m->layers[m->n_layers - depth].in != m->layers[depth - 1].out)
+        return daecl_err_set(err, DAECL_EINVAL, "a reconstruction through %u of %u encoder "
+                             "layers needs 1 <= depth <= %u and a mirrored decoder "
+                             "(model.decoder: mirror)", depth, m->n_encoder, m->n_encoder);
+    return forward_path(g, x, n, 0, UINT32_MAX, depth, m->n_layers - depth, err);
 }
 
 int daecl_graph_forward_rows(daecl_graph *g, daecl_slice x, size_t n, size_t row0,

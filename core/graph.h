@@ -40,6 +40,14 @@ daecl_slice daecl_graph_layer_out(const daecl_graph *g, uint32_t l);
 /* Forward pass of x (n, D) through every layer (up to and including
  * `last`, or all when last >= n_layers). */
 int daecl_graph_forward(daecl_graph *g, daecl_slice x, size_t n, uint32_t last, daecl_err *err);
+/* Forward of x (n, D) through the first `depth` encoder layers and their
+ * mirrors only: layers 0..depth-1, then n_layers-depth..n_layers-1, so the
+ * last layer's output is the reconstruction from the code of encoder layer
+ * depth-1 (a stack's partial-depth DAE). Needs a mirrored decoder (n_layers
+ * = 2 n_encoder) and 1 <= depth <= n_encoder; depth = n_encoder is the
+ * whole forward. */
+int daecl_graph_forward_depth(daecl_graph *g, daecl_slice x, size_t n, uint32_t depth,
+                              daecl_err *err);
 /* The same for rows [row0, row0 + n) of the activations: x holds those n
  * rows' inputs; the other rows' activations stay as they are. */
 int daecl_graph_forward_rows(daecl_graph *g, daecl_slice x, size_t n, size_t row0,

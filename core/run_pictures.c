@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/stack.h"
 #include "daecl/plugin.h"
 
 /* The first n rows of `data`: clean, corrupted (the evaluation's noise) and
@@ -150,6 +151,66 @@ int daecl_run_stage_filters(daecl_run *r, const char *run_dir, uint32_t k, daecl
     }
     free(img);
     free(f);
+    return rc;
+}
+
+int daecl_run_stage_reconstructions(daecl_run *r, const char *run_dir, uint32_t k,
+                                    daecl_err *err)
+{
+    const daecl_dataset *ds = r->train;
+    daecl_stack *st = r->stack;
+    uint32_t h, w;
+    if (!st || !daecl_draw_image_shape(ds->shape, ds->n_shape, &h, &w) ||
+        k >= r->model.n_encoder)
+        return 0;
+    daecl_session *s = r->s;
+    daecl_feeder *data = r->test_feed ? r->test_feed : r->train_feed;
+    size_t n = data->ds->n_rows < DAECL_RUN_PICTURES_EXAMPLES ? data->ds->n_rows
+                                                              : DAECL_RUN_PICTURES_EXAMPLES;
+    if (n > r->g->batch_max)
+        n = r->g->batch_max;
+    size_t dim = data->ds->dim;
+    uint32_t n_rows = k + 2; /* clean, then depths 1..k+1 */
+    float *img = malloc((size_t)n_rows * n * dim * sizeof *img);
+    const float *rows[DAECL_MAX_LAYERS + 1];
+    char label[DAECL_MAX_LAYERS + 1][32];
+    const char *labels[DAECL_MAX_LAYERS + 1];
+    daecl_buf *mean = NULL;
+    daecl_slice x;
+    int rc = img ? 0 : daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing stage %u's "
+                                     "reconstructions", k + 1);
+    /* The output layer decodes under the likelihood it was trained with
+     * (stage 1's); the stage under way's binding comes back after. */
+    if (!rc && !(rc = daecl_run_fetch_params(r, err)) &&
+        !(rc = daecl_session_rebind(s, daecl_stack_config(st, 0), err)) &&
+        !(rc = daecl_session_alloc(s, n * dim, "reconstructions", &mean, err)) &&
+        !(rc = daecl_feeder_sequential(data, err)) &&
+        !(rc = daecl_feeder_batch(data, 0, n, &x, err)))
+        rc = daecl_session_read(s, x, img, n * dim, err);
+    for (uint32_t d = 1; !rc && d <= k + 1; d++)
+        if (!(rc = daecl_graph_forward_depth(r->g, x, n, d, err)) &&
+            !(rc = daecl_session_mean(s, daecl_graph_layer_out(r->g, r->model.n_layers - 1), n,
+                                      dim, daecl_at(mean, 0), err)))
+            rc = daecl_session_read(s, daecl_at(mean, 0), img + (size_t)d * n * dim, n * dim,
+                                    err);
+    daecl_session_free(s, mean);
+    if (!rc)
+        rc = daecl_session_rebind(s, daecl_stack_config(st, k), err);
+    char path[PATH_MAX], name[64];
+    snprintf(name, sizeof name, "stage-%u-reconstructions.png", k + 1);
+    if (!rc && !(rc = daecl_path_join(path, sizeof path, run_dir, name, err))) {
+        for (uint32_t i = 0; i < n_rows; i++) {
+            rows[i] = img + (size_t)i * n * dim;
+            if (i == 0)
+                snprintf(label[i], sizeof label[i], "clean");
+            else
+                snprintf(label[i], sizeof label[i], "depth %u", i);
+            labels[i] = label[i];
+        }
+        float lo = data->ds->min, hi = data->ds->max > lo ? data->ds->max : lo + 1;
+        rc = daecl_draw_rows(path, rows, labels, n_rows, (uint32_t)n, h, w, lo, hi, err);
+    }
+    free(img);
     return rc;
 }
 

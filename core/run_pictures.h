@@ -25,6 +25,16 @@ int daecl_run_pictures(daecl_run *r, const char *run_dir, daecl_err *err);
  * draw nothing. */
 int daecl_run_stage_filters(daecl_run *r, const char *run_dir, uint32_t k, daecl_err *err);
 
+/* stage-K-reconstructions.png for a stack's stage K = k + 1: test
+ * examples (training ones without a test set), clean, then their mean
+ * reconstructions through depth 1, 2, ..., K, the partial stacks of
+ * encoder layers 0..d-1 and their mirrors (daecl_graph_forward_depth),
+ * from clean inputs: what each depth's code keeps. The output layer
+ * decodes under stage 1's likelihood. Data without an image shape draw
+ * nothing. */
+int daecl_run_stage_reconstructions(daecl_run *r, const char *run_dir, uint32_t k,
+                                    daecl_err *err);
+
 /* `daecl plot RUN_DIR`: opens the run from its config.yaml (with overrides)
  * and checkpoint, then writes its pictures. */
 int daecl_run_pictures_redraw(const char *run_dir, const char *const *overrides, size_t n_overrides,

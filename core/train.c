@@ -208,7 +208,7 @@ static void phase_line(trainer *t, uint32_t epoch)
 }
 
 /* A stack's greedy stage that ends with `epoch`: its filters in input
- * space (core/run_pictures.h). */
+ * space and its reconstructions at each depth (core/run_pictures.h). */
 static int stage_pictures(trainer *t, uint32_t epoch, daecl_err *err)
 {
     const daecl_stack *st = t->r.stack;
@@ -219,7 +219,8 @@ static int stage_pictures(trainer *t, uint32_t epoch, daecl_err *err)
     daecl_stack_phase(st, epoch + 1, &next, &e);
     if (k >= daecl_stack_layers(st) || (next == k && epoch + 1 < daecl_stack_epochs(st)))
         return 0;
-    return daecl_run_stage_filters(&t->r, t->run_dir, k, err);
+    int rc = daecl_run_stage_filters(&t->r, t->run_dir, k, err);
+    return rc ? rc : daecl_run_stage_reconstructions(&t->r, t->run_dir, k, err);
 }
 
 static int baseline_eval(trainer *t, daecl_err *err)

@@ -516,6 +516,39 @@ static void test_reconstructions_refuse_an_empty_range_or_no_examples(void **sta
     test_remove_dir(dir);
 }
 
+/* Any number of labelled rows: a stack's reconstructions at each depth. */
+static void test_rows_take_any_count_of_labelled_rows(void **state)
+{
+    (void)state;
+    enum { N = 2, H = 4, W = 4, D = H * W, S = 16, R = 5, G = DAECL_PICTURE_GAP,
+           L = DAECL_PICTURE_LABEL_W };
+    float x[R][N * D];
+    const float *rows[R];
+    const char *labels[R] = {"clean", "depth 1", "depth 2", "depth 3", "depth 4"};
+    for (int r = 0; r < R; r++) {
+        test_fill_uniform(x[r], N * D, 30 + (uint64_t)r, 0.0f, 1.0f);
+        rows[r] = x[r];
+    }
+    char *dir = test_tmpdir("rows");
+    char *path = join(dir, "rows.png");
+    daecl_err err = {0};
+    assert_int_equal(daecl_draw_rows(path, rows, labels, R, N, H, W, 0.0f, 1.0f, &err), 0);
+    pic p = load(path);
+    assert_int_equal(p.w, L + N * (W * S + G) + G);
+    assert_int_equal(p.h, R * (H * S + G) + G);
+    for (int r = 0; r < R; r++) /* the last value of example 1 in each row */
+        assert_int_equal(at(&p, L + G + (W * S + G) + (W - 1) * S + S / 2,
+                            G + r * (H * S + G) + (H - 1) * S + S / 2)[0],
+                         (int)floor(255.0 * x[r][D + D - 1] + 0.5));
+    free(p.px);
+    assert_int_equal(daecl_draw_rows(path, rows, labels, 0, N, H, W, 0.0f, 1.0f, &err),
+                     DAECL_EINVAL);
+    assert_int_equal(daecl_draw_rows(path, rows, labels, DAECL_DRAW_MAX_ROWS + 1, N, H, W, 0.0f,
+                                     1.0f, &err), DAECL_EINVAL);
+    free(path);
+    test_remove_dir(dir);
+}
+
 /* ---- curves.png ---------------------------------------------------------- */
 
 /* The series colours core/draw.c uses (matplotlib's first three). */
@@ -652,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_filters_refuse_a_picture_too_large_to_write),
         cmocka_unit_test(test_reconstructions_map_values_through_the_data_range),
         cmocka_unit_test(test_reconstructions_refuse_an_empty_range_or_no_examples),
+        cmocka_unit_test(test_rows_take_any_count_of_labelled_rows),
         cmocka_unit_test(test_curves_draw_every_series_on_an_800x500_picture),
         cmocka_unit_test(test_curves_without_test_arrays_draw_only_the_train_line),
         cmocka_unit_test(test_curves_survive_one_epoch_nan_points_flat_and_huge_values),

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/checkpoint.h"
+#include "core/draw.h"
 #include "core/evaluate.h"
+#include "core/pngfile.h"
 #include "core/probe.h"
 #include "core/run.h"
 #include "core/safetensors.h"
@@ -183,6 +186,87 @@ static void test_a_stage_trains_only_its_layer_and_mirror(void **state)
     assert_non_null(strstr(daecl_safetensors_meta(b, "daecl.stage"), "\"phase\":\"finetune\""));
     daecl_safetensors_destroy(a);
     daecl_safetensors_destroy(b);
+}
+
+static double sigmoid(double z)
+{
+    return 1.0 / (1.0 + exp(-z));
+}
+
+/* out (n_out) = W (n_out, n_in) in + b, in double, then sigmoid unless linear. */
+static void dense_ref(const float *p, const daecl_dense *ly, const double *in, double *out)
+{
+    for (uint32_t o = 0; o < ly->out; o++) {
+        double z = p[ly->b_off + o];
+        for (uint32_t i = 0; i < ly->in; i++)
+            z += (double)p[ly->w_off + (size_t)o * ly->in + i] * in[i];
+        out[o] = ly->act == DAECL_ACT_LINEAR ? z : sigmoid(z);
+    }
+}
+
+/* Depth d runs encoder layers 0..d-1 and their mirrors: depth 1 of the
+ * 16-8-6 stack is layer 0 then the output layer, against a double forward
+ * written here; depth 2 is the whole forward, bit for bit. Each stage drew
+ * its reconstructions at every depth so far: clean plus K rows. */
+static void test_each_depth_reconstructs_through_its_mirrors(void **state)
+{
+    (void)state;
+    write_config("depth", TWO_LAYERS, "stack: {greedy: true}\n");
+    daecl_err err = {0};
+    const char *with_test[] = {"data.test=x.npy"};
+    if (train("depth", "depth", with_test, 1, NULL, &err))
+        fail_msg("train: %s", err.msg);
+    daecl_run r;
+    char cfg[1300], ckpt[1400];
+    snprintf(cfg, sizeof cfg, "%s/depth.yaml", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/depth/checkpoint.safetensors", dir);
+    daecl_ckpt_state st;
+    if (daecl_run_open(&r, cfg, with_test, 1, &err) ||
+        daecl_run_load_checkpoint(&r, ckpt, 1, &st, &err))
+        fail_msg("open: %s", err.msg);
+    enum { N = 5 };
+    const daecl_model *m = &r.model;
+    assert_int_equal(m->n_layers, 4);
+    daecl_slice x;
+    float xs[N * DIM], got[N * DIM], full[N * DIM];
+    assert_int_equal(daecl_feeder_sequential(r.test_feed, &err), 0);
+    assert_int_equal(daecl_feeder_batch(r.test_feed, 0, N, &x, &err), 0);
+    assert_int_equal(daecl_session_read(r.s, x, xs, N * DIM, &err), 0);
+    daecl_slice out = daecl_graph_layer_out(r.g, 3);
+    assert_int_equal(daecl_graph_forward_depth(r.g, x, N, 1, &err), 0);
+    assert_int_equal(daecl_session_read(r.s, out, got, N * DIM, &err), 0);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double in[DIM], h[8], a[DIM];
+        for (int j = 0; j < DIM; j++)
+            in[j] = xs[i * DIM + j];
+        dense_ref(r.params, &m->layers[0], in, h);
+        dense_ref(r.params, &m->layers[3], h, a);
+        for (int j = 0; j < DIM; j++)
+            worst = fmax(worst, fabs(a[j] - got[i * DIM + j]));
+    }
+    printf("# depth 1 against a double forward: max diff %.3g\n", worst);
+    assert_true(worst < 1e-5);
+    assert_int_equal(daecl_graph_forward_depth(r.g, x, N, 2, &err), 0);
+    assert_int_equal(daecl_session_read(r.s, out, got, N * DIM, &err), 0);
+    assert_int_equal(daecl_graph_forward(r.g, x, N, UINT32_MAX, &err), 0);
+    assert_int_equal(daecl_session_read(r.s, out, full, N * DIM, &err), 0);
+    assert_memory_equal(got, full, sizeof got);
+    assert_int_equal(daecl_graph_forward_depth(r.g, x, N, 3, &err), DAECL_EINVAL);
+    daecl_run_close(&r);
+    /* stage-K-reconstructions.png: K + 1 rows of 4x4 examples */
+    for (uint32_t k = 1; k <= 2; k++) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/depth/stage-%u-reconstructions.png", dir, k);
+        uint8_t *px;
+        uint32_t w, h;
+        int ch;
+        if (daecl_pngfile_read(path, &px, &w, &h, &ch, &err))
+            fail_msg("%s: %s", path, err.msg);
+        uint32_t tile = 64 / 4; /* core/draw.c's scale of a 4x4 image */
+        assert_int_equal(h, (k + 1) * (4 * tile + DAECL_PICTURE_GAP) + DAECL_PICTURE_GAP);
+        free(px);
+    }
 }
 
 /* ---- by hand -------------------------------------------------------------------------------- */
@@ -445,6 +529,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_stage_trains_only_its_layer_and_mirror),
         cmocka_unit_test(test_two_stages_equal_each_stage_by_hand_on_saved_codes),
+        cmocka_unit_test(test_each_depth_reconstructs_through_its_mirrors),
         cmocka_unit_test(test_a_one_layer_stack_is_ordinary_training),
         cmocka_unit_test(test_resume_in_stage_2_is_bit_identical),
         cmocka_unit_test(test_the_schedule_restarts_with_each_phase),
