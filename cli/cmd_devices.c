@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/backend_auto.h"
 #include "core/error.h"
 #include "core/registry.h"
 
@@ -19,10 +20,22 @@ const cli_command cli_devices = {
              "vendor, type, compute units, memory, largest allocation, OpenCL C version,\n"
              "driver, fp16/fp64 support, whether it can compile kernels, and which one an\n"
              "`type: any` choice opens and why. Choose another with the backend section's\n"
-             "platform/type/index keys, or DAECL_DEVICE (see docs/config.md).\n",
+             "platform/type/index keys, or DAECL_DEVICE (see docs/config.md). The last\n"
+             "line says which backend `backend.plugin: auto` would choose, and why.\n",
     .run = run,
     .output_is_product = 1,
 };
+
+/* The line `backend.plugin: auto` would log: its choice and why. */
+static void say_auto(const daecl_registry *reg)
+{
+    daecl_backend_choice choice;
+    daecl_err err = {0};
+    if (daecl_backend_auto_resolve(reg, &choice, &err) == 0)
+        printf("backend auto -> %s: %s\n", choice.plugin, choice.reason);
+    else
+        printf("backend auto would stop: %s\n", err.msg);
+}
 
 static int run(int argc, char **argv)
 {
@@ -43,6 +56,7 @@ static int run(int argc, char **argv)
     const daecl_plugin *p = daecl_registry_find(reg, DAECL_KIND_BACKEND, backend, &path);
     int rc = 0;
     if (!p) {
+        say_auto(reg);
         daecl_err_set(&err, DAECL_EUSAGE, "no backend plugin named '%s' was found in %s; "
                       "`daecl plugins` lists what was found", backend,
                       daecl_registry_search_path(reg));
@@ -53,6 +67,7 @@ static int run(int argc, char **argv)
         p->ops, DAECL_EXT_DEVICES, offsetof(daecl_ext_devices, list_devices) + sizeof(void *));
     if (!ext || !ext->list_devices) {
         printf("backend '%s' (%s) does not list devices\n", backend, path);
+        say_auto(reg);
         goto done;
     }
     enum { MAX = 64 };
@@ -64,6 +79,7 @@ static int run(int argc, char **argv)
         goto done;
     }
     if (ext->list_devices(daecl_host_table(), dev, sizeof *dev, MAX, &n, &err)) {
+        say_auto(reg);
         rc = cli_fail(&err);
         free(dev);
         goto done;
@@ -89,6 +105,7 @@ static int run(int argc, char **argv)
     if (n == 0)
         printf("backend '%s' found no devices\n", backend);
     free(dev);
+    say_auto(reg);
 done:
     daecl_registry_destroy(reg);
     return rc;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/backend_auto.h"
 #include "core/config_schema.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -903,6 +904,37 @@ int daecl_plugin_values(const daecl_plugin *plugin, const char *section, char *a
     return 0;
 }
 
+/* `backend.plugin: auto`: *name becomes the backend auto chooses, and
+ * cfg->backend_auto why. Only the backend section may ask, and with no
+ * parameters: they would belong to whichever backend is chosen. */
+static int resolve_auto(vctx *v, const plugin_slot *slot, const daecl__ynode *map, long at,
+                        const daecl__ynode *name_at, const char **name)
+{
+    if (slot->extra)
+        return fail_at(v, name_at,
+                       "%s.plugin cannot be auto: each device of parallel.devices names its "
+                       "backend (cpu or opencl; `daecl devices` says what auto would pick)",
+                       slot->where);
+    for (size_t i = 0; map && i < map->n; i++)
+        if ((long)i != at)
+            return fail_at(v, map->keys[i],
+                           "backend plugin 'auto' takes no parameters, so '%.60s' would belong "
+                           "to whichever backend it chose; name the backend to set it "
+                           "(backend.plugin=cpu or backend.plugin=opencl)",
+                           map->keys[i]->str);
+    daecl_backend_choice choice;
+    daecl_err why = {0};
+    if (daecl_backend_auto_resolve(v->reg, &choice, &why) != 0) {
+        if (why.status == DAECL_ENOMEM)
+            return oom(v->err);
+        return report(v, name_at, why.msg);
+    }
+    snprintf(v->cfg->backend_auto, sizeof v->cfg->backend_auto, "%s", choice.reason);
+    /* literals: choice is gone when the caller uses the name */
+    *name = strcmp(choice.plugin, "opencl") == 0 ? "opencl" : "cpu";
+    return 0;
+}
+
 /* One plugin's config into pc, from a plugin section or an item of
  * parallel.devices: `map` is NULL when the config leaves it out, `key` is
  * the node that names it (NULL likewise: the document is blamed). */
@@ -926,6 +958,11 @@ static int plugin_fill(vctx *v, const plugin_slot *slot, daecl_plugin_cfg *pc,
                            daecl__ynode_describe(val, found, sizeof found));
         name = val->str;
         name_at = val;
+    }
+    if (slot->plugin_kind == DAECL_KIND_BACKEND && strcmp(name, DAECL_BACKEND_AUTO) == 0) {
+        int rc = resolve_auto(v, slot, map, at, name_at, &name);
+        if (rc)
+            return rc;
     }
     const char *path = NULL;
     const daecl_plugin *plugin =

@@ -80,6 +80,11 @@ typedef struct daecl_config {
     daecl_plugin_cfg corruption;
     daecl_plugin_cfg likelihood;
     daecl_plugin_cfg backend;
+    /* backend.plugin: auto, resolved when the config loads (core/backend_auto.h):
+     * "" when the config names its backend, else why auto chose the one in
+     * `backend` (one line). The resolved config names that backend, so a
+     * resume or an eval of the run uses it. */
+    char backend_auto[480];
 
     struct {
         daecl_optim_kind kind;

@@ -994,15 +994,21 @@ char *daecl__config_reference(void)
         else
             daecl__sbuf_printf(&b, "### Top level: %s\n\n%s", sec->doc, head);
         if (sec->kind == DAECL__SEC_PLUGIN) {
+            int backend = sec->plugin_kind == DAECL_KIND_BACKEND;
             daecl__sbuf_printf(&b,
-                               "| `%splugin` | string | `%s` | a %s plugin's name | which "
-                               "plugin; `daecl plugins` lists them |\n"
+                               "| `%splugin` | string | `%s` | a %s plugin's name%s | which "
+                               "plugin%s; `daecl plugins` lists them |\n"
                                "| `%s*` | | | | the plugin's parameters; `daecl plugins NAME` "
                                "lists them |\n",
                                prefix, sec->default_plugin,
                                sec->plugin_kind == DAECL_KIND_CORRUPTION   ? "corruption"
                                : sec->plugin_kind == DAECL_KIND_LIKELIHOOD ? "likelihood"
                                                                            : "backend",
+                               backend ? ", or `auto`" : "",
+                               backend ? " (`auto`: opencl when an OpenCL GPU or accelerator "
+                                         "is present or `DAECL_DEVICE` names a device, else "
+                                         "cpu; it takes no parameters)"
+                                       : "",
                                prefix);
         }
         for (size_t k = 0; k < sec->n_keys; k++)

@@ -3,6 +3,7 @@
  * config.yaml of a run folder and a checkpoint's daecl.config hold. */
 #include "core/config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,12 @@ char *daecl_config_to_yaml(const daecl_config *cfg)
             write_keys(&b, sec->keys, sec->n_keys, cfg, "");
             continue;
         }
+        /* The request auto's choice came from, for the reader: a comment,
+         * so loading this gives the choice, as a resume or an eval must. */
+        if (sec->offset == offsetof(daecl_config, backend) && sec->kind == DAECL__SEC_PLUGIN &&
+            cfg->backend_auto[0])
+            daecl__sbuf_printf(&b, "# backend.plugin: auto chose %s: %s\n", cfg->backend.name,
+                               cfg->backend_auto);
         daecl__sbuf_printf(&b, "%s:\n", sec->name);
         if (sec->kind == DAECL__SEC_PLUGIN) {
             write_plugin_cfg(&b, (const daecl_plugin_cfg *)((const char *)cfg + sec->offset),

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/backend_auto.h"
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -466,6 +467,11 @@ int daecl_plugin_validate(const daecl_plugin *p, const char *origin, daecl_err *
         return refuse(err, origin, "has an invalid name '%s'; names are 1 to %d characters of "
                       "a-z, 0-9 and _, starting with a letter", p->name ? p->name : "(null)",
                       MAX_NAME);
+    /* backend.plugin: auto and parallel.comm: auto choose a plugin; a
+     * plugin of that name could never be named. */
+    if (strcmp(p->name, DAECL_BACKEND_AUTO) == 0)
+        return refuse(err, origin, "calls itself 'auto', a name daecl reserves for choosing a "
+                      "plugin (backend.plugin: auto, parallel.comm: auto); rename the plugin");
     if (!p->version || !p->summary || !p->license)
         return refuse(err, origin, "('%s') leaves version, summary or license unset", p->name);
     if (p->n_params > MAX_PARAMS)

@@ -106,6 +106,9 @@ int daecl_run_configure(daecl_run *r, const char *config_path, const char *const
                                  "or turn %s off",
                                  key, miss, key);
     }
+    if (c->backend_auto[0])
+        daecl_log(DAECL_LOG_INFO, NULL, "backend auto -> %s: %s", c->backend.name,
+                  c->backend_auto);
     const char *device = getenv("DAECL_DEVICE");
     if (device && *device && strcmp(c->backend.name, "opencl") != 0)
         daecl_log(DAECL_LOG_WARN, NULL, "DAECL_DEVICE=%.100s chooses among OpenCL devices, but "

@@ -101,10 +101,59 @@ static const daecl_param_spec ocl_params[] = {
     {"type", DAECL_PARAM_ENUM, {0, 0}, "any", 0, 0, "any|gpu|cpu|accelerator", "device type"},
     {"index", DAECL_PARAM_INT, {-1, 0}, NULL, -1, 1000, NULL, "N-th device; -1 = the best"},
 };
+/* Its device listing, for backend.plugin: auto: fake_devs[0..n_fake_devs),
+ * so a GPU can be listed on a machine without one. */
+static daecl_device_info fake_devs[2];
+static size_t n_fake_devs;
+
+static int fake_list(const daecl_host *host, daecl_device_info *out, size_t info_size, size_t max,
+                     size_t *n, daecl_err *err)
+{
+    (void)host, (void)err;
+    for (size_t i = 0; out && i < n_fake_devs && i < max; i++)
+        memcpy((char *)out + i * info_size, &fake_devs[i], info_size);
+    *n = n_fake_devs;
+    return 0;
+}
+
+static const daecl_ext_devices fake_devices = {sizeof(daecl_ext_devices), fake_list};
+
+static const void *fake_extension(const char *name)
+{
+    return strcmp(name, DAECL_EXT_DEVICES) == 0 ? &fake_devices : NULL;
+}
+
+static const daecl_backend_ops ocl_ops = {
+    .size = sizeof(daecl_backend_ops), B(open), B(close), B(describe), B(alloc), B(free),
+    B(write), B(read), B(fill), B(copy), B(gemm), B(bias_act), B(act_grad), B(col_sum), B(sum),
+    B(gather), B(optim_update), B(corrupt), B(lik_loss_grad), B(lik_mean), B(lik_sample),
+    B(finish), B(softmax_xent), .get_extension = fake_extension};
 static const daecl_plugin ocl = {
     DAECL_PLUGIN_HEAD(DAECL_KIND_BACKEND), .name = "opencl", .version = "1.0.0",
     .summary = "device backend", .license = "MIT", .params = ocl_params, .n_params = 3,
-    .ops = &backend_ops};
+    .ops = &ocl_ops};
+
+/* Lists one device of `type` ("gpu", "cpu", ...), the one `type: any` opens,
+ * behind a CPU device when it is not one itself. */
+static void fake_listing(const char *type)
+{
+    memset(fake_devs, 0, sizeof fake_devs);
+    n_fake_devs = 0;
+    if (strcmp(type, "cpu") != 0) {
+        daecl_device_info *c = &fake_devs[n_fake_devs++];
+        snprintf(c->platform, sizeof c->platform, "Portable Computing Language");
+        snprintf(c->name, sizeof c->name, "pthread-cpu");
+        snprintf(c->type, sizeof c->type, "cpu");
+        c->compiler = 1;
+    }
+    daecl_device_info *d = &fake_devs[n_fake_devs++];
+    snprintf(d->platform, sizeof d->platform, "%s",
+             strcmp(type, "cpu") == 0 ? "Portable Computing Language" : "Vendor OpenCL");
+    snprintf(d->name, sizeof d->name, "fake %s", type);
+    snprintf(d->type, sizeof d->type, "%s", type);
+    d->compiler = 1;
+    d->is_default = 1;
+}
 
 static daecl_registry *reg;
 
@@ -1294,6 +1343,91 @@ static void test_to_yaml_writes_parallel_devices_as_block_items(void **state)
     daecl_config_destroy(cfg);
 }
 
+/* ---- backend.plugin: auto ------------------------------------------------------------ */
+
+/* auto becomes a backend as the config loads: the config, and the YAML
+ * written back, name that backend, so a resume or an eval of the run uses
+ * it; a comment keeps the request and the reason. */
+static void test_backend_auto_is_resolved_and_written_back_resolved(void **state)
+{
+    (void)state;
+    unsetenv("DAECL_DEVICE");
+    fake_listing("gpu");
+    daecl_config *cfg = load(MINIMAL "backend: auto\n");
+    assert_string_equal(cfg->backend.name, "opencl");
+    assert_string_equal(daecl_plugin_cfg_value(&cfg->backend, "type")->str, "any");
+    if (!strstr(cfg->backend_auto, "OpenCL GPU fake gpu of Vendor OpenCL"))
+        fail_msg("reason: %s", cfg->backend_auto);
+    char *text = daecl_config_to_yaml(cfg);
+    const char *want = "\n# backend.plugin: auto chose opencl: OpenCL GPU fake gpu of Vendor "
+                       "OpenCL (backend.plugin=cpu forces the cpu backend)\nbackend:\n"
+                       "  plugin: opencl\n  platform: \"\"\n  type: any\n  index: -1\n";
+    if (!strstr(text, want))
+        fail_msg("the YAML lacks \"%s\":\n%s", want, text);
+    daecl_config_destroy(cfg);
+    /* the written config is the choice: loading it asks nothing */
+    fake_listing("cpu");
+    cfg = load(text);
+    assert_string_equal(cfg->backend.name, "opencl");
+    assert_string_equal(cfg->backend_auto, "");
+    free(text);
+    daecl_config_destroy(cfg);
+
+    /* only a CPU device: the cpu backend, with its defaults */
+    cfg = load(MINIMAL "backend: {plugin: auto}\n");
+    assert_string_equal(cfg->backend.name, "cpu");
+    assert_true(daecl_plugin_cfg_value(&cfg->backend, "threads")->num[0] == 0);
+    if (!strstr(cfg->backend_auto, "no OpenCL GPU or accelerator (only Portable Computing "
+                                   "Language's CPU device"))
+        fail_msg("reason: %s", cfg->backend_auto);
+    daecl_config_destroy(cfg);
+    /* an override names auto, or another backend over it */
+    const char *to_auto[] = {"backend.plugin=auto"}, *to_cpu[] = {"backend.plugin=cpu"};
+    cfg = load_ov(MINIMAL "backend: {plugin: opencl, type: gpu}\n", to_auto, 1);
+    assert_string_equal(cfg->backend.name, "cpu");
+    assert_string_not_equal(cfg->backend_auto, "");
+    daecl_config_destroy(cfg);
+    fake_listing("gpu");
+    cfg = load_ov(MINIMAL "backend: auto\n", to_cpu, 1);
+    assert_string_equal(cfg->backend.name, "cpu");
+    assert_string_equal(cfg->backend_auto, "");
+    daecl_config_destroy(cfg);
+    /* the schema's default stays cpu: a config that names no backend asks nothing */
+    cfg = load(MINIMAL);
+    assert_string_equal(cfg->backend.name, "cpu");
+    assert_string_equal(cfg->backend_auto, "");
+    daecl_config_destroy(cfg);
+}
+
+/* DAECL_DEVICE names an OpenCL device: auto honours it whatever is listed. */
+static void test_backend_auto_honours_daecl_device(void **state)
+{
+    (void)state;
+    fake_listing("cpu");
+    setenv("DAECL_DEVICE", "type=cpu", 1);
+    daecl_config *cfg = load(MINIMAL "backend: auto\n");
+    unsetenv("DAECL_DEVICE");
+    assert_string_equal(cfg->backend.name, "opencl");
+    if (!strstr(cfg->backend_auto, "DAECL_DEVICE=type=cpu names an OpenCL device"))
+        fail_msg("reason: %s", cfg->backend_auto);
+    daecl_config_destroy(cfg);
+}
+
+static void test_backend_auto_refusals_point_at_the_key(void **state)
+{
+    (void)state;
+    unsetenv("DAECL_DEVICE");
+    fake_listing("cpu");
+    expect_err(MINIMAL "backend:\n  plugin: auto\n  threads: 2\n", 4, 3,
+               "backend plugin 'auto' takes no parameters, so 'threads'",
+               "(backend.plugin=cpu or backend.plugin=opencl)");
+    expect_err(MINIMAL "parallel: {devices: [{plugin: cpu}, {plugin: auto}]}\n", 2, 46,
+               "parallel.devices.1.plugin cannot be auto", "names its backend");
+    const char *ov[] = {"backend.type=gpu"};
+    expect_err_ov(MINIMAL "backend: auto\n", ov, 1, "", 0, 0, "override 'backend.type=gpu'",
+                  "takes no parameters");
+}
+
 /* ---- the schema and its documentation ------------------------------------------ */
 
 static void test_core_defaults_are_valid_values_of_their_keys(void **state)
@@ -1467,6 +1601,9 @@ int main(void)
         cmocka_unit_test(test_parallel_overrides_set_keys_and_index_devices),
         cmocka_unit_test(test_to_yaml_round_trips_to_the_same_config),
         cmocka_unit_test(test_to_yaml_writes_parallel_devices_as_block_items),
+        cmocka_unit_test(test_backend_auto_is_resolved_and_written_back_resolved),
+        cmocka_unit_test(test_backend_auto_honours_daecl_device),
+        cmocka_unit_test(test_backend_auto_refusals_point_at_the_key),
         cmocka_unit_test(test_to_yaml_writes_every_key_in_block_style),
         cmocka_unit_test(test_core_defaults_are_valid_values_of_their_keys),
         cmocka_unit_test(test_docs_key_reference_matches_the_schema),

@@ -685,6 +685,23 @@ static void test_backend_needs_only_its_core_and_bind_brings_its_group(void **st
     assert_non_null(strstr(msg, "smaller than ABI 2.0's"));
 }
 
+/* `auto` is not a plugin's name: backend.plugin: auto chooses one
+ * (core/backend_auto.h), so a plugin called that could never be named. */
+static void test_a_plugin_named_auto_is_refused_in_one_sentence(void **state)
+{
+    (void)state;
+    char msg[DAECL_ERR_MSG_MAX];
+    reset_backend();
+    be_plugin.name = "auto";
+    assert_int_equal(add_backend(msg, sizeof msg), DAECL_EPLUGIN);
+    if (!strstr(msg, "plugin memory-backend calls itself 'auto', a name daecl reserves") ||
+        !strstr(msg, "rename the plugin") || strchr(msg, '\n'))
+        fail_msg("unexpected refusal: %s", msg);
+    /* a name that only starts so is a name like any other */
+    be_plugin.name = "auto2";
+    assert_int_equal(add_backend(msg, sizeof msg), 0);
+}
+
 /* A later minor's bigger parameter specs are read at their own stride. */
 static void test_parameter_specs_are_read_at_the_plugins_element_size(void **state)
 {
@@ -784,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_accepted_copy_reads_the_plugins_ops),
         cmocka_unit_test(test_a_1x_plugin_is_refused_in_one_sentence),
         cmocka_unit_test(test_backend_needs_only_its_core_and_bind_brings_its_group),
+        cmocka_unit_test(test_a_plugin_named_auto_is_refused_in_one_sentence),
         cmocka_unit_test(test_parameter_specs_are_read_at_the_plugins_element_size),
         cmocka_unit_test(test_host_table_has_va_list_error_and_log),
     };
