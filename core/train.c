@@ -467,6 +467,21 @@ static int world_line(trainer *t, daecl_err *err)
     return daecl_metrics_line(t->metrics, o, err);
 }
 
+/* backend.plugin: auto's choice and why, as a metrics line: config.yaml
+ * says it in a comment until a resume rewrites it; metrics.jsonl keeps it. */
+static int backend_auto_line(trainer *t, daecl_err *err)
+{
+    const daecl_config *c = t->r.cfg;
+    if (!c->backend_auto[0])
+        return 0;
+    cJSON *o = daecl_metrics_obj("backend_auto", t->epochs_done, t->step);
+    if (o) {
+        cJSON_AddStringToObject(o, "plugin", c->backend.name);
+        cJSON_AddStringToObject(o, "reason", c->backend_auto);
+    }
+    return daecl_metrics_line(t->metrics, o, err);
+}
+
 static int run(trainer *t, daecl_err *err)
 {
     daecl_run *r = &t->r;
@@ -489,7 +504,7 @@ static int run(trainer *t, daecl_err *err)
                         daecl_model_describe(&r->model, model, sizeof model),
                         where, r->train->n_rows,
                         r->test ? "" : " (no test set)", r->g->batch_max, spe, epochs);
-    if ((rc = world_line(t, err)))
+    if ((rc = backend_auto_line(t, err)) || (rc = world_line(t, err)))
         return rc;
     int restarts;
     if (!t->resumed && (r->test || r->valid) &&

@@ -275,6 +275,11 @@ static void test_the_run_records_the_choice_and_resume_uses_it(void **state)
     expect_output(yaml, "\n# backend.plugin: auto chose cpu: ");
     expect_output(yaml, "\nbackend:\n  plugin: cpu\n  threads: 0\n");
     free(yaml);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    char *metrics = test_read_file(path, NULL);
+    expect_output(metrics, "{\"type\":\"backend_auto\",\"epoch\":0,\"step\":0,\"plugin\":\"cpu\","
+                           "\"reason\":\"");
+    free(metrics);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
     daecl_err err = {0};
     char *stored = daecl_checkpoint_config(path, &err);
@@ -294,6 +299,13 @@ static void test_the_run_records_the_choice_and_resume_uses_it(void **state)
     yaml = test_read_file(path, NULL);
     expect_output(yaml, "\nbackend:\n  plugin: cpu\n");
     free(yaml);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    metrics = test_read_file(path, NULL);
+    char *first = strstr(metrics, "\"backend_auto\"");
+    if (!first || strstr(first + 1, "\"backend_auto\""))
+        fail_msg("metrics.jsonl should hold one backend_auto line:\n%s", metrics);
+    free(metrics);
+    snprintf(path, sizeof path, "%s/config.yaml", run);
     /* an override on resume changes the backend as it always did */
     char *vendors = pocl_only_vendors();
     if (vendors) {
