@@ -1,8 +1,8 @@
 /* daecl — `backend.plugin: auto`: which compute backend is the fast path on
  * this machine. opencl when the device an opencl `type: any` choice opens is
  * a GPU or an accelerator that compiles kernels, or when DAECL_DEVICE names
- * an OpenCL device; cpu otherwise (only CPU devices, which POCL runs at about
- * a quarter of the cpu backend's speed; no OpenCL platform; no opencl
+ * an OpenCL device; cpu otherwise (only CPU devices, which POCL runs at a
+ * quarter of the cpu backend's speed or less; no OpenCL platform; no opencl
  * backend in this daecl). The decision is a pure function of what was found,
  * so it is tested without a GPU; resolving gathers the facts. */
 #ifndef DAECL_CORE_BACKEND_AUTO_H
