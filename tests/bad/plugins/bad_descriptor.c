@@ -101,6 +101,8 @@ DAECL_EXPORT const daecl_plugin *daecl_plugin_entry(void)
         d.kind = 9;
     else if (!strcmp(c, "name"))
         d.name = "Bad-Name";
+    else if (!strcmp(c, "name_auto"))
+        d.name = "auto"; /* reserved: backend.plugin: auto chooses a plugin */
     else if (!strcmp(c, "license"))
         d.license = NULL;
     else if (!strcmp(c, "too_many_params"))
