@@ -343,8 +343,8 @@ int daecl__ocl_precompile(void *ctx, const daecl_plugin *const *plugins, size_t 
         return rc;
     for (size_t i = 0; i < n; i++) {
         const daecl_plugin *p = plugins[i];
-        if (!p || p->kind == DAECL_KIND_BACKEND)
-            continue;
+        if (!p || (p->kind != DAECL_KIND_CORRUPTION && p->kind != DAECL_KIND_LIKELIHOOD))
+            continue; /* backends and comm plugins have no device program */
         daecl_err why = {0};
         rc = check_plugin(o, p, &why);
         if (rc == DAECL_ENOTSUP) {
