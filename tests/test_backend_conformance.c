@@ -1,7 +1,9 @@
 /* daecl tests — backend conformance: the suite of core/conformance.c (the
  * one `daecl plugin check` runs on a backend file), one test per case,
  * comparing the opencl backend with the cpu reference on the same inputs,
- * with gemm=clblast and with gemm=daecl. Then
+ * with gemm=clblast and with gemm=daecl; then the GEMM cases again for
+ * gemm=daecl_cpu at every variant `daecl tune` tries and at a few more
+ * that put every edge path to work. Then
  * what only the opencl backend has: device listing and choice, DAECL_DEVICE,
  * the program cache seen from a second process, precompiled binaries, and
  * the sentence for a machine without any OpenCL platform. Every test skips
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/conformance.h"
+#include "backends/opencl/gemm_cpu_variants.h"
 #include "core/registry.h"
 #include "daecl/elementwise.h"
 #include "tests/support.h"
@@ -122,6 +125,9 @@ static int have_device(void)
     return known;
 }
 
+/* The CPU GEMM variant setup_daecl_cpu opens with. */
+static const char *cpu_variant;
+
 static int setup_with_gemm(const char *gemm)
 {
     if (open_be(&ref, "cpu", NULL) != 0) {
@@ -132,13 +138,15 @@ static int setup_with_gemm(const char *gemm)
     if (no_device)
         return 0;
     const daecl_plugin *p = test_plugin(DAECL_KIND_BACKEND, dut_name);
-    if (open_be(&dut, dut_name, values_with(p, "gemm", gemm, NULL)) != 0) {
-        print_error("%s backend (gemm=%s): %s\n", dut_name, gemm, err.msg);
+    const char *variant = strcmp(gemm, "daecl_cpu") == 0 ? cpu_variant : "";
+    if (open_be(&dut, dut_name, values_with(p, "gemm", gemm, "gemm_cpu", variant, NULL)) != 0) {
+        print_error("%s backend (gemm=%s %s): %s\n", dut_name, gemm, variant, err.msg);
         return -1;
     }
     daecl_device_info info;
     dut.ops->describe(dut.ctx, &info, sizeof info);
-    print_message("%s backend on %s (%s), gemm=%s\n", dut_name, info.name, info.platform, gemm);
+    print_message("%s backend on %s (%s), gemm=%s %s\n", dut_name, info.name, info.platform, gemm,
+                  variant);
     return 0;
 }
 
@@ -152,6 +160,12 @@ static int setup_daecl(void **state)
 {
     (void)state;
     return setup_with_gemm("daecl");
+}
+
+static int setup_daecl_cpu(void **state)
+{
+    (void)state;
+    return setup_with_gemm("daecl_cpu");
 }
 
 static int teardown(void **state)
@@ -871,6 +885,20 @@ int main(int argc, char **argv)
     if (small) /* only the GEMM checks differ between the two groups */
         cmocka_set_test_filter("test_gemm_*");
     failed += cmocka_run_group_tests_name("opencl gemm=daecl", conformance, setup_daecl, teardown);
+    /* daecl's CPU GEMM kernels: each variant tune tries; one row and one
+     * lane per register (the smallest tile); odd MR with a 4-wide k unroll
+     * past every shape's k (tails everywhere); the widest tile; the
+     * device's default (empty). */
+    static const char *const variants[] = {DAECL__OCL_CPU_GEMM_TRIED, "MR=1 NV=1 VW=4 KU=1",
+                                           "MR=3 NV=3 VW=8 KU=4", "MR=8 NV=4 VW=16 KU=2", ""};
+    cmocka_set_test_filter("test_gemm_*");
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        char name[96];
+        cpu_variant = variants[i];
+        snprintf(name, sizeof name, "opencl gemm=daecl_cpu %s", variants[i][0] ? variants[i] : "default");
+        failed += cmocka_run_group_tests_name(name, conformance, setup_daecl_cpu, teardown);
+    }
+    cmocka_set_test_filter(NULL);
     if (!small)
         failed += cmocka_run_group_tests_name("opencl device", opencl, setup_daecl, teardown);
     return failed;

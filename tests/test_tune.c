@@ -3,7 +3,8 @@
  * and its GEMMs still match the cpu backend within float accumulation
  * bounds; a hand-written file routes shapes to tuned CLBlast sets, to
  * column-major CLBlast and to daecl's kernel; corrupt, stale and invalid
- * files are ignored with a debug note; DAECL_CACHE=0 applies nothing. Tests
+ * files are ignored with a debug note; DAECL_CACHE=0 applies nothing; a
+ * format-1 file (before the CPU kernels) still applies. Tests
  * that need OpenCL skip without a device. Run with an argument, the program
  * is one of the helper children (child_main). */
 #include <dirent.h>
@@ -63,6 +64,11 @@ static void write_experiment(void)
     test_write_file(path, yaml, (size_t)n);
 }
 
+static int has(const char *text, const char *what)
+{
+    return strstr(text, what) != NULL;
+}
+
 /* DAECL_CACHE_DIR=<dir>/cache and debug logs on the default device. */
 static char **child_env(const char *extra)
 {
@@ -105,10 +111,6 @@ static int teardown(void **state)
             skip();                                                                                \
     } while (0)
 
-static int has(const char *text, const char *what)
-{
-    return strstr(text, what) != NULL;
-}
 
 /* Runs `daecl tune` once with a one-second budget and keeps the file's path
  * and its identity lines (everything before the first blank line). */
@@ -191,7 +193,7 @@ static void test_tuning_a_tiny_model_stores_a_file_that_a_later_run_applies(void
     ensure_tuned();
     size_t n = 0;
     char *text = test_read_file(tuned_path, &n);
-    const char *want[] = {"format = 1\n",
+    const char *want[] = {"format = 2\n",
                           "\nclblast = ",
                           "\n[default]\nuse = clblast ",
                           "\n[gemm ta=0 tb=1 m=8 n=12 k=20]\nuse = ",
@@ -321,6 +323,51 @@ static void test_DAECL_CACHE_0_applies_no_tuning(void **state)
     if (rc != 1 || !has(out, "caching is off"))
         fail_msg("expected tuning refused without a cache (%d):\n%s", rc, out);
     free(out);
+}
+
+/* A file written before daecl's CPU kernels (format 1, no gflops_daecl_cpu)
+ * still applies; an unknown format and a malformed variant are refused with
+ * one sentence each in the debug log. */
+static void test_a_format_1_file_still_applies_and_bad_cpu_routes_are_refused(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    ensure_tuned();
+    char v1[sizeof header + 256], text[sizeof header + 256];
+    snprintf(v1, sizeof v1, "%s", header);
+    char *format = strstr(v1, "format = ");
+    assert_non_null(format);
+    format[9] = '1';
+    size_t used = strlen(v1);
+    snprintf(v1 + used, sizeof v1 - used,
+             "\n[default]\nuse = clblast defaults row-major\n\n[gemm ta=0 tb=1 m=8 n=12 "
+             "k=20]\nuse = daecl\ngflops = 1\ngflops_untuned = 1\ngflops_daecl = 2\n");
+    int rc;
+    char *out = gemm_child(v1, NULL, &rc);
+    expect_gemm_ok(rc, out);
+    if (!has(out, "GEMM tuning from") || !has(out, "m=8 n=12 k=20 runs on daecl's kernel"))
+        fail_msg("a format-1 file was not applied:\n%s", out);
+    free(out);
+    static const struct {
+        char format;
+        const char *use, *why;
+    } bad[] = {{'3', "clblast defaults row-major", "format 3 is neither format 1 nor 2"},
+               {'2', "daecl cpu MR=9 NV=2 VW=16 KU=1", "is not a CPU GEMM variant"},
+               {'2', "daecl cpu MR=4 NV=2 VW=16", "is not a CPU GEMM variant"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s", header);
+        strstr(text, "format = ")[9] = bad[i].format;
+        used = strlen(text);
+        snprintf(text + used, sizeof text - used,
+                 "\n[default]\nuse = clblast defaults row-major\n\n[gemm ta=0 tb=1 m=8 n=12 "
+                 "k=20]\nuse = %s\n",
+                 bad[i].use);
+        out = gemm_child(text, NULL, &rc);
+        expect_gemm_ok(rc, out);
+        if (!has(out, "ignored (line ") || !has(out, bad[i].why) || has(out, "GEMM tuning from"))
+            fail_msg("case %zu: expected the file ignored because '%s':\n%s", i, bad[i].why, out);
+        free(out);
+    }
 }
 
 /* DAECL_FAULT in `daecl tune`: an allocation failing while a candidate runs
@@ -472,9 +519,13 @@ static int child_main(const char *mode)
         const daecl_plugin *p = daecl_registry_find(reg, DAECL_KIND_BACKEND, "opencl", NULL);
         const daecl_backend_ops *o = p ? p->ops : NULL;
         size_t n = 0;
-        rc = !o || test_list_devices(o, NULL, 0, &n, &err) != 0 || n == 0;
+        daecl_device_info info[8];
+        rc = !o || test_list_devices(o, info, 8, &n, &err) != 0 || n == 0;
         if (rc)
             printf("%s\n", p ? err.msg : "no opencl backend");
+        for (size_t i = 0; i < n && i < 8 && !rc; i++)
+            if (info[i].is_default)
+                printf("type %s\n", info[i].type);
     } else if (open_backend(reg, "cpu", &cpu, &err) || open_backend(reg, "opencl", &ocl, &err)) {
         fprintf(stderr, "open: %s\n", err.msg);
         rc = 1;
@@ -509,6 +560,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_hand_written_tuning_routes_each_shape_its_way),
         cmocka_unit_test(test_corrupt_stale_and_invalid_tuning_files_are_ignored_with_a_debug_note),
         cmocka_unit_test(test_DAECL_CACHE_0_applies_no_tuning),
+        cmocka_unit_test(test_a_format_1_file_still_applies_and_bad_cpu_routes_are_refused),
         cmocka_unit_test(test_a_fault_while_tuning_fails_in_one_sentence_and_stores_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -118,7 +118,8 @@ static int ocl_open(const daecl_host *host, const daecl_param_value *values, voi
     if ((rc = daecl__ocl_fault_init(o, err)))
         goto fail;
     /* auto: CLBlast, unless binaries are asked for (CLBlast compiles). */
-    o->gemm_mode = choice.gemm == DAECL__GEMM_ASK_DAECL ||
+    o->gemm_mode = choice.gemm == DAECL__GEMM_ASK_DAECL_CPU ? DAECL__GEMM_DAECL_CPU
+                   : choice.gemm == DAECL__GEMM_ASK_DAECL ||
                            (choice.gemm == DAECL__GEMM_AUTO && choice.binaries[0] != '\0')
                        ? DAECL__GEMM_DAECL
                        : DAECL__GEMM_CLBLAST;
@@ -142,11 +143,25 @@ static int ocl_open(const daecl_host *host, const daecl_param_value *values, voi
         goto fail;
     if (o->gemm_mode == DAECL__GEMM_DAECL && (rc = daecl__ocl_gemm_init(o, err)))
         goto fail;
+    if (o->gemm_mode == DAECL__GEMM_DAECL_CPU) {
+        daecl__ocl_cpuvar v; /* gemm_cpu parses: daecl__ocl_choice_parse checked it */
+        if (!choice.gemm_cpu[0] || daecl__ocl_cpuvar_parse(choice.gemm_cpu, &v) != 0)
+            daecl__ocl_cpuvar_default(o, &v);
+        if ((rc = daecl__ocl_gemm_cpu_get(o, &v, &o->cpu_gemm_fixed, err)))
+            goto fail;
+    }
     daecl__ocl_tune_open(o); /* `daecl tune`'s file for this device, if any */
     if (h && h->log) {
+        char how[96] = "CLBlast";
+        if (o->gemm_mode == DAECL__GEMM_DAECL)
+            snprintf(how, sizeof how, "daecl's kernel");
+        if (o->gemm_mode == DAECL__GEMM_DAECL_CPU) {
+            char var[64];
+            daecl__ocl_cpuvar_describe(&o->cpu_gemm[o->cpu_gemm_fixed].var, var, sizeof var);
+            snprintf(how, sizeof how, "daecl's CPU kernel %s", var);
+        }
         h->log(DAECL_LOG_DEBUG, "opencl", "opened %s (%s, driver %s); GEMM by %s", o->info.name,
-               o->info.platform, o->info.driver,
-               o->gemm_mode == DAECL__GEMM_CLBLAST ? "CLBlast" : "daecl's kernel");
+               o->info.platform, o->info.driver, how);
     }
     daecl__ocl_log_counts(o);
     *ctx = o;
@@ -406,7 +421,7 @@ static const daecl_backend_ops ops = {
 };
 
 /* Schema order is what ocl_device.c reads: platform, type, index, binaries,
- * gemm. ENUM choices put the default first, so index 0 is the default. */
+ * gemm, gemm_cpu. ENUM choices put the default first, so index 0 is the default. */
 static const daecl_param_spec params[] = {
     {.name = "platform",
      .type = DAECL_PARAM_STRING,
@@ -435,9 +450,17 @@ static const daecl_param_spec params[] = {
      .type = DAECL_PARAM_ENUM,
      .def = {0, 0},
      .def_str = "auto",
-     .choices = "auto|clblast|daecl",
-     .doc = "GEMM implementation: CLBlast, daecl's own tiled kernel, or auto (CLBlast unless "
-            "binaries is set; per shape the faster one where `daecl tune` measured both)"},
+     .choices = "auto|clblast|daecl|daecl_cpu",
+     .doc = "GEMM implementation: CLBlast, daecl's own tiled kernel (GPU-style), daecl's CPU "
+            "kernels (register tiles of wide vectors, for POCL; variant in gemm_cpu), or auto "
+            "(CLBlast unless binaries is set; per shape the fastest where `daecl tune` measured "
+            "them)"},
+    {.name = "gemm_cpu",
+     .type = DAECL_PARAM_STRING,
+     .def_str = "",
+     .doc = "the variant of daecl's CPU GEMM kernels that gemm: daecl_cpu runs, e.g. \"MR=4 "
+            "NV=2 VW=16 KU=1\" (MR x NV registers of VW lanes per work-item, k unrolled KU "
+            "times); empty: 16 lanes where the device prefers them, else 8"},
 };
 
 static const daecl_plugin plugin = {

@@ -55,17 +55,36 @@ enum {
 typedef enum daecl__ocl_gemm_choice {
     DAECL__GEMM_AUTO = 0,
     DAECL__GEMM_ASK_CLBLAST = 1,
-    DAECL__GEMM_ASK_DAECL = 2
+    DAECL__GEMM_ASK_DAECL = 2,
+    DAECL__GEMM_ASK_DAECL_CPU = 3
 } daecl__ocl_gemm_choice;
-typedef enum daecl__ocl_gemm_mode { DAECL__GEMM_CLBLAST, DAECL__GEMM_DAECL } daecl__ocl_gemm_mode;
+typedef enum daecl__ocl_gemm_mode {
+    DAECL__GEMM_CLBLAST,
+    DAECL__GEMM_DAECL,    /* the tiled kernel (kernels/gemm.cl) at every shape */
+    DAECL__GEMM_DAECL_CPU /* the CPU kernels (kernels/gemm_cpu.cl), one variant */
+} daecl__ocl_gemm_mode;
 /* How one GEMM runs in CLBlast mode: CLBlast on the row-major call, CLBlast
  * on the same product as C^T = op(B)^T op(A)^T in column-major (no
- * transposition of C inside CLBlast), or daecl's kernel (ocl_tuning.c picks). */
+ * transposition of C inside CLBlast), daecl's tiled kernel, or one of
+ * daecl's CPU kernel variants (ocl_tuning.c picks). */
 typedef enum daecl__ocl_gemm_by {
     DAECL__GEMM_BY_CLBLAST_ROW,
     DAECL__GEMM_BY_CLBLAST_COL,
-    DAECL__GEMM_BY_DAECL
+    DAECL__GEMM_BY_DAECL,
+    DAECL__GEMM_BY_DAECL_CPU
 } daecl__ocl_gemm_by;
+/* A variant of daecl's CPU GEMM kernels (kernels/gemm_cpu.cl): MR x NV
+ * accumulators of VW lanes per work-item, k unrolled KU times. */
+typedef struct daecl__ocl_cpuvar {
+    int mr, nv, vw, ku;
+} daecl__ocl_cpuvar;
+/* A built variant: its program and kernels (nn, tn, nt). */
+enum { DAECL__OCL_MAX_CPU_GEMM = 16 };
+typedef struct daecl__ocl_cpugemm {
+    daecl__ocl_cpuvar var;
+    cl_program program;
+    daecl__ocl_kernel kern[3];
+} daecl__ocl_cpugemm;
 /* A device's GEMM tuning from `daecl tune` (ocl_tune.h). */
 typedef struct daecl__ocl_tuning daecl__ocl_tuning;
 
@@ -84,6 +103,7 @@ typedef struct daecl__ocl_choice {
     long index;          /* -1 = the best one */
     char binaries[1024]; /* "" = compile (or use the cache) */
     int gemm;            /* daecl__ocl_gemm_choice */
+    char gemm_cpu[64];   /* the variant `gemm: daecl_cpu` runs; "" = the device's default */
 } daecl__ocl_choice;
 
 /* One device of the listing, with its handles. */
@@ -135,6 +155,9 @@ typedef struct daecl__ocl {
     daecl__ocl_kernel kern[DAECL__K_COUNT];
     cl_program gemm_program;        /* the daecl GEMM (kernels/gemm.cl), when used */
     daecl__ocl_kernel gemm_kern[2]; /* 64 x 64 and 32 x 32 tiles of C */
+    daecl__ocl_cpugemm cpu_gemm[DAECL__OCL_MAX_CPU_GEMM]; /* CPU variants built so far */
+    int n_cpu_gemm;
+    int cpu_gemm_fixed; /* daecl_cpu mode: the variant every GEMM runs (in cpu_gemm) */
     cl_mem clblast_tmp;             /* CLBlast's GEMM scratch, grown to the largest need */
     size_t clblast_tmp_bytes;
     daecl__ocl_counts counts;
@@ -271,6 +294,33 @@ int daecl__ocl_kernel_gemm(daecl__ocl *o, int trans_a, int trans_b, size_t m, si
                            float alpha, daecl_slice a, size_t lda, daecl_slice b, size_t ldb,
                            float beta, daecl_slice c, size_t ldc, daecl_err *err);
 
+/* ---- ocl_gemm_cpu.c: daecl's CPU GEMM kernels ---------------------------------------- */
+
+/* MR 1-8, NV 1-4, MR NV <= 32, VW 4, 8 or 16, KU 1, 2 or 4. */
+int daecl__ocl_cpuvar_valid(const daecl__ocl_cpuvar *v);
+int daecl__ocl_cpuvar_equal(const daecl__ocl_cpuvar *a, const daecl__ocl_cpuvar *b);
+/* "MR=4 NV=2 VW=16 KU=1" into out; parse reads the same (0, or -1 when it
+ * is not a valid variant). */
+void daecl__ocl_cpuvar_describe(const daecl__ocl_cpuvar *v, char *out, size_t n);
+int daecl__ocl_cpuvar_parse(const char *text, daecl__ocl_cpuvar *v);
+/* The variants `daecl tune` tries, in order (a static table). */
+size_t daecl__ocl_cpuvar_tried(const daecl__ocl_cpuvar **out);
+/* The variant `gemm: daecl_cpu` runs when backend.gemm_cpu is empty. */
+void daecl__ocl_cpuvar_default(const daecl__ocl *o, daecl__ocl_cpuvar *v);
+/* The source parts of variant v's program (defines: a buffer of n bytes
+ * for its #define line), for building and precompile. */
+size_t daecl__ocl_gemm_cpu_parts(const daecl__ocl_cpuvar *v, char *defines, size_t n,
+                                 const char **parts, size_t max);
+/* The index of variant v in o->cpu_gemm, building it when it is not yet. */
+int daecl__ocl_gemm_cpu_get(daecl__ocl *o, const daecl__ocl_cpuvar *v, int *index,
+                            daecl_err *err);
+void daecl__ocl_gemm_cpu_release(daecl__ocl *o);
+/* A GEMM on built variant `index`; both transposed runs the tiled kernel
+ * (after daecl__ocl_gemm_init). */
+int daecl__ocl_gemm_cpu_run(daecl__ocl *o, int index, int trans_a, int trans_b, size_t m, size_t n,
+                            size_t k, float alpha, daecl_slice a, size_t lda, daecl_slice b,
+                            size_t ldb, float beta, daecl_slice c, size_t ldc, daecl_err *err);
+
 /* ---- ocl_tuning.c, ocl_tune.c: GEMM tuning ---------------------------------------- */
 
 /* At open: reads the device's tuning file from the cache folder into
@@ -279,9 +329,10 @@ int daecl__ocl_kernel_gemm(daecl__ocl *o, int trans_a, int trans_b, size_t m, si
 void daecl__ocl_tune_open(daecl__ocl *o);
 void daecl__ocl_tune_release(daecl__ocl *o); /* frees o->tuning */
 /* How gemm() runs this shape (*by), with CLBlast set to the shape's tuned
- * parameters when it runs there. */
+ * parameters when it runs there; *cpu gets the built CPU variant's index
+ * when *by is DAECL__GEMM_BY_DAECL_CPU. */
 int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                          daecl__ocl_gemm_by *by, daecl_err *err);
+                          daecl__ocl_gemm_by *by, int *cpu, daecl_err *err);
 /* The tuning file applied, or NULL. */
 const char *daecl__ocl_tune_file(const daecl__ocl *o);
 /* The backend op (backend.h): search, store, apply. */

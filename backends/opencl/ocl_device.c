@@ -19,7 +19,7 @@ enum { MAX_PLATFORMS = 32, MAX_DEVICES = 64 };
     "OpenCL driver"
 
 static const char *const type_names[] = {"any", "gpu", "cpu", "accelerator"};
-static const char *const gemm_names[] = {"auto", "clblast", "daecl"};
+static const char *const gemm_names[] = {"auto", "clblast", "daecl", "daecl_cpu"};
 
 /* ---- one device's description ------------------------------------------------ */
 
@@ -347,9 +347,9 @@ static int apply_token(const daecl_host *host, const char *env, char *tok, daecl
             return bad_env(host, env, "the binaries folder is longer than 1023 characters", err);
         snprintf(c->binaries, sizeof c->binaries, "%s", val);
     } else if (strcmp(key, "gemm") == 0) {
-        int g = name_index(gemm_names, 3, val);
+        int g = name_index(gemm_names, 4, val);
         if (g < 0) {
-            snprintf(why, sizeof why, "gemm '%.60s' is not one of auto, clblast, daecl", val);
+            snprintf(why, sizeof why, "gemm '%.60s' is not one of auto, clblast, daecl, daecl_cpu", val);
             return bad_env(host, env, why, err);
         }
         c->gemm = g;
@@ -387,7 +387,16 @@ int daecl__ocl_choice_parse(const daecl_host *host, const daecl_param_value *val
                                    idx);
         c->index = (long)idx;
         snprintf(c->binaries, sizeof c->binaries, "%s", bin);
-        c->gemm = enum_value(&values[4], gemm_names, 3);
+        c->gemm = enum_value(&values[4], gemm_names, 4);
+        const char *var = values[5].str ? values[5].str : "";
+        daecl__ocl_cpuvar v;
+        if (*var && (strlen(var) >= sizeof c->gemm_cpu || daecl__ocl_cpuvar_parse(var, &v) != 0))
+            return daecl__ocl_fail(host, err, DAECL_ECONFIG,
+                                   "opencl backend: gemm_cpu = \"%.60s\" is not a CPU GEMM "
+                                   "variant; write \"MR=4 NV=2 VW=16 KU=1\" (MR 1-8, NV 1-4, MR "
+                                   "NV at most 32, VW 4, 8 or 16, KU 1, 2 or 4), or leave it empty",
+                                   var);
+        snprintf(c->gemm_cpu, sizeof c->gemm_cpu, "%s", var);
     }
     const char *env = getenv("DAECL_DEVICE");
     if (env && *env) {
@@ -420,7 +429,7 @@ int daecl__ocl_choice_parse(const daecl_host *host, const daecl_param_value *val
     if (c->binaries[0] && c->gemm == DAECL__GEMM_ASK_CLBLAST)
         return daecl__ocl_fail(host, err, DAECL_ECONFIG,
                                "opencl backend: gemm=clblast cannot run with binaries=\"%.200s\" "
-                               "(CLBlast always compiles from source); use gemm: auto or daecl",
+                               "(CLBlast always compiles from source); use gemm: auto, daecl or daecl_cpu",
                                c->binaries);
     return 0;
 }

@@ -1,8 +1,9 @@
 /* daecl opencl backend — GEMM: CLBlast's Sgemm (offsets in elements) on
  * the backend's queue, or daecl's own tiled kernel (kernels/gemm.cl) where
  * CLBlast cannot go (precompiled binaries) or when asked for with `gemm:
- * daecl`; in CLBlast mode, each shape goes the way `daecl tune` measured
- * fastest (ocl_tune.c), when the device has a tuning. */
+ * daecl`, or daecl's CPU kernels (kernels/gemm_cpu.cl, ocl_gemm_cpu.c) with
+ * `gemm: daecl_cpu`; in CLBlast mode, each shape goes the way `daecl tune`
+ * measured fastest (ocl_tune.c), when the device has a tuning. */
 #include <clblast_c.h>
 #include <limits.h>
 #include <pthread.h>
@@ -73,6 +74,7 @@ static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
 void daecl__ocl_gemm_release(daecl__ocl *o)
 {
     release_kernel(o);
+    daecl__ocl_gemm_cpu_release(o);
     if (o->clblast_tmp)
         clReleaseMemObject(o->clblast_tmp);
     o->clblast_tmp = NULL;
@@ -205,15 +207,23 @@ int daecl__ocl_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, siz
         return daecl__ocl_mat_scale(o, c, m, n, ldc, beta, err);
     if (o->gemm_mode == DAECL__GEMM_CLBLAST) {
         daecl__ocl_gemm_by by;
+        int cpu = -1;
         pthread_mutex_lock(&clblast_lock);
-        rc = daecl__ocl_tune_route(o, trans_a, trans_b, m, n, k, &by, err);
-        if (!rc && by != DAECL__GEMM_BY_DAECL)
+        rc = daecl__ocl_tune_route(o, trans_a, trans_b, m, n, k, &by, &cpu, err);
+        int clblast = by == DAECL__GEMM_BY_CLBLAST_ROW || by == DAECL__GEMM_BY_CLBLAST_COL;
+        if (!rc && clblast)
             rc = daecl__ocl_clblast_gemm(o, by == DAECL__GEMM_BY_CLBLAST_COL, trans_a, trans_b, m,
                                          n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
         pthread_mutex_unlock(&clblast_lock);
+        if (!rc && by == DAECL__GEMM_BY_DAECL_CPU)
+            rc = daecl__ocl_gemm_cpu_run(o, cpu, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                                         beta, c, ldc, err);
         if (rc || by != DAECL__GEMM_BY_DAECL)
             return rc ? tuned_failure(o, rc, err) : 0;
     }
+    if (o->gemm_mode == DAECL__GEMM_DAECL_CPU)
+        return daecl__ocl_gemm_cpu_run(o, o->cpu_gemm_fixed, trans_a, trans_b, m, n, k, alpha, a,
+                                       lda, b, ldb, beta, c, ldc, err);
     return daecl__ocl_kernel_gemm(o, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                                   err);
 }

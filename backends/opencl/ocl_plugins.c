@@ -331,7 +331,8 @@ int daecl__ocl_precompile(void *ctx, const daecl_plugin *const *plugins, size_t 
     const char *parts[8];
     char k_line[64], name[96];
     /* The op kernels (built at open) and the daecl GEMM, which the
-     * binaries path always uses. */
+     * binaries path uses (and, opened with gemm: daecl_cpu, its CPU
+     * variant, which binaries with gemm: daecl_cpu use). */
     size_t n_parts = daecl__ocl_ops_parts(parts, 8);
     int rc = daecl__ocl_program_save(o, "daecl-kernels", parts, n_parts, o->ops_program, dir, err);
     if (rc)
@@ -341,6 +342,14 @@ int daecl__ocl_precompile(void *ctx, const daecl_plugin *const *plugins, size_t 
     n_parts = daecl__ocl_gemm_parts(parts, 8);
     if ((rc = daecl__ocl_program_save(o, "daecl-gemm", parts, n_parts, o->gemm_program, dir, err)))
         return rc;
+    if (o->gemm_mode == DAECL__GEMM_DAECL_CPU) { /* the variant `gemm: daecl_cpu` runs */
+        const daecl__ocl_cpugemm *g = &o->cpu_gemm[o->cpu_gemm_fixed];
+        char defines[128];
+        n_parts = daecl__ocl_gemm_cpu_parts(&g->var, defines, sizeof defines, parts, 8);
+        if ((rc = daecl__ocl_program_save(o, "daecl-gemm-cpu", parts, n_parts, g->program, dir,
+                                          err)))
+            return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         const daecl_plugin *p = plugins[i];
         if (!p || (p->kind != DAECL_KIND_CORRUPTION && p->kind != DAECL_KIND_LIKELIHOOD))

@@ -29,14 +29,18 @@ typedef struct daecl__ocl_tset {
 /* How gemm() runs one shape. */
 typedef struct daecl__ocl_route {
     daecl__ocl_gemm_by by;
-    int set; /* index into the tuning's sets; -1: CLBlast's built-in parameters */
+    /* CLBlast: index into the tuning's sets, -1: CLBlast's built-in
+     * parameters; daecl's CPU kernels: index into the tuning's cpuvars. */
+    int set;
 } daecl__ocl_route;
 
 typedef struct daecl__ocl_tshape {
     uint32_t ta, tb;
     uint64_t m, n, k;
     daecl__ocl_route r;
-    double gflops, gflops_untuned, gflops_daecl; /* as `daecl tune` measured them; 0: not */
+    /* As `daecl tune` measured them (0: not): the route, CLBlast's defaults,
+     * the tiled kernel, the best CPU variant. */
+    double gflops, gflops_untuned, gflops_daecl, gflops_daecl_cpu;
     int logged;                                  /* its route was logged once */
 } daecl__ocl_tshape;
 
@@ -45,6 +49,9 @@ struct daecl__ocl_tuning {
     daecl__ocl_tset sets[DAECL__OCL_TUNE_MAX_SETS];
     int n_sets;
     daecl__ocl_route dflt; /* for shapes not listed */
+    daecl__ocl_cpuvar cpuvars[DAECL__OCL_MAX_CPU_GEMM]; /* the CPU variants routes use */
+    int n_cpuvars;
+    int cpu_built[DAECL__OCL_MAX_CPU_GEMM]; /* their indices in o->cpu_gemm, once built */
     daecl__ocl_tshape shapes[DAECL__OCL_TUNE_MAX_SHAPES];
     int n_shapes;
 };
@@ -75,6 +82,8 @@ int daecl__ocl_tune_defaults_gone(cl_device_id dev);
 
 /* ---- a tuning ---- */
 
+/* The index of v in tu->cpuvars, added when missing; -1 when full. */
+int daecl__ocl_tune_cpuvar(daecl__ocl_tuning *tu, const daecl__ocl_cpuvar *v);
 /* The route in words ("CLBlast, tuned set 1 (indirect), column-major"). */
 void daecl__ocl_tune_describe_route(const daecl__ocl_tuning *tu, const daecl__ocl_route *r,
                                     char *out, size_t n);

@@ -2,7 +2,8 @@
  * CLBlast's SGEMM kernels (their values, constraints and variation), what
  * CLBlast holds per device, the tuning file in the cache folder
  * (clblast-tuning/<device>-<hash>.txt: identity, writing, strict reading),
- * and, for every GEMM, which way it runs. ocl_tune.c searches. */
+ * and, for every GEMM, which way it runs: CLBlast, daecl's tiled kernel or
+ * one of daecl's CPU kernel variants. ocl_tune.c searches. */
 #include <clblast_c.h>
 #include <ctype.h>
 #include <limits.h>
@@ -347,12 +348,29 @@ static const char *layout_word(daecl__ocl_gemm_by by)
     return by == DAECL__GEMM_BY_CLBLAST_COL ? "column-major" : "row-major";
 }
 
+int daecl__ocl_tune_cpuvar(daecl__ocl_tuning *tu, const daecl__ocl_cpuvar *v)
+{
+    for (int i = 0; i < tu->n_cpuvars; i++)
+        if (daecl__ocl_cpuvar_equal(&tu->cpuvars[i], v))
+            return i;
+    if (tu->n_cpuvars == DAECL__OCL_MAX_CPU_GEMM)
+        return -1;
+    tu->cpuvars[tu->n_cpuvars] = *v;
+    return tu->n_cpuvars++;
+}
+
 /* The route in words, as daecl_gemm_shape.choice and log lines say it. */
 void daecl__ocl_tune_describe_route(const daecl__ocl_tuning *tu, const daecl__ocl_route *r,
                                     char *out, size_t n)
 {
+    char var[64];
     if (r->by == DAECL__GEMM_BY_DAECL)
         snprintf(out, n, "daecl's kernel");
+    else if (r->by == DAECL__GEMM_BY_DAECL_CPU && tu && r->set >= 0 && r->set < tu->n_cpuvars) {
+        daecl__ocl_cpuvar_describe(&tu->cpuvars[r->set], var, sizeof var);
+        snprintf(out, n, "daecl's CPU kernel %s", var);
+    } else if (r->by == DAECL__GEMM_BY_DAECL_CPU)
+        snprintf(out, n, "daecl's CPU kernel");
     else if (r->set < 0)
         snprintf(out, n, "CLBlast, built-in parameters, %s", layout_word(r->by));
     else
@@ -452,10 +470,15 @@ __attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, 
         t->n += (size_t)len;
 }
 
-static void put_route(text *t, const daecl__ocl_route *r)
+static void put_route(text *t, const daecl__ocl_tuning *tu, const daecl__ocl_route *r)
 {
-    if (r->by == DAECL__GEMM_BY_DAECL)
+    char var[64];
+    if (r->by == DAECL__GEMM_BY_DAECL) {
         put(t, "use = daecl\n");
+    } else if (r->by == DAECL__GEMM_BY_DAECL_CPU) {
+        daecl__ocl_cpuvar_describe(&tu->cpuvars[r->set], var, sizeof var);
+        put(t, "use = daecl cpu %s\n", var);
+    }
     else if (r->set < 0)
         put(t, "use = clblast defaults %s\n", layout_word(r->by));
     else
@@ -467,10 +490,11 @@ static void tuning_text(const daecl__ocl *o, const daecl__ocl_tuning *tu, text *
 {
     ident id[N_IDENT];
     identity(o, id);
-    put(t, "# daecl: CLBlast GEMM parameters tuned for one OpenCL device by `daecl tune`.\n"
-           "# daecl applies them on every run on this device, driver and CLBlast; delete\n"
-           "# this file to go back to CLBlast's built-in parameters.\n"
-           "format = 1\n");
+    put(t, "# daecl: how each GEMM shape runs on one OpenCL device (CLBlast's parameters,\n"
+           "# daecl's kernels), as `daecl tune` measured it. daecl applies it on every run\n"
+           "# on this device, driver and CLBlast; delete this file to go back to CLBlast's\n"
+           "# built-in parameters.\n"
+           "format = 2\n");
     for (int i = 0; i < N_IDENT; i++)
         put(t, "%s = %s\n", id[i].key, id[i].value);
     for (int s = 0; s < tu->n_sets; s++) {
@@ -484,14 +508,16 @@ static void tuning_text(const daecl__ocl *o, const daecl__ocl_tuning *tu, text *
         put(t, "\n");
     }
     put(t, "\n# For GEMM shapes not listed below.\n[default]\n");
-    put_route(t, &tu->dflt);
+    put_route(t, tu, &tu->dflt);
     for (int i = 0; i < tu->n_shapes; i++) {
         const daecl__ocl_tshape *s = &tu->shapes[i];
         put(t, "\n[gemm ta=%u tb=%u m=%llu n=%llu k=%llu]\n", s->ta, s->tb,
             (unsigned long long)s->m, (unsigned long long)s->n, (unsigned long long)s->k);
-        put_route(t, &s->r);
+        put_route(t, tu, &s->r);
         put(t, "gflops = %.4g\ngflops_untuned = %.4g\ngflops_daecl = %.4g\n", s->gflops,
             s->gflops_untuned, s->gflops_daecl);
+        if (s->gflops_daecl_cpu > 0)
+            put(t, "gflops_daecl_cpu = %.4g\n", s->gflops_daecl_cpu);
     }
 }
 
@@ -578,9 +604,21 @@ static int parse_params(parser *p, char *list, const char *const *names, int n, 
     return 0;
 }
 
-/* "daecl" | "clblast defaults LAYOUT" | "clblast set N LAYOUT". */
+/* "daecl" | "daecl cpu MR=.. NV=.. VW=.. KU=.." | "clblast defaults LAYOUT" |
+ * "clblast set N LAYOUT". */
 static int parse_route(parser *p, char *v, daecl__ocl_route *r)
 {
+    if (strncmp(v, "daecl cpu ", 10) == 0) {
+        daecl__ocl_cpuvar var;
+        if (daecl__ocl_cpuvar_parse(v + 10, &var) != 0)
+            return bad(p, "'daecl cpu %.40s' is not a CPU GEMM variant (MR=4 NV=2 VW=16 KU=1: "
+                          "MR 1-8, NV 1-4, MR NV at most 32, VW 4, 8 or 16, KU 1, 2 or 4)",
+                       v + 10);
+        r->by = DAECL__GEMM_BY_DAECL_CPU;
+        if ((r->set = daecl__ocl_tune_cpuvar(p->tu, &var)) < 0)
+            return bad(p, "more than %d CPU GEMM variants", DAECL__OCL_MAX_CPU_GEMM);
+        return 0;
+    }
     char *save = NULL, *w[4] = {NULL};
     int n = 0;
     for (char *tok = strtok_r(v, " ", &save); tok && n < 4; tok = strtok_r(NULL, " ", &save))
@@ -600,7 +638,8 @@ static int parse_route(parser *p, char *v, daecl__ocl_route *r)
     else if (ok && strcmp(layout, "column-major") == 0)
         r->by = DAECL__GEMM_BY_CLBLAST_COL;
     else
-        return bad(p, "'use' is not 'daecl', 'clblast defaults LAYOUT' or 'clblast set N LAYOUT'");
+        return bad(p, "'use' is not 'daecl', 'daecl cpu VARIANT', 'clblast defaults LAYOUT' or "
+                      "'clblast set N LAYOUT'");
     r->set = n == 4 ? (int)set : -1;
     return 0;
 }
@@ -634,7 +673,7 @@ static int parse_section(parser *p, char *name, section *s, ident *id, int *seen
     daecl__ocl_tuning *tu = p->tu;
     if (s->kind == SEC_HEAD) {
         if (!seen_id[N_IDENT])
-            return bad(p, "no 'format = 1' line");
+            return bad(p, "no 'format = ...' line");
         for (int i = 0; i < N_IDENT; i++)
             if (!seen_id[i])
                 return bad(p, "no '%s' line", id[i].key);
@@ -690,8 +729,11 @@ static int parse_line(parser *p, char *key, char *v, section *s, ident *id, int 
     switch (s->kind) {
     case SEC_HEAD:
         if (strcmp(key, "format") == 0) {
-            if (strcmp(v, "1") != 0)
-                return bad(p, "format %.20s is not format 1 (written by another daecl)", v);
+            /* Format 1 (before daecl's CPU kernels) reads as a subset of 2. */
+            if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0)
+                return bad(p, "format %.20s is neither format 1 nor 2 (written by another "
+                              "daecl)",
+                           v);
             seen_id[N_IDENT] = 1;
             return 0;
         }
@@ -738,6 +780,8 @@ static int parse_line(parser *p, char *key, char *v, section *s, ident *id, int 
                 return parse_number(p, key, v, &sh->gflops_untuned);
             if (strcmp(key, "gflops_daecl") == 0)
                 return parse_number(p, key, v, &sh->gflops_daecl);
+            if (strcmp(key, "gflops_daecl_cpu") == 0)
+                return parse_number(p, key, v, &sh->gflops_daecl_cpu);
         }
         break;
     }
@@ -788,12 +832,12 @@ static int parse_tuning(parser *p, char *textp)
     daecl__ocl_tuning *tu = p->tu;
     if (!have_default)
         return bad(p, "no [default] section");
-    if (tu->dflt.by == DAECL__GEMM_BY_DAECL)
+    if (tu->dflt.by == DAECL__GEMM_BY_DAECL || tu->dflt.by == DAECL__GEMM_BY_DAECL_CPU)
         return bad(p, "[default] must use CLBlast");
     /* Once a set is held, CLBlast's defaults are gone for the process. */
     for (int i = -1; i < tu->n_shapes; i++) {
         const daecl__ocl_route *r = i < 0 ? &tu->dflt : &tu->shapes[i].r;
-        if (r->by == DAECL__GEMM_BY_DAECL)
+        if (r->by == DAECL__GEMM_BY_DAECL || r->by == DAECL__GEMM_BY_DAECL_CPU)
             continue;
         if (r->set >= tu->n_sets)
             return bad(p, "'use' names set %d, but there are %d", r->set, tu->n_sets);
@@ -832,6 +876,16 @@ static int uses_daecl(const daecl__ocl_tuning *tu)
     return 0;
 }
 
+/* Builds the CPU kernel variants tu routes to (from the program cache,
+ * after the first run) and notes their indices. */
+static int build_cpuvars(daecl__ocl *o, daecl__ocl_tuning *tu, daecl_err *err)
+{
+    int rc = 0;
+    for (int i = 0; i < tu->n_cpuvars && !rc; i++)
+        rc = daecl__ocl_gemm_cpu_get(o, &tu->cpuvars[i], &tu->cpu_built[i], err);
+    return rc;
+}
+
 void daecl__ocl_tune_open(daecl__ocl *o)
 {
     char path[sizeof o->tuning->path];
@@ -862,6 +916,11 @@ void daecl__ocl_tune_open(daecl__ocl *o)
                        "GEMM tuning %s ignored: it runs daecl's GEMM kernel, which "
                        "does not build: %s",
                        path, e.msg);
+    } else if (o->choice.gemm != DAECL__GEMM_ASK_CLBLAST && build_cpuvars(o, tu, &e) != 0) {
+        daecl__ocl_say(o, DAECL_LOG_DEBUG,
+                       "GEMM tuning %s ignored: it runs daecl's CPU GEMM kernels, which do "
+                       "not build: %s",
+                       path, e.msg);
     } else {
         snprintf(tu->path, sizeof tu->path, "%s", path);
         o->tuning = tu;
@@ -880,7 +939,7 @@ void daecl__ocl_tune_release(daecl__ocl *o)
 }
 
 int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                          daecl__ocl_gemm_by *by, daecl_err *err)
+                          daecl__ocl_gemm_by *by, int *cpu, daecl_err *err)
 {
     daecl__ocl_tuning *tu = o->tuning;
     *by = DAECL__GEMM_BY_CLBLAST_ROW;
@@ -900,9 +959,12 @@ int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, siz
         }
     }
     /* `gemm: clblast` asks for CLBlast at every shape. */
-    if (r->by == DAECL__GEMM_BY_DAECL && o->choice.gemm == DAECL__GEMM_ASK_CLBLAST)
-        r = &tu->dflt;
-    if (r->by != DAECL__GEMM_BY_DAECL && r->set >= 0) {
+    int daecl = r->by == DAECL__GEMM_BY_DAECL || r->by == DAECL__GEMM_BY_DAECL_CPU;
+    if (daecl && o->choice.gemm == DAECL__GEMM_ASK_CLBLAST)
+        r = &tu->dflt, daecl = 0;
+    if (r->by == DAECL__GEMM_BY_DAECL_CPU)
+        *cpu = tu->cpu_built[r->set];
+    if (!daecl && r->set >= 0) {
         int rc = daecl__ocl_tune_hold(o, &tu->sets[r->set], err);
         if (rc)
             return rc;
