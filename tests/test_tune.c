@@ -2,9 +2,11 @@
  * stores a tuning file; a later process applies it (its debug log says so)
  * and its GEMMs still match the cpu backend within float accumulation
  * bounds; a hand-written file routes shapes to tuned CLBlast sets, to
- * column-major CLBlast and to daecl's kernel; corrupt, stale and invalid
- * files are ignored with a debug note; DAECL_CACHE=0 applies nothing; a
- * format-1 file (before the CPU kernels) still applies. Tests
+ * column-major CLBlast and to daecl's kernel; with fixed timings
+ * (DAECL_TUNE_FAKE), tune routes a shape to a variant of daecl's CPU kernels
+ * only where it is the fastest, and a later run applies it; corrupt, stale
+ * and invalid files are ignored with a debug note; DAECL_CACHE=0 applies
+ * nothing; a format-1 file (before the CPU kernels) still applies. Tests
  * that need OpenCL skip without a device. Run with an argument, the program
  * is one of the helper children (child_main). */
 #include <dirent.h>
@@ -19,6 +21,7 @@
 #include "tests/support.h"
 
 static int no_device;
+static int cpu_device;    /* the default device is a CPU (POCL): tune tries the CPU kernels */
 static char *dir;         /* this run's folder: data, config, cache */
 static char header[4096]; /* the identity lines of a file `daecl tune` wrote */
 static char tuned_path[2048];
@@ -94,6 +97,7 @@ static int setup(void **state)
     no_device = run_child("--child-list", NULL, &out) != 0;
     if (no_device)
         print_message("no OpenCL device (%s): skipping\n", out);
+    cpu_device = !no_device && has(out, "type cpu");
     free(out);
     return 0;
 }
@@ -323,6 +327,87 @@ static void test_DAECL_CACHE_0_applies_no_tuning(void **state)
     if (rc != 1 || !has(out, "caching is off"))
         fail_msg("expected tuning refused without a cache (%d):\n%s", rc, out);
     free(out);
+}
+
+/* Runs `daecl tune` with DAECL_TUNE_FAKE=fake into the cache folder
+ * <dir>/<cache> and returns the tuning file's text. */
+static char *tune_with_fake(const char *cache, const char *fake)
+{
+    char config[1200], cache_env[1300], fake_env[300], folder[1400];
+    snprintf(config, sizeof config, "%s/tiny.yaml", dir);
+    snprintf(cache_env, sizeof cache_env, "DAECL_CACHE_DIR=%s/%s", dir, cache);
+    snprintf(fake_env, sizeof fake_env, "DAECL_TUNE_FAKE=%s", fake);
+    char *argv[] = {DAECL_TEST_BIN, "tune", config, "--budget-s", "0", NULL};
+    char *env[] = {cache_env, "DAECL_DEVICE=", fake_env, NULL};
+    char *out = NULL;
+    int rc = test_run(argv, env, &out);
+    if (rc != 0 || !has(out, "stored GEMM tuning") || !has(out, "(a test hook)"))
+        fail_msg("daecl tune with DAECL_TUNE_FAKE=%s failed (%d):\n%s", fake, rc, out);
+    free(out);
+    snprintf(folder, sizeof folder, "%s/%s/clblast-tuning", dir, cache);
+    DIR *d = opendir(folder);
+    assert_non_null(d);
+    char path[2048] = "";
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strstr(e->d_name, ".txt"))
+            snprintf(path, sizeof path, "%s/%s", folder, e->d_name);
+    closedir(d);
+    size_t n = 0;
+    return test_read_file(path, &n);
+}
+
+/* The route the tuning file text gives the shape in section [gemm ...]. */
+static void expect_route(const char *text, const char *shape, const char *use)
+{
+    char want[256];
+    snprintf(want, sizeof want, "\n[gemm %s]\nuse = %s\n", shape, use);
+    if (!has(text, want))
+        fail_msg("the tuning file does not route %s to '%s':\n%s", shape, use, text);
+}
+
+/* Fixed timings make one variant of daecl's CPU kernels ten times faster
+ * than CLBlast at the A B^T shapes alone, and every other variant slower
+ * than CLBlast: tune routes those two shapes to that variant and the rest
+ * to CLBlast, records it in format 2 with the variant's parameters, and a
+ * later run applies the routes and still matches the cpu backend. With
+ * the CPU kernels slower everywhere and the tiled kernel faster at A^T B,
+ * no shape runs on a CPU variant and the A^T B ones run on the tiled
+ * kernel. The CPU kernels are tried on CPU devices only. */
+static void test_tune_picks_a_cpu_kernel_variant_exactly_where_it_is_faster(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    if (!cpu_device)
+        skip();
+    static const char *const nt[2] = {"ta=0 tb=1 m=8 n=12 k=20", "ta=0 tb=1 m=8 n=20 k=12"};
+    static const char *const rest[3] = {"ta=1 tb=0 m=12 n=20 k=8", "ta=1 tb=0 m=20 n=12 k=8",
+                                        "ta=0 tb=0 m=8 n=12 k=20"};
+    char *text = tune_with_fake("fake-cpu", "clblast:0.001,daecl:0.002,cpu:0.003,"
+                                            "MR=8 NV=2 VW=16 KU=1/nt:0.0001");
+    if (!has(text, "\nformat = 2\n"))
+        fail_msg("the tuning file is not format 2:\n%s", text);
+    for (int i = 0; i < 2; i++)
+        expect_route(text, nt[i], "daecl cpu MR=8 NV=2 VW=16 KU=1");
+    for (int i = 0; i < 3; i++)
+        expect_route(text, rest[i], "clblast defaults row-major");
+    free(text);
+    char cache_env[1300];
+    snprintf(cache_env, sizeof cache_env, "DAECL_CACHE_DIR=%s/fake-cpu", dir);
+    int rc;
+    char *out = gemm_child(NULL, cache_env, &rc);
+    expect_gemm_ok(rc, out);
+    if (!has(out, "GEMM ta=0 tb=1 m=8 n=12 k=20 runs on daecl's CPU kernel MR=8 NV=2 VW=16 KU=1") ||
+        !has(out, "GEMM ta=0 tb=0 m=8 n=12 k=20 runs on CLBlast, built-in parameters, row-major"))
+        fail_msg("the later run did not route by the tuning:\n%s", out);
+    free(out);
+
+    text = tune_with_fake("fake-tiled", "clblast:0.001,daecl:0.002,cpu:0.003,daecl/tn:0.0005");
+    if (has(text, "use = daecl cpu"))
+        fail_msg("a CPU variant slower everywhere was chosen:\n%s", text);
+    expect_route(text, rest[0], "daecl");
+    expect_route(text, rest[1], "daecl");
+    expect_route(text, rest[2], "clblast defaults row-major");
+    free(text);
 }
 
 /* A file written before daecl's CPU kernels (format 1, no gflops_daecl_cpu)
@@ -560,6 +645,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_hand_written_tuning_routes_each_shape_its_way),
         cmocka_unit_test(test_corrupt_stale_and_invalid_tuning_files_are_ignored_with_a_debug_note),
         cmocka_unit_test(test_DAECL_CACHE_0_applies_no_tuning),
+        cmocka_unit_test(test_tune_picks_a_cpu_kernel_variant_exactly_where_it_is_faster),
         cmocka_unit_test(test_a_format_1_file_still_applies_and_bad_cpu_routes_are_refused),
         cmocka_unit_test(test_a_fault_while_tuning_fails_in_one_sentence_and_stores_nothing),
     };

@@ -1,9 +1,11 @@
 /* daecl opencl backend — GEMM tuning's search (`daecl tune`, the
- * tune_gemm op): CLBlast's defaults and daecl's kernel timed at a model's
- * shapes, a budgeted random-and-greedy search over CLBlast's parameter sets
- * (each candidate compiled once, checked against the host, timed after a
- * warm-up call), the choice of routes per shape, and storing it. The sets,
- * the file and the routing are ocl_tuning.c's. */
+ * tune_gemm op): CLBlast's defaults, daecl's tiled kernel and (on CPU
+ * devices) each variant of daecl's CPU kernels timed at a model's shapes, a
+ * budgeted random-and-greedy search over CLBlast's parameter sets (each
+ * candidate compiled once, checked against the host, timed after a warm-up
+ * call), the choice of routes per shape, and storing it. The sets, the
+ * file and the routing are ocl_tuning.c's. Test hook: DAECL_TUNE_FAKE
+ * replaces measured times with fixed ones (below). */
 #include <clblast_c.h>
 #include <float.h>
 #include <limits.h>
@@ -27,8 +29,103 @@ static double seconds(void)
 
 /* ---- the search ---------------------------------------------------------------------- */
 
-enum { H_ROW, H_COL, H_DAECL, H_ROUTED }; /* how a measured GEMM runs */
+enum { H_ROW, H_COL, H_DAECL, H_DAECL_CPU, H_ROUTED }; /* how a measured GEMM runs */
 enum { N_LAYOUTS = 2 };                   /* H_ROW, H_COL */
+
+/* ---- DAECL_TUNE_FAKE: fixed timings, a test hook ---------------------------------------- */
+
+/* DAECL_TUNE_FAKE="WHO[/FORM]:SECONDS,..." makes the search take SECONDS per
+ * call for WHO instead of timing it (each call still runs once, checked):
+ * WHO is clblast, daecl (the tiled kernel), cpu (any CPU variant) or a CPU
+ * variant ("MR=8 NV=2 VW=16 KU=1"); FORM (nn, nt, tn, tt) limits the item
+ * to those transposes. The most specific item wins (a variant over cpu, a
+ * FORM over none); what no item names is timed. So a test can say which
+ * route is fastest without depending on the machine's load. */
+enum { MAX_FAKES = 16, FAKE_CLBLAST = 0, FAKE_DAECL, FAKE_CPU, FAKE_VARIANT };
+
+typedef struct fake {
+    int who, form; /* form: ta * 2 + tb, -1: any */
+    daecl__ocl_cpuvar var;
+    double seconds;
+} fake;
+
+static int bad_fake(const daecl__ocl *o, const char *spec, daecl_err *err)
+{
+    return daecl__ocl_fail(o->host, err, DAECL_EUSAGE,
+                           "DAECL_TUNE_FAKE='%.200s' is not understood; give WHO[/FORM]:SECONDS "
+                           "items, comma-separated, with WHO clblast, daecl, cpu or a CPU variant "
+                           "such as 'MR=4 NV=2 VW=16 KU=1', FORM nn, nt, tn or tt (e.g. "
+                           "DAECL_TUNE_FAKE=clblast:0.01,cpu/nt:0.001), or unset it",
+                           spec);
+}
+
+static int read_fakes(const daecl__ocl *o, fake *out, int *n, daecl_err *err)
+{
+    static const char *const forms[4] = {"nn", "nt", "tn", "tt"};
+    const char *spec = getenv("DAECL_TUNE_FAKE");
+    *n = 0;
+    if (!spec || !*spec)
+        return 0;
+    char buf[512];
+    if (strlen(spec) >= sizeof buf)
+        return bad_fake(o, spec, err);
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *item = buf, *next; item; item = next) {
+        if ((next = strchr(item, ',')))
+            *next++ = '\0';
+        char *colon = strrchr(item, ':'), *slash = strchr(item, '/'), *end;
+        if (!colon || *n == MAX_FAKES)
+            return bad_fake(o, spec, err);
+        *colon = '\0';
+        fake *f = &out[*n];
+        f->seconds = strtod(colon + 1, &end);
+        f->form = -1;
+        if (*end || !(f->seconds > 0) || !isfinite(f->seconds))
+            return bad_fake(o, spec, err);
+        if (slash) {
+            *slash = '\0';
+            for (int i = 0; i < 4; i++)
+                if (strcmp(slash + 1, forms[i]) == 0)
+                    f->form = i;
+            if (f->form < 0)
+                return bad_fake(o, spec, err);
+        }
+        f->who = strcmp(item, "clblast") == 0 ? FAKE_CLBLAST
+                 : strcmp(item, "daecl") == 0 ? FAKE_DAECL
+                 : strcmp(item, "cpu") == 0   ? FAKE_CPU
+                 : daecl__ocl_cpuvar_parse(item, &f->var) == 0 ? FAKE_VARIANT
+                                                                : -1;
+        if (f->who < 0)
+            return bad_fake(o, spec, err);
+        (*n)++;
+    }
+    daecl__ocl_say(o, DAECL_LOG_WARN,
+                   "DAECL_TUNE_FAKE=%s replaces measured GEMM times in tuning (a test hook); "
+                   "unset it for real work",
+                   spec);
+    return 0;
+}
+
+/* The fixed seconds for `how` at shape s with CPU variant v, or 0. */
+static double fake_seconds(const fake *fakes, int n, int how, const daecl_gemm_shape *s,
+                           const daecl__ocl_cpuvar *v)
+{
+    int form = (int)(s->trans_a != 0) * 2 + (int)(s->trans_b != 0), best = -1;
+    double t = 0;
+    for (int i = 0; i < n; i++) {
+        const fake *f = &fakes[i];
+        int match = f->who == FAKE_CLBLAST ? how == H_ROW || how == H_COL
+                    : f->who == FAKE_DAECL ? how == H_DAECL
+                    : f->who == FAKE_CPU   ? how == H_DAECL_CPU
+                                           : how == H_DAECL_CPU && daecl__ocl_cpuvar_equal(&f->var, v);
+        int score = (f->who == FAKE_VARIANT) * 2 + (f->form >= 0);
+        if (match && (f->form < 0 || f->form == form) && score >= best)
+            best = score, t = f->seconds;
+    }
+    return t;
+}
+
+/* ---- the search's state ---- */
 
 /* A candidate and its seconds per call at each shape, per layout. */
 typedef struct cand {
@@ -50,7 +147,12 @@ typedef struct bench {
     daecl__ocl_tset prev[MAX_SETS]; /* the sets of the tuning this one replaces */
     int n_prev;
     double def[MAX_SHAPES][N_LAYOUTS]; /* CLBlast's defaults; INFINITY: not measured */
-    double dk[MAX_SHAPES];             /* daecl's kernel; INFINITY: not available */
+    double dk[MAX_SHAPES];             /* daecl's tiled kernel; INFINITY: not available */
+    double dc[MAX_SHAPES];             /* daecl's fastest CPU variant; INFINITY: none */
+    int dcv[MAX_SHAPES];               /* which (index into o->cpu_gemm) */
+    int cpu;                           /* the CPU variant H_DAECL_CPU runs (o->cpu_gemm) */
+    fake fakes[MAX_FAKES];             /* DAECL_TUNE_FAKE */
+    int n_fakes;
     double best[MAX_SHAPES];           /* fastest seen at each shape so far */
     double switch_s;                   /* seconds to change the set CLBlast holds */
 } bench;
@@ -78,6 +180,9 @@ static int call_gemm(bench *bn, int how, const daecl_gemm_shape *s, daecl_err *e
     case H_DAECL:
         return daecl__ocl_kernel_gemm(bn->o, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, s->beta, c, n,
                                       err);
+    case H_DAECL_CPU:
+        return daecl__ocl_gemm_cpu_run(bn->o, bn->cpu, ta, tb, m, n, k, 1.0f, a, lda, b, ldb,
+                                       s->beta, c, n, err);
     default:
         return daecl__ocl_gemm(bn->o, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, s->beta, c, n, err);
     }
@@ -153,6 +258,13 @@ static int time_shape(bench *bn, int how, const daecl_gemm_shape *s, double bar,
     if (rc || (rc = call_gemm(bn, how, s, err)) || (rc = finish(bn, err)) ||
         (rc = verify(bn, s, err)))
         return rc;
+    double fixed = how == H_ROUTED ? 0
+                                   : fake_seconds(bn->fakes, bn->n_fakes, how, s,
+                                                  &o->cpu_gemm[bn->cpu < 0 ? 0 : bn->cpu].var);
+    if (fixed > 0) {
+        *out = fixed;
+        return 0;
+    }
     double t = seconds();
     if ((rc = call_gemm(bn, how, s, err)) || (rc = finish(bn, err)))
         return rc;
@@ -428,8 +540,15 @@ typedef struct plan {
     double step;          /* their weighted sum */
 } plan;
 
+/* Shape i's time on the faster of daecl's kernels, the tiled one and the
+ * CPU variants. */
+static double daecl_time(const bench *bn, size_t i)
+{
+    return min2(bn->dk[i], bn->dc[i]);
+}
+
 /* Routes every shape to the fastest of: CLBlast at the times ct (per
- * layout) as set `set`, and daecl's kernel. */
+ * layout) as set `set`, daecl's tiled kernel and its fastest CPU variant. */
 static void route_shapes(const bench *bn, plan *pl, int i, const double ct[N_LAYOUTS], int set)
 {
     daecl__ocl_route *r = &pl->tu.shapes[i].r;
@@ -437,11 +556,24 @@ static void route_shapes(const bench *bn, plan *pl, int i, const double ct[N_LAY
     r->by = col ? DAECL__GEMM_BY_CLBLAST_COL : DAECL__GEMM_BY_CLBLAST_ROW;
     r->set = set;
     pl->t[i] = ct[col];
-    if (bn->dk[i] < pl->t[i]) {
+    if (bn->dk[i] < pl->t[i] && bn->dk[i] <= bn->dc[i]) {
         r->by = DAECL__GEMM_BY_DAECL;
         r->set = -1;
         pl->t[i] = bn->dk[i];
+    } else if (bn->dc[i] < pl->t[i]) {
+        int v = daecl__ocl_tune_cpuvar(&pl->tu, &bn->o->cpu_gemm[bn->dcv[i]].var);
+        if (v < 0)
+            return; /* more variants than a tuning holds: CLBlast here */
+        pl->tu.cpu_built[v] = bn->dcv[i];
+        r->by = DAECL__GEMM_BY_DAECL_CPU;
+        r->set = v;
+        pl->t[i] = bn->dc[i];
     }
+}
+
+static int by_clblast(const daecl__ocl_route *r)
+{
+    return r->by == DAECL__GEMM_BY_CLBLAST_ROW || r->by == DAECL__GEMM_BY_CLBLAST_COL;
 }
 
 /* The default route for unlisted shapes: CLBlast as `set`, in the layout
@@ -468,7 +600,7 @@ static void plan_init(const bench *bn, plan *pl)
     }
 }
 
-/* CLBlast's defaults (with daecl's kernel where faster); INFINITY when the
+/* CLBlast's defaults (with daecl's kernels where faster); INFINITY when the
  * defaults were not measured. */
 static void plan_defaults(const bench *bn, plan *pl)
 {
@@ -498,7 +630,7 @@ static void plan_sets(const bench *bn, plan *pl)
             continue;
         cand_times(bn, &bn->cands[c], t);
         for (size_t i = 0; i < bn->n; i++)
-            t[i] = min2(t[i], bn->dk[i]);
+            t[i] = min2(t[i], daecl_time(bn, i));
         double st = step_time(bn, t);
         if (st < best_t)
             best_t = st, g = c;
@@ -536,7 +668,7 @@ static void plan_sets(const bench *bn, plan *pl)
     }
     pl->step = step_time(bn, pl->t);
     for (size_t i = 0; i < bn->n; i++)
-        if (pl->tu.shapes[i].r.by != DAECL__GEMM_BY_DAECL && pl->tu.shapes[i].r.set > 0)
+        if (by_clblast(&pl->tu.shapes[i].r) && pl->tu.shapes[i].r.set > 0)
             pl->step += 2.0 * bn->shapes[i].runs * bn->switch_s;
 }
 
@@ -662,7 +794,41 @@ static void bench_release(bench *bn)
     free(bn->cands);
 }
 
-/* CLBlast's defaults in both layouts and daecl's kernel, at every shape;
+/* Every variant of daecl's CPU kernels that tune tries, at every shape
+ * (about a second of compiling each on POCL): each shape keeps its
+ * fastest in dc and dcv. Only on CPU devices: on a GPU they leave most of
+ * it idle (no local memory, one work-item per register tile). */
+static void measure_cpu_variants(bench *bn)
+{
+    daecl__ocl *o = bn->o;
+    const daecl__ocl_cpuvar *vars;
+    size_t n_vars = daecl__ocl_cpuvar_tried(&vars);
+    for (size_t v = 0; v < n_vars; v++) {
+        char desc[64];
+        daecl__ocl_cpuvar_describe(&vars[v], desc, sizeof desc);
+        daecl_err e = {0};
+        int rc = daecl__ocl_gemm_cpu_get(o, &vars[v], &bn->cpu, &e);
+        double t[MAX_SHAPES], total_flops = 0;
+        for (size_t i = 0; i < bn->n && !rc; i++) {
+            double bar = min2(daecl_time(bn, i), bn->best[i] > 0 ? bn->best[i] : INFINITY);
+            rc = time_shape(bn, H_DAECL_CPU, &bn->shapes[i], isfinite(bar) ? bar : 0, &t[i], &e);
+            total_flops += bn->shapes[i].runs * flops(&bn->shapes[i]);
+        }
+        if (rc) {
+            daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's CPU kernel %s fails: %s", desc,
+                           e.msg);
+            continue;
+        }
+        for (size_t i = 0; i < bn->n; i++)
+            if (t[i] < bn->dc[i])
+                bn->dc[i] = t[i], bn->dcv[i] = bn->cpu;
+        daecl__ocl_say(o, DAECL_LOG_INFO,
+                       "tuning: daecl's CPU kernel %s: %.2f GFLOP/s over the shapes", desc,
+                       total_flops / step_time(bn, t) / 1e9);
+    }
+}
+
+/* CLBlast's defaults in both layouts and daecl's kernels, at every shape;
  * what cannot run (or runs wrong) stays INFINITY. */
 static void measure_baselines(bench *bn)
 {
@@ -674,7 +840,8 @@ static void measure_baselines(bench *bn)
                        "tuning: CLBlast's built-in parameters were replaced earlier in "
                        "this process, so they are not measured");
     for (size_t i = 0; i < bn->n; i++) {
-        bn->def[i][H_ROW] = bn->def[i][H_COL] = bn->dk[i] = INFINITY;
+        bn->def[i][H_ROW] = bn->def[i][H_COL] = bn->dk[i] = bn->dc[i] = INFINITY;
+        bn->dcv[i] = -1;
         for (int l = 0; l < N_LAYOUTS && defaults; l++)
             if (time_shape(bn, l, &bn->shapes[i], 0, &bn->def[i][l], &e) != 0) {
                 bn->def[i][l] = INFINITY;
@@ -685,15 +852,15 @@ static void measure_baselines(bench *bn)
             bn->best[i] = 0;
     }
     /* daecl's kernel needs 16 x 16 work-groups and 8 KiB of local memory. */
-    if (!o->gemm_kern[0].k && daecl__ocl_gemm_init(o, &e) != 0) {
+    if (!o->gemm_kern[0].k && daecl__ocl_gemm_init(o, &e) != 0)
         daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel does not build: %s", e.msg);
-        return;
-    }
-    for (size_t i = 0; i < bn->n; i++)
+    for (size_t i = 0; i < bn->n && o->gemm_kern[0].k; i++)
         if (time_shape(bn, H_DAECL, &bn->shapes[i], bn->best[i], &bn->dk[i], &e) != 0) {
             bn->dk[i] = INFINITY;
             daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel fails: %s", e.msg);
         }
+    if (daecl__ocl_tune_is_cpu(o))
+        measure_cpu_variants(bn);
 }
 
 /* Fills the shapes' report from the stored plan and the routed timing. */
@@ -716,6 +883,7 @@ static int store(daecl__ocl *o, plan *pl, const bench *bn, daecl_err *err)
         s->gflops = isfinite(pl->t[i]) ? f / pl->t[i] / 1e9 : 0;
         s->gflops_untuned = isfinite(bn->def[i][H_ROW]) ? f / bn->def[i][H_ROW] / 1e9 : 0;
         s->gflops_daecl = isfinite(bn->dk[i]) ? f / bn->dk[i] / 1e9 : 0;
+        s->gflops_daecl_cpu = isfinite(bn->dc[i]) ? f / bn->dc[i] / 1e9 : 0;
     }
     return daecl__ocl_tune_store(o, &pl->tu, err);
 }
@@ -754,7 +922,8 @@ static int search_and_store(bench *bn, daecl_err *err)
     if (!isfinite(pl->step)) {
         rc = daecl__ocl_fail(o->host, err, DAECL_EDEVICE,
                              "GEMM tuning on %s found nothing that runs: no CLBlast parameters "
-                             "and not daecl's kernel; `DAECL_LOG=debug daecl tune ...` shows why",
+                             "and none of daecl's kernels; `DAECL_LOG=debug daecl tune ...` shows "
+                             "why",
                              o->info.name);
         goto done;
     }
@@ -802,14 +971,23 @@ int daecl__ocl_tune_gemm(void *ctx, daecl_gemm_shape *shapes, size_t n, double b
                                "GEMM tuning needs CLBlast, but %s was opened with %s; remove "
                                "that backend parameter to tune",
                                o->info.name,
-                               o->choice.binaries[0] ? "backend.binaries" : "backend.gemm: daecl");
+                               o->choice.binaries[0]                    ? "backend.binaries"
+                               : o->gemm_mode == DAECL__GEMM_DAECL_CPU ? "backend.gemm: daecl_cpu"
+                                                                       : "backend.gemm: daecl");
     if (!daecl__ocl_tune_can_store(o))
         return daecl__ocl_fail(o->host, err, DAECL_ENOTSUP,
                                "GEMM tuning is kept in daecl's cache folder, but caching is off "
                                "(DAECL_CACHE=0, or no home folder); unset DAECL_CACHE or set "
                                "DAECL_CACHE_DIR");
-    bench bn = {
-        .o = o, .shapes = shapes, .n = n, .t0 = seconds(), .budget_s = budget_s, .rng = 0x5eed};
+    bench bn = {.o = o,
+                .shapes = shapes,
+                .n = n,
+                .t0 = seconds(),
+                .budget_s = budget_s,
+                .rng = 0x5eed,
+                .cpu = -1};
+    if ((rc = read_fakes(o, bn.fakes, &bn.n_fakes, err)))
+        return rc;
     for (const char *c = o->info.name; *c; c++)
         bn.rng = bn.rng * 131 + (unsigned char)*c;
     bn.cands = malloc(MAX_CANDIDATES * sizeof *bn.cands);
