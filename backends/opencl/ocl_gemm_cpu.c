@@ -35,8 +35,8 @@ void daecl__ocl_cpuvar_describe(const daecl__ocl_cpuvar *v, char *out, size_t n)
     snprintf(out, n, "MR=%d NV=%d VW=%d KU=%d", v->mr, v->nv, v->vw, v->ku);
 }
 
-/* "MR=4 NV=2 VW=16 KU=1": each of the four once, any order, single spaces
- * or more between them. */
+/* "MR=4 NV=2 VW=16 KU=1": each of the four once, in any order, separated
+ * by spaces. */
 int daecl__ocl_cpuvar_parse(const char *text, daecl__ocl_cpuvar *v)
 {
     static const char *const names[4] = {"MR", "NV", "VW", "KU"};
@@ -87,12 +87,15 @@ size_t daecl__ocl_cpuvar_tried(const daecl__ocl_cpuvar **out)
     return N_TRIED;
 }
 
+/* MR=4 NV=4 KU=1: the best over R1's step in bench/gemm_kernels.sh, and
+ * never far behind at any one shape. */
 void daecl__ocl_cpuvar_default(const daecl__ocl *o, daecl__ocl_cpuvar *v)
 {
-    /* 16 lanes where the device prefers them (AVX-512), else 8. */
+    /* 16 lanes where the device prefers them (AVX-512), else 8 (also when
+     * the query fails: a choice of speed, never of results). */
     cl_uint pref = 0;
     clGetDeviceInfo(o->device, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof pref, &pref, NULL);
-    *v = (daecl__ocl_cpuvar){4, 2, pref >= 16 ? 16 : 8, 1};
+    *v = (daecl__ocl_cpuvar){4, 4, pref >= 16 ? 16 : 8, 1};
 }
 
 /* ---- programs ------------------------------------------------------------------------ */
