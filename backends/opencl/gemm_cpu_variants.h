@@ -1,10 +1,10 @@
 /* daecl opencl backend — the variants of daecl's CPU GEMM kernels
- * (kernels/gemm_cpu.cl) that `daecl tune` tries, the best first as
- * bench/gemm_kernels.sh measured them at R1's shapes on POCL 3.1, 2 cores
- * of AMD EPYC with AVX-512: 4 x 4 tiles of 16 lanes were best over the
- * step, 8 x 2 at A B and A^T B, 2 x 4 and 4 x 4 at A B^T; k unrolled
- * (KU 2, 4) ran slower at A^T B. 6 x 4 and 8 x 3 fill AVX-512's 32
- * registers. A header of its own so that tests/test_backend_conformance.c
+ * (kernels/gemm_cpu.cl) that `daecl tune` tries. bench/gemm_kernels.sh at
+ * R1's shapes on POCL 3.1, 2 cores of AMD EPYC with AVX-512, under load
+ * (GFLOP/s, median of 3 rounds): 6 x 4 and 4 x 4 tiles of 16 lanes
+ * 171-219 at every shape, 8 x 2 and 8 x 3 up to 236 at A B and A^T B but
+ * 116-178 at A B^T, 2 x 4 up to 212 at A B^T; 8 lanes, or k unrolled, at
+ * 104-132. A header of its own so that tests/test_backend_conformance.c
  * checks every one of them against the cpu backend. */
 #ifndef DAECL_GEMM_CPU_VARIANTS_H
 #define DAECL_GEMM_CPU_VARIANTS_H

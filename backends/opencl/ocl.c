@@ -460,7 +460,8 @@ static const daecl_param_spec params[] = {
      .def_str = "",
      .doc = "the variant of daecl's CPU GEMM kernels that gemm: daecl_cpu runs, e.g. \"MR=4 "
             "NV=2 VW=16 KU=1\" (MR x NV registers of VW lanes per work-item, k unrolled KU "
-            "times); empty: 16 lanes where the device prefers them, else 8"},
+            "times); empty: MR=4 NV=4 VW=16 KU=1 where the device prefers 16 lanes, else "
+            "MR=4 NV=2 VW=8 KU=1"},
 };
 
 static const daecl_plugin plugin = {

@@ -87,15 +87,16 @@ size_t daecl__ocl_cpuvar_tried(const daecl__ocl_cpuvar **out)
     return N_TRIED;
 }
 
-/* MR=4 NV=4 KU=1: the best over R1's step in bench/gemm_kernels.sh, and
- * never far behind at any one shape. */
+/* 4 x 4 registers of 16 lanes where the device prefers 16 (AVX-512: 16
+ * accumulators of its 32 registers; within 5 % of the best variant over
+ * R1's step in bench/gemm_kernels.sh), else 4 x 2 of 8 (AVX2 has 16
+ * registers: 4 x 4 would spill). A failed query gives the latter: a
+ * choice of speed, never of results. */
 void daecl__ocl_cpuvar_default(const daecl__ocl *o, daecl__ocl_cpuvar *v)
 {
-    /* 16 lanes where the device prefers them (AVX-512), else 8 (also when
-     * the query fails: a choice of speed, never of results). */
     cl_uint pref = 0;
     clGetDeviceInfo(o->device, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof pref, &pref, NULL);
-    *v = (daecl__ocl_cpuvar){4, 4, pref >= 16 ? 16 : 8, 1};
+    *v = pref >= 16 ? (daecl__ocl_cpuvar){4, 4, 16, 1} : (daecl__ocl_cpuvar){4, 2, 8, 1};
 }
 
 /* ---- programs ------------------------------------------------------------------------ */
@@ -192,10 +193,10 @@ int daecl__ocl_gemm_cpu_run(daecl__ocl *o, int index, int trans_a, int trans_b, 
     cl_ulong um = m, un = n, uk = k, a_off_elems = a.off, b_off_elems = b.off, c_off_elems = c.off,
              ula = lda, ulb = ldb, ulc = ldc;
     cl_float al = alpha, be = beta;
-    daecl__ocl_arg args[] = {
-        DAECL__ARG(um),          DAECL__ARG(un),  DAECL__ARG(uk),          DAECL__ARG(al),
-        DAECL__ARG(be),          DAECL__ARG(am),  DAECL__ARG(a_off_elems), DAECL__ARG(ula),
-        DAECL__ARG(bm),          DAECL__ARG(b_off_elems), DAECL__ARG(ulb), DAECL__ARG(cm),
-        DAECL__ARG(c_off_elems), DAECL__ARG(ulc)};
+    daecl__ocl_arg args[] = {DAECL__ARG(um),          DAECL__ARG(un),  DAECL__ARG(uk),
+                             DAECL__ARG(al),          DAECL__ARG(be),  DAECL__ARG(am),
+                             DAECL__ARG(a_off_elems), DAECL__ARG(ula), DAECL__ARG(bm),
+                             DAECL__ARG(b_off_elems), DAECL__ARG(ulb), DAECL__ARG(cm),
+                             DAECL__ARG(c_off_elems), DAECL__ARG(ulc)};
     return daecl__ocl_launch(o, &g->kern[form], args, DAECL__NARGS(args), 2, global, local, err);
 }
