@@ -230,6 +230,30 @@ static void test_list_devices_marks_one_default_with_a_note(void **state)
     assert_int_equal(one, 1);
 }
 
+/* backend.gemm_cpu is checked when the device opens: a variant out of
+ * range, or one missing a parameter, is a config error that shows the
+ * syntax and the ranges. */
+static void test_a_bad_gemm_cpu_variant_is_refused_with_the_syntax(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const daecl_plugin *p = test_plugin(DAECL_KIND_BACKEND, dut_name);
+    static const char *const bad[] = {"MR=9 NV=2 VW=16 KU=1", "MR=4 NV=2 VW=16", "fast",
+                                      "MR=4 NV=2 VW=12 KU=1", "MR=4 MR=4 NV=2 VW=16 KU=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        be b = {0};
+        memset(&err, 0, sizeof err);
+        int rc =
+            open_be(&b, dut_name, values_with(p, "gemm", "daecl_cpu", "gemm_cpu", bad[i], NULL));
+        if (rc == 0)
+            b.ops->close(b.ctx);
+        if (rc != DAECL_ECONFIG || !strstr(err.msg, "gemm_cpu") ||
+            !strstr(err.msg, "MR=4 NV=2 VW=16 KU=1") || !strstr(err.msg, bad[i]))
+            fail_msg("gemm_cpu=\"%s\": want a config error showing the syntax (%d): %s", bad[i],
+                     rc, err.msg);
+    }
+}
+
 static void test_alloc_past_the_device_limit_names_the_buffer_and_a_remedy(void **state)
 {
     (void)state;
@@ -643,6 +667,7 @@ static void test_daecl_device_overrides_the_choice_and_bad_values_show_the_synta
     expect_bad_device_env("frobnicate=1", "frobnicate");
     expect_bad_device_env("cpu,,0", "empty");
     expect_bad_device_env("gemm=fast", "fast");
+    expect_bad_device_env("gemm_cpu=MR=9 NV=2 VW=16 KU=1", "MR=9 NV=2");
     expect_bad_device_env("2000", "2000");
 
     const daecl_plugin *p = test_plugin(DAECL_KIND_BACKEND, dut_name);
@@ -864,6 +889,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_plugin_source_that_does_not_compile_names_the_plugin_and_the_log),
         cmocka_unit_test(test_list_devices_marks_one_default_with_a_note),
         cmocka_unit_test(test_alloc_past_the_device_limit_names_the_buffer_and_a_remedy),
+        cmocka_unit_test(test_a_bad_gemm_cpu_variant_is_refused_with_the_syntax),
     };
     const struct CMUnitTest process[] = {
         cmocka_unit_test(test_a_second_process_loads_every_program_from_the_cache),
@@ -897,7 +923,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_variants; i++) {
         char name[96];
         cpu_variant = variants[i];
-        snprintf(name, sizeof name, "opencl gemm=daecl_cpu %s", variants[i][0] ? variants[i] : "default");
+        snprintf(name, sizeof name, "opencl gemm=daecl_cpu %s",
+                 variants[i][0] ? variants[i] : "default");
         failed += cmocka_run_group_tests_name(name, conformance, setup_daecl_cpu, teardown);
     }
     cmocka_set_test_filter(NULL);

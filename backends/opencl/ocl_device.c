@@ -282,8 +282,8 @@ static int enum_value(const daecl_param_value *v, const char *const *names, size
 }
 
 #define DEVICE_SYNTAX                                                                              \
-    "write key=value pairs separated by commas with keys platform, type, index, binaries "         \
-    "and gemm, e.g. DAECL_DEVICE=\"platform=NVIDIA,type=gpu,index=0\", or just a type "            \
+    "write key=value pairs separated by commas with keys platform, type, index, binaries, "        \
+    "gemm and gemm_cpu, e.g. DAECL_DEVICE=\"platform=NVIDIA,type=gpu,index=0\", or just a type "   \
     "(DAECL_DEVICE=gpu) or an index (DAECL_DEVICE=1)"
 
 static int bad_env(const daecl_host *host, const char *env, const char *why, daecl_err *err)
@@ -349,10 +349,20 @@ static int apply_token(const daecl_host *host, const char *env, char *tok, daecl
     } else if (strcmp(key, "gemm") == 0) {
         int g = name_index(gemm_names, 4, val);
         if (g < 0) {
-            snprintf(why, sizeof why, "gemm '%.60s' is not one of auto, clblast, daecl, daecl_cpu", val);
+            snprintf(why, sizeof why,
+                     "gemm '%.60s' is not one of auto, clblast, daecl, daecl_cpu", val);
             return bad_env(host, env, why, err);
         }
         c->gemm = g;
+    } else if (strcmp(key, "gemm_cpu") == 0) {
+        daecl__ocl_cpuvar v;
+        if (strlen(val) >= sizeof c->gemm_cpu || (*val && daecl__ocl_cpuvar_parse(val, &v) != 0)) {
+            snprintf(why, sizeof why,
+                     "gemm_cpu '%.60s' is not a CPU GEMM variant such as 'MR=4 NV=2 VW=16 KU=1'",
+                     val);
+            return bad_env(host, env, why, err);
+        }
+        snprintf(c->gemm_cpu, sizeof c->gemm_cpu, "%s", val);
     } else {
         snprintf(why, sizeof why, "'%.60s' is not a key", key);
         return bad_env(host, env, why, err);
@@ -429,7 +439,8 @@ int daecl__ocl_choice_parse(const daecl_host *host, const daecl_param_value *val
     if (c->binaries[0] && c->gemm == DAECL__GEMM_ASK_CLBLAST)
         return daecl__ocl_fail(host, err, DAECL_ECONFIG,
                                "opencl backend: gemm=clblast cannot run with binaries=\"%.200s\" "
-                               "(CLBlast always compiles from source); use gemm: auto, daecl or daecl_cpu",
+                               "(CLBlast always compiles from source); use gemm: auto, daecl or "
+                               "daecl_cpu",
                                c->binaries);
     return 0;
 }

@@ -114,10 +114,11 @@ static double fake_seconds(const fake *fakes, int n, int how, const daecl_gemm_s
     double t = 0;
     for (int i = 0; i < n; i++) {
         const fake *f = &fakes[i];
+        int cpu = how == H_DAECL_CPU;
         int match = f->who == FAKE_CLBLAST ? how == H_ROW || how == H_COL
                     : f->who == FAKE_DAECL ? how == H_DAECL
-                    : f->who == FAKE_CPU   ? how == H_DAECL_CPU
-                                           : how == H_DAECL_CPU && daecl__ocl_cpuvar_equal(&f->var, v);
+                    : f->who == FAKE_CPU   ? cpu
+                                           : cpu && daecl__ocl_cpuvar_equal(&f->var, v);
         int score = (f->who == FAKE_VARIANT) * 2 + (f->form >= 0);
         if (match && (f->form < 0 || f->form == form) && score >= best)
             best = score, t = f->seconds;
