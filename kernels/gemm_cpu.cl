@@ -33,8 +33,9 @@
  * Edges: rows of op(A) past m (and, in nt, rows of B past n) are read at
  * the last valid index and never stored, so interior and edge work-items
  * run the same code. In nn and tn a tile reaching past column n runs the
- * same body with element-wise, guarded loads and stores (one work-item in
- * ceil(n / (NV VW)) per row of tiles). In nt the k % VW last steps are
+ * same body with element-wise, guarded loads and stores (only the last
+ * tile of each row of tiles, when NV VW does not divide n: 1000 columns in
+ * 64-column tiles leave 40 to it). In nt the k % VW last steps are
  * scalar. op(A) op(B) with both transposed (no training step uses it) is
  * kernels/gemm.cl's. */
 
