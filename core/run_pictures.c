@@ -78,7 +78,8 @@ static int tiles(daecl_run *r, const char *run_dir, daecl_err *err)
                                     r->model.layers[0].out, h, w, 100, err)))
         return rc;
     daecl_feeder *data = r->test_feed ? r->test_feed : r->train_feed;
-    size_t n = data->ds->n_rows < DAECL_RUN_PICTURES_EXAMPLES ? data->ds->n_rows : DAECL_RUN_PICTURES_EXAMPLES;
+    size_t n = data->ds->n_rows < DAECL_RUN_PICTURES_EXAMPLES ? data->ds->n_rows
+                                                              : DAECL_RUN_PICTURES_EXAMPLES;
     if (n > r->g->batch_max)
         n = r->g->batch_max;
     size_t count = n * data->ds->dim;
@@ -179,9 +180,11 @@ int daecl_run_stage_reconstructions(daecl_run *r, const char *run_dir, uint32_t 
     daecl_slice x;
     int rc = img ? 0 : daecl_err_set(err, DAECL_ENOMEM, "out of memory drawing stage %u's "
                                      "reconstructions", k + 1);
-    /* The output layer decodes under the likelihood it was trained with
-     * (stage 1's); the stage under way's binding comes back after. */
-    if (!rc && !(rc = daecl_run_fetch_params(r, err)) &&
+    /* The deep graph holds the stage under way's parameters after a sync
+     * (no host copy is needed). The output layer decodes under the
+     * likelihood it was trained with (stage 1's); the stage under way's
+     * binding comes back after. */
+    if (!rc && !(rc = daecl_stack_sync(st, err)) &&
         !(rc = daecl_session_rebind(s, daecl_stack_config(st, 0), err)) &&
         !(rc = daecl_session_alloc(s, n * dim, "reconstructions", &mean, err)) &&
         !(rc = daecl_feeder_sequential(data, err)) &&

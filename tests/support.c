@@ -365,6 +365,20 @@ void test_epoch_lines(const char *dir, char *epochs, size_t n, double *last_nll)
     free(text);
 }
 
+double test_act_ref(daecl_act act, double z)
+{
+    switch (act) {
+    case DAECL_ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-z));
+    case DAECL_ACT_TANH:
+        return tanh(z);
+    case DAECL_ACT_RELU:
+        return z > 0.0 ? z : 0.0;
+    default:
+        return z;
+    }
+}
+
 size_t test_epoch_values(const char *dir, const char *key, double *out, size_t max)
 {
     char path[1300];

@@ -100,6 +100,10 @@ void test_epoch_lines(const char *run_dir, char *epochs, size_t n, double *last_
  * in order, at most max into out; returns how many. */
 size_t test_epoch_values(const char *run_dir, const char *key, double *out, size_t max);
 
+/* An activation in double, the reference the graph's and the backends'
+ * float ops are checked against. */
+double test_act_ref(daecl_act act, double z);
+
 /* Seconds on the monotonic clock. */
 double test_now(void);
 

@@ -420,20 +420,6 @@ static void test_gemm_refuses_short_leading_dimensions_and_buffers(void **state)
 static const daecl_act all_acts[] = {DAECL_ACT_LINEAR, DAECL_ACT_SIGMOID, DAECL_ACT_TANH,
                                      DAECL_ACT_RELU};
 
-static double act_ref(double x, daecl_act act)
-{
-    switch (act) {
-    case DAECL_ACT_SIGMOID:
-        return 1.0 / (1.0 + exp(-x));
-    case DAECL_ACT_TANH:
-        return tanh(x);
-    case DAECL_ACT_RELU:
-        return x > 0.0 ? x : 0.0;
-    default:
-        return x;
-    }
-}
-
 /* act'(z) written from the output h = act(z). */
 static double act_deriv_ref(double h, daecl_act act)
 {
@@ -470,7 +456,7 @@ static void test_bias_act_matches_reference_for_every_activation(void **state)
                         continue;
                     }
                     double x = (double)z[i] + (with_bias ? (double)bias[2 + (i - 3) % dim] : 0.0);
-                    assert_close(got[i], act_ref(x, act), 1e-6);
+                    assert_close(got[i], test_act_ref(act, x), 1e-6);
                 }
                 free(z);
                 free(bias);
@@ -491,7 +477,7 @@ static void test_sigmoid_stays_accurate_and_finite_for_large_inputs(void **state
     CALL(bias_act, S(b, 0), NONE, 1, n, DAECL_ACT_SIGMOID);
     float *got = download(b, n);
     for (size_t i = 0; i < n; i++) {
-        double want = act_ref((double)z[i], DAECL_ACT_SIGMOID);
+        double want = test_act_ref(DAECL_ACT_SIGMOID, (double)z[i]);
         /* Relative accuracy down to float's normal range, then absolute. */
         if (!(isfinite(got[i]) && got[i] >= 0.0f && got[i] <= 1.0f &&
               fabs(got[i] - want) <= 1e-6 * want + 1e-44))
@@ -519,7 +505,7 @@ static void test_act_grad_multiplies_by_derivative_from_output(void **state)
             float *z = random_floats(n, 60 + s, -4, 4);
             float *h = floats(n + 1);
             for (size_t i = 0; i < n; i++)
-                h[i + 1] = (float)act_ref(z[i], act);
+                h[i + 1] = (float)test_act_ref(act, z[i]);
             float *dh = random_floats(n + 2, 70 + s, -2, 2);
             daecl_buf *bh = upload(h, n + 1), *bd = upload(dh, n + 2);
             CALL(act_grad, S(bd, 2), S(bh, 1), n, act);
@@ -873,7 +859,8 @@ static int probe_sample(const float *a, float *out, size_t n_rows, size_t dim,
     (void)e;
     for (size_t r = 0; r < n_rows; r++)
         for (size_t j = 0; j < dim; j++)
-            out[r * dim + j] = a[r * 2 * dim + dim + j] + 100.0f * (float)(key->pos0 + r) + (float)j;
+            out[r * dim + j] =
+                a[r * 2 * dim + dim + j] + 100.0f * (float)(key->pos0 + r) + (float)j;
     return 0;
 }
 
@@ -1029,7 +1016,6 @@ static void test_bind_refuses_backends_and_too_many_params(void **state)
     REFUSED(bind, &affine_plugin, many, DAECL_MAX_PACKED_PARAMS + 1, &bound);
     assert_null(bound);
 }
-
 
 /* ---- the same bits on any thread count -------------------------------------------- */
 

@@ -69,20 +69,6 @@ static void fixture_close(fixture *f)
 
 /* ---- the independent reference, in double --------------------------------- */
 
-static double act_fwd(daecl_act a, double z)
-{
-    switch (a) {
-    case DAECL_ACT_SIGMOID:
-        return 1.0 / (1.0 + exp(-z));
-    case DAECL_ACT_TANH:
-        return tanh(z);
-    case DAECL_ACT_RELU:
-        return z > 0 ? z : 0;
-    default:
-        return z;
-    }
-}
-
 /* W_eff[j][i]: a layer's own W is [out, in]; a tied layer reads its owner's
  * [in, out] array transposed. */
 static double weight(const daecl_dense *l, const double *p, size_t j, size_t i)
@@ -105,7 +91,7 @@ static double ref_loss(const daecl_model *m, const char *likelihood, const doubl
                 double z = p[ly->b_off + j];
                 for (size_t i = 0; i < ly->in; i++)
                     z += weight(ly, p, j, i) * cur[i];
-                next[j] = act_fwd(ly->act, z);
+                next[j] = test_act_ref(ly->act, z);
             }
             memcpy(cur, next, ly->out * sizeof(double));
         }

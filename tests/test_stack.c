@@ -188,19 +188,14 @@ static void test_a_stage_trains_only_its_layer_and_mirror(void **state)
     daecl_safetensors_destroy(b);
 }
 
-static double sigmoid(double z)
-{
-    return 1.0 / (1.0 + exp(-z));
-}
-
-/* out (n_out) = W (n_out, n_in) in + b, in double, then sigmoid unless linear. */
+/* out (n_out) = act(W (n_out, n_in) in + b), in double. */
 static void dense_ref(const float *p, const daecl_dense *ly, const double *in, double *out)
 {
     for (uint32_t o = 0; o < ly->out; o++) {
         double z = p[ly->b_off + o];
         for (uint32_t i = 0; i < ly->in; i++)
             z += (double)p[ly->w_off + (size_t)o * ly->in + i] * in[i];
-        out[o] = ly->act == DAECL_ACT_LINEAR ? z : sigmoid(z);
+        out[o] = test_act_ref(ly->act, z);
     }
 }
 
