@@ -155,14 +155,92 @@ static void test_describe_reports_the_host_cpu_as_the_one_default_device(void **
     check_ok(B->finish(ctx, &err), "finish");
 }
 
-static void test_schema_has_threads_defaulting_to_the_usable_cpus(void **state)
+static void test_schema_has_threads_and_gemm_defaulting_to_auto(void **state)
 {
     (void)state;
-    assert_int_equal(plugin->n_params, 1);
+    assert_int_equal(plugin->n_params, 2);
     assert_string_equal(plugin->params[0].name, "threads");
     assert_int_equal(plugin->params[0].type, DAECL_PARAM_INT);
     assert_true(plugin->params[0].def[0] == 0 && plugin->params[0].min == 0 &&
                 plugin->params[0].max == 1024);
+    assert_string_equal(plugin->params[1].name, "gemm");
+    assert_int_equal(plugin->params[1].type, DAECL_PARAM_ENUM);
+    assert_string_equal(plugin->params[1].def_str, "auto");
+    assert_string_equal(plugin->params[1].choices, "auto|openblas|avx2|avx512");
+}
+
+/* ---- the GEMM kernels --------------------------------------------------------- */
+
+static const char *const gemm_kinds[] = { "openblas", "avx2", "avx512" };
+enum { N_GEMM_KINDS = sizeof gemm_kinds / sizeof gemm_kinds[0] };
+static const char *gemm_now = "auto"; /* the GEMM with_each_gemm has on ctx */
+
+/* Opens a context with backend.threads = threads and backend.gemm = kind
+ * into *c. Returns 0, or 1 when this CPU lacks the kernel: open must then
+ * refuse with DAECL_ENOTSUP in a sentence naming it, and open nothing. */
+static int open_gemm(const char *kind, unsigned threads, void **c)
+{
+    daecl_param_value v[2] = { { { threads, 0 }, NULL }, { { 0, 0 }, kind } };
+    *c = NULL;
+    memset(&err, 0, sizeof err);
+    int rc = B->open(daecl_host_table(), v, c, &err);
+    if (rc == DAECL_ENOTSUP) {
+        if (!strstr(err.msg, kind) || !strstr(err.msg, "lacks"))
+            fail_msg("refusal of gemm = %s does not say why: %s", kind, err.msg);
+        assert_null(*c);
+        return 1;
+    }
+    check_ok(rc, "open");
+    return 0;
+}
+
+/* Runs fn on the shared context reopened with each GEMM this CPU runs. */
+static void with_each_gemm(void (*fn)(void))
+{
+    void *saved = ctx;
+    for (size_t i = 0; i < N_GEMM_KINDS; i++) {
+        void *c;
+        if (open_gemm(gemm_kinds[i], 0, &c))
+            continue;
+        ctx = c;
+        gemm_now = gemm_kinds[i];
+        fn();
+        ctx = saved;
+        gemm_now = "auto";
+        B->close(c);
+    }
+}
+
+/* auto is the widest kernel the CPU runs (checked here with the compiler's
+ * own CPU test), a kernel the CPU lacks is refused, and so is a name that
+ * is none of them. */
+static void test_gemm_auto_takes_the_widest_kernel_and_unknown_names_are_refused(void **state)
+{
+    (void)state;
+    int avx512 = 0, avx2 = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    daecl_device_info info;
+    B->describe(ctx, &info, sizeof info);
+    const char *want = avx512 ? "AVX-512" : avx2 ? "AVX2" : "OpenBLAS";
+    if (!strstr(info.note, want))
+        fail_msg("backend.gemm: auto should take %s on this CPU; the device says: %s", want,
+                 info.note);
+    void *c;
+    assert_int_equal(open_gemm("avx512", 1, &c), !avx512);
+    B->close(c);
+    assert_int_equal(open_gemm("avx2", 1, &c), !avx2);
+    B->close(c);
+    assert_int_equal(open_gemm("openblas", 1, &c), 0);
+    B->close(c);
+    daecl_param_value v[2] = { { { 1, 0 }, NULL }, { { 0, 0 }, "avx1024" } };
+    c = NULL;
+    assert_int_equal(B->open(daecl_host_table(), v, &c, &err), DAECL_EINVAL);
+    assert_non_null(strstr(err.msg, "avx1024"));
+    assert_null(c);
 }
 
 /* The threads of this process, from /proc/self/task. */
@@ -194,9 +272,9 @@ static void test_threads_parameter_sizes_the_pool_and_openblas_stays_single(void
     const unsigned counts[] = {1, 3, 0};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         int before = count_threads();
-        daecl_param_value v = {{counts[i], 0}, NULL};
+        daecl_param_value v[2] = { { { counts[i], 0 }, NULL }, { { 0, 0 }, "auto" } };
         void *c = NULL;
-        check_ok(B->open(daecl_host_table(), &v, &c, &err), "open");
+        check_ok(B->open(daecl_host_table(), v, &c, &err), "open");
         unsigned want = counts[i] ? counts[i] : daecl_pool_default_threads();
         assert_int_equal(count_threads() - before, (int)want - 1);
         assert_int_equal(get_threads(), 1);
@@ -208,9 +286,9 @@ static void test_threads_parameter_sizes_the_pool_and_openblas_stays_single(void
     }
     B->close(NULL);
 
-    daecl_param_value v = {{2000, 0}, NULL};
+    daecl_param_value v[2] = { { { 2000, 0 }, NULL }, { { 0, 0 }, "auto" } };
     void *bad = NULL;
-    assert_int_equal(B->open(daecl_host_table(), &v, &bad, &err), DAECL_EINVAL);
+    assert_int_equal(B->open(daecl_host_table(), v, &bad, &err), DAECL_EINVAL);
     assert_non_null(strstr(err.msg, "threads"));
     assert_null(bad);
     dlclose(blas);
@@ -349,8 +427,8 @@ static void gemm_case(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
         }
         double want = alpha * s + (beta == 0.0f ? 0.0 : (double)beta * c[e]);
         if (!(fabs(got[e] - want) <= tol * fmax(1.0, fabs(want))))
-            fail_msg("gemm ta=%d tb=%d m=%zu n=%zu k=%zu: C[%zu,%zu] = %.9g, want %.9g", ta, tb, m,
-                     n, k, i, j, got[e], want);
+            fail_msg("gemm %s ta=%d tb=%d m=%zu n=%zu k=%zu: C[%zu,%zu] = %.9g, want %.9g",
+                     gemm_now, ta, tb, m, n, k, i, j, got[e], want);
     }
     free(a);
     free(b);
@@ -365,9 +443,8 @@ static const size_t gemm_shapes[][3] = {
     {1, 1, 1}, {7, 7, 7}, {1, 1001, 7}, {1000, 7, 1}, {7, 1, 1000}, {33, 65, 129}, {130, 70, 1001},
 };
 
-static void test_gemm_matches_naive_loops_in_all_transposes(void **state)
+static void gemm_naive_cases(void)
 {
-    (void)state;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
@@ -377,9 +454,14 @@ static void test_gemm_matches_naive_loops_in_all_transposes(void **state)
             }
 }
 
-static void test_gemm_with_beta_zero_ignores_nan_in_c(void **state)
+static void test_gemm_matches_naive_loops_in_all_transposes(void **state)
 {
     (void)state;
+    with_each_gemm(gemm_naive_cases);
+}
+
+static void gemm_nan_cases(void)
+{
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
@@ -390,13 +472,24 @@ static void test_gemm_with_beta_zero_ignores_nan_in_c(void **state)
     gemm_case(0, 1, 7, 9, 5, 0.0f, 0.0f, 1);
 }
 
-static void test_gemm_with_empty_inner_dimension_scales_c(void **state)
+static void test_gemm_with_beta_zero_ignores_nan_in_c(void **state)
 {
     (void)state;
+    with_each_gemm(gemm_nan_cases);
+}
+
+static void gemm_empty_cases(void)
+{
     gemm_case(0, 0, 3, 4, 0, 1.0f, 0.0f, 1); /* zeroes despite NaN */
     gemm_case(1, 1, 3, 4, 0, 1.0f, 2.0f, 0);
     gemm_case(0, 0, 3, 4, 0, 1.0f, 1.0f, 0);
     gemm_case(0, 0, 0, 4, 5, 1.0f, 0.5f, 0); /* nothing to do */
+}
+
+static void test_gemm_with_empty_inner_dimension_scales_c(void **state)
+{
+    (void)state;
+    with_each_gemm(gemm_empty_cases);
 }
 
 static void test_gemm_refuses_short_leading_dimensions_and_buffers(void **state)
@@ -1031,13 +1124,16 @@ typedef struct multi {
     void *c[N_CTX];
 } multi;
 
-static void multi_open(multi *m)
+/* Opens the contexts with backend.gemm = kind; returns 1 (and opens
+ * nothing) when this CPU lacks that kernel. */
+static int multi_open(multi *m, const char *kind)
 {
-    for (int i = 0; i < N_CTX; i++) {
-        daecl_param_value v = {{ctx_threads[i], 0}, NULL};
-        m->c[i] = NULL;
-        check_ok(B->open(daecl_host_table(), &v, &m->c[i], &err), "open");
-    }
+    for (int i = 0; i < N_CTX; i++)
+        if (open_gemm(kind, ctx_threads[i], &m->c[i])) {
+            assert_int_equal(i, 0);
+            return 1;
+        }
+    return 0;
 }
 
 static void multi_close(multi *m)
@@ -1073,19 +1169,27 @@ static void same_as_one_thread(const float *ref, const float *got, size_t n, uns
                      got[i], ref[i]);
 }
 
-/* Products cut into 8, 4 and 2 column (or row) blocks, with short last
- * blocks (backends/cpu/cpu_math.c: about 32 million multiply-adds a block,
- * a power of two of them, 16 columns wide or a multiple of it). */
+/* Products cut into several blocks with short last ones: OpenBLAS's into 8,
+ * 4 and 2 column (or row) blocks (backends/cpu/cpu_math.c: about 32 million
+ * multiply-adds a block, a power of two of them, 16 columns wide or a
+ * multiple of it), daecl's kernels into column blocks of about 4 million,
+ * rows cut too for the narrow 2111 x 129 (backends/cpu/cpu_gemm.c), with k
+ * over one to three blocks of at most 256. */
 static const size_t split_shapes[][3] = {
     {100, 4099, 700}, {129, 2111, 500}, {2111, 129, 500},
     {37, 1037, 131},  {301, 700, 77},   {256, 128, 130},
 };
 
+/* Each GEMM gives the same bits on any thread count; daecl's AVX2 and
+ * AVX-512 kernels also give the same bits as each other (backends/cpu/
+ * cpu_gemm.c: the same operations in the same order for every element). */
 static void test_gemm_gives_the_same_bits_on_any_thread_count(void **state)
 {
     (void)state;
-    multi m;
-    multi_open(&m);
+    multi m[N_GEMM_KINDS];
+    int have[N_GEMM_KINDS];
+    for (size_t g = 0; g < N_GEMM_KINDS; g++)
+        have[g] = !multi_open(&m[g], gemm_kinds[g]);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (size_t s = 0; s < sizeof split_shapes / sizeof split_shapes[0]; s++)
@@ -1097,34 +1201,54 @@ static void test_gemm_gives_the_same_bits_on_any_thread_count(void **state)
                     float *a = random_floats(na, 200 + s, -1, 1);
                     float *b = random_floats(nb, 210 + s, -1, 1);
                     float *c0 = random_floats(nc, 220 + s, -1, 1);
-                    float *ref = NULL;
-                    for (int i = 0; i < N_CTX; i++) {
-                        void *c = m.c[i];
-                        daecl_buf *ba = upload_to(c, a, na), *bb = upload_to(c, b, nb);
-                        daecl_buf *bc = upload_to(c, c0, nc);
-                        check_ok(B->gemm(c, ta, tb, mm, n, k, 0.75f, S(ba, 0), lda, S(bb, 0), ldb,
-                                         beta, S(bc, 0), ldc, &err),
-                                 "gemm");
-                        float *got = download_from(c, bc, nc);
-                        if (!ref) {
-                            ref = got;
-                        } else {
-                            char what[96];
-                            snprintf(what, sizeof what, "gemm ta=%d tb=%d %zux%zux%zu beta %g", ta,
-                                     tb, mm, n, k, (double)beta);
-                            same_as_one_thread(ref, got, nc, ctx_threads[i], what);
-                            free(got);
+                    float *own_ref = NULL; /* the first of daecl's kernels */
+                    const char *own_name = NULL;
+                    char what[96];
+                    for (size_t g = 0; g < N_GEMM_KINDS; g++) {
+                        if (!have[g])
+                            continue;
+                        snprintf(what, sizeof what, "gemm %s ta=%d tb=%d %zux%zux%zu beta %g",
+                                 gemm_kinds[g], ta, tb, mm, n, k, (double)beta);
+                        float *ref = NULL;
+                        for (int i = 0; i < N_CTX; i++) {
+                            void *c = m[g].c[i];
+                            daecl_buf *ba = upload_to(c, a, na), *bb = upload_to(c, b, nb);
+                            daecl_buf *bc = upload_to(c, c0, nc);
+                            check_ok(B->gemm(c, ta, tb, mm, n, k, 0.75f, S(ba, 0), lda, S(bb, 0),
+                                             ldb, beta, S(bc, 0), ldc, &err),
+                                     "gemm");
+                            float *got = download_from(c, bc, nc);
+                            if (!ref) {
+                                ref = got;
+                            } else {
+                                same_as_one_thread(ref, got, nc, ctx_threads[i], what);
+                                free(got);
+                            }
+                            B->free(c, ba);
+                            B->free(c, bb);
+                            B->free(c, bc);
                         }
-                        B->free(c, ba);
-                        B->free(c, bb);
-                        B->free(c, bc);
+                        if (strcmp(gemm_kinds[g], "openblas") == 0) {
+                            free(ref);
+                        } else if (!own_ref) {
+                            own_ref = ref;
+                            own_name = gemm_kinds[g];
+                        } else {
+                            for (size_t e = 0; e < nc; e++)
+                                if (!same_bits(own_ref[e], ref[e]))
+                                    fail_msg("%s: element %zu is %.9g, with %s %.9g", what, e,
+                                             ref[e], own_name, own_ref[e]);
+                            free(ref);
+                        }
                     }
-                    free(ref);
+                    free(own_ref);
                     free(a);
                     free(b);
                     free(c0);
                 }
-    multi_close(&m);
+    for (size_t g = 0; g < N_GEMM_KINDS; g++)
+        if (have[g])
+            multi_close(&m[g]);
 }
 
 /* Runs one elementwise case on every context: the buffers are uploaded from
@@ -1138,7 +1262,7 @@ static void ew_case(const char *what, size_t n_bufs, const size_t *n, float *con
                     ew_run run, size_t arg)
 {
     multi m;
-    multi_open(&m);
+    multi_open(&m, "auto");
     float *ref[MAX_BUFS] = {0};
     for (int i = 0; i < N_CTX; i++) {
         daecl_buf *bufs[MAX_BUFS];
@@ -1337,7 +1461,7 @@ static void test_the_first_failing_rows_are_reported_on_any_thread_count(void **
     x[1234 * dim] = 11.0f;
     x[1235 * dim] = 11.0f;
     multi m;
-    multi_open(&m);
+    multi_open(&m, "auto");
     for (int i = 0; i < N_CTX; i++) {
         void *c = m.c[i];
         daecl_buf *bx = upload_to(c, x, n), *bt = upload_to(c, x, n);
@@ -1366,7 +1490,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_describe_reports_the_host_cpu_as_the_one_default_device),
-        cmocka_unit_test(test_schema_has_threads_defaulting_to_the_usable_cpus),
+        cmocka_unit_test(test_schema_has_threads_and_gemm_defaulting_to_auto),
+        cmocka_unit_test(test_gemm_auto_takes_the_widest_kernel_and_unknown_names_are_refused),
         cmocka_unit_test(test_threads_parameter_sizes_the_pool_and_openblas_stays_single),
         cmocka_unit_test(test_alloc_gives_aligned_zeroed_buffers_even_for_zero_bytes),
         cmocka_unit_test(test_write_read_fill_copy_honour_offsets),

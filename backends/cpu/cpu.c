@@ -1,10 +1,10 @@
 /* daecl cpu backend — the plugin: descriptor, device description, host-memory
  * buffers, and running corruption and likelihood plugins in place. Each op
  * checks its slices against the buffers (a cheap guard against core bugs)
- * and hands plain pointers to the numerical code in cpu_math.c. Ops run
- * synchronously, on the caller's thread and the context's pool
- * (core/pool.h, compiled into this plugin), so finish() has nothing to
- * wait for. */
+ * and hands plain pointers to the numerical code in cpu_math.c and
+ * cpu_gemm.c. Ops run synchronously, on the caller's thread and the
+ * context's pool (core/pool.h, compiled into this plugin), so finish() has
+ * nothing to wait for. */
 #include <cblas.h>
 #include <errno.h>
 #include <limits.h>
@@ -30,6 +30,8 @@ typedef struct cpu {
     const daecl_host *host;
     daecl_device_info info;
     daecl_pool *pool; /* threads for the parallel ops, this one's included */
+    daecl_cpu_gemm_kind gemm;
+    daecl_cpu_gemm_ws gemm_ws;
 } cpu;
 
 /* A corruption or likelihood plugin with a copy of its packed parameters. */
@@ -162,8 +164,12 @@ static void device_info(daecl_device_info *out)
     out->max_alloc_bytes = out->global_mem_bytes;
     out->fp64 = 1;
     out->is_default = 1;
+    daecl_cpu_gemm_kind best = daecl__cpu_gemm_best();
     snprintf(out->note, sizeof out->note,
-             "the reference backend: plain C on the host, GEMM through OpenBLAS");
+             "the reference backend: plain C on the host; GEMM: %s (backend.gemm: auto)",
+             best == DAECL_CPU_GEMM_OPENBLAS ? "OpenBLAS"
+             : best == DAECL_CPU_GEMM_AVX512 ? "daecl's AVX-512 kernel"
+                                             : "daecl's AVX2 kernel");
 }
 
 static int cpu_init(const daecl_host *host, daecl_err *err)
@@ -208,6 +214,33 @@ static const void *cpu_get_extension(const char *name)
     return NULL;
 }
 
+/* backend.gemm: auto is the fastest this CPU runs; a named kernel must be
+ * one it runs. */
+static int gemm_kind(const daecl_host *h, const char *name, daecl_cpu_gemm_kind *out,
+                     daecl_err *err)
+{
+    static const daecl_cpu_gemm_kind kinds[] = { DAECL_CPU_GEMM_OPENBLAS, DAECL_CPU_GEMM_AVX2,
+                                                 DAECL_CPU_GEMM_AVX512 };
+    if (!name || strcmp(name, "auto") == 0) {
+        *out = daecl__cpu_gemm_best();
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strcmp(name, daecl__cpu_gemm_name(kinds[i])) != 0)
+            continue;
+        if (!daecl__cpu_gemm_supported(kinds[i]))
+            return fail(h, err, DAECL_ENOTSUP,
+                        "cpu backend: gemm = %s needs a CPU with %s, and this one lacks it; set "
+                        "backend.gemm to auto (here: %s) or openblas",
+                        name, kinds[i] == DAECL_CPU_GEMM_AVX512 ? "AVX-512F" : "AVX2 and FMA",
+                        daecl__cpu_gemm_name(daecl__cpu_gemm_best()));
+        *out = kinds[i];
+        return 0;
+    }
+    return fail(h, err, DAECL_EINVAL,
+                "cpu backend: gemm = '%s' is not one of auto, openblas, avx2, avx512", name);
+}
+
 static int cpu_open(const daecl_host *host, const daecl_param_value *values, void **ctx,
                     daecl_err *err)
 {
@@ -219,10 +252,15 @@ static int cpu_open(const daecl_host *host, const daecl_param_value *values, voi
                     "cpu backend: threads = %g is outside [0, 1024]; set backend.threads to 0 "
                     "(the CPUs this process may use) or a thread count",
                     threads);
+    daecl_cpu_gemm_kind gemm = DAECL_CPU_GEMM_OPENBLAS;
+    int rc = gemm_kind(h, values ? values[1].str : NULL, &gemm, err);
+    if (rc)
+        return rc;
     cpu *c = calloc(1, sizeof *c);
     if (!c)
         return fail(h, err, DAECL_ENOMEM, "cpu backend: out of memory opening the device");
     c->host = h;
+    c->gemm = gemm;
     device_info(&c->info);
     /* OpenBLAS runs single-threaded inside the chunks the pool hands it:
      * one set of threads, not two fighting for cores. The setting is global
@@ -249,6 +287,7 @@ static void cpu_close(void *ctx)
     if (!c)
         return;
     daecl_pool_destroy(c->pool);
+    daecl__cpu_gemm_ws_free(&c->gemm_ws);
     free(c);
 }
 
@@ -401,7 +440,12 @@ static int cpu_gemm(void *ctx, int trans_a, int trans_b, size_t m, size_t n, siz
         (rc = matrix(c, b, trans_b ? n : k, trans_b ? k : n, ldb, "B", &pb, err)) ||
         (rc = matrix(c, cs, m, n, ldc, "C", &pc, err)))
         return rc;
-    daecl__cpu_gemm(c->pool, trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    if (daecl__cpu_gemm(c->pool, &c->gemm_ws, c->gemm, trans_a, trans_b, m, n, k, alpha, pa, lda,
+                        pb, ldb, beta, pc, ldc))
+        return fail(c->host, err, DAECL_ENOMEM,
+                    "cpu backend: out of host memory packing a gemm of (%zu x %zu) by (%zu x %zu); "
+                    "lower train.batch_size or the layer sizes, or free memory",
+                    m, k, k, n);
     return 0;
 }
 
@@ -848,21 +892,29 @@ static const daecl_backend_ops ops = {
 };
 
 static const daecl_param_spec params[] = {
-    {.name = "threads",
-     .type = DAECL_PARAM_INT,
-     .def = {0, 0},
-     .min = 0,
-     .max = 1024,
-     .doc = "threads the ops run on, the caller's included; 0 = the CPUs this process may "
-            "use (its affinity mask, lowered to its cgroup's CPU quota, shared with the other "
-            "MPI ranks on its node)"},
+    { .name = "threads",
+      .type = DAECL_PARAM_INT,
+      .def = { 0, 0 },
+      .min = 0,
+      .max = 1024,
+      .doc = "threads the ops run on, the caller's included; 0 = the CPUs this process may "
+             "use (its affinity mask, lowered to its cgroup's CPU quota, shared with the other "
+             "MPI ranks on its node)" },
+    { .name = "gemm",
+      .type = DAECL_PARAM_ENUM,
+      .def = { 0, 0 },
+      .def_str = "auto",
+      .choices = "auto|openblas|avx2|avx512",
+      .doc = "GEMM implementation: daecl's own kernels for AVX-512 or AVX2 + FMA, OpenBLAS, "
+             "or auto (the widest of daecl's kernels this CPU runs, OpenBLAS without AVX2)" },
 };
 
 static const daecl_plugin plugin = {
     DAECL_PLUGIN_HEAD(DAECL_KIND_BACKEND),
     .name = "cpu",
     .version = "1.0.0",
-    .summary = "reference backend: plain C on the host, GEMM through OpenBLAS",
+    .summary = "reference backend: plain C on the host, GEMM by daecl's AVX2/AVX-512 kernels or "
+               "OpenBLAS",
     .license = "MIT",
     .params = params,
     .n_params = sizeof params / sizeof params[0],

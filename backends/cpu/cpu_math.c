@@ -40,7 +40,8 @@ static size_t chunks_of(size_t n, size_t per, size_t min_par)
 
 /* ---- GEMM ------------------------------------------------------------------- */
 
-/* The GEMM is cut along C's columns, or rows when there are more rows than
+/* daecl's own kernels (cpu_gemm.c) where the CPU has AVX2 + FMA; OpenBLAS
+ * otherwise, or when backend.gemm names it. With OpenBLAS, the GEMM is cut along C's columns, or rows when there are more rows than
  * columns, into blocks a multiple of 16 wide: each block is one
  * single-threaded OpenBLAS call over all of k (cpu.c keeps OpenBLAS on one
  * thread), so each element of C comes from one call. OpenBLAS's sums do
@@ -107,12 +108,12 @@ static void gemm_chunk(void *arg, size_t chunk)
                 j->alpha, a, (blasint)j->lda, b, (blasint)j->ldb, j->beta, c, (blasint)j->ldc);
 }
 
-void daecl__cpu_gemm(daecl_pool *pool, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                     float alpha, const float *a, size_t lda, const float *b, size_t ldb,
-                     float beta, float *c, size_t ldc)
+int daecl__cpu_gemm(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind, int trans_a,
+                    int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+                    size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc)
 {
     if (m == 0 || n == 0)
-        return;
+        return 0;
     /* beta == 0 must ignore C's old contents, NaN included: OpenBLAS's
      * gemm_beta kernels store zeros for beta == 0 rather than scale by it
      * (tests/test_backend_cpu.c checks it on the machine that runs the
@@ -127,8 +128,11 @@ void daecl__cpu_gemm(daecl_pool *pool, int trans_a, int trans_b, size_t m, size_
             for (size_t i = 0; i < m; i++)
                 for (size_t j = 0; j < n; j++)
                     c[i * ldc + j] *= beta;
-        return;
+        return 0;
     }
+    if (kind != DAECL_CPU_GEMM_OPENBLAS)
+        return daecl__cpu_gemm_own(pool, ws, kind, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                                   beta, c, ldc);
     /* Cutting columns repacks A (m, k) per block, cutting rows repacks B
      * (k, n): cut the side that makes the repacked operand the smaller. */
     int split_n = n >= m;
@@ -137,6 +141,7 @@ void daecl__cpu_gemm(daecl_pool *pool, int trans_a, int trans_b, size_t m, size_
                   .k = k, .width = gemm_width(m, n, k, len), .alpha = alpha, .beta = beta,
                   .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc};
     daecl_pool_run(pool, (len + j.width - 1) / j.width, gemm_chunk, &j);
+    return 0;
 }
 
 /* ---- activations -------------------------------------------------------------- */

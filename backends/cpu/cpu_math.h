@@ -1,6 +1,6 @@
-/* daecl cpu backend — the numerical ops on plain host arrays: GEMM through
- * OpenBLAS, bias + activation, activation gradients, reductions, gather and
- * optimiser updates. This is the reference every other backend is checked
+/* daecl cpu backend — the numerical ops on plain host arrays: GEMM (daecl's
+ * own kernels or OpenBLAS), bias + activation, activation gradients,
+ * reductions, gather and optimiser updates. This is the reference every other backend is checked
  * against; cpu.c maps the backend ABI's slices onto these pointers. Ops that
  * take a pool run their chunks on it (NULL: on the caller's thread alone);
  * the results are the same bits for any pool. */
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/pool.h"
+#include "cpu_gemm.h"
 #include "daecl/backend.h"
 
 /* Rows per chunk when an op over n_rows rows of per_row values each is cut
@@ -18,13 +19,15 @@
  * run inline) below 32768 values in all. Depends on the sizes alone. */
 size_t daecl__cpu_rows_per_chunk(size_t n_rows, size_t per_row);
 
-/* C (m, n) = alpha op(A) op(B) + beta C, row-major (backend.h: gemm).
- * A is (m, k) with row stride lda, or (k, m) when trans_a; likewise B.
- * beta == 0 overwrites C, so NaN in C's old contents does not survive.
- * The caller has checked every size fits in an int (cblas' blasint). */
-void daecl__cpu_gemm(daecl_pool *pool, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                     float alpha, const float *a, size_t lda, const float *b, size_t ldb,
-                     float beta, float *c, size_t ldc);
+/* C (m, n) = alpha op(A) op(B) + beta C, row-major (backend.h: gemm),
+ * with kind's GEMM (cpu_gemm.h; the CPU must support it) and ws its packing
+ * space. A is (m, k) with row stride lda, or (k, m) when trans_a; likewise
+ * B. beta == 0 overwrites C, so NaN in C's old contents does not survive.
+ * The caller has checked every size fits in an int (cblas' blasint).
+ * Returns 0, or ENOMEM when the packing space cannot grow. */
+int daecl__cpu_gemm(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind, int trans_a,
+                    int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+                    size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
 /* z (n_rows, dim) = act(z + bias) in place; bias (dim) or NULL. */
 void daecl__cpu_bias_act_forward(daecl_pool *pool, float *z, const float *bias, size_t n_rows,

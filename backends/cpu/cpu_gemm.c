@@ -1,0 +1,422 @@
+/* daecl cpu backend — its own single-precision GEMM for x86-64 CPUs with
+ * AVX2 + FMA or AVX-512 (cpu_gemm.h).
+ *
+ * The scheme is the one BLIS made standard, written for row-major C:
+ *
+ *   1. Pack. op(A) is copied into panels of MR rows, op(B) into panels of
+ *      NR columns, both cut along k into blocks of at most KC, so that the
+ *      micro-kernel reads both operands as contiguous streams whatever the
+ *      transposes and leading dimensions. Rows and columns past the matrix
+ *      are packed as zeros. The packing is shared by every chunk.
+ *   2. Multiply. C is cut into blocks of whole panels, one pool chunk each.
+ *      For each k block in order, a chunk runs the micro-kernel over its
+ *      tiles: an MR x NR tile of C held in vector registers (24 of them),
+ *      one FMA per element per step of k, A broadcast from its panel and B
+ *      loaded a row of the panel at a time. A B panel (KC x NR floats, 32
+ *      KiB at most) stays in L1 while the kernel walks down the A panels.
+ *
+ * The bits. Every element of C is the same sequence of operations whatever
+ * chunk, thread, tile position or ISA computes it: acc = fma(a_p, b_p, acc)
+ * for p in the k block, in order, then t = alpha * acc and, for the first
+ * block, C = beta * C + t (C = t when beta is 0, so NaN in C does not
+ * survive), for the later blocks C = C + t. The k blocks depend on k alone
+ * and are the same for both ISAs, so the AVX2 and AVX-512 kernels give the
+ * same bits, on any thread count (tests/test_backend_cpu.c checks both).
+ *
+ * Why not OpenBLAS alone: Debian 12's OpenBLAS 0.3.21 predates AMD's Zen 4
+ * and Zen 5, runs its AVX2 Haswell kernel on them, and so leaves half of an
+ * AVX-512 core's FMA width unused (bench/RESULTS.md). It stays the GEMM of
+ * CPUs without AVX2 and FMA, and `backend.gemm: openblas` selects it. */
+#include "cpu_gemm.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DAECL_GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+enum {
+    KC = 256, /* k block: a 32-column B panel of 256 rows is 32 KiB */
+    MAX_MR = 12,
+    MAX_NR = 32,
+    /* A chunk of the multiply is about CHUNK_MACS multiply-adds, and a
+     * product below PAR_MACS is one chunk run inline. */
+    ROW_PANELS = 8,
+    MIN_COL_BLOCKS = 8,
+};
+static const double CHUNK_MACS = 4e6, PAR_MACS = 2e6;
+
+/* ---- the micro-kernels ---------------------------------------------------- */
+
+/* C tile (mr <= MR rows, nr <= NR columns, row stride ldc) from kc steps of
+ * packed A (kc x MR) and packed B (kc x NR); see the top of the file for
+ * the arithmetic. */
+typedef void (*kernel_fn)(size_t kc, const float *ap, const float *bp, float *c, size_t ldc,
+                          size_t mr, size_t nr, float alpha, float beta, int first);
+
+#ifdef DAECL_GEMM_X86
+
+/* AVX-512: 12 rows x 32 columns, two zmm per row, 24 accumulators. */
+__attribute__((target("avx512f"))) static void kernel_avx512(size_t kc, const float *ap,
+                                                             const float *bp, float *c, size_t ldc,
+                                                             size_t mr, size_t nr, float alpha,
+                                                             float beta, int first)
+{
+    enum { MR = 12 };
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (size_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
+        ap += MR;
+        bp += 32;
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32  ? (__mmask16)0xffff
+                   : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1)
+                             : (__mmask16)0;
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        if ((size_t)i >= mr)
+            break;
+        float *row = c + (size_t)i * ldc;
+        __m512 t0 = _mm512_mul_ps(va, acc[i][0]), t1 = _mm512_mul_ps(va, acc[i][1]);
+        if (!first || beta != 0.0f) {
+            __m512 c0 = _mm512_maskz_loadu_ps(m0, row), c1 = _mm512_maskz_loadu_ps(m1, row + 16);
+            if (first) {
+                c0 = _mm512_mul_ps(vb, c0);
+                c1 = _mm512_mul_ps(vb, c1);
+            }
+            t0 = _mm512_add_ps(c0, t0);
+            t1 = _mm512_add_ps(c1, t1);
+        }
+        _mm512_mask_storeu_ps(row, m0, t0);
+        _mm512_mask_storeu_ps(row + 16, m1, t1);
+    }
+}
+
+/* AVX2: 6 rows x 16 columns, two ymm per row, 12 accumulators. */
+__attribute__((target("avx2,fma"))) static __m256i lanes_below(size_t n)
+{
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
+}
+
+__attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const float *ap,
+                                                            const float *bp, float *c, size_t ldc,
+                                                            size_t mr, size_t nr, float alpha,
+                                                            float beta, int first)
+{
+    enum { MR = 6 };
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (size_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m256 a = _mm256_broadcast_ss(ap + i);
+            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+        }
+        ap += MR;
+        bp += 16;
+    }
+    __m256i m0 = lanes_below(nr), m1 = lanes_below(nr > 8 ? nr - 8 : 0);
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        if ((size_t)i >= mr)
+            break;
+        float *row = c + (size_t)i * ldc;
+        __m256 t0 = _mm256_mul_ps(va, acc[i][0]), t1 = _mm256_mul_ps(va, acc[i][1]);
+        if (!first || beta != 0.0f) {
+            __m256 c0 = _mm256_maskload_ps(row, m0), c1 = _mm256_maskload_ps(row + 8, m1);
+            if (first) {
+                c0 = _mm256_mul_ps(vb, c0);
+                c1 = _mm256_mul_ps(vb, c1);
+            }
+            t0 = _mm256_add_ps(c0, t0);
+            t1 = _mm256_add_ps(c1, t1);
+        }
+        _mm256_maskstore_ps(row, m0, t0);
+        _mm256_maskstore_ps(row + 8, m1, t1);
+    }
+}
+
+#endif /* DAECL_GEMM_X86 */
+
+typedef struct isa {
+    const char *name;
+    size_t mr, nr;
+    kernel_fn kernel;
+} isa;
+
+static const isa *isa_of(daecl_cpu_gemm_kind kind)
+{
+#ifdef DAECL_GEMM_X86
+    static const isa avx512 = { "avx512", 12, 32, kernel_avx512 };
+    static const isa avx2 = { "avx2", 6, 16, kernel_avx2 };
+    if (kind == DAECL_CPU_GEMM_AVX512)
+        return &avx512;
+    if (kind == DAECL_CPU_GEMM_AVX2)
+        return &avx2;
+#else
+    (void)kind;
+#endif
+    return NULL;
+}
+
+int daecl__cpu_gemm_supported(daecl_cpu_gemm_kind kind)
+{
+    if (kind == DAECL_CPU_GEMM_OPENBLAS)
+        return 1;
+#ifdef DAECL_GEMM_X86
+    __builtin_cpu_init();
+    if (kind == DAECL_CPU_GEMM_AVX512)
+        return __builtin_cpu_supports("avx512f");
+    if (kind == DAECL_CPU_GEMM_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return 0;
+}
+
+daecl_cpu_gemm_kind daecl__cpu_gemm_best(void)
+{
+    if (daecl__cpu_gemm_supported(DAECL_CPU_GEMM_AVX512))
+        return DAECL_CPU_GEMM_AVX512;
+    if (daecl__cpu_gemm_supported(DAECL_CPU_GEMM_AVX2))
+        return DAECL_CPU_GEMM_AVX2;
+    return DAECL_CPU_GEMM_OPENBLAS;
+}
+
+const char *daecl__cpu_gemm_name(daecl_cpu_gemm_kind kind)
+{
+    switch (kind) {
+    case DAECL_CPU_GEMM_AVX512:
+        return "avx512";
+    case DAECL_CPU_GEMM_AVX2:
+        return "avx2";
+    case DAECL_CPU_GEMM_OPENBLAS:
+        break;
+    }
+    return "openblas";
+}
+
+/* ---- the plan: k blocks, packed layout, chunks ------------------------------ */
+
+typedef struct plan {
+    const isa *isa;
+    int trans_a, trans_b;
+    size_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    /* k blocks: n_kb of them, the first k % n_kb one longer */
+    size_t n_kb, kb_len, kb_extra;
+    /* panels: A has pa of MR rows, B has pb of NR columns */
+    size_t pa, pb;
+    float *ap; /* A packed: every panel of every k block, (pa * mr) x k */
+    float *bp; /* per multiply chunk, cp B panels of one k block */
+    size_t pack_chunks; /* A's packing: PACK_PANELS panels a chunk */
+    /* multiply chunks: row_blocks x col_blocks, of rp A and cp B panels */
+    size_t rp, cp, row_blocks, col_blocks;
+} plan;
+
+enum { PACK_PANELS = 8 };
+
+/* Start and length of k block kb: n_kb blocks as even as can be, the first
+ * k % n_kb of them one longer. Depends on k alone. */
+static size_t kb_start(const plan *p, size_t kb, size_t *len)
+{
+    size_t extra = kb < p->kb_extra ? kb : p->kb_extra;
+    *len = p->kb_len + (kb < p->kb_extra);
+    return kb * p->kb_len + extra;
+}
+
+/* One panel of k block [k0, k0 + kc): kc rows of w lanes, row q holding
+ * lanes lane0 .. lane0 + w - 1 at step k0 + q of an operand, zeros past its
+ * `lanes` lanes. The operand is m with row stride ld, its lanes along a row
+ * (lanes_in_rows: B (k, n), or A^T's A (k, m)) or its k along a row. */
+static void pack_panel(const float *m, size_t ld, int lanes_in_rows, size_t lanes, size_t lane0,
+                       size_t w, size_t k0, size_t kc, float *out)
+{
+    size_t have = lanes - lane0 < w ? lanes - lane0 : w;
+    if (lanes_in_rows) { /* a row of the panel is contiguous */
+        for (size_t q = 0; q < kc; q++) {
+            const float *src = m + (k0 + q) * ld + lane0;
+            size_t l = 0;
+            for (; l < have; l++)
+                out[q * w + l] = src[l];
+            for (; l < w; l++)
+                out[q * w + l] = 0.0f;
+        }
+        return;
+    }
+    /* a lane of the panel is contiguous: read the lanes side by side so the
+     * panel is written in order */
+    const float *src[MAX_NR > MAX_MR ? MAX_NR : MAX_MR];
+    for (size_t l = 0; l < w; l++)
+        src[l] = m + (lane0 + (l < have ? l : 0)) * ld + k0;
+    for (size_t q = 0; q < kc; q++)
+        for (size_t l = 0; l < w; l++)
+            out[q * w + l] = l < have ? src[l][q] : 0.0f;
+}
+
+/* A panel ip of k block kb: kc x MR, row q holding op(A)(ip*MR + i, k0 + q). */
+static void pack_a_panel(const plan *p, size_t kb, size_t ip)
+{
+    size_t mr = p->isa->mr, kc, k0 = kb_start(p, kb, &kc);
+    pack_panel(p->a, p->lda, p->trans_a, p->m, ip * mr, mr, k0, kc,
+               p->ap + k0 * p->pa * mr + ip * mr * kc);
+}
+
+/* B panel jp of k block kb into out: kc x NR, row q holding
+ * op(B)(k0 + q, jp*NR + j). */
+static void pack_b_panel(const plan *p, size_t kb, size_t jp, float *out)
+{
+    size_t kc, k0 = kb_start(p, kb, &kc);
+    pack_panel(p->b, p->ldb, !p->trans_b, p->n, jp * p->isa->nr, p->isa->nr, k0, kc, out);
+}
+
+/* Packing chunk: PACK_PANELS panels of A, in every k block. */
+static void pack_chunk(void *arg, size_t chunk)
+{
+    const plan *p = arg;
+    size_t first = chunk * PACK_PANELS;
+    size_t last = first + PACK_PANELS < p->pa ? first + PACK_PANELS : p->pa;
+    for (size_t kb = 0; kb < p->n_kb; kb++)
+        for (size_t q = first; q < last; q++)
+            pack_a_panel(p, kb, q);
+}
+
+/* Multiply chunk: rows of rp A panels by columns of cp B panels. For each k
+ * block in turn it packs its B panels (into its own part of the workspace,
+ * hot in cache when the kernel reads them: packing B costs 1/rows of the
+ * multiply), then runs the kernel down the A panels under each. */
+static void multiply_chunk(void *arg, size_t chunk)
+{
+    const plan *p = arg;
+    size_t mr = p->isa->mr, nr = p->isa->nr;
+    size_t rb = chunk / p->col_blocks, cb = chunk % p->col_blocks;
+    size_t ip0 = rb * p->rp, ip1 = ip0 + p->rp < p->pa ? ip0 + p->rp : p->pa;
+    size_t jp0 = cb * p->cp, jp1 = jp0 + p->cp < p->pb ? jp0 + p->cp : p->pb;
+    float *bb = p->bp + chunk * p->cp * nr * KC;
+    kernel_fn kernel = p->isa->kernel;
+    for (size_t kb = 0; kb < p->n_kb; kb++) {
+        size_t kc, k0 = kb_start(p, kb, &kc);
+        const float *ab = p->ap + k0 * p->pa * mr;
+        for (size_t jp = jp0; jp < jp1; jp++)
+            pack_b_panel(p, kb, jp, bb + (jp - jp0) * nr * kc);
+        for (size_t jp = jp0; jp < jp1; jp++) {
+            size_t j0 = jp * nr, cols = p->n - j0 < nr ? p->n - j0 : nr;
+            const float *bpan = bb + (jp - jp0) * nr * kc;
+            for (size_t ip = ip0; ip < ip1; ip++) {
+                size_t i0 = ip * mr, rows = p->m - i0 < mr ? p->m - i0 : mr;
+                kernel(kc, ab + ip * mr * kc, bpan, p->c + i0 * p->ldc + j0, p->ldc, rows, cols,
+                       p->alpha, p->beta, kb == 0);
+            }
+        }
+    }
+}
+
+static size_t div_up(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* Grows the workspace to n floats, 64-byte aligned. */
+static int reserve(daecl_cpu_gemm_ws *ws, size_t n)
+{
+    if (ws->cap >= n)
+        return 0;
+    void *p = NULL;
+    if (n > SIZE_MAX / sizeof(float) || posix_memalign(&p, 64, n * sizeof(float)) != 0)
+        return ENOMEM;
+    free(ws->buf);
+    ws->buf = p;
+    ws->cap = n;
+    return 0;
+}
+
+void daecl__cpu_gemm_ws_free(daecl_cpu_gemm_ws *ws)
+{
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
+}
+
+int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind,
+                        int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                        float *c, size_t ldc)
+{
+    plan p = { .isa = isa_of(kind),
+               .trans_a = trans_a,
+               .trans_b = trans_b,
+               .m = m,
+               .n = n,
+               .k = k,
+               .lda = lda,
+               .ldb = ldb,
+               .ldc = ldc,
+               .alpha = alpha,
+               .beta = beta,
+               .a = a,
+               .b = b,
+               .c = c };
+    if (!p.isa || m == 0 || n == 0 || k == 0)
+        return EINVAL;
+    size_t mr = p.isa->mr, nr = p.isa->nr;
+    p.n_kb = div_up(k, KC);
+    p.kb_len = k / p.n_kb;
+    p.kb_extra = k % p.n_kb;
+    p.pa = div_up(m, mr);
+    p.pb = div_up(n, nr);
+    double macs = (double)m * (double)n * (double)k;
+    int par = macs >= PAR_MACS;
+    /* Chunks: columns in blocks of about CHUNK_MACS multiply-adds over all
+     * rows; when that leaves fewer than MIN_COL_BLOCKS blocks (a narrow C),
+     * rows are cut too, into blocks of ROW_PANELS panels or more. */
+    p.rp = p.pa;
+    double panel_macs = (double)(p.pa * mr) * (double)nr * (double)k;
+    size_t cp = par ? (size_t)(CHUNK_MACS / panel_macs) : p.pb;
+    p.cp = cp < 1 ? 1 : cp > p.pb ? p.pb : cp;
+    p.col_blocks = div_up(p.pb, p.cp);
+    if (par && p.col_blocks < MIN_COL_BLOCKS && p.pa > ROW_PANELS) {
+        size_t want = div_up(MIN_COL_BLOCKS, p.col_blocks), most = div_up(p.pa, ROW_PANELS);
+        p.rp = div_up(p.pa, want < most ? want : most);
+    }
+    p.row_blocks = div_up(p.pa, p.rp);
+    size_t chunks = p.row_blocks * p.col_blocks;
+    /* B's panels start on a cache line: the kernels load them aligned */
+    size_t na = div_up(p.pa * mr * k, 16) * 16, nb = chunks * p.cp * nr * KC;
+    if (reserve(ws, na + nb))
+        return ENOMEM;
+    p.ap = ws->buf;
+    p.bp = ws->buf + na;
+    p.pack_chunks = par ? div_up(p.pa, PACK_PANELS) : 1;
+    if (par) {
+        daecl_pool_run(pool, p.pack_chunks, pack_chunk, &p);
+        daecl_pool_run(pool, chunks, multiply_chunk, &p);
+    } else {
+        for (size_t kb = 0; kb < p.n_kb; kb++)
+            for (size_t q = 0; q < p.pa; q++)
+                pack_a_panel(&p, kb, q);
+        multiply_chunk(&p, 0);
+    }
+    return 0;
+}
