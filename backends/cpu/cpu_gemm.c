@@ -39,15 +39,18 @@
 #include <immintrin.h>
 #endif
 
+#ifdef DAECL_GEMM_X86
+
 enum {
     KC = 256, /* k block: a 32-column B panel of 256 rows is 32 KiB */
-    MAX_MR = 12,
-    MAX_NR = 32,
-    /* A chunk of the multiply is about CHUNK_MACS multiply-adds, and a
-     * product below PAR_MACS is one chunk run inline. */
+    /* A narrow C (fewer than MIN_COL_BLOCKS column blocks) is cut along
+     * its rows too, into blocks of ROW_PANELS A panels or more. */
     ROW_PANELS = 8,
     MIN_COL_BLOCKS = 8,
+    PACK_PANELS = 8, /* A panels a packing chunk packs */
 };
+/* A chunk of the multiply is about CHUNK_MACS multiply-adds, and a product
+ * below PAR_MACS is one chunk run inline. */
 static const double CHUNK_MACS = 4e6, PAR_MACS = 2e6;
 
 /* ---- the micro-kernels ---------------------------------------------------- */
@@ -57,8 +60,6 @@ static const double CHUNK_MACS = 4e6, PAR_MACS = 2e6;
  * the arithmetic. */
 typedef void (*kernel_fn)(size_t kc, const float *ap, const float *bp, float *c, size_t ldc,
                           size_t mr, size_t nr, float alpha, float beta, int first);
-
-#ifdef DAECL_GEMM_X86
 
 /* AVX-512: 12 rows x 32 columns, two zmm per row, 24 accumulators. */
 __attribute__((target("avx512f"))) static void kernel_avx512(size_t kc, const float *ap,
@@ -157,63 +158,16 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const flo
     }
 }
 
-#endif /* DAECL_GEMM_X86 */
-
 typedef struct isa {
-    const char *name;
     size_t mr, nr;
     kernel_fn kernel;
 } isa;
 
 static const isa *isa_of(daecl_cpu_gemm_kind kind)
 {
-#ifdef DAECL_GEMM_X86
-    static const isa avx512 = { "avx512", 12, 32, kernel_avx512 };
-    static const isa avx2 = { "avx2", 6, 16, kernel_avx2 };
-    if (kind == DAECL_CPU_GEMM_AVX512)
-        return &avx512;
-    if (kind == DAECL_CPU_GEMM_AVX2)
-        return &avx2;
-#else
-    (void)kind;
-#endif
-    return NULL;
-}
-
-int daecl__cpu_gemm_supported(daecl_cpu_gemm_kind kind)
-{
-    if (kind == DAECL_CPU_GEMM_OPENBLAS)
-        return 1;
-#ifdef DAECL_GEMM_X86
-    __builtin_cpu_init();
-    if (kind == DAECL_CPU_GEMM_AVX512)
-        return __builtin_cpu_supports("avx512f");
-    if (kind == DAECL_CPU_GEMM_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return 0;
-}
-
-daecl_cpu_gemm_kind daecl__cpu_gemm_best(void)
-{
-    if (daecl__cpu_gemm_supported(DAECL_CPU_GEMM_AVX512))
-        return DAECL_CPU_GEMM_AVX512;
-    if (daecl__cpu_gemm_supported(DAECL_CPU_GEMM_AVX2))
-        return DAECL_CPU_GEMM_AVX2;
-    return DAECL_CPU_GEMM_OPENBLAS;
-}
-
-const char *daecl__cpu_gemm_name(daecl_cpu_gemm_kind kind)
-{
-    switch (kind) {
-    case DAECL_CPU_GEMM_AVX512:
-        return "avx512";
-    case DAECL_CPU_GEMM_AVX2:
-        return "avx2";
-    case DAECL_CPU_GEMM_OPENBLAS:
-        break;
-    }
-    return "openblas";
+    static const isa avx512 = { 12, 32, kernel_avx512 };
+    static const isa avx2 = { 6, 16, kernel_avx2 };
+    return kind == DAECL_CPU_GEMM_AVX512 ? &avx512 : kind == DAECL_CPU_GEMM_AVX2 ? &avx2 : NULL;
 }
 
 /* ---- the plan: k blocks, packed layout, chunks ------------------------------ */
@@ -236,8 +190,6 @@ typedef struct plan {
     size_t rp, cp, row_blocks, col_blocks;
 } plan;
 
-enum { PACK_PANELS = 8 };
-
 /* Start and length of k block kb: n_kb blocks as even as can be, the first
  * k % n_kb of them one longer. Depends on k alone. */
 static size_t kb_start(const plan *p, size_t kb, size_t *len)
@@ -245,6 +197,55 @@ static size_t kb_start(const plan *p, size_t kb, size_t *len)
     size_t extra = kb < p->kb_extra ? kb : p->kb_extra;
     *len = p->kb_len + (kb < p->kb_extra);
     return kb * p->kb_len + extra;
+}
+
+/* pack_panel where each lane is contiguous along k: lanes lane0 + l (l <
+ * have) of m, from k0 on, become column l of the kc x w panel; columns
+ * have .. w - 1 become zeros. Eight lanes at a time are read as eight
+ * rows of 8 and transposed in registers (AVX2, which every CPU the kernels
+ * run on has), so both the reads and the writes are whole vectors. */
+__attribute__((target("avx2"))) static void gather_lanes(const float *m, size_t ld, size_t lane0,
+                                                         size_t have, size_t w, size_t k0,
+                                                         size_t kc, float *out)
+{
+    size_t l = 0;
+    for (; l + 8 <= have; l += 8) {
+        const float *r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = m + (lane0 + l + (size_t)i) * ld + k0;
+        size_t q = 0;
+        for (; q + 8 <= kc; q += 8) {
+            __m256 x0 = _mm256_loadu_ps(r[0] + q), x1 = _mm256_loadu_ps(r[1] + q);
+            __m256 x2 = _mm256_loadu_ps(r[2] + q), x3 = _mm256_loadu_ps(r[3] + q);
+            __m256 x4 = _mm256_loadu_ps(r[4] + q), x5 = _mm256_loadu_ps(r[5] + q);
+            __m256 x6 = _mm256_loadu_ps(r[6] + q), x7 = _mm256_loadu_ps(r[7] + q);
+            __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
+            __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
+            __m256 t4 = _mm256_unpacklo_ps(x4, x5), t5 = _mm256_unpackhi_ps(x4, x5);
+            __m256 t6 = _mm256_unpacklo_ps(x6, x7), t7 = _mm256_unpackhi_ps(x6, x7);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            float *o = out + q * w + l;
+            _mm256_storeu_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(o + w, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(o + 2 * w, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(o + 3 * w, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(o + 4 * w, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(o + 5 * w, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(o + 6 * w, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(o + 7 * w, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+        for (; q < kc; q++)
+            for (int i = 0; i < 8; i++)
+                out[q * w + l + (size_t)i] = r[i][q];
+    }
+    for (; l < w; l++) {
+        const float *r = l < have ? m + (lane0 + l) * ld + k0 : NULL;
+        for (size_t q = 0; q < kc; q++)
+            out[q * w + l] = r ? r[q] : 0.0f;
+    }
 }
 
 /* One panel of k block [k0, k0 + kc): kc rows of w lanes, row q holding
@@ -266,14 +267,7 @@ static void pack_panel(const float *m, size_t ld, int lanes_in_rows, size_t lane
         }
         return;
     }
-    /* a lane of the panel is contiguous: read the lanes side by side so the
-     * panel is written in order */
-    const float *src[MAX_NR > MAX_MR ? MAX_NR : MAX_MR];
-    for (size_t l = 0; l < w; l++)
-        src[l] = m + (lane0 + (l < have ? l : 0)) * ld + k0;
-    for (size_t q = 0; q < kc; q++)
-        for (size_t l = 0; l < w; l++)
-            out[q * w + l] = l < have ? src[l][q] : 0.0f;
+    gather_lanes(m, ld, lane0, have, w, k0, kc, out);
 }
 
 /* A panel ip of k block kb: kc x MR, row q holding op(A)(ip*MR + i, k0 + q). */
@@ -352,13 +346,6 @@ static int reserve(daecl_cpu_gemm_ws *ws, size_t n)
     return 0;
 }
 
-void daecl__cpu_gemm_ws_free(daecl_cpu_gemm_ws *ws)
-{
-    free(ws->buf);
-    ws->buf = NULL;
-    ws->cap = 0;
-}
-
 int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind,
                         int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb, float beta,
@@ -419,4 +406,61 @@ int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_
         multiply_chunk(&p, 0);
     }
     return 0;
+}
+
+#else /* no x86-64: OpenBLAS only (daecl__cpu_gemm_supported says so) */
+
+int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind,
+                        int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                        float *c, size_t ldc)
+{
+    (void)pool, (void)ws, (void)kind, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
+    (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+    return EINVAL;
+}
+
+#endif /* DAECL_GEMM_X86 */
+
+int daecl__cpu_gemm_supported(daecl_cpu_gemm_kind kind)
+{
+    if (kind == DAECL_CPU_GEMM_OPENBLAS)
+        return 1;
+#ifdef DAECL_GEMM_X86
+    __builtin_cpu_init();
+    if (kind == DAECL_CPU_GEMM_AVX512)
+        return __builtin_cpu_supports("avx512f");
+    if (kind == DAECL_CPU_GEMM_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return 0;
+}
+
+daecl_cpu_gemm_kind daecl__cpu_gemm_best(void)
+{
+    if (daecl__cpu_gemm_supported(DAECL_CPU_GEMM_AVX512))
+        return DAECL_CPU_GEMM_AVX512;
+    if (daecl__cpu_gemm_supported(DAECL_CPU_GEMM_AVX2))
+        return DAECL_CPU_GEMM_AVX2;
+    return DAECL_CPU_GEMM_OPENBLAS;
+}
+
+const char *daecl__cpu_gemm_name(daecl_cpu_gemm_kind kind)
+{
+    switch (kind) {
+    case DAECL_CPU_GEMM_AVX512:
+        return "avx512";
+    case DAECL_CPU_GEMM_AVX2:
+        return "avx2";
+    case DAECL_CPU_GEMM_OPENBLAS:
+        break;
+    }
+    return "openblas";
+}
+
+void daecl__cpu_gemm_ws_free(daecl_cpu_gemm_ws *ws)
+{
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
 }
