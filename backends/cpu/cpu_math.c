@@ -166,7 +166,7 @@ static inline float relu(float x)
 
 /* z (n_rows, dim) = act(z + bias) on a block of rows; bias_step 0 means no
  * bias (bias then points at one zero). DAECL_HOT: sigmoid's exp dominates a
- * forward pass outside the GEMMs, and AVX2 doubles its vector width. */
+ * forward pass outside the GEMMs, and AVX2 and AVX-512 widen its vectors. */
 DAECL_HOT static void bias_act_rows(float *z, const float *bias, size_t bias_step, size_t n_rows,
                                     size_t dim, daecl_act act)
 {
