@@ -48,6 +48,9 @@ enum {
     ROW_PANELS = 8,
     MIN_COL_BLOCKS = 8,
     PACK_PANELS = 8, /* A panels a packing chunk packs */
+    /* Rows multiplied at a time: their packed A is MB x k floats (6 MiB at
+     * k = 1000). A multiple of both kernels' MR. */
+    MB = 1536,
 };
 /* A chunk of the multiply is about CHUNK_MACS multiply-adds, and a product
  * below PAR_MACS is one chunk run inline. */
@@ -185,7 +188,6 @@ typedef struct plan {
     size_t pa, pb;
     float *ap; /* A packed: every panel of every k block, (pa * mr) x k */
     float *bp; /* per multiply chunk, cp B panels of one k block */
-    size_t pack_chunks; /* A's packing: PACK_PANELS panels a chunk */
     /* multiply chunks: row_blocks x col_blocks, of rp A and cp B panels */
     size_t rp, cp, row_blocks, col_blocks;
 } plan;
@@ -308,7 +310,7 @@ static void multiply_chunk(void *arg, size_t chunk)
     size_t rb = chunk / p->col_blocks, cb = chunk % p->col_blocks;
     size_t ip0 = rb * p->rp, ip1 = ip0 + p->rp < p->pa ? ip0 + p->rp : p->pa;
     size_t jp0 = cb * p->cp, jp1 = jp0 + p->cp < p->pb ? jp0 + p->cp : p->pb;
-    float *bb = p->bp + chunk * p->cp * nr * KC;
+    float *bb = p->bp + chunk * p->cp * nr * (p->kb_len + 1);
     kernel_fn kernel = p->isa->kernel;
     for (size_t kb = 0; kb < p->n_kb; kb++) {
         size_t kc, k0 = kb_start(p, kb, &kc);
@@ -346,28 +348,11 @@ static int reserve(daecl_cpu_gemm_ws *ws, size_t n)
     return 0;
 }
 
-int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind,
-                        int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
-                        const float *a, size_t lda, const float *b, size_t ldb, float beta,
-                        float *c, size_t ldc)
+/* One product of at most MB rows. */
+static int multiply(daecl_pool *pool, daecl_cpu_gemm_ws *ws, plan *pl)
 {
-    plan p = { .isa = isa_of(kind),
-               .trans_a = trans_a,
-               .trans_b = trans_b,
-               .m = m,
-               .n = n,
-               .k = k,
-               .lda = lda,
-               .ldb = ldb,
-               .ldc = ldc,
-               .alpha = alpha,
-               .beta = beta,
-               .a = a,
-               .b = b,
-               .c = c };
-    if (!p.isa || m == 0 || n == 0 || k == 0)
-        return EINVAL;
-    size_t mr = p.isa->mr, nr = p.isa->nr;
+    plan p = *pl;
+    size_t mr = p.isa->mr, nr = p.isa->nr, m = p.m, n = p.n, k = p.k;
     p.n_kb = div_up(k, KC);
     p.kb_len = k / p.n_kb;
     p.kb_extra = k % p.n_kb;
@@ -390,20 +375,52 @@ int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_
     p.row_blocks = div_up(p.pa, p.rp);
     size_t chunks = p.row_blocks * p.col_blocks;
     /* B's panels start on a cache line: the kernels load them aligned */
-    size_t na = div_up(p.pa * mr * k, 16) * 16, nb = chunks * p.cp * nr * KC;
+    size_t na = div_up(p.pa * mr * k, 16) * 16, nb = chunks * p.cp * nr * (p.kb_len + 1);
     if (reserve(ws, na + nb))
         return ENOMEM;
     p.ap = ws->buf;
     p.bp = ws->buf + na;
-    p.pack_chunks = par ? div_up(p.pa, PACK_PANELS) : 1;
     if (par) {
-        daecl_pool_run(pool, p.pack_chunks, pack_chunk, &p);
+        daecl_pool_run(pool, div_up(p.pa, PACK_PANELS), pack_chunk, &p);
         daecl_pool_run(pool, chunks, multiply_chunk, &p);
     } else {
         for (size_t kb = 0; kb < p.n_kb; kb++)
             for (size_t q = 0; q < p.pa; q++)
                 pack_a_panel(&p, kb, q);
         multiply_chunk(&p, 0);
+    }
+    return 0;
+}
+
+int daecl__cpu_gemm_own(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind kind,
+                        int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                        const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                        float *c, size_t ldc)
+{
+    const isa *is = isa_of(kind);
+    if (!is || m == 0 || n == 0 || k == 0)
+        return EINVAL;
+    /* Rows MB at a time, which bounds the packed A (every element of C is
+     * computed alike whatever block holds it). The first block's failure
+     * to allocate leaves C untouched. */
+    for (size_t i0 = 0; i0 < m; i0 += MB) {
+        plan p = { .isa = is,
+                   .trans_a = trans_a,
+                   .trans_b = trans_b,
+                   .m = m - i0 < MB ? m - i0 : MB,
+                   .n = n,
+                   .k = k,
+                   .lda = lda,
+                   .ldb = ldb,
+                   .ldc = ldc,
+                   .alpha = alpha,
+                   .beta = beta,
+                   .a = trans_a ? a + i0 : a + i0 * lda,
+                   .b = b,
+                   .c = c + i0 * ldc };
+        int rc = multiply(pool, ws, &p);
+        if (rc)
+            return rc;
     }
     return 0;
 }
