@@ -273,11 +273,13 @@ int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daec
         .bias_corr1 = (float)(1.0 - pow(cfg->optimizer.beta1, (double)t)),
         .bias_corr2 = (float)(1.0 - pow(cfg->optimizer.beta2, (double)t)),
     };
-    /* Weights with decay, then biases without: two contiguous ranges. */
+    /* Weights with decay, then biases without: two contiguous ranges, or,
+     * without decay, one update over every parameter (one launch). */
     daecl_slice s1 = daecl_at(g->state1, 0), s2 = daecl_at(g->state2, 0);
+    int split = step.weight_decay != 0.0f;
     rc = be->optim_update(ctx, &step, daecl_at(g->params, 0), daecl_at(g->grads, 0), s1, s2,
-                              m->n_weights, err);
-    if (rc)
+                          split ? m->n_weights : m->n_params, err);
+    if (rc || !split)
         return rc;
     step.weight_decay = 0.0f;
     size_t nb = m->n_params - m->n_weights;
