@@ -9,11 +9,12 @@ Prints a report and appends it to bench/RESULTS.md with the command, the
 machine and the date. Numbers are what this run measured, nothing else.
 
 usage: bench/run.sh [--quick] [--no-opencl] [--no-torch] [--cuda]
-                    [--contention] [--rounds N] [--before REV]
+                    [--contention] [--peer] [--rounds N] [--before REV]
   (bench/run.sh installs what is missing, builds, then runs this script;
   --before REV builds revision REV beside it and passes --before-build)
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -97,6 +98,18 @@ class Bench:
         self.lines.append(text)
 
 
+@contextlib.contextmanager
+def busy_beside(on=True):
+    """One busy process (`yes > /dev/null`) for the duration, when on."""
+    busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if on else None
+    try:
+        yield
+    finally:
+        if busy:
+            busy.kill()
+            busy.wait()
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -120,6 +133,8 @@ def main():
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--contention", action="store_true",
                     help="only the contention case (the cpu backend beside a busy process)")
+    ap.add_argument("--peer", action="store_true",
+                    help="only the paired comparison of the cpu backend with PyTorch at its best")
     ap.add_argument("--rounds", type=int, default=0,
                     help="alternating rounds of the contention case (default 3, 1 with --quick)")
     ap.add_argument("--before-build", default="",
@@ -135,6 +150,9 @@ def main():
     ocl_env = {"DAECL_DEVICE": "type=gpu"} if a.cuda else None
     if a.contention:
         contention(b, a)
+        return finish(b, a)
+    if a.peer:
+        peer(b, a)
         return finish(b, a)
 
     # ---- R1: throughput and the time split ------------------------------------
@@ -155,7 +173,15 @@ def main():
     peers = []
     if not a.no_torch:
         if a.cuda:
-            peers.append(b.torch(device="cuda"))
+            # PyTorch eager, with the whole step as a CUDA graph, and under
+            # torch.compile where this PyTorch has it; TF32 off (daecl
+            # computes in FP32). A mode that cannot run says why.
+            for mode in ("eager", "graphs", "compile"):
+                p = b.torch(device="cuda", mode=mode)
+                if "unavailable" in p:
+                    b.say(f"- PyTorch {mode}: not measured: {p['unavailable']}")
+                else:
+                    peers.append(p)
         else:
             for threads in (1, os.cpu_count()):
                 for wait in ("", "passive"):
@@ -172,7 +198,8 @@ def main():
               f"{res['step_ms']:.2f} | {res['gemm_ms']:.2f} | {res['elementwise_ms']:.2f} | "
               f"{res['overhead_ms']:.2f} | {res['step_over_gemm']:.2f} | {res['gemm_gflops']:.1f} |")
     for p in peers:
-        tag = f"threads {p['threads']}" + (f", OMP_WAIT_POLICY={p['wait_policy']}" if 'wait_policy' in p else "")
+        tag = (f"{p['mode']}, TF32 {'on' if p['tf32'] else 'off'}" if p["device"] == "cuda" else
+               f"threads {p['threads']}" + (f", OMP_WAIT_POLICY={p['wait_policy']}" if 'wait_policy' in p else ""))
         b.say(f"| PyTorch {p['torch']} ({tag}){' **the peer**' if p is best else ''} | "
               f"{p['device_name']} | {p['examples_per_s']:.0f} | "
               f"{p['examples_per_s'] / best['examples_per_s']:.2f}x | | | | | | |")
@@ -233,6 +260,8 @@ def main():
               f"activations {res['activations_mib']:.1f} + resident data "
               f"{res['train_set_mib'] if res['resident'] else 0:.1f}")
 
+    if not a.no_torch and not a.cuda:
+        peer(b, a)
     contention(b, a)
     if a.quick:
         return finish(b, a)
@@ -253,7 +282,7 @@ def main():
     if best and not a.cuda:
         tkw = {"threads": best["threads"], "wait_policy": "" if best.get("wait_policy") == "default" else best["wait_policy"]}
     elif best:
-        tkw = {"device": "cuda"}
+        tkw = {"device": "cuda", "mode": best["mode"]}
     for name, ov, tor in cases:
         got = {be: b.daecl("step", [f"backend.plugin={be}", *ov], b.window,
                            env=ocl_env if be == "opencl" else None)[0]["examples_per_s"]
@@ -311,16 +340,9 @@ def contention(b, a):
         for wname, config in workloads:
             for load in ("quiet", "busy"):
                 for build, threads in cases:
-                    busy = None
-                    if load == "busy":
-                        busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL)
-                    try:
+                    with busy_beside(load == "busy"):
                         res = b.daecl("step", ["backend.plugin=cpu", f"backend.threads={threads}"],
                                       window, config=config, binary=builds[build])[0]
-                    finally:
-                        if busy:
-                            busy.kill()
-                            busy.wait()
                     got.setdefault((wname, build, threads, load), []).append(res["examples_per_s"])
     med = {k: statistics.median(v) for k, v in got.items()}
     b.say()
@@ -352,6 +374,59 @@ def contention(b, a):
                      + ", ".join(f"{x:.2f}" for x in pairs) + ")")
         b.say(line)
     b.say(f"- load average after the contention case: {os.getloadavg()[0]:.2f}")
+
+
+def peer(b, a):
+    """The cpu backend on R1 against PyTorch at its best, quiet and beside one
+    busy process, in paired rounds: each round runs daecl with each GEMM
+    (daecl's kernels: backend.gemm auto; OpenBLAS) and PyTorch in each of its
+    settings (1 thread and all, OMP_WAIT_POLICY default and passive; the
+    round's best is the peer), under the same load, one after another. The
+    report gives each round's ratio and their median, so a change in the
+    machine's load between rounds touches both sides alike."""
+    rounds = max(3, a.rounds)
+    window = ["--window-s", "2", "--windows", "3", "--warmup-s", "2"]
+    settings = [(t, w) for t in sorted({1, os.cpu_count()}) for w in ("", "passive")]
+    gemms = ("auto", "openblas")
+    got = {}  # (load, what) -> [examples/s per round]
+    best_setting = {}
+    for r in range(rounds):
+        for load in ("quiet", "busy"):
+            with busy_beside(load == "busy"):
+                for g in gemms:
+                    res = b.daecl("step", ["backend.plugin=cpu", f"backend.gemm={g}"], window)[0]
+                    got.setdefault((load, g), []).append(res["examples_per_s"])
+                peers = [(b.torch(threads=t, wait_policy=w, window_s=2, windows=3)
+                          ["examples_per_s"], t, w) for t, w in settings]
+                top = max(peers)
+                got.setdefault((load, "torch"), []).append(top[0])
+                best_setting.setdefault(load, []).append(
+                    f"{top[1]} thread{'s' if top[1] > 1 else ''}{', passive' if top[2] else ''}")
+    b.say()
+    b.say("### The cpu backend against PyTorch at its best (paired rounds)")
+    b.say()
+    b.say(f"R1, examples/s, {rounds} rounds; in each round and load, daecl with each GEMM and "
+          "PyTorch in each setting (1 thread and all, OMP_WAIT_POLICY default and passive), one "
+          "after another; the round's best PyTorch is the peer. Busy: one `yes > /dev/null` "
+          "beside every run of that load.")
+    b.say()
+    b.say("| load | daecl, gemm auto (median) | daecl, gemm openblas | PyTorch best | "
+          "auto / PyTorch per round | median | openblas / PyTorch (median) | peer's setting |")
+    b.say("|---|---:|---:|---:|---|---:|---:|---|")
+    for load in ("quiet", "busy"):
+        t = got[(load, "torch")]
+        ra = [x / y for x, y in zip(got[(load, "auto")], t)]
+        ro = [x / y for x, y in zip(got[(load, "openblas")], t)]
+        b.say(f"| {load} | {statistics.median(got[(load, 'auto')]):.0f} | "
+              f"{statistics.median(got[(load, 'openblas')]):.0f} | {statistics.median(t):.0f} | "
+              + ", ".join(f"{x:.2f}" for x in ra)
+              + f" | **{statistics.median(ra):.2f}x** | {statistics.median(ro):.2f}x | "
+              + "; ".join(best_setting[load]) + " |")
+    b.say()
+    for load in ("quiet", "busy"):
+        m = statistics.median(x / y for x, y in zip(got[(load, "auto")], got[(load, "torch")]))
+        b.say(f"- {load}: daecl cpu / PyTorch's best = {m:.2f}x "
+              f"({'meets' if m >= 1.5 else 'misses'} the 1.5x target)")
 
 
 def finish(b, a):

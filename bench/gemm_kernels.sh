@@ -5,8 +5,9 @@
 # training shapes (R1 by default: batch 128, 784-1000-784), against CLBlast
 # with its built-in parameters, CLBlast tuned by `daecl tune` (--tune-s
 # seconds of search; 0 skips it), the tuned routes (`gemm: auto`, which may
-# pick a CPU variant per shape), daecl's tiled kernel and OpenBLAS on every
-# core. Each case is one `daecl_bench gemm` run (best of 3 half-second
+# pick a CPU variant per shape), daecl's tiled kernel, OpenBLAS on every
+# core and the cpu backend's own AVX-512 and AVX2 kernels (a kernel the
+# CPU lacks drops out of the table). Each case is one `daecl_bench gemm` run (best of 3 half-second
 # windows per shape after a warm-up); rounds run every case once, in the
 # same order, so a drift in the machine's load touches every case alike.
 # Prints a markdown table of the medians over rounds; the raw JSON lines
@@ -39,8 +40,9 @@ mapfile -t variants < <(grep -o '"MR=[^"]*"' backends/opencl/gemm_cpu_variants.h
 
 # CLBlast's built-in parameters: measured before any tuning exists.
 rm -rf "$out/cache/clblast-tuning" "$out/cache/tuning-aside"
-cases=("openblas|--openblas" "clblast|${ocl[*]} backend.gemm=clblast"
-       "daecl tiled|${ocl[*]} backend.gemm=daecl")
+cases=("openblas|--openblas" "cpu backend avx512|backend.plugin=cpu backend.gemm=avx512"
+       "cpu backend avx2|backend.plugin=cpu backend.gemm=avx2"
+       "clblast|${ocl[*]} backend.gemm=clblast" "daecl tiled|${ocl[*]} backend.gemm=daecl")
 for v in "${variants[@]}"; do
   cases+=("daecl_cpu $v|${ocl[*]} backend.gemm=daecl_cpu|backend.gemm_cpu=$v")
 done
