@@ -26,7 +26,7 @@ const cli_command cli_tune = {
         "parameters (each new candidate compiles once: seconds to minutes), times daecl's\n"
         "own GEMM kernel too, and stores the winners in daecl's cache folder\n"
         "(clblast-tuning/); every later run on the same device, driver and CLBlast uses\n"
-        "them. Prints GFLOP/s per product before (CLBlast's built-in parameters) and after.\n\n"
+        "them. Prints GFLOP/s per product before (what runs without a tuning) and after.\n\n"
         "options:\n"
         "  --budget-s S   search for about S seconds (default 300); a candidate that has\n"
         "                 started still finishes\n"
@@ -124,7 +124,7 @@ static void print_table(const daecl_run *r, const daecl_gemm_shape *shapes, size
     if (have_before && isfinite(t_after))
         snprintf(ratio, sizeof ratio, "%.2fx", t_before / t_after);
     printf("%-50s  %8s  %8s  %8s\n", "one training step's GEMMs", before, after, ratio);
-    printf("\nGFLOP/s on %s; before: CLBlast's built-in parameters. Later runs on this device "
+    printf("\nGFLOP/s on %s; before: what runs without a tuning. Later runs on this device "
            "use the tuning.\n",
            daecl_session_device_name(r->s));
 }

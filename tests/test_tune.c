@@ -6,7 +6,9 @@
  * (DAECL_TUNE_FAKE), tune routes a shape to a variant of daecl's CPU kernels
  * only where it is the fastest, and a later run applies it; corrupt, stale
  * and invalid files are ignored with a debug note; DAECL_CACHE=0 applies
- * nothing; a format-1 file (before the CPU kernels) still applies. Tests
+ * nothing; a format-1 file (before the CPU kernels) still applies; gemm:
+ * auto on a CPU device runs daecl's CPU kernel where no entry lists the
+ * shape (seen by which call an injected fault names). Tests
  * that need OpenCL skip without a device. Run with an argument, the program
  * is one of the helper children (child_main). */
 #include <dirent.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/registry.h"
@@ -509,6 +512,97 @@ static void test_a_fault_while_tuning_fails_in_one_sentence_and_stores_nothing(v
     assert_true(operand_failed);
 }
 
+/* What ran each GEMM, as the device saw it: the --child-two-gemms child
+ * runs the tiny model's A B (8 x 12 x 20) and then an A B no tuning lists
+ * (7 x 5 x 3), the last two calls it enqueues. A first run counts its
+ * enqueues (DAECL_FAULT); the next two make the GEMMs' own calls fail,
+ * and the failing call is named: CLBlastSgemm, or the launch of daecl's
+ * CPU kernel (gemm_cpu_nn). gemm (DAECL_DEVICE="gemm=..." or "") and the
+ * tuning file (text, or none) vary; *first and *second get what failed. */
+static void which_gemm_ran(const char *gemm, const char *tuning, char *first, char *second,
+                           size_t n)
+{
+    char cache[1300], cache_env[1400], device[64], fault[64], path[2200];
+    snprintf(cache, sizeof cache, "%s/route-cache-%s%s", dir, gemm[0] ? gemm : "auto",
+             tuning ? "-tuned" : "");
+    snprintf(cache_env, sizeof cache_env, "DAECL_CACHE_DIR=%s", cache);
+    snprintf(device, sizeof device, "DAECL_DEVICE=%s%s", gemm[0] ? "gemm=" : "", gemm);
+    if (tuning) {
+        const char *base = strrchr(tuned_path, '/');
+        assert_non_null(base);
+        snprintf(path, sizeof path, "%s/clblast-tuning", cache);
+        mkdir(cache, 0700);
+        mkdir(path, 0700);
+        snprintf(path, sizeof path, "%s/clblast-tuning%s", cache, base);
+        test_write_file(path, tuning, strlen(tuning));
+    }
+    char *env[] = {cache_env, device, fault, "DAECL_LOG=debug", NULL};
+    snprintf(fault, sizeof fault, "DAECL_FAULT=enqueue:4000000000");
+    char *out = NULL;
+    unsigned long n_alloc = 0, n_enq = 0;
+    const char *c;
+    if (run_child("--child-two-gemms", env, &out) != 0 ||
+        !(c = strstr(out, "DAECL_FAULT counted ")) ||
+        sscanf(c, "DAECL_FAULT counted %lu alloc, %lu enqueue", &n_alloc, &n_enq) != 2 ||
+        n_enq < 2)
+        fail_msg("gemm '%s': the counting run failed:\n%s", gemm, out);
+    if (tuning && !has(out, "GEMM tuning from"))
+        fail_msg("gemm '%s': the tuning was not applied:\n%s", gemm, out);
+    free(out);
+    for (int g = 0; g < 2; g++) {
+        snprintf(fault, sizeof fault, "DAECL_FAULT=enqueue:%lu", n_enq - 1 + (unsigned long)g);
+        int rc = run_child("--child-two-gemms", env, &out);
+        const char *e = strstr(out, "gemm failed: ");
+        if (rc == 0 || !e || !has(e, "CL_OUT_OF_RESOURCES"))
+            fail_msg("gemm '%s', %s: want the GEMM to fail (%d):\n%s", gemm, fault, rc, out);
+        char *dst = g ? second : first;
+        snprintf(dst, n, "%s", has(e, "CLBlastSgemm")  ? "clblast"
+                              : has(e, "(gemm_cpu_nn)") ? "daecl_cpu"
+                                                        : e);
+        free(out);
+    }
+}
+
+/* gemm: auto on a CPU device (POCL) without a tuning runs daecl's CPU
+ * kernel (the device's default variant, as its debug log says at open), a
+ * tuning's entry still wins at the shape it lists, and gemm: clblast is
+ * CLBlast. On a GPU, auto stays CLBlast. */
+static void test_auto_on_a_cpu_device_runs_daecl_cpu_kernels_where_no_tuning_entry_says_otherwise(
+    void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    ensure_tuned();
+    const char *untuned = cpu_device ? "daecl_cpu" : "clblast";
+    char first[256], second[256];
+    which_gemm_ran("", NULL, first, second, sizeof first);
+    if (strcmp(first, untuned) != 0 || strcmp(second, untuned) != 0)
+        fail_msg("gemm: auto without a tuning ran '%s' and '%s', want %s", first, second, untuned);
+    char text[sizeof header + 128];
+    snprintf(text, sizeof text,
+             "%s\n[default]\nuse = clblast defaults row-major\n\n[gemm ta=0 tb=0 m=8 n=12 "
+             "k=20]\nuse = clblast defaults row-major\n",
+             header);
+    which_gemm_ran("", text, first, second, sizeof first);
+    if (strcmp(first, "clblast") != 0 || strcmp(second, untuned) != 0)
+        fail_msg("gemm: auto with a tuning listing the first shape ran '%s' and '%s', want "
+                 "clblast and %s",
+                 first, second, untuned);
+    which_gemm_ran("clblast", NULL, first, second, sizeof first);
+    if (strcmp(first, "clblast") != 0 || strcmp(second, "clblast") != 0)
+        fail_msg("gemm: clblast ran '%s' and '%s'", first, second);
+    if (!cpu_device)
+        return;
+    char cache_env[1300];
+    snprintf(cache_env, sizeof cache_env, "DAECL_CACHE_DIR=%s/route-cache-auto", dir);
+    char *env[] = {cache_env, "DAECL_DEVICE=", "DAECL_LOG=debug", NULL};
+    char *out = NULL;
+    if (run_child("--child-two-gemms", env, &out) != 0 ||
+        !has(out, "GEMM by daecl's CPU kernel MR=") || !has(out, "(auto on a CPU device"))
+        fail_msg("the open log does not name daecl's CPU kernel:\n%s", out);
+    free(out);
+}
+
 /* ---- the children ------------------------------------------------------------------------ */
 
 typedef struct be {
@@ -592,6 +686,35 @@ static int compare_gemm(const be *cpu, const be *ocl, int ta, int tb, size_t m, 
     return bad;
 }
 
+/* On the opencl backend: A B at 8 x 12 x 20 (a shape the tiny model tunes),
+ * then at 7 x 5 x 3 (one no tuning lists), and nothing after them; a
+ * failure prints "gemm failed: " and the sentence. */
+static int two_gemms(const daecl_registry *reg, daecl_err *err)
+{
+    be ocl = {0};
+    float x[20 * 12];
+    test_fill_uniform(x, 20 * 12, 5, -1, 1);
+    daecl_buf *a = NULL, *b = NULL, *c = NULL;
+    int rc = open_backend(reg, "opencl", &ocl, err);
+    if (!rc)
+        rc = !(a = upload(&ocl, x, 8 * 20, err)) || !(b = upload(&ocl, x, 20 * 12, err)) ||
+             !(c = upload(&ocl, x, 8 * 12, err));
+    if (!rc)
+        rc = ocl.ops->gemm(ocl.ctx, 0, 0, 8, 12, 20, 1.0f, (daecl_slice){a, 0}, 20,
+                           (daecl_slice){b, 0}, 12, 0.0f, (daecl_slice){c, 0}, 12, err) ||
+             ocl.ops->gemm(ocl.ctx, 0, 0, 7, 5, 3, 1.0f, (daecl_slice){a, 0}, 3,
+                           (daecl_slice){b, 0}, 5, 0.0f, (daecl_slice){c, 0}, 5, err);
+    if (rc)
+        printf("gemm failed: %s\n", err->msg);
+    daecl_buf *bufs[3] = {a, b, c};
+    for (int i = 0; i < 3; i++)
+        if (bufs[i])
+            ocl.ops->free(ocl.ctx, bufs[i]);
+    if (ocl.ctx)
+        ocl.ops->close(ocl.ctx);
+    return rc;
+}
+
 static int child_main(const char *mode)
 {
     daecl_registry *reg = NULL;
@@ -611,6 +734,8 @@ static int child_main(const char *mode)
         for (size_t i = 0; i < n && i < 8 && !rc; i++)
             if (info[i].is_default)
                 printf("type %s\n", info[i].type);
+    } else if (strcmp(mode, "--child-two-gemms") == 0) {
+        rc = two_gemms(reg, &err);
     } else if (open_backend(reg, "cpu", &cpu, &err) || open_backend(reg, "opencl", &ocl, &err)) {
         fprintf(stderr, "open: %s\n", err.msg);
         rc = 1;
@@ -648,6 +773,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tune_picks_a_cpu_kernel_variant_exactly_where_it_is_faster),
         cmocka_unit_test(test_a_format_1_file_still_applies_and_bad_cpu_routes_are_refused),
         cmocka_unit_test(test_a_fault_while_tuning_fails_in_one_sentence_and_stores_nothing),
+        cmocka_unit_test(
+            test_auto_on_a_cpu_device_runs_daecl_cpu_kernels_where_no_tuning_entry_says_otherwise),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

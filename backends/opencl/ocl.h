@@ -157,11 +157,14 @@ typedef struct daecl__ocl {
     daecl__ocl_kernel gemm_kern[2]; /* 64 x 64 and 32 x 32 tiles of C */
     daecl__ocl_cpugemm cpu_gemm[DAECL__OCL_MAX_CPU_GEMM]; /* CPU variants built so far */
     int n_cpu_gemm;
-    int cpu_gemm_fixed; /* daecl_cpu mode: the variant every GEMM runs (in cpu_gemm) */
+    int cpu_gemm_fixed; /* daecl_cpu mode: the variant every GEMM runs (in cpu_gemm); with
+                         * cpu_auto, the one untuned shapes run */
+    int cpu_auto; /* `gemm: auto` on a CPU device: shapes no tuning entry lists run
+                   * cpu_gemm_fixed instead of CLBlast (ocl_tuning.c routes) */
     cl_mem clblast_tmp;             /* CLBlast's GEMM scratch, grown to the largest need */
     size_t clblast_tmp_bytes;
     daecl__ocl_counts counts;
-    daecl__ocl_tuning *tuning; /* tuned GEMM routes; NULL: CLBlast's defaults everywhere */
+    daecl__ocl_tuning *tuning; /* tuned GEMM routes; NULL: none (daecl__ocl_tune_route) */
     daecl__ocl_faults faults; /* DAECL_FAULT (ocl_fault.c) */
 } daecl__ocl;
 
@@ -328,9 +331,11 @@ int daecl__ocl_gemm_cpu_run(daecl__ocl *o, int index, int trans_a, int trans_b, 
  * CLBlast's defaults, with a debug note saying why. */
 void daecl__ocl_tune_open(daecl__ocl *o);
 void daecl__ocl_tune_release(daecl__ocl *o); /* frees o->tuning */
-/* How gemm() runs this shape (*by), with CLBlast set to the shape's tuned
- * parameters when it runs there; *cpu gets the built CPU variant's index
- * when *by is DAECL__GEMM_BY_DAECL_CPU. */
+/* How gemm() runs this shape (*by): as its tuning entry says; a shape
+ * without one on daecl's CPU kernel (cpu_auto), else as the tuning's
+ * [default] (CLBlast's built-in parameters without a tuning). CLBlast is set
+ * to the shape's tuned parameters when it runs there; *cpu gets the built
+ * CPU variant's index when *by is DAECL__GEMM_BY_DAECL_CPU. */
 int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                           daecl__ocl_gemm_by *by, int *cpu, daecl_err *err);
 /* The tuning file applied, or NULL. */

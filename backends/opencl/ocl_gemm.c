@@ -3,7 +3,8 @@
  * CLBlast cannot go (precompiled binaries) or when asked for with `gemm:
  * daecl`, or daecl's CPU kernels (kernels/gemm_cpu.cl, ocl_gemm_cpu.c) with
  * `gemm: daecl_cpu`; in CLBlast mode, each shape goes the way `daecl tune`
- * measured fastest (ocl_tune.c), when the device has a tuning. */
+ * measured fastest (ocl_tune.c), when the device has a tuning, and an
+ * untuned shape on a CPU device with `gemm: auto` to daecl's CPU kernel. */
 #include <clblast_c.h>
 #include <limits.h>
 #include <pthread.h>

@@ -151,6 +151,7 @@ typedef struct bench {
     double dk[MAX_SHAPES];             /* daecl's tiled kernel; INFINITY: not available */
     double dc[MAX_SHAPES];             /* daecl's fastest CPU variant; INFINITY: none */
     int dcv[MAX_SHAPES];               /* which (index into o->cpu_gemm) */
+    double untuned[MAX_SHAPES];        /* what gemm() ran without a tuning; INFINITY: failed */
     int cpu;                           /* the CPU variant H_DAECL_CPU runs (o->cpu_gemm) */
     fake fakes[MAX_FAKES];             /* DAECL_TUNE_FAKE */
     int n_fakes;
@@ -852,6 +853,18 @@ static void measure_baselines(bench *bn)
         if (!isfinite(bn->best[i]))
             bn->best[i] = 0;
     }
+    /* Without a tuning, gemm() ran CLBlast's defaults (row-major), or on a
+     * CPU device with `gemm: auto` daecl's CPU kernel: the report's before. */
+    if (o->cpu_auto)
+        bn->cpu = o->cpu_gemm_fixed; /* H_DAECL_CPU's variant, until the variants are tried */
+    for (size_t i = 0; i < bn->n; i++) {
+        bn->untuned[i] = o->cpu_auto ? INFINITY : bn->def[i][H_ROW];
+        if (o->cpu_auto &&
+            time_shape(bn, H_DAECL_CPU, &bn->shapes[i], 0, &bn->untuned[i], &e) != 0) {
+            bn->untuned[i] = INFINITY;
+            daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's CPU kernel fails: %s", e.msg);
+        }
+    }
     /* daecl's kernel needs 16 x 16 work-groups and 8 KiB of local memory. */
     if (!o->gemm_kern[0].k && daecl__ocl_gemm_init(o, &e) != 0)
         daecl__ocl_say(o, DAECL_LOG_DEBUG, "tuning: daecl's GEMM kernel does not build: %s", e.msg);
@@ -870,7 +883,7 @@ static void report(bench *bn, const plan *pl, const double *after)
     for (size_t i = 0; i < bn->n; i++) {
         daecl_gemm_shape *s = &bn->shapes[i];
         double f = flops(s);
-        s->before = isfinite(bn->def[i][H_ROW]) ? f / bn->def[i][H_ROW] / 1e9 : 0;
+        s->before = isfinite(bn->untuned[i]) ? f / bn->untuned[i] / 1e9 : 0;
         s->after = isfinite(after[i]) && after[i] > 0 ? f / after[i] / 1e9 : 0;
         daecl__ocl_tune_describe_route(&pl->tu, &pl->tu.shapes[i].r, s->choice, sizeof s->choice);
     }

@@ -492,8 +492,8 @@ static void tuning_text(const daecl__ocl *o, const daecl__ocl_tuning *tu, text *
     identity(o, id);
     put(t, "# daecl: how each GEMM shape runs on one OpenCL device (CLBlast's parameters,\n"
            "# daecl's kernels), as `daecl tune` measured it. daecl applies it on every run\n"
-           "# on this device, driver and CLBlast; delete this file to go back to CLBlast's\n"
-           "# built-in parameters.\n"
+           "# on this device, driver and CLBlast; delete this file to go back to the\n"
+           "# untuned choice (docs/config.md, backend.gemm).\n"
            "format = 2\n");
     for (int i = 0; i < N_IDENT; i++)
         put(t, "%s = %s\n", id[i].key, id[i].value);
@@ -895,9 +895,9 @@ void daecl__ocl_tune_open(daecl__ocl *o)
     char *textp = read_text(path, &why);
     if (!textp) {
         daecl__ocl_say(o, DAECL_LOG_DEBUG,
-                       "no GEMM tuning for %s (%s: %s): CLBlast's built-in parameters; "
-                       "`daecl tune CONFIG` makes one",
-                       o->info.name, path, why);
+                       "no GEMM tuning for %s (%s: %s): %s; `daecl tune CONFIG` makes one",
+                       o->info.name, path, why,
+                       o->cpu_auto ? "daecl's CPU kernel" : "CLBlast's built-in parameters");
         return;
     }
     daecl__ocl_tuning *tu = calloc(1, sizeof *tu);
@@ -943,10 +943,15 @@ int daecl__ocl_tune_route(daecl__ocl *o, int trans_a, int trans_b, size_t m, siz
 {
     daecl__ocl_tuning *tu = o->tuning;
     *by = DAECL__GEMM_BY_CLBLAST_ROW;
+    daecl__ocl_tshape *s = tu ? find_shape(tu, trans_a, trans_b, m, n, k) : NULL;
+    if (!s && o->cpu_auto) { /* auto on a CPU device: daecl's CPU kernel where untuned */
+        *by = DAECL__GEMM_BY_DAECL_CPU;
+        *cpu = o->cpu_gemm_fixed;
+        return 0;
+    }
     if (!tu)
         return 0;
     const daecl__ocl_route *r = &tu->dflt;
-    daecl__ocl_tshape *s = find_shape(tu, trans_a, trans_b, m, n, k);
     if (s) {
         r = &s->r;
         if (!s->logged) {
