@@ -165,11 +165,19 @@ def main():
                       env=ocl_env if be == "opencl" else None)[0]
         r1[be] = res
     if "opencl" in backends:
-        # The same without `daecl tune`'s stored parameters (DAECL_CACHE=0
-        # ignores the cache folder): CLBlast's own defaults for this device.
+        # opencl above is backend.gemm=auto (a stored `daecl tune` tuning
+        # applies; untuned, daecl's CPU kernels on a CPU device, CLBlast on a
+        # GPU). Then each GEMM choice by name, in the same run: CLBlast with
+        # its own defaults (DAECL_CACHE=0 ignores any tuning) and, except
+        # with --cuda, daecl's CPU kernels at the device's default variant.
         e = dict(ocl_env or {}, DAECL_CACHE="0")
-        r1["opencl, CLBlast defaults"] = b.daecl("step", ["backend.plugin=opencl"],
-                                                 ["--split", *b.window], env=e)[0]
+        r1["opencl, gemm=clblast (built-in parameters)"] = b.daecl(
+            "step", ["backend.plugin=opencl", "backend.gemm=clblast"], ["--split", *b.window],
+            env=e)[0]
+        if not a.cuda:
+            r1["opencl, gemm=daecl_cpu"] = b.daecl(
+                "step", ["backend.plugin=opencl", "backend.gemm=daecl_cpu"],
+                ["--split", *b.window], env=ocl_env)[0]
     peers = []
     if not a.no_torch:
         if a.cuda:
@@ -189,12 +197,15 @@ def main():
                     p["wait_policy"] = wait or "default"
                     peers.append(p)
     best = max(peers, key=lambda p: p["examples_per_s"]) if peers else None
-    b.say("| system | device | examples/s | vs PyTorch | step ms | GEMM ms | elementwise ms | "
-          "rest ms | step / GEMM | GEMM GFLOP/s |")
-    b.say("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    b.say("| system | device | examples/s | vs PyTorch | vs daecl cpu | step ms | GEMM ms | "
+          "elementwise ms | rest ms | step / GEMM | GEMM GFLOP/s |")
+    b.say("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cpu_rate = r1["cpu"]["examples_per_s"]
     for be, res in r1.items():
         ratio = f"{res['examples_per_s'] / best['examples_per_s']:.2f}x" if best else "-"
-        b.say(f"| daecl {be} | {res['device']} | {res['examples_per_s']:.0f} | {ratio} | "
+        name = "opencl, gemm=auto" if be == "opencl" else be
+        b.say(f"| daecl {name} | {res['device']} | {res['examples_per_s']:.0f} | {ratio} | "
+              f"{res['examples_per_s'] / cpu_rate:.2f}x | "
               f"{res['step_ms']:.2f} | {res['gemm_ms']:.2f} | {res['elementwise_ms']:.2f} | "
               f"{res['overhead_ms']:.2f} | {res['step_over_gemm']:.2f} | {res['gemm_gflops']:.1f} |")
     for p in peers:
@@ -202,7 +213,8 @@ def main():
                f"threads {p['threads']}" + (f", OMP_WAIT_POLICY={p['wait_policy']}" if 'wait_policy' in p else ""))
         b.say(f"| PyTorch {p['torch']} ({tag}){' **the peer**' if p is best else ''} | "
               f"{p['device_name']} | {p['examples_per_s']:.0f} | "
-              f"{p['examples_per_s'] / best['examples_per_s']:.2f}x | | | | | | |")
+              f"{p['examples_per_s'] / best['examples_per_s']:.2f}x | "
+              f"{p['examples_per_s'] / cpu_rate:.2f}x | | | | | | |")
 
     # ---- the GEMM ceiling --------------------------------------------------------
     b.say()
@@ -220,7 +232,7 @@ def main():
     mean_ceiling = sum(v["openblas"] for v in rows.values()) / len(rows)
     b.say()
     for be, res in r1.items():
-        if "defaults" in be:
+        if be not in backends:  # the named GEMM choices: R1's table only
             continue
         share = res["gemm_ms"] / res["step_ms"]
         b.say(f"- daecl {be}: GEMMs run at {res['gemm_gflops']:.1f} GFLOP/s inside training, "
@@ -250,7 +262,7 @@ def main():
     b.say("Memory on R1 (MiB): peak host RSS and device memory against what the model needs:")
     b.say()
     for be, res in r1.items():
-        if "defaults" in be:
+        if be not in backends:  # the named GEMM choices: R1's table only
             continue
         need = (res["params_mib"] + res["grads_mib"] + res["optim_state_mib"] +
                 res["activations_mib"] + (res["train_set_mib"] if res["resident"] else 0))
