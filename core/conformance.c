@@ -659,7 +659,9 @@ static void case_corrupt(conf *c)
     } shapes[] = {{7, 13, {1, {13, 1, 1, 1}}},
                   {5, 192, {3, {3, 8, 8, 1}}},
                   {33, 1001, {2, {7, 143, 1, 1}}},
-                  {40, 784, {2, {28, 28, 1, 1}}}};
+                  {40, 784, {2, {28, 28, 1, 1}}},
+                  {3, 17, {1, {17, 1, 1, 1}}}, /* a device's run of 16 and a tail of 1 */
+                  {6, 5, {1, {5, 1, 1, 1}}}}; /* a row shorter than a run */
     size_t on_device = 0;
     for (int k = 0; k < N_NAMES; k++) {
         size_t mark = c->n_held;
@@ -677,13 +679,14 @@ static void case_corrupt(conf *c)
                 size_t rows = shapes[s].rows, dim = shapes[s].dim, n = rows * dim;
                 const daecl_shape *shape = &shapes[s].shape;
                 float *x = random_floats(c, n + 1, 140 + s, -1, 1.5f), *want = floats(c, n);
-                daecl_buf *bx = upload(c, &c->dut, x, n + 1), *bt = upload(c, &c->dut, NULL, n + 2);
+                daecl_buf *bx = upload(c, &c->dut, x, n + 1), *bt = upload(c, &c->dut, NULL, n + 3);
                 CALL(&c->dut, corrupt, bound, S(bx, 1), S(bt, 2), rows, dim, shape, &keys[q]);
                 memset(&c->err, 0, sizeof c->err);
                 if (ops->host_apply(x + 1, want, rows, dim, shape, &keys[q], packed, &c->err))
                     fail(c, "the %s plugin's host_apply failed: %s", names[k], c->err.msg);
-                float *got = download(c, &c->dut, bt, n + 2);
+                float *got = download(c, &c->dut, bt, n + 3);
                 CHECK(got[0] == 0.0f && got[1] == 0.0f, "corrupt wrote before its output slice");
+                CHECK(got[2 + n] == 0.0f, "corrupt wrote past its output slice");
                 size_t changed = 0;
                 for (size_t i = 0; i < n; i++) {
                     CHECK(same_bits(got[2 + i], want[i]),
@@ -699,7 +702,7 @@ static void case_corrupt(conf *c)
     }
     pass(c, "%zu built-in corruptions (element-wise and row-granular; gaussian also clipped, "
             "block also noise-filled) equal host_apply bit for bit on 3 noise keys and "
-            "flat, image and plane shapes; %zu run on the host",
+            "flat (odd widths among them), image and plane shapes; %zu run on the host",
          on_device, (size_t)N_NAMES - on_device);
 }
 

@@ -13,6 +13,7 @@
 #include "plugin_likelihood_cl.h" /* likelihood_tmpl_src */
 
 enum { K_CORRUPT = 0, K_LOSS_GRAD = 0, K_MEAN = 1, K_SAMPLE = 2, MAX_KERNELS = 3 };
+enum { CORRUPT_RUN = 16 }; /* elements per work-item: kernels/plugin_corruption.cl's */
 
 /* A bound plugin: its program, kernels and parameters on the device. */
 typedef struct bound {
@@ -207,7 +208,7 @@ int daecl__ocl_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_
         return rc;
     if (n == 0)
         return 0;
-    /* x, xt (n_rows, dim); global (dim, n_rows). */
+    /* x, xt (n_rows, dim). */
     cl_mem xm = x.buf->mem, tm = xt.buf->mem;
     cl_ulong x_off_elems = x.off, t_off_elems = xt.off, rows = n_rows, cols = dim;
     cl_uint seed_lo = (cl_uint)key->seed, seed_hi = (cl_uint)(key->seed >> 32),
@@ -221,7 +222,10 @@ int daecl__ocl_corrupt(void *ctx, void *bp, daecl_slice x, daecl_slice xt, size_
                              DAECL__ARG(seed_lo),     DAECL__ARG(seed_hi),     DAECL__ARG(word3),
                              DAECL__ARG(epoch),       DAECL__ARG(pos0),        DAECL__ARG(rank),
                              DAECL__ARG(sh),          DAECL__ARG(b->params)};
-    size_t global[2] = {dim, n_rows};
+    /* Element-wise, a work-item takes a run of CORRUPT_RUN elements of a row;
+     * row-granular, one element. */
+    int rowwise = ((const daecl_corruption_ops *)b->plugin->ops)->granularity == DAECL_GRAIN_ROW;
+    size_t global[2] = {rowwise ? dim : dim / CORRUPT_RUN + (dim % CORRUPT_RUN != 0), n_rows};
     return daecl__ocl_launch(o, &b->kern[K_CORRUPT], args, DAECL__NARGS(args), 2, global, NULL,
                              err);
 }

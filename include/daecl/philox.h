@@ -39,6 +39,34 @@ static inline daecl_u4 daecl_philox4x32_10(daecl_u4 c, daecl_u32 k0, daecl_u32 k
     return c;
 }
 
+#ifdef DAECL_OPENCL
+/* The same rounds on 16 counters at once, word by word in uint16 lanes
+ * (lane t of c0, c1, c2, c3 is counter t's x, y, z, w), for CPU devices:
+ * POCL vectorises neither a work-item's loop of scalar blocks nor scalar
+ * blocks across work-items, and sixteen 32-bit lanes fill an AVX-512
+ * register (R1's masking: about 15 times faster on POCL). The same
+ * operations as daecl_philox4x32_10, lane by lane: the same bits
+ * (tests/test_backend_conformance.c compares with the host). */
+static inline void daecl_philox4x32_10_x16(uint16 *c0, uint16 *c1, uint16 *c2, uint16 *c3,
+                                           daecl_u32 k0, daecl_u32 k1)
+{
+    uint16 x = *c0, y = *c1, z = *c2, w = *c3;
+    for (int round = 0; round < 10; round++) {
+        uint16 hi0 = mul_hi((uint16)DAECL_PHILOX_M0, x);
+        uint16 lo0 = (uint16)DAECL_PHILOX_M0 * x;
+        uint16 hi1 = mul_hi((uint16)DAECL_PHILOX_M1, z);
+        uint16 lo1 = (uint16)DAECL_PHILOX_M1 * z;
+        x = hi1 ^ y ^ (uint16)k0;
+        y = lo1;
+        z = hi0 ^ w ^ (uint16)k1;
+        w = lo0;
+        k0 += DAECL_PHILOX_W0;
+        k1 += DAECL_PHILOX_W1;
+    }
+    *c0 = x, *c1 = y, *c2 = z, *c3 = w;
+}
+#endif
+
 /* The fourth counter word: stream (8 bits), stage (8), substep (16). */
 static inline daecl_u32 daecl_noise_word3(daecl_u32 stream, daecl_u32 stage, daecl_u32 substep)
 {
