@@ -410,12 +410,15 @@ static void case_gemm_k0(conf *c)
 
 static void case_bias_act(conf *c)
 {
-    static const size_t shapes[][2] = {{1, 1}, {7, 13}, {128, 7}, {33, 1001}};
+    /* Widths around a device's runs of 8 (kernels/ops.cl): tails, one whole
+     * run, a run and one; 3 guard elements after z show a write past it. */
+    static const size_t shapes[][2] = {{1, 1},  {7, 13}, {128, 7}, {33, 1001},
+                                       {3, 8}, {2, 17}, {5, 16}};
     for (int act = 0; act <= 3; act++)
         for (size_t s = 0; s < CASES(shapes, 2); s++)
             for (int with_bias = 0; with_bias < 2; with_bias++) {
                 size_t mark = c->n_held;
-                size_t rows = shapes[s][0], dim = shapes[s][1], n = 2 + rows * dim;
+                size_t rows = shapes[s][0], dim = shapes[s][1], n = 2 + rows * dim + 3;
                 float *z = random_floats(c, n, 40 + s, -8, 8);
                 float *bias = random_floats(c, dim + 1, 50, -2, 2);
                 pair pz = pair_of(c, z, n), pb = pair_of(c, bias, dim + 1);
@@ -424,7 +427,7 @@ static void case_bias_act(conf *c)
                 expect_close(c, &pz, 1e-5, 1, "bias_act");
                 release_to(c, mark);
             }
-    pass(c, "every activation, with and without bias, within 1e-5");
+    pass(c, "every activation, with and without bias, odd widths among them, within 1e-5");
 }
 
 static void case_act_extremes(conf *c)
@@ -452,11 +455,11 @@ static void case_act_extremes(conf *c)
 
 static void case_act_grad(conf *c)
 {
-    static const size_t sizes[] = {1, 7, 1001};
+    static const size_t sizes[] = {1, 7, 1001, 8, 16, 17};
     for (int act = 0; act <= 3; act++)
         for (size_t s = 0; s < CASES(sizes, 3); s++) {
             size_t mark = c->n_held;
-            size_t n = sizes[s] + 4;
+            size_t n = sizes[s] + 4 + 3; /* 3 guard elements after dh's slice */
             float *h = random_floats(c, n, 60 + s, act == DAECL_ACT_TANH ? -1.0f : 0.0f, 1.0f);
             float *dh = random_floats(c, n, 70 + s, -3, 3);
             if (act == DAECL_ACT_RELU)
@@ -472,14 +475,15 @@ static void case_act_grad(conf *c)
 
 static void case_col_sum(conf *c)
 {
-    static const size_t shapes[][2] = {{1, 1}, {7, 13}, {0, 5}, {1000, 7}, {1001, 300}};
+    static const size_t shapes[][2] = {{1, 1}, {7, 13}, {0, 5},  {1000, 7},
+                                       {1001, 300}, {9, 8}, {5, 17}};
     for (size_t s = 0; s < CASES(shapes, 4); s++)
         for (int with_beta = 0; with_beta < 2; with_beta++) {
             size_t mark = c->n_held;
             size_t rows = shapes[s][0], dim = shapes[s][1], n = 3 + rows * dim;
             float *x = random_floats(c, n, 80 + s, -1, 1);
-            float *y = random_floats(c, dim + 2, 90, -5, 5);
-            pair px = pair_of(c, x, n), py = pair_of(c, y, dim + 2);
+            float *y = random_floats(c, dim + 2 + 3, 90, -5, 5); /* 3 guards after */
+            pair px = pair_of(c, x, n), py = pair_of(c, y, dim + 2 + 3);
             BOTH(col_sum, SL(px, 3), rows, dim, with_beta ? 0.5f : 0.0f, SL(py, 2));
             expect_close(c, &py, 1e-5, 1, "col_sum");
             release_to(c, mark);
@@ -512,11 +516,12 @@ static void case_sum(conf *c)
 
 static void case_gather(conf *c)
 {
-    static const size_t shapes[][3] = {{50, 13, 7}, {5, 1, 1}, {300, 784, 128}};
+    static const size_t shapes[][3] = {{50, 13, 7}, {5, 1, 1}, {300, 784, 128}, {9, 8, 3},
+                                       {20, 17, 5}};
     for (size_t s = 0; s < CASES(shapes, 2); s++) {
         size_t mark = c->n_held;
         size_t data_rows = shapes[s][0], dim = shapes[s][1], rows = shapes[s][2];
-        size_t nd = 4 + data_rows * dim, no = 3 + rows * dim;
+        size_t nd = 4 + data_rows * dim, no = 3 + rows * dim + 3; /* 3 guards after out */
         float *data = random_floats(c, nd, 110 + s, -1, 1);
         uint32_t *idx = (uint32_t *)floats(c, rows + 2);
         for (size_t r = 0; r < rows; r++)

@@ -4,20 +4,30 @@
  * with their offsets in elements (ulong); every kernel guards its global ids,
  * since global sizes are rounded up to the work-group size. Sums are
  * compensated (two-sum) in a fixed order, so results do not depend on the
- * work-group size and stay within a few float ulps of a double sum. */
+ * work-group size and stay within a few float ulps of a double sum.
+ *
+ * The element-wise kernels give a work-item a run of RUN consecutive
+ * elements of a row, as one float8 (vload8/vstore8) and a scalar tail where
+ * the row ends inside a run: POCL runs a work-group as loops over its
+ * work-items and leaves one element per work-item unvectorised. */
+#define RUN 8
 
 /* ---- compensated sums ----------------------------------------------------------- */
 
 /* (s, c) += x by Knuth's two-sum: s + c holds the sum to about float
- * precision squared. FP_CONTRACT is off (prelude), so nothing is fused. */
-static inline void acc_add(float *s, float *c, float x)
-{
-    float t = *s + x;
-    float bp = t - *s;
-    float e = (*s - (t - bp)) + (x - bp);
-    *s = t;
-    *c = *c + e;
-}
+ * precision squared. FP_CONTRACT is off (prelude), so nothing is fused.
+ * For float and, lane by lane, float8 (RUN columns at once). */
+#define ACC_ADD(T, name)                                                                           \
+    static inline void name(T *s, T *c, T x)                                                       \
+    {                                                                                              \
+        T t = *s + x;                                                                              \
+        T bp = t - *s;                                                                             \
+        T e = (*s - (t - bp)) + (x - bp);                                                          \
+        *s = t;                                                                                    \
+        *c = *c + e;                                                                               \
+    }
+ACC_ADD(float, acc_add)
+ACC_ADD(float8, acc_add8)
 
 /* (s, c) += (s2, c2). */
 static inline void acc_merge(float *s, float *c, float s2, float c2)
@@ -31,6 +41,11 @@ static inline void acc_merge(float *s, float *c, float s2, float c2)
 static inline float acc_value(float s, float c)
 {
     return isfinite(s) ? s + c : s;
+}
+
+static inline float8 acc_value8(float8 s, float8 c)
+{
+    return select(s, s + c, isfinite(s));
 }
 
 /* ---- activations ------------------------------------------------------------------- */
@@ -54,56 +69,113 @@ static inline float act_forward(float x, int act)
     return x;
 }
 
+/* act_forward on RUN lanes, the same operations lane by lane: exp(-|x|)
+ * is exp(-x) for x >= 0 and exp(x) below; NaN takes the x < 0 lane. */
+static inline float8 act_forward8(float8 x, int act)
+{
+    if (act == ACT_SIGMOID) {
+        float8 e = exp(-fabs(x));
+        return select(e / (1.0f + e), 1.0f / (1.0f + e), x >= 0.0f);
+    }
+    if (act == ACT_TANH)
+        return tanh(x);
+    if (act == ACT_RELU)
+        return select(x, (float8)0.0f, x < 0.0f);
+    return x;
+}
+
+/* The run of row r that starts at column j0 of a (n_rows, dim) matrix: its
+ * length, RUN but where the row ends; 0 past the matrix. */
+static inline uint run_len(ulong j0, ulong r, ulong n_rows, ulong dim)
+{
+    return j0 >= dim || r >= n_rows ? 0u : dim - j0 < RUN ? (uint)(dim - j0) : RUN;
+}
+
 /* z (n_rows, dim) = act(z + bias), bias (dim) when has_bias.
- * Global (dim, n_rows): neighbouring work-items touch neighbouring columns. */
+ * Global (ceil(dim / RUN), n_rows): a run of a row per work-item. */
 __kernel void bias_act(__global float *z, ulong z_off, __global const float *bias,
                        ulong bias_off, int has_bias, ulong n_rows, ulong dim, int act)
 {
-    ulong j = get_global_id(0), r = get_global_id(1);
-    if (j >= dim || r >= n_rows)
+    ulong j0 = get_global_id(0) * RUN, r = get_global_id(1);
+    uint len = run_len(j0, r, n_rows, dim);
+    __global float *zr = z + z_off + r * dim + j0;
+    __global const float *br = bias + bias_off + j0;
+    if (len == RUN) {
+        float8 v = vload8(0, zr);
+        if (has_bias)
+            v = v + vload8(0, br);
+        vstore8(act_forward8(v, act), 0, zr);
         return;
-    ulong i = z_off + r * dim + j;
-    float v = z[i];
-    if (has_bias)
-        v = v + bias[bias_off + j];
-    z[i] = act_forward(v, act);
+    }
+    for (uint t = 0; t < len; t++) {
+        float v = zr[t];
+        if (has_bias)
+            v = v + br[t];
+        zr[t] = act_forward(v, act);
+    }
 }
 
 /* dh[i] *= act'(z) written from h = act(z):
- * sigmoid' = h (1 - h), tanh' = 1 - h^2, relu' = [h > 0], linear' = 1. */
+ * sigmoid' = h (1 - h), tanh' = 1 - h^2, relu' = [h > 0], linear' = 1.
+ * For float and, lane by lane, float8. */
+#define ACT_DERIV(T, name)                                                                         \
+    static inline T name(T d, T y, int act)                                                        \
+    {                                                                                              \
+        if (act == ACT_SIGMOID)                                                                    \
+            return d * (y * (1.0f - y));                                                           \
+        if (act == ACT_TANH)                                                                       \
+            return d * (1.0f - y * y);                                                             \
+        if (act == ACT_RELU)                                                                       \
+            return select((T)0.0f, d, y > 0.0f);                                                   \
+        return d;                                                                                  \
+    }
+ACT_DERIV(float, act_deriv)
+ACT_DERIV(float8, act_deriv8)
+
+/* dh (n) *= act'(h). Global ceil(n / RUN). */
 __kernel void act_grad(__global float *dh, ulong dh_off, __global const float *h, ulong h_off,
                        ulong n, int act)
 {
-    ulong i = get_global_id(0);
-    if (i >= n)
+    ulong i0 = get_global_id(0) * RUN;
+    uint len = run_len(i0, 0, 1, n);
+    __global float *d = dh + dh_off + i0;
+    __global const float *y = h + h_off + i0;
+    if (len == RUN) {
+        vstore8(act_deriv8(vload8(0, d), vload8(0, y), act), 0, d);
         return;
-    float d = dh[dh_off + i], y = h[h_off + i];
-    if (act == ACT_SIGMOID)
-        d = d * (y * (1.0f - y));
-    else if (act == ACT_TANH)
-        d = d * (1.0f - y * y);
-    else if (act == ACT_RELU)
-        d = y > 0.0f ? d : 0.0f;
-    dh[dh_off + i] = d;
+    }
+    for (uint t = 0; t < len; t++)
+        d[t] = act_deriv(d[t], y[t], act);
 }
 
 /* ---- reductions -------------------------------------------------------------------- */
 
-/* dst (dim) = beta dst + column sums of src (n_rows, dim). One work-item per
- * column, rows in order: the same sum whatever the work-group size, and a
- * warp reads a contiguous run of a row at each step. */
+/* dst (dim) = beta dst + column sums of src (n_rows, dim). A work-item
+ * sums a run of RUN columns, each down its rows in order: the same sum
+ * whatever the work-group size, and each step reads a contiguous run of
+ * a row. Global ceil(dim / RUN). */
 __kernel void col_sum(__global const float *src, ulong src_off, ulong n_rows, ulong dim,
                       float beta, __global float *dst, ulong dst_off)
 {
-    ulong j = get_global_id(0);
-    if (j >= dim)
+    ulong j0 = get_global_id(0) * RUN;
+    uint len = run_len(j0, 0, 1, dim);
+    __global const float *p = src + src_off + j0;
+    __global float *d = dst + dst_off + j0;
+    if (len == RUN) {
+        float8 s = 0.0f, c = 0.0f;
+        for (ulong r = 0; r < n_rows; r++)
+            acc_add8(&s, &c, vload8(0, p + r * dim));
+        float8 total = acc_value8(s, c);
+        vstore8(beta == 0.0f ? total : beta * vload8(0, d) + total, 0, d);
         return;
-    float s = 0.0f, c = 0.0f;
-    __global const float *p = src + src_off + j;
-    for (ulong r = 0; r < n_rows; r++)
-        acc_add(&s, &c, p[r * dim]);
-    float total = acc_value(s, c);
-    dst[dst_off + j] = beta == 0.0f ? total : beta * dst[dst_off + j] + total;
+    }
+    for (uint t = 0; t < len; t++) {
+        float s = 0.0f, c = 0.0f;
+        for (ulong r = 0; r < n_rows; r++)
+            acc_add(&s, &c, p[r * dim + t]);
+        float total = acc_value(s, c);
+        d[t] = beta == 0.0f ? total : beta * d[t] + total;
+    }
 }
 
 #define SUM_MAX_WG 256
@@ -138,16 +210,24 @@ __kernel void sum_all(__global const float *src, ulong src_off, ulong n, __globa
 
 /* out (n_rows, dim) row r = data row idx[r]. An index at or past
  * n_data_rows (a core bug) yields a NaN row instead of a wild read, so the
- * loss turns non-finite and training stops. Global (dim, n_rows). */
+ * loss turns non-finite and training stops. Global (ceil(dim / RUN),
+ * n_rows). */
 __kernel void gather(__global const float *data, ulong data_off, ulong n_data_rows, ulong dim,
                      __global const uint *idx, ulong idx_off, ulong n_rows, __global float *out,
                      ulong out_off)
 {
-    ulong j = get_global_id(0), r = get_global_id(1);
-    if (j >= dim || r >= n_rows)
+    ulong j0 = get_global_id(0) * RUN, r = get_global_id(1);
+    uint len = run_len(j0, r, n_rows, dim);
+    if (len == 0)
         return;
     ulong row = idx[idx_off + r];
-    out[out_off + r * dim + j] = row < n_data_rows ? data[data_off + row * dim + j] : NAN;
+    __global const float *from = data + data_off + row * dim + j0;
+    __global float *to = out + out_off + r * dim + j0;
+    if (len == RUN)
+        vstore8(row < n_data_rows ? vload8(0, from) : (float8)NAN, 0, to);
+    else
+        for (uint t = 0; t < len; t++)
+            to[t] = row < n_data_rows ? from[t] : NAN;
 }
 
 /* C (m, n) with row stride ldc = beta C; beta = 0 writes zeros whatever C

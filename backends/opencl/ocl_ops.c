@@ -9,6 +9,7 @@
 #include "ops_cl.h" /* ops_src: kernels/clc_prelude.cl + kernels/ops.cl */
 
 enum { ELEM = sizeof(float) }; /* every buffer element is 4 bytes */
+enum { RUN = 8 }; /* elements per work-item of the element-wise kernels: kernels/ops.cl's */
 
 /* Kernel names, in the order of the DAECL__K_* enum. */
 static const char *const kernel_names[DAECL__K_COUNT] = {
@@ -99,6 +100,23 @@ int daecl__ocl_launch(daecl__ocl *o, const daecl__ocl_kernel *k, const daecl__oc
         "clEnqueueNDRangeKernel", k->name, err);
 }
 
+/* Work-items for n elements in runs of RUN. */
+static size_t runs(size_t n)
+{
+    return n / RUN + (n % RUN != 0);
+}
+
+/* A 1-D work-group size for `global` work-items of k that still leaves
+ * two groups per compute unit where it can: POCL runs a group on one core,
+ * so 98 work-items in one group of 256 would keep one core busy. */
+static size_t spread(const daecl__ocl *o, const daecl__ocl_kernel *k, size_t global)
+{
+    size_t local = k->wg, want = 2 * (size_t)(o->info.compute_units ? o->info.compute_units : 1);
+    while (local > 16 && (global + local - 1) / local < want)
+        local /= 2;
+    return local;
+}
+
 /* ---- checks -------------------------------------------------------------------- */
 
 int daecl__ocl_span(const daecl__ocl *o, daecl_slice s, size_t n, const char *op, const char *what,
@@ -158,7 +176,7 @@ int daecl__ocl_bias_act(void *ctx, daecl_slice z, daecl_slice bias, size_t n_row
     daecl__ocl_arg args[] = {
         DAECL__ARG(zm),       DAECL__ARG(z_off_elems), DAECL__ARG(bm),   DAECL__ARG(b_off_elems),
         DAECL__ARG(has_bias), DAECL__ARG(rows),        DAECL__ARG(cols), DAECL__ARG(a)};
-    size_t global[2] = {dim, n_rows};
+    size_t global[2] = {runs(dim), n_rows};
     return daecl__ocl_launch(o, &o->kern[DAECL__K_BIAS_ACT], args, DAECL__NARGS(args), 2, global,
                              NULL, err);
 }
@@ -179,8 +197,9 @@ int daecl__ocl_act_grad(void *ctx, daecl_slice dh, daecl_slice h, size_t n, daec
     cl_int a = (cl_int)act;
     daecl__ocl_arg args[] = {DAECL__ARG(dm),          DAECL__ARG(d_off_elems), DAECL__ARG(hm),
                              DAECL__ARG(h_off_elems), DAECL__ARG(count),       DAECL__ARG(a)};
-    return daecl__ocl_launch(o, &o->kern[DAECL__K_ACT_GRAD], args, DAECL__NARGS(args), 1, &n, NULL,
-                             err);
+    const daecl__ocl_kernel *k = &o->kern[DAECL__K_ACT_GRAD];
+    size_t global = runs(n), local = spread(o, k, global);
+    return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
 }
 
 int daecl__ocl_col_sum(void *ctx, daecl_slice src, size_t n_rows, size_t dim, float beta,
@@ -200,8 +219,9 @@ int daecl__ocl_col_sum(void *ctx, daecl_slice src, size_t n_rows, size_t dim, fl
     daecl__ocl_arg args[] = {DAECL__ARG(sm),         DAECL__ARG(s_off_elems), DAECL__ARG(rows),
                              DAECL__ARG(cols),       DAECL__ARG(b),           DAECL__ARG(dm),
                              DAECL__ARG(d_off_elems)};
-    return daecl__ocl_launch(o, &o->kern[DAECL__K_COL_SUM], args, DAECL__NARGS(args), 1, &dim, NULL,
-                             err);
+    const daecl__ocl_kernel *k = &o->kern[DAECL__K_COL_SUM];
+    size_t global = runs(dim), local = spread(o, k, global);
+    return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
 }
 
 int daecl__ocl_sum(void *ctx, daecl_slice src, size_t n, daecl_slice dst, daecl_err *err)
@@ -242,7 +262,7 @@ int daecl__ocl_gather(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, 
     daecl__ocl_arg args[] = {DAECL__ARG(dm),   DAECL__ARG(d_off_elems), DAECL__ARG(d_rows),
                              DAECL__ARG(cols), DAECL__ARG(im),          DAECL__ARG(i_off_elems),
                              DAECL__ARG(rows), DAECL__ARG(om),          DAECL__ARG(o_off_elems)};
-    size_t global[2] = {dim, n_rows};
+    size_t global[2] = {runs(dim), n_rows};
     return daecl__ocl_launch(o, &o->kern[DAECL__K_GATHER], args, DAECL__NARGS(args), 2, global,
                              NULL, err);
 }
