@@ -569,30 +569,34 @@ static void case_optim_update(conf *c)
         {.kind = DAECL_OPTIM_ADAMW, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
          .weight_decay = 1e-2f},
     };
-    const size_t n = 1001;
-    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
-        size_t mark = c->n_held;
-        float *w = random_floats(c, n + 2, 120 + s, -1, 1);
-        pair pw = pair_of(c, w, n + 2), pg = pair_of(c, NULL, n + 1), p1 = pair_of(c, NULL, n + 3),
-             p2 = pair_of(c, NULL, n);
-        int adam = steps[s].kind != DAECL_OPTIM_SGD, uses1 = adam || steps[s].momentum != 0;
-        for (int t = 1; t <= 3; t++) {
-            float *g = random_floats(c, n + 1, 130 + 10 * s + (uint64_t)t, -2, 2);
-            CALL(&c->ref, write, pg.r, 0, g, (n + 1) * sizeof(float));
-            CALL(&c->dut, write, pg.d, 0, g, (n + 1) * sizeof(float));
-            daecl_optim_step st = steps[s];
-            st.bias_corr1 = adam ? 1.0f - powf(st.beta1, (float)t) : 0.0f;
-            st.bias_corr2 = adam ? 1.0f - powf(st.beta2, (float)t) : 0.0f;
-            BOTH(optim_update, &st, SL(pw, 2), SL(pg, 1), uses1 ? SL(p1, 3) : NONE,
-                 adam ? SL(p2, 0) : NONE, n);
+    /* 1001: runs of 8 and a tail of 1 on a device that takes runs, and one
+     * run, and a tail alone; 3 guard elements after w, s1 and s2 show a
+     * write past them. */
+    static const size_t sizes[] = {1001, 8, 7};
+    for (size_t z = 0; z < CASES(sizes, 1); z++)
+        for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            size_t mark = c->n_held, n = sizes[z];
+            float *w = random_floats(c, n + 2 + 3, 120 + s + 10 * z, -1, 1);
+            pair pw = pair_of(c, w, n + 2 + 3), pg = pair_of(c, NULL, n + 1),
+                 p1 = pair_of(c, NULL, n + 3 + 3), p2 = pair_of(c, NULL, n + 3);
+            int adam = steps[s].kind != DAECL_OPTIM_SGD, uses1 = adam || steps[s].momentum != 0;
+            for (int t = 1; t <= 3; t++) {
+                float *g = random_floats(c, n + 1, 130 + 10 * s + (uint64_t)t, -2, 2);
+                CALL(&c->ref, write, pg.r, 0, g, (n + 1) * sizeof(float));
+                CALL(&c->dut, write, pg.d, 0, g, (n + 1) * sizeof(float));
+                daecl_optim_step st = steps[s];
+                st.bias_corr1 = adam ? 1.0f - powf(st.beta1, (float)t) : 0.0f;
+                st.bias_corr2 = adam ? 1.0f - powf(st.beta2, (float)t) : 0.0f;
+                BOTH(optim_update, &st, SL(pw, 2), SL(pg, 1), uses1 ? SL(p1, 3) : NONE,
+                     adam ? SL(p2, 0) : NONE, n);
+            }
+            expect_close(c, &pw, 1e-5, 1, "optim_update w");
+            expect_close(c, &p1, 1e-5, 1, "optim_update s1");
+            expect_close(c, &p2, 1e-5, 1, "optim_update s2");
+            release_to(c, mark);
         }
-        expect_close(c, &pw, 1e-5, 1, "optim_update w");
-        expect_close(c, &p1, 1e-5, 1, "optim_update s1");
-        expect_close(c, &p2, 1e-5, 1, "optim_update s2");
-        release_to(c, mark);
-    }
-    pass(c, "SGD (plain, momentum with decay, Nesterov), Adam and AdamW over 3 steps, within "
-            "1e-5");
+    pass(c, "SGD (plain, momentum with decay, Nesterov), Adam and AdamW over 3 steps, at 1001, "
+            "8 and 7 parameters, within 1e-5");
 }
 
 /* ---- plugins on the device --------------------------------------------------------------- */

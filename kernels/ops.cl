@@ -245,44 +245,76 @@ __kernel void mat_scale(__global float *c, ulong c_off, ulong m, ulong n, ulong 
 
 enum { OPTIM_SGD = 0, OPTIM_ADAM = 1, OPTIM_ADAMW = 2 };
 
-/* One step over n parameters, PyTorch's formulas (backend.h), in the cpu
+/* One step of one parameter, PyTorch's formulas (backend.h), in the cpu
  * backend's order of operations:
  *   SGD:  g' = g + wd w;  v = mu v + g';  d = nesterov ? g' + mu v : v;  w -= lr d
  *   Adam: g' = g + wd w (AdamW: w -= lr wd w instead);  m = b1 m + (1-b1) g';
  *         v = b2 v + (1-b2) g'^2;  w -= lr (m / bc1) / (sqrt(v / bc2) + eps).
- * s1 and s2 are only touched when the step uses them. */
+ * Returns the new w; *m1 and *m2 hold s1 and s2 in and out, read only when
+ * the step uses them. For float and, lane by lane, float8. */
+#define OPTIM_RULE(T, name)                                                                        \
+    static inline T name(T wi, T gi, T *m1, T *m2, uint kind, uint nesterov, float lr, float mu,   \
+                         float wd, float b1, float b2, float eps, float bc1, float bc2)            \
+    {                                                                                              \
+        if (kind == OPTIM_SGD) {                                                                   \
+            if (wd != 0.0f)                                                                        \
+                gi = gi + wd * wi;                                                                 \
+            T d = gi;                                                                              \
+            if (mu != 0.0f) {                                                                      \
+                T v = mu * *m1 + gi;                                                               \
+                *m1 = v;                                                                           \
+                d = nesterov ? gi + mu * v : v;                                                    \
+            }                                                                                      \
+            return wi - lr * d;                                                                    \
+        }                                                                                          \
+        if (wd != 0.0f) {                                                                          \
+            if (kind == OPTIM_ADAMW)                                                               \
+                wi = wi - (lr * wd) * wi;                                                          \
+            else                                                                                   \
+                gi = gi + wd * wi;                                                                 \
+        }                                                                                          \
+        T m = b1 * *m1 + (1.0f - b1) * gi;                                                         \
+        T v = b2 * *m2 + (1.0f - b2) * (gi * gi);                                                  \
+        *m1 = m;                                                                                   \
+        *m2 = v;                                                                                   \
+        return wi - lr * (m / bc1) / (sqrt(v / bc2) + eps);                                        \
+    }
+OPTIM_RULE(float, optim_rule)
+OPTIM_RULE(float8, optim_rule8)
+
+/* One step over w, g, s1, s2 (n). s1 and s2 are only touched when the step
+ * uses them. Global ceil(n / RUN). */
 __kernel void optim_update(__global float *w, ulong w_off, __global const float *g, ulong g_off,
                            __global float *s1, ulong s1_off, __global float *s2, ulong s2_off,
                            ulong n, uint kind, uint nesterov, float lr, float mu, float wd,
                            float b1, float b2, float eps, float bc1, float bc2)
 {
-    ulong i = get_global_id(0);
-    if (i >= n)
-        return;
-    float wi = w[w_off + i], gi = g[g_off + i];
-    if (kind == OPTIM_SGD) {
-        if (wd != 0.0f)
-            gi = gi + wd * wi;
-        float d = gi;
-        if (mu != 0.0f) {
-            float v = mu * s1[s1_off + i] + gi;
-            s1[s1_off + i] = v;
-            d = nesterov ? gi + mu * v : v;
-        }
-        w[w_off + i] = wi - lr * d;
+    ulong i0 = get_global_id(0) * RUN;
+    uint len = run_len(i0, 0, 1, n);
+    int use1 = kind != OPTIM_SGD || mu != 0.0f, use2 = kind != OPTIM_SGD;
+    __global float *wp = w + w_off + i0, *p1 = s1 + s1_off + i0, *p2 = s2 + s2_off + i0;
+    __global const float *gp = g + g_off + i0;
+    if (len == RUN) {
+        float8 m1 = use1 ? vload8(0, p1) : (float8)0.0f, m2 = use2 ? vload8(0, p2) : (float8)0.0f;
+        float8 wn = optim_rule8(vload8(0, wp), vload8(0, gp), &m1, &m2, kind, nesterov, lr, mu,
+                                wd, b1, b2, eps, bc1, bc2);
+        if (use1)
+            vstore8(m1, 0, p1);
+        if (use2)
+            vstore8(m2, 0, p2);
+        vstore8(wn, 0, wp);
         return;
     }
-    if (wd != 0.0f) {
-        if (kind == OPTIM_ADAMW)
-            wi = wi - (lr * wd) * wi;
-        else
-            gi = gi + wd * wi;
+    for (uint t = 0; t < len; t++) {
+        float m1 = use1 ? p1[t] : 0.0f, m2 = use2 ? p2[t] : 0.0f;
+        float wn = optim_rule(wp[t], gp[t], &m1, &m2, kind, nesterov, lr, mu, wd, b1, b2, eps,
+                              bc1, bc2);
+        if (use1)
+            p1[t] = m1;
+        if (use2)
+            p2[t] = m2;
+        wp[t] = wn;
     }
-    float m = b1 * s1[s1_off + i] + (1.0f - b1) * gi;
-    float v = b2 * s2[s2_off + i] + (1.0f - b2) * (gi * gi);
-    s1[s1_off + i] = m;
-    s2[s2_off + i] = v;
-    w[w_off + i] = wi - lr * (m / bc1) / (sqrt(v / bc2) + eps);
 }
 
 /* ---- classification -------------------------------------------------------------- */

@@ -305,8 +305,9 @@ int daecl__ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice
         DAECL__ARG(count), DAECL__ARG(kind),         DAECL__ARG(nesterov), DAECL__ARG(lr),
         DAECL__ARG(mu),    DAECL__ARG(wd),           DAECL__ARG(b1),       DAECL__ARG(b2),
         DAECL__ARG(eps),   DAECL__ARG(bc1),          DAECL__ARG(bc2)};
-    return daecl__ocl_launch(o, &o->kern[DAECL__K_OPTIM_UPDATE], args, DAECL__NARGS(args), 1, &n,
-                             NULL, err);
+    const daecl__ocl_kernel *k = &o->kern[DAECL__K_OPTIM_UPDATE];
+    size_t global = runs(n), local = spread(o, k, global);
+    return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
 }
 
 int daecl__ocl_mat_scale(daecl__ocl *o, daecl_slice c, size_t m, size_t n, size_t ldc, float beta,
