@@ -263,9 +263,15 @@ int daecl__ocl_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, 
                              DAECL__ARG(s),           DAECL__ARG(want_nll),    DAECL__ARG(nm),
                              DAECL__ARG(n_off_elems), DAECL__ARG(want_grad),   DAECL__ARG(gm),
                              DAECL__ARG(g_off_elems), DAECL__ARG(b->params)};
-    /* One work-group per row. */
+    /* One work-group per row, of 32 work-items (a power of two, as the
+     * kernel's reduction needs; fewer where the kernel allows fewer): POCL
+     * runs each level of the group's reduction tree as a loop over all its
+     * work-items, and 256 of them made R1's loss about 12% slower than 32
+     * or 16 (throwaway timing on POCL, under load). */
     const daecl__ocl_kernel *k = &b->kern[K_LOSS_GRAD];
-    size_t local = k->wg, global;
+    size_t local = 32, global;
+    while (local > 1 && local > k->wg)
+        local /= 2;
     if ((rc = daecl__ocl_mul(o, n_rows, local, &global, "lik_loss_grad", err)))
         return rc;
     return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
