@@ -491,6 +491,46 @@ static void case_col_sum(conf *c)
     pass(c, "column sums with beta 0 and 0.5, zero rows included, within 1e-5");
 }
 
+/* The fused act_grad + col_sum (ABI 2.1) against the reference's own, or
+ * its act_grad followed by col_sum where it has none (the cpu backend). */
+static void case_act_grad_col_sum(conf *c)
+{
+    if (!c->dut.ops->act_grad_col_sum)
+        skip(c, "%s does not fuse act_grad and col_sum: the core runs the two", c->dut.name);
+    static const size_t shapes[][2] = { { 1, 1 }, { 7, 13 },     { 9, 8 },
+                                        { 0, 5 }, { 128, 1000 }, { 5, 17 } };
+    for (int act = 0; act <= 3; act++)
+        for (size_t s = 0; s < CASES(shapes, 4); s++)
+            for (int with_beta = 0; with_beta < 2; with_beta++) {
+                size_t mark = c->n_held;
+                size_t rows = shapes[s][0], dim = shapes[s][1];
+                size_t n = 4 + rows * dim + 3; /* 3 guard elements after dh's slice */
+                float beta = with_beta ? 0.5f : 0.0f;
+                float *h = random_floats(c, n, 160 + s, act == DAECL_ACT_TANH ? -1.0f : 0.0f, 1.0f);
+                float *dh = random_floats(c, n, 170 + s, -3, 3);
+                if (act == DAECL_ACT_RELU)
+                    for (size_t i = 0; i < n; i += 3)
+                        h[i] = 0.0f;
+                float *y = random_floats(c, dim + 2 + 3, 180, -5, 5);
+                pair ph = pair_of(c, h, n), pd = pair_of(c, dh, n), py = pair_of(c, y, dim + 5);
+                const side *r = &c->ref;
+                if (r->ops->act_grad_col_sum) {
+                    CALL(r, act_grad_col_sum, S(pd.r, 4), S(ph.r, 1), rows, dim, (daecl_act)act,
+                         beta, S(py.r, 2));
+                } else {
+                    CALL(r, act_grad, S(pd.r, 4), S(ph.r, 1), rows * dim, (daecl_act)act);
+                    CALL(r, col_sum, S(pd.r, 4), rows, dim, beta, S(py.r, 2));
+                }
+                CALL(&c->dut, act_grad_col_sum, S(pd.d, 4), S(ph.d, 1), rows, dim, (daecl_act)act,
+                     beta, S(py.d, 2));
+                expect_close(c, &pd, 1e-6, 1, "act_grad_col_sum dh");
+                expect_close(c, &py, 1e-5, 1, "act_grad_col_sum dst");
+                release_to(c, mark);
+            }
+    pass(c, "every activation's derivative within 1e-6 and its column sums with beta 0 and 0.5 "
+            "within 1e-5 of act_grad then col_sum, zero rows included");
+}
+
 static void case_sum(conf *c)
 {
     static const size_t sizes[] = {0, 1, 7, 1000, 1001, 100003};
@@ -859,23 +899,24 @@ static const struct {
     const char *name;
     void (*run)(conf *c);
 } cases[] = {
-    {"memory", case_memory},
-    {"fill", case_fill},
-    {"copy", case_copy},
-    {"refusals", case_refusals},
-    {"gemm", case_gemm},
-    {"gemm_beta0", case_gemm_beta0},
-    {"gemm_k0", case_gemm_k0},
-    {"bias_act", case_bias_act},
-    {"act_extremes", case_act_extremes},
-    {"act_grad", case_act_grad},
-    {"col_sum", case_col_sum},
-    {"sum", case_sum},
-    {"gather", case_gather},
-    {"softmax_xent", case_softmax_xent},
-    {"optim_update", case_optim_update},
-    {"corrupt", case_corrupt},
-    {"likelihood", case_likelihood},
+    { "memory", case_memory },
+    { "fill", case_fill },
+    { "copy", case_copy },
+    { "refusals", case_refusals },
+    { "gemm", case_gemm },
+    { "gemm_beta0", case_gemm_beta0 },
+    { "gemm_k0", case_gemm_k0 },
+    { "bias_act", case_bias_act },
+    { "act_extremes", case_act_extremes },
+    { "act_grad", case_act_grad },
+    { "col_sum", case_col_sum },
+    { "act_grad_col_sum", case_act_grad_col_sum },
+    { "sum", case_sum },
+    { "gather", case_gather },
+    { "softmax_xent", case_softmax_xent },
+    { "optim_update", case_optim_update },
+    { "corrupt", case_corrupt },
+    { "likelihood", case_likelihood },
 };
 
 size_t daecl_conformance_count(void)

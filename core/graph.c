@@ -168,6 +168,20 @@ int daecl_graph_loss_rows(daecl_graph *g, daecl_slice clean, size_t n, daecl_sli
     return g->s->be->sum(g->s->ctx, daecl_at(g->nll, 0), sum_rows, loss_dst, err);
 }
 
+/* dZ_l (n, out_l) = dH * act_l'(H_l) in place in dh; where the backend
+ * fuses it, also db_l = the column sums of dZ_l (else the caller's col_sum
+ * gives it when it reaches layer l). */
+static int hidden_grads(daecl_graph *g, daecl_slice dh, uint32_t l, size_t n, daecl_err *err)
+{
+    const daecl_backend_ops *be = g->s->be;
+    const daecl_dense *ly = &g->m->layers[l];
+    daecl_slice h = daecl_graph_layer_out(g, l);
+    if (be->act_grad_col_sum)
+        return be->act_grad_col_sum(g->s->ctx, dh, h, n, ly->out, ly->act, 0.0f,
+                                    daecl_at(g->grads, ly->b_off), err);
+    return be->act_grad(g->s->ctx, dh, h, n * ly->out, ly->act, err);
+}
+
 int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err)
 {
     const daecl_backend_ops *be = g->s->be;
@@ -194,10 +208,12 @@ int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err
                           ly->in, err);
         if (rc)
             return rc;
-        /* db (out) = sum over rows of dZ */
-        rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err);
-        if (rc)
-            return rc;
+        /* db (out) = sum over rows of dZ, unless the fused op below gave it */
+        if (l == m->n_layers - 1 || !be->act_grad_col_sum) {
+            rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err);
+            if (rc)
+                return rc;
+        }
         if (l == 0)
             break;
         /* dH_{l-1} (n, in) = dZ (n, out) W_eff (out, in), differentiating the
@@ -212,8 +228,7 @@ int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err
                           ly->in, err);
         if (rc)
             return rc;
-        rc = be->act_grad(ctx, dh, daecl_graph_layer_out(g, l - 1), n * ly->in,
-                          m->layers[l - 1].act, err);
+        rc = hidden_grads(g, dh, l - 1, n, err);
         if (rc)
             return rc;
         cur = 1 - cur;
@@ -353,14 +368,14 @@ int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const d
         const daecl_dense *ly = &m->layers[l];
         daecl_slice dz = daecl_at(g->delta[cur], 0), in = layer_in(g, x, l);
         daecl_slice w = daecl_at(g->params, ly->w_off);
-        if ((rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err)))
+        if ((l == m->n_layers - 1 || !be->act_grad_col_sum) &&
+            (rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err)))
             return rc;
         if (l > 0) { /* dH (n, in) = dZ (n, out) W (out, in), with the old W */
             daecl_slice dh = daecl_at(g->delta[1 - cur], 0);
             if ((rc = be->gemm(ctx, 0, 0, n, ly->in, ly->out, 1.0f, dz, ly->out, w, ly->in, 0.0f,
                                dh, ly->in, err)) ||
-                (rc = be->act_grad(ctx, dh, daecl_graph_layer_out(g, l - 1), n * ly->in,
-                                   m->layers[l - 1].act, err)))
+                (rc = hidden_grads(g, dh, l - 1, n, err)))
                 return rc;
         }
         /* W (out, in) = keep W - lr dZ^T (out, n) in (n, in) */

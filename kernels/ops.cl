@@ -178,6 +178,43 @@ __kernel void col_sum(__global const float *src, ulong src_off, ulong n_rows, ul
     }
 }
 
+/* act_grad then col_sum in one pass (backend.h: act_grad_col_sum): dh
+ * (n_rows, dim) *= act'(h) and dst (dim) = beta dst + the column sums of
+ * the new dh. A work-item takes a run of RUN columns down the rows in
+ * order, as col_sum does, so the results are act_grad's and col_sum's to
+ * the bit. Global ceil(dim / RUN). */
+__kernel void act_grad_col_sum(__global float *dh, ulong dh_off, __global const float *h,
+                               ulong h_off, ulong n_rows, ulong dim, int act, float beta,
+                               __global float *dst, ulong dst_off)
+{
+    ulong j0 = get_global_id(0) * RUN;
+    uint len = run_len(j0, 0, 1, dim);
+    __global float *p = dh + dh_off + j0;
+    __global const float *y = h + h_off + j0;
+    __global float *d = dst + dst_off + j0;
+    if (len == RUN) {
+        float8 s = 0.0f, c = 0.0f;
+        for (ulong r = 0; r < n_rows; r++) {
+            float8 g = act_deriv8(vload8(0, p + r * dim), vload8(0, y + r * dim), act);
+            vstore8(g, 0, p + r * dim);
+            acc_add8(&s, &c, g);
+        }
+        float8 total = acc_value8(s, c);
+        vstore8(beta == 0.0f ? total : beta * vload8(0, d) + total, 0, d);
+        return;
+    }
+    for (uint t = 0; t < len; t++) {
+        float s = 0.0f, c = 0.0f;
+        for (ulong r = 0; r < n_rows; r++) {
+            float g = act_deriv(p[r * dim + t], y[r * dim + t], act);
+            p[r * dim + t] = g;
+            acc_add(&s, &c, g);
+        }
+        float total = acc_value(s, c);
+        d[t] = beta == 0.0f ? total : beta * d[t] + total;
+    }
+}
+
 #define SUM_MAX_WG 256
 
 /* dst[0] = sum of src[0..n), by ONE work-group of a power-of-two size (at

@@ -1,4 +1,4 @@
-/* daecl tests — the plugin ABI 2.0 layout is pinned: these offsets and
+/* daecl tests — the plugin ABI 2.1 layout is pinned: these offsets and
  * sizes may only grow by appending. A reordered or resized field fails the
  * build (static asserts) before it can break a plugin built against older
  * headers. Every table is here: the descriptor, the host table, the kinds'
@@ -149,7 +149,9 @@ PIN(daecl_backend_ops, corrupt, 176);
 PIN(daecl_backend_ops, lik_loss_grad, 184);
 PIN(daecl_backend_ops, lik_mean, 192);
 PIN(daecl_backend_ops, lik_sample, 200);
-SIZE(daecl_backend_ops, 208);
+/* 2.1: fused ops */
+PIN(daecl_backend_ops, act_grad_col_sum, 208);
+SIZE(daecl_backend_ops, 216);
 PIN(daecl_ext_devices, size, 0);
 PIN(daecl_ext_devices, list_devices, 8);
 SIZE(daecl_ext_devices, 16);
@@ -220,11 +222,11 @@ static void test_tables_start_with_their_size(void **state)
 
 /* The frozen head: a 1.x plugin is still read and refused by its major,
  * and the head macro fills the schema's element size. */
-static void test_abi_is_2_0_and_the_head_fills_the_element_size(void **state)
+static void test_abi_is_2_1_and_the_head_fills_the_element_size(void **state)
 {
     (void)state;
     assert_int_equal(DAECL_ABI_MAJOR, 2);
-    assert_int_equal(DAECL_ABI_MINOR, 0);
+    assert_int_equal(DAECL_ABI_MINOR, 1);
     static const daecl_plugin p = {DAECL_PLUGIN_HEAD(DAECL_KIND_CORRUPTION)};
     assert_int_equal(p.size, sizeof(daecl_plugin));
     assert_int_equal(p.abi_major, 2);
@@ -244,7 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptor_head_is_fixed_width),
         cmocka_unit_test(test_tables_start_with_their_size),
-        cmocka_unit_test(test_abi_is_2_0_and_the_head_fills_the_element_size),
+        cmocka_unit_test(test_abi_is_2_1_and_the_head_fills_the_element_size),
         cmocka_unit_test(test_sizes_check_describes_this_machine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

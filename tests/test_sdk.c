@@ -243,7 +243,7 @@ static void test_template_plugins_pass_plugin_check(void **state)
     snprintf(path, sizeof path, "%s/daecl-corruption-dropout.so", tpl);
     check_says(path, NULL, 0, "dropout: ");
     check_says(path, NULL, 0, "PASS  noise");
-    check_says(path, NULL, 0, "ABI 2.0 (this daecl 2.0)");
+    check_says(path, NULL, 0, "ABI 2.1 (this daecl 2.1)");
     snprintf(path, sizeof path, "%s/daecl-likelihood-laplace.so", tpl);
     check_says(path, NULL, 0, "PASS  gradient");
 }

@@ -47,6 +47,7 @@ enum {
     DAECL__K_OPTIM_UPDATE,
     DAECL__K_MAT_SCALE,
     DAECL__K_SOFTMAX_XENT,
+    DAECL__K_ACT_GRAD_COL_SUM,
     DAECL__K_COUNT
 };
 
@@ -370,6 +371,8 @@ int daecl__ocl_act_grad(void *ctx, daecl_slice dh, daecl_slice h, size_t n, daec
                         daecl_err *err);
 int daecl__ocl_col_sum(void *ctx, daecl_slice src, size_t n_rows, size_t dim, float beta,
                        daecl_slice dst, daecl_err *err);
+int daecl__ocl_act_grad_col_sum(void *ctx, daecl_slice dh, daecl_slice h, size_t n_rows, size_t dim,
+                                daecl_act act, float beta, daecl_slice dst, daecl_err *err);
 int daecl__ocl_sum(void *ctx, daecl_slice src, size_t n, daecl_slice dst, daecl_err *err);
 int daecl__ocl_gather(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, size_t n_rows,
                       daecl_slice out, daecl_err *err);

@@ -13,8 +13,8 @@ enum { RUN = 8 }; /* elements per work-item of the element-wise kernels: kernels
 
 /* Kernel names, in the order of the DAECL__K_* enum. */
 static const char *const kernel_names[DAECL__K_COUNT] = {
-    "bias_act", "act_grad", "col_sum", "sum_all", "gather", "optim_update", "mat_scale",
-    "softmax_xent",
+    "bias_act",     "act_grad",  "col_sum",      "sum_all",          "gather",
+    "optim_update", "mat_scale", "softmax_xent", "act_grad_col_sum",
 };
 
 size_t daecl__ocl_ops_parts(const char **parts, size_t max)
@@ -220,6 +220,33 @@ int daecl__ocl_col_sum(void *ctx, daecl_slice src, size_t n_rows, size_t dim, fl
                              DAECL__ARG(cols),       DAECL__ARG(b),           DAECL__ARG(dm),
                              DAECL__ARG(d_off_elems)};
     const daecl__ocl_kernel *k = &o->kern[DAECL__K_COL_SUM];
+    size_t global = runs(dim), local = spread(o, k, global);
+    return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
+}
+
+int daecl__ocl_act_grad_col_sum(void *ctx, daecl_slice dh, daecl_slice h, size_t n_rows, size_t dim,
+                                daecl_act act, float beta, daecl_slice dst, daecl_err *err)
+{
+    daecl__ocl *o = ctx;
+    size_t n;
+    int rc;
+    if ((rc = check_act(o, act, "act_grad_col_sum", err)) ||
+        (rc = daecl__ocl_mul(o, n_rows, dim, &n, "act_grad_col_sum", err)) ||
+        (rc = daecl__ocl_span(o, dh, n, "act_grad_col_sum", "dh", err)) ||
+        (rc = daecl__ocl_span(o, h, n, "act_grad_col_sum", "h", err)) ||
+        (rc = daecl__ocl_span(o, dst, dim, "act_grad_col_sum", "dst", err)))
+        return rc;
+    /* dh and h (n_rows, dim), dst (dim). */
+    cl_mem dm = dh.buf->mem, hm = h.buf->mem, sm = dst.buf->mem;
+    cl_ulong d_off_elems = dh.off, h_off_elems = h.off, s_off_elems = dst.off, rows = n_rows,
+             cols = dim;
+    cl_int a = (cl_int)act;
+    cl_float b = beta;
+    daecl__ocl_arg args[] = { DAECL__ARG(dm),          DAECL__ARG(d_off_elems), DAECL__ARG(hm),
+                              DAECL__ARG(h_off_elems), DAECL__ARG(rows),        DAECL__ARG(cols),
+                              DAECL__ARG(a),           DAECL__ARG(b),           DAECL__ARG(sm),
+                              DAECL__ARG(s_off_elems) };
+    const daecl__ocl_kernel *k = &o->kern[DAECL__K_ACT_GRAD_COL_SUM];
     size_t global = runs(dim), local = spread(o, k, global);
     return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
 }

@@ -91,7 +91,7 @@ typedef struct daecl_gemm_shape {
     char choice[64]; /* that, in words ("CLBlast, tuned set 1 (indirect), column-major") */
 } daecl_gemm_shape;
 
-/* The backend table, ABI 2.0. Three parts:
+/* The backend table, ABI 2.1. Four parts:
  *   - the required core, open .. finish: what training needs of any device;
  *     the registry refuses a backend that leaves one of these NULL;
  *   - optional slots with the core's fallback: fill (the core writes the
@@ -100,12 +100,15 @@ typedef struct daecl_gemm_shape {
  *   - the optional group behind bind: running corruption and likelihood
  *     plugins on the device. When bind is NULL none of the group is needed
  *     and the core runs every plugin on the host; when it is set, unbind,
- *     corrupt, lik_loss_grad and lik_mean are required too.
+ *     corrupt, lik_loss_grad and lik_mean are required too;
+ *   - optional fused ops (2.1, after lik_sample): NULL runs the ops they
+ *     fuse, so a backend built for 2.0 still trains.
  * Tooling (device listing, precompiling, GEMM tuning and what comes later)
  * is not in the table: get_extension() hands it out by name, so the table
- * stays what a training step uses. Later minors append after lik_sample
- * (asynchronous read and write for scale-out, fused ops); a slot beyond a
- * plugin's `size` reads as NULL in the core. tests/test_abi.c pins this. */
+ * stays what a training step uses. Later minors append at the end
+ * (asynchronous read and write for scale-out, more fused ops); a slot
+ * beyond a plugin's `size` reads as NULL in the core. tests/test_abi.c
+ * pins this. */
 typedef struct daecl_backend_ops {
     uint32_t size;
 
@@ -220,7 +223,16 @@ typedef struct daecl_backend_ops {
     int (*lik_sample)(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
                       const daecl_noise_key *key, daecl_slice out, daecl_err *err);
 
-    /* ABI 2.1 and later append here. */
+    /* ==== ABI 2.1: optional fused ops; NULL runs the ops they fuse ==== */
+
+    /* dh (n_rows, dim) *= act'(.) from h, as act_grad does, then dst (dim) =
+     * beta dst + the column sums of the new dh, as col_sum does: a hidden
+     * layer's pre-activation gradient and its bias gradient in one pass
+     * over dh. The same results as act_grad followed by col_sum. */
+    int (*act_grad_col_sum)(void *ctx, daecl_slice dh, daecl_slice h, size_t n_rows, size_t dim,
+                            daecl_act act, float beta, daecl_slice dst, daecl_err *err);
+
+    /* ABI 2.2 and later append here. */
 } daecl_backend_ops;
 
 /* ---- Extensions: tooling a backend may offer, by name --------------------- */

@@ -23,9 +23,10 @@ extern "C" {
 
 /* Major must equal the core's; a plugin's minor must not be newer. 2.0: the
  * backend table's required core and optional groups, backend tooling by
- * extension, element sizes on arrays, va_list forms in the host table. */
+ * extension, element sizes on arrays, va_list forms in the host table.
+ * 2.1: the backend table's optional fused ops (act_grad_col_sum). */
 #define DAECL_ABI_MAJOR 2
-#define DAECL_ABI_MINOR 0
+#define DAECL_ABI_MINOR 1
 
 /* The sizes check: a plugin built for another data model is refused. */
 #define DAECL_ABI_SIZES \
