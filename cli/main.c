@@ -18,13 +18,11 @@ static const cli_command *const commands[] = {&cli_train,   &cli_resume,     &cl
 
 int cli_fail(const daecl_err *err)
 {
-    char buf[DAECL_ERR_MSG_MAX + DAECL_ERR_FILE_MAX + 64];
-    /* An empty sentence: another rank of the job said what went wrong. */
+    /* An empty sentence: it was said already, by another rank of the job or
+     * by this one before the ranks parted (daecl_replicas_agree). */
     if (err->status && !err->msg[0])
         return daecl_status_exit_code(err->status);
-    /* An interrupted run did what was asked: no "error" label. */
-    fprintf(stderr, "daecl: %s%s\n", err->status == DAECL_EINTR ? "" : "error: ",
-            daecl_err_format(err, buf, sizeof buf));
+    daecl_err_say(err);
     return daecl_status_exit_code(err->status ? err->status : DAECL_EINVAL);
 }
 

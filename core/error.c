@@ -143,6 +143,14 @@ const char *daecl_err_format(const daecl_err *err, char *buf, size_t n)
     return buf;
 }
 
+void daecl_err_say(const daecl_err *err)
+{
+    char buf[DAECL_ERR_MSG_MAX + DAECL_ERR_FILE_MAX + 64];
+    fprintf(stderr, "daecl: %s%s\n", err->status == DAECL_EINTR ? "" : "error: ",
+            daecl_err_format(err, buf, sizeof buf));
+    fflush(stderr);
+}
+
 const char *daecl_status_name(int status)
 {
     switch (status) {

@@ -26,6 +26,10 @@ void daecl_err_clear(daecl_err *err);
 void daecl_err_prefix(daecl_err *err, const char *fmt, ...) DAECL_PRINTF(2, 3);
 /* "file:line:col: message" (or just the message) into buf; returns buf. */
 const char *daecl_err_format(const daecl_err *err, char *buf, size_t n);
+/* Says err on stderr as the CLI does, in one line: "daecl: error: " and
+ * the formatted sentence ("daecl: " alone for DAECL_EINTR: an interrupted
+ * run did what was asked). Flushes stderr. */
+void daecl_err_say(const daecl_err *err);
 /* "ECONFIG", and "invalid configuration", for a status. */
 const char *daecl_status_name(int status);
 const char *daecl_status_message(int status);

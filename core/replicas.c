@@ -79,18 +79,34 @@ int daecl_replicas_agree(daecl_comm *comm, int rc, daecl_err *err)
     } else if (rc && comm->info.size > 1) {
         daecl_err_prefix(err, "rank %u of %u on %s: ", rank, comm->info.size, comm->info.host);
     }
-    if (rc)
-        return rc;
     if (crc) {
-        *err = why;
-        return crc;
+        if (!rc)
+            *err = why;
+        return rc ? rc : crc;
     }
-    if (failed[0]) {
+    if (!failed[0])
+        return 0;
+    if (!rc) {
         daecl_err_clear(err);
-        err->status = DAECL_EPEER;
-        return DAECL_EPEER;
+        err->status = rc = DAECL_EPEER;
     }
-    return 0;
+    daecl_replicas_say(comm, err);
+    return rc;
+}
+
+void daecl_replicas_say(daecl_comm *comm, daecl_err *err)
+{
+    if (comm->info.size < 2)
+        return;
+    if (err->msg[0]) {
+        daecl_err_say(err);
+        err->msg[0] = '\0';
+        err->file[0] = '\0';
+        err->line = err->col = 0;
+    }
+    /* A barrier's failure changes nothing: the job is ending anyway. */
+    daecl_err ignored = {0};
+    daecl_comm_barrier(comm, &ignored);
 }
 
 int daecl_replicas_shuffle(daecl_replicas *p, uint64_t seed, uint32_t epoch, daecl_err *err)

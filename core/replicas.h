@@ -75,9 +75,20 @@ uint32_t daecl_replicas_entries(const daecl_config *cfg, const daecl_comm_info *
 const daecl_plugin_cfg *daecl_replicas_backend(const daecl_config *cfg, uint32_t e);
 
 /* Every rank's verdict on a phase that may fail on some ranks only: rc
- * when this rank failed (err kept), DAECL_EPEER with an empty sentence
- * when another did, else 0. A collective. */
+ * when this rank failed, DAECL_EPEER when another did, else 0. A
+ * collective. On a failure in a world of several ranks the sentences are
+ * said before it returns (daecl_replicas_say), so err keeps the status
+ * with an empty sentence; only when the verdict itself could not be
+ * reached (the reduction failed) is err this rank's sentence, unsaid. */
 int daecl_replicas_agree(daecl_comm *comm, int rc, daecl_err *err);
+
+/* A failure every rank of comm knows of and returns with: a rank whose err
+ * has a sentence says it on stderr (daecl_err_say) and empties it (status
+ * kept), then every rank waits for the others at a barrier. Without the
+ * wait a silent rank exits first, and mpirun, seeing a rank fail, ends
+ * the others before their sentence is out. Nothing with one rank. A
+ * collective: call it on every rank or on none. */
+void daecl_replicas_say(daecl_comm *comm, daecl_err *err);
 
 /* This epoch's order on the training feeders of replicas 1.. (replica 0's
  * is the run's); NULL p is fine. */

@@ -1007,6 +1007,13 @@ agreed:
         goto done;
     t.training = 1;
     rc = run(&t, err);
+    if (t.comm->info.size > 1 && (rc == DAECL_EINTR || rc == DAECL_ENAN || rc == DAECL_EPEER)) {
+        /* Every rank stopped after the same step (lone_failure ends the job
+         * on any other failure): rank 0 says why, the others wait for it. */
+        if (!t.rank0)
+            err->msg[0] = '\0';
+        daecl_replicas_say(t.comm, err);
+    }
     goto done;
 started:
     /* Set up on some ranks and not others: every rank learns it. */

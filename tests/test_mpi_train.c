@@ -3,7 +3,8 @@
  * process, the test NLL, the world in summary.json; a rank killed in the
  * middle of an epoch stops the job with the last checkpoint intact, and a
  * resume with another rank count completes; SIGTERM to one rank stops
- * every rank at the same step with a checkpoint. The ranks run the cpu
+ * every rank at the same step with a checkpoint; a failure on rank 0 alone
+ * is said, once, before the job ends. The ranks run the cpu
  * backend on one thread each; idle ranks yield (2 cores). Skipped where
  * CMake found no MPI (DAECL_TEST_MPIEXEC empty). */
 #include <math.h>
@@ -15,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/runfolder.h"
 #include "core/safetensors.h"
 #include "tests/support.h"
 
@@ -202,6 +204,23 @@ static char *meta_of(const char *run, const char *key)
     return copy;
 }
 
+/* How many times `what` occurs in text. */
+static int occurrences(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+/* A failed daecl on several ranks says why in exactly one sentence. */
+static void one_sentence(int rc, const char *text)
+{
+    if (rc == 0 || occurrences(text, "daecl: error: ") != 1)
+        fail_msg("wanted a failure with one \"daecl: error:\" sentence; exited %d:\n%s", rc,
+                 text);
+}
+
 /* Resumes `run` on np ranks for 20 more steps; it must finish them. */
 static void resume_more(int np, const char *run)
 {
@@ -212,8 +231,12 @@ static void resume_more(int np, const char *run)
     char *text = NULL;
     int rc = daecl_on(np, NULL, args, &text);
     /* A rank mpirun killed may still be on its way out, holding the
-     * folder's lock for a moment after mpirun returned. */
-    for (int tries = 0; rc != 0 && strstr(text, "is in use") && tries < 20; tries++) {
+     * folder's lock for a moment after mpirun returned. Every refusal
+     * says so. */
+    for (int tries = 0; rc != 0 && tries < 20; tries++) {
+        one_sentence(rc, text);
+        if (!strstr(text, "is in use"))
+            break;
         free(text);
         sleep(1);
         rc = daecl_on(np, NULL, args, &text);
@@ -252,6 +275,34 @@ static void test_rank_killed(void **state)
     assert_true(took < 3 + 20);
     free(text);
     resume_more(3, run);
+}
+
+/* Rank 0 fails alone (the run folder's lock is another process's) while
+ * ranks 1 and 2 pass: they learn it from the verdict and wait until rank 0
+ * has said why before they exit, since mpirun ends the job's other ranks
+ * when one exits with a failure. Three times, since the order in which the
+ * ranks end varies. */
+static void test_rank0_failure_is_said(void **state)
+{
+    (void)state;
+    write_config("held", "{name: sgd, lr: 0.1}", "{epochs: 1, batch_size: 40, max_steps: 2}");
+    train_on(0, "held", "held");
+    char run[4200];
+    snprintf(run, sizeof run, "%s/held", dir);
+    daecl_lock *lock = NULL;
+    daecl_err err = {0};
+    if (daecl_lock_acquire(run, "test", &lock, &err))
+        fail_msg("%s", err.msg);
+    const char *args[] = {"resume", run, "train.max_steps=4", "--progress=lines", NULL};
+    for (int i = 0; i < 3; i++) {
+        char *text = NULL;
+        int rc = daecl_on(3, NULL, args, &text);
+        one_sentence(rc, text);
+        if (!strstr(text, "is in use"))
+            fail_msg("mpirun exited %d without saying the folder is in use:\n%s", rc, text);
+        free(text);
+    }
+    daecl_lock_release(lock);
 }
 
 /* SIGTERM reaches one rank only (as a scheduler may send it): every rank
@@ -359,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_sgd_momentum),
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_rank_killed),
+        cmocka_unit_test(test_rank0_failure_is_said),
         cmocka_unit_test(test_signal_one_rank),
         cmocka_unit_test(test_ctrl_c_to_mpirun),
         cmocka_unit_test(test_device_fault_on_one_rank),
