@@ -484,15 +484,30 @@ static size_t count_bin_files(const char *dir)
 /* The programs a full run builds: ops, daecl GEMM, the seven plugins. */
 #define N_PROGRAMS (2 + N_BUILTIN_PLUGINS)
 
+/* A child's own program cache: a new folder (dir, freed by the caller),
+ * its opencl/ subfolder (sub), and the child's environment (env). */
+typedef struct child_cache {
+    char *dir;
+    char env_dir[1200], sub[1200];
+    char *env[5];
+} child_cache;
+
+static void child_cache_init(child_cache *c, const char *tag)
+{
+    c->dir = test_tmpdir(tag);
+    snprintf(c->env_dir, sizeof c->env_dir, "DAECL_CACHE_DIR=%s", c->dir);
+    snprintf(c->sub, sizeof c->sub, "%s/opencl", c->dir);
+    char *env[] = {c->env_dir, "DAECL_LOG=debug", "DAECL_CACHE=1", "DAECL_DEVICE=", NULL};
+    memcpy(c->env, env, sizeof env);
+}
+
 static void test_a_second_process_loads_every_program_from_the_cache(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    char *dir = test_tmpdir("oclcache");
-    char env_dir[1200], sub[1200];
-    snprintf(env_dir, sizeof env_dir, "DAECL_CACHE_DIR=%s", dir);
-    snprintf(sub, sizeof sub, "%s/opencl", dir);
-    char *env[] = {env_dir, "DAECL_LOG=debug", "DAECL_CACHE=1", "DAECL_DEVICE=", NULL};
+    child_cache cc;
+    child_cache_init(&cc, "oclcache");
+    char *dir = cc.dir, *sub = cc.sub, **env = cc.env;
     char *out = NULL, want[128];
 
     int rc = run_child("--child-programs", "", env, &out);
@@ -544,6 +559,37 @@ static void test_a_second_process_loads_every_program_from_the_cache(void **stat
         fail_msg("third child: expected '%s', log:\n%s", want, out);
     free(out);
     free(dir);
+}
+
+/* Writing a program into the cache makes POCL generate code for all its
+ * kernels, which held up the first step by seconds: a compiled program
+ * reaches the cache once a training step has run (an optimiser update,
+ * then a read), and by close at the latest; and a run with gemm:
+ * daecl_cpu builds neither daecl's tiled GEMM nor another variant. */
+static void test_programs_reach_the_cache_after_the_first_step_and_unused_ones_are_not_built(
+    void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    child_cache cc;
+    child_cache_init(&cc, "oclsave");
+    char *out = NULL;
+    int rc = run_child("--child-step", cc.sub, cc.env, &out);
+    /* ops, the default CPU GEMM variant, masking */
+    if (rc != 0 || !strstr(out, "before the step: 0 cached") ||
+        strcmp(last_counts(out), "programs so far: 3 compiled, 0 from cache, 0 from binaries") != 0)
+        fail_msg("step child (%d): want 3 programs compiled and none cached before the step; "
+                 "log:\n%s", rc, out);
+    int variants = 0;
+    for (const char *q = out; (q = strstr(q, "program 'daecl-gemm-cpu(")) != NULL; q++)
+        variants += strncmp(q + strcspn(q, ":"), ": compiled from source", 22) == 0;
+    if (strstr(out, "program 'daecl-gemm'") || variants != 1)
+        fail_msg("step child built a GEMM program it does not use; log:\n%s", out);
+    if (count_bin_files(cc.sub) != 3)
+        fail_msg("step child: %zu programs in the cache after close, want 3; log:\n%s",
+                 count_bin_files(cc.sub), out);
+    free(out);
+    free(cc.dir);
 }
 
 /* "opened NAME (" from a child's debug log: which device it used. */
@@ -790,6 +836,44 @@ static int child_programs(const daecl_param_value *values, const char *tag)
     return 0;
 }
 
+/* Opens with gemm: daecl_cpu, binds masking, and says how many programs
+ * are in the cache folder `sub` before a training step; then runs one (a
+ * GEMM, an optimiser update, a read) and closes. */
+static int child_step(const char *sub)
+{
+    const daecl_plugin *p = test_plugin(DAECL_KIND_BACKEND, dut_name);
+    const daecl_plugin *mask = test_plugin(DAECL_KIND_CORRUPTION, "masking");
+    float packed[DAECL_MAX_PACKED_PARAMS];
+    size_t n_packed = pack(mask, packed);
+    void *bound = NULL;
+    if (open_be(&dut, dut_name, values_with(p, "gemm", "daecl_cpu", NULL)) != 0 ||
+        dut.ops->bind(dut.ctx, mask, packed, n_packed, &bound, &err) != 0) {
+        fprintf(stderr, "step child: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "before the step: %zu cached\n", count_bin_files(sub));
+    enum { N = 8 };
+    float a[N * N], w[N * N];
+    test_fill_uniform(a, N * N, 5, -1, 1);
+    daecl_buf *ba = NULL, *bc = NULL, *bw = NULL;
+    CALL(dut, alloc, sizeof a, "a", &ba);
+    CALL(dut, alloc, sizeof a, "c", &bc);
+    CALL(dut, alloc, sizeof w, "w", &bw);
+    CALL(dut, write, ba, 0, a, sizeof a);
+    CALL(dut, gemm, 0, 0, N, N, N, 1.0f, S(ba, 0), N, S(ba, 0), N, 0.0f, S(bc, 0), N);
+    const daecl_optim_step sgd = {.kind = DAECL_OPTIM_SGD, .lr = 0.5f};
+    const daecl_slice none = {NULL, 0};
+    CALL(dut, optim_update, &sgd, S(bw, 0), S(bc, 0), none, none, N * N);
+    CALL(dut, read, bw, 0, w, sizeof w);
+    dut.ops->unbind(dut.ctx, bound);
+    dut.ops->free(dut.ctx, ba);
+    dut.ops->free(dut.ctx, bc);
+    dut.ops->free(dut.ctx, bw);
+    dut.ops->close(dut.ctx);
+    fprintf(stderr, "step child ok\n");
+    return 0;
+}
+
 /* Opens with CLBlast (so precompile must build the daecl GEMM itself) and
  * writes every program into dir. */
 static int child_precompile(const char *dir)
@@ -854,6 +938,8 @@ static int child_main(int argc, char **argv)
     }
     if (strcmp(mode, "--child-precompile") == 0)
         return child_precompile(arg);
+    if (strcmp(mode, "--child-step") == 0)
+        return child_step(arg);
     if (strcmp(mode, "--child-no-platform") == 0)
         return child_no_platform();
     fprintf(stderr, "unknown helper mode %s\n", mode);
@@ -893,6 +979,8 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest process[] = {
         cmocka_unit_test(test_a_second_process_loads_every_program_from_the_cache),
+        cmocka_unit_test(
+            test_programs_reach_the_cache_after_the_first_step_and_unused_ones_are_not_built),
         cmocka_unit_test(test_precompiled_binaries_run_without_compiling_anything),
         cmocka_unit_test(test_no_platform_says_how_to_install_one),
         cmocka_unit_test(test_daecl_device_overrides_the_choice_and_bad_values_show_the_syntax),

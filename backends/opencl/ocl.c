@@ -58,6 +58,7 @@ static void ocl_close(void *ctx)
         return;
     if (o->queue)
         clFinish(o->queue); /* nothing may still run on what is released below */
+    daecl__ocl_program_wait_saved(); /* the cache written, and o no longer in a job */
     daecl__ocl_fault_report(o);
     daecl__ocl_gemm_release(o);
     daecl__ocl_ops_release(o);
@@ -287,6 +288,19 @@ static int ocl_write(void *ctx, daecl_buf *dst, size_t off_bytes, const void *sr
         "clEnqueueWriteBuffer", NULL, err);
 }
 
+/* Called when the queue is empty (a blocking read, a finish): once an
+ * optimiser update has run, every kernel of a training step has been
+ * launched, and so compiled, and the programs compiled so far may be
+ * written to the cache without holding up a kernel's first launch
+ * (ocl_program.c). Without a training step, close writes them. */
+static void ran_a_step(daecl__ocl *o)
+{
+    if (o->updated && !o->saving) {
+        o->saving = 1;
+        daecl__ocl_program_save_start();
+    }
+}
+
 static int ocl_read(void *ctx, daecl_buf *src, size_t off_bytes, void *dst, size_t n_bytes,
                     daecl_err *err)
 {
@@ -295,12 +309,14 @@ static int ocl_read(void *ctx, daecl_buf *src, size_t off_bytes, void *dst, size
     if (rc || n_bytes == 0)
         return rc;
     /* Blocking, on the in-order queue: waits for every op before it. */
-    return DAECL__OCL_CHECK(
+    rc = DAECL__OCL_CHECK(
         o,
         DAECL__OCL_FAULTY(o, DAECL__FAULT_ENQUEUE,
                           clEnqueueReadBuffer(o->queue, src->mem, CL_TRUE, off_bytes, n_bytes, dst,
                                               0, NULL, NULL)),
         "clEnqueueReadBuffer", NULL, err);
+    ran_a_step(o);
+    return rc;
 }
 
 static int ocl_fill(void *ctx, daecl_slice dst, size_t n, float value, daecl_err *err)
@@ -346,7 +362,9 @@ static int ocl_copy(void *ctx, daecl_slice dst, daecl_slice src, size_t n, daecl
 static int ocl_finish(void *ctx, daecl_err *err)
 {
     daecl__ocl *o = ctx;
-    return DAECL__OCL_CHECK(o, clFinish(o->queue), "clFinish", NULL, err);
+    int rc = DAECL__OCL_CHECK(o, clFinish(o->queue), "clFinish", NULL, err);
+    ran_a_step(o);
+    return rc;
 }
 
 /* ---- descriptor ------------------------------------------------------------------- */
@@ -398,6 +416,15 @@ static const void *ocl_get_extension(const char *name)
     return NULL;
 }
 
+/* daecl__ocl_optim_update, noting for ran_a_step that a step has run. */
+static int ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice w,
+                            daecl_slice g, daecl_slice s1, daecl_slice s2, size_t n,
+                            daecl_err *err)
+{
+    ((daecl__ocl *)ctx)->updated = 1;
+    return daecl__ocl_optim_update(ctx, step, w, g, s1, s2, n, err);
+}
+
 static const daecl_backend_ops ops = {
     .size = sizeof(daecl_backend_ops),
     .open = ocl_open,
@@ -415,7 +442,7 @@ static const daecl_backend_ops ops = {
     .sum = daecl__ocl_sum,
     .gather = daecl__ocl_gather,
     .softmax_xent = daecl__ocl_softmax_xent,
-    .optim_update = daecl__ocl_optim_update,
+    .optim_update = ocl_optim_update,
     .finish = ocl_finish,
     .fill = ocl_fill,
     .get_extension = ocl_get_extension,

@@ -144,6 +144,8 @@ typedef struct daecl__ocl {
     cl_device_id device;
     cl_context context;
     cl_command_queue queue; /* in order: an op runs after the ones before it */
+    int updated; /* an optimiser update was enqueued: a training step ran */
+    int saving;  /* daecl__ocl_program_save_start was called for this device */
     daecl_device_info info;
     /* What the program key hashes besides source and options. */
     char device_version[128], platform_version[128];
@@ -233,13 +235,25 @@ int daecl__ocl_choose(const daecl_host *host, const daecl__ocl_choice *c, daecl_
 
 /* Builds program `name` from the concatenation of the n parts: from
  * choice.binaries when set (never compiling), else from the on-disk cache,
- * else from source (then cached). Counts and logs where it came from. */
+ * else from source; a compiled program is then queued for the cache,
+ * which a thread writes once daecl__ocl_program_save_start was called.
+ * Counts and logs where it came from. */
 int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *parts, size_t n,
                            cl_program *out, daecl_err *err);
 /* Writes the binary of a built program (the same `parts`) into dir under its
  * key, as `binaries: dir` will look it up. */
 int daecl__ocl_program_save(daecl__ocl *o, const char *name, const char *const *parts, size_t n,
                             cl_program prog, const char *dir, daecl_err *err);
+/* Lets the writer save the programs queued so far and those compiled
+ * from now on (process-wide): called when the device has run kernels (the
+ * first read or finish), so that saving does not hold up their first
+ * launch. */
+void daecl__ocl_program_save_start(void);
+/* Starts the writer and waits until the programs compiled so far, in this
+ * process, are in the cache (or failed to be written, which is only
+ * logged). The backend's close calls it, so o stays valid for the
+ * writer's log lines. */
+void daecl__ocl_program_wait_saved(void);
 /* Logs the counters at debug level (the wording the lead's tests match). */
 void daecl__ocl_log_counts(const daecl__ocl *o);
 /* Creates kernel `name` of prog into *k with its work-group size. */

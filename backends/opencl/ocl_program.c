@@ -1,7 +1,8 @@
 /* daecl opencl backend — building programs: the one function every program
- * is built through, the on-disk binary cache (host->cache_dir()/opencl),
- * precompiled binaries (`binaries: DIR`), and the counters of where programs
- * came from. */
+ * is built through, the on-disk binary cache (host->cache_dir()/opencl) and
+ * the thread that fills it, precompiled binaries (`binaries: DIR`), and the
+ * counters of where programs came from. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,144 @@ static int write_image(daecl__ocl *o, const char *name, cl_program prog, const p
     return rc;
 }
 
+/* ---- filling the cache in the background ------------------------------------------ */
+
+/* Saving a program can cost more than compiling it: asked for
+ * CL_PROGRAM_BINARIES, POCL generates machine code for every kernel of the
+ * program (1 to 2 s for daecl-kernels from a cold cache), while the run
+ * itself compiles only the kernels it launches, when it first launches
+ * them, and POCL makes those launches wait while it writes the binary. So
+ * a compiled program is queued, and one thread per process writes the
+ * queue into the cache once the device has run a training step
+ * (daecl__ocl_program_save_start, from ocl.c's first read or finish after
+ * an optimiser update); one, so that two devices of one process never
+ * write the same file at once. daecl__ocl_program_wait_saved, at close,
+ * starts it if need be and waits: a process that closed its backends has
+ * its cache written. One that exits without closing (MPI_Abort) may leave
+ * a program unsaved, to be compiled again next time. */
+typedef struct save_job {
+    struct save_job *next;
+    daecl__ocl *o;
+    cl_program prog; /* retained for the job */
+    prog_key k;
+    char name[96];
+    char dir[1536];
+} save_job;
+
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t save_changed = PTHREAD_COND_INITIALIZER; /* a job queued or done */
+static save_job *save_head, *save_tail;
+static int save_busy;    /* jobs queued or being written */
+static int save_thread;  /* 1 while the writer runs */
+static int save_started; /* daecl__ocl_program_save_start was called */
+
+static void save_now(daecl__ocl *o, const char *name, cl_program prog, const prog_key *k,
+                     const char *dir)
+{
+    double t0 = seconds();
+    daecl_err ignored = {0};
+    if (write_image(o, name, prog, k, dir, &ignored) != 0)
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "program '%s': not cached: %s", name, ignored.msg);
+    else
+        daecl__ocl_say(o, DAECL_LOG_DEBUG, "program '%s': cached (%.2f s)", name, seconds() - t0);
+}
+
+/* Writes the queue until it is empty, as the one writer (save_thread set
+ * meanwhile); called with save_lock held, which it releases while writing. */
+static void write_queue(void)
+{
+    save_thread = 1;
+    while (save_head) {
+        save_job *j = save_head;
+        save_head = j->next;
+        if (!save_head)
+            save_tail = NULL;
+        pthread_mutex_unlock(&save_lock);
+        save_now(j->o, j->name, j->prog, &j->k, j->dir);
+        clReleaseProgram(j->prog);
+        free(j);
+        pthread_mutex_lock(&save_lock);
+        save_busy--;
+    }
+    save_thread = 0;
+    pthread_cond_broadcast(&save_changed);
+}
+
+static void *save_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&save_lock);
+    write_queue();
+    pthread_mutex_unlock(&save_lock);
+    return NULL;
+}
+
+/* Has the queue written unless a writer is at it: by a thread of its own,
+ * or here when none can be had. With save_lock held. */
+static void start_writer(void)
+{
+    if (save_thread || !save_head)
+        return;
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &attr, save_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (ok)
+        save_thread = 1; /* before the thread takes the lock: no second writer */
+    else
+        write_queue();
+}
+
+/* Queues prog for the cache dir under k, or saves it now when it cannot
+ * be queued. */
+static void save_later(daecl__ocl *o, const char *name, cl_program prog, const prog_key *k,
+                       const char *dir)
+{
+    save_job *j = calloc(1, sizeof *j);
+    if (!j || clRetainProgram(prog) != CL_SUCCESS) {
+        free(j);
+        save_now(o, name, prog, k, dir);
+        return;
+    }
+    j->o = o;
+    j->prog = prog;
+    j->k = *k;
+    snprintf(j->name, sizeof j->name, "%s", name);
+    snprintf(j->dir, sizeof j->dir, "%s", dir);
+    pthread_mutex_lock(&save_lock);
+    if (save_tail)
+        save_tail->next = j;
+    else
+        save_head = j;
+    save_tail = j;
+    save_busy++;
+    if (save_started)
+        start_writer();
+    pthread_mutex_unlock(&save_lock);
+}
+
+void daecl__ocl_program_save_start(void)
+{
+    pthread_mutex_lock(&save_lock);
+    save_started = 1;
+    start_writer();
+    pthread_mutex_unlock(&save_lock);
+}
+
+void daecl__ocl_program_wait_saved(void)
+{
+    daecl__ocl_program_save_start();
+    pthread_mutex_lock(&save_lock);
+    while (save_busy > 0 || save_thread)
+        pthread_cond_wait(&save_changed, &save_lock);
+    save_started = 0; /* the next device opened holds its programs again */
+    pthread_mutex_unlock(&save_lock);
+}
+
 /* ---- building ------------------------------------------------------------------ */
 
 /* Logs the whole build log, line by line (a log line is short), and puts
@@ -393,11 +532,8 @@ int daecl__ocl_program_get(daecl__ocl *o, const char *name, const char *const *p
     }
     o->counts.compiled++;
     count_and_log(o, name, "compiled from source", t0);
-    if (have_cache) {
-        daecl_err ignored = {0};
-        if (write_image(o, name, prog, &k, cache_dir, &ignored) != 0)
-            daecl__ocl_say(o, DAECL_LOG_DEBUG, "program '%s': not cached: %s", name, ignored.msg);
-    }
+    if (have_cache)
+        save_later(o, name, prog, &k, cache_dir);
     *out = prog;
     return 0;
 }
