@@ -1174,7 +1174,7 @@ static void same_as_one_thread(const float *ref, const float *got, size_t n, uns
 /* Products cut into several blocks with short last ones: OpenBLAS's into 8,
  * 4 and 2 column (or row) blocks (backends/cpu/cpu_math.c: about 32 million
  * multiply-adds a block, a power of two of them, 16 columns wide or a
- * multiple of it), daecl's kernels into column blocks of about 4 million,
+ * multiple of it), daecl's kernels into column blocks of about 16 million,
  * rows cut too for the narrow 2111 x 129 (backends/cpu/cpu_gemm.c), with k
  * over one to three blocks of at most 256. */
 static const size_t split_shapes[][3] = {
