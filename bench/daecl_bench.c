@@ -92,6 +92,21 @@ static int no_loss(void *c, void *b, daecl_slice x, daecl_slice a, size_t r, siz
     return 0;
 }
 
+static int no_act_grad_col_sum(void *c, daecl_slice d, daecl_slice h, size_t r, size_t dim,
+                               daecl_act a, float b, daecl_slice t, daecl_err *e)
+{
+    (void)c, (void)d, (void)h, (void)r, (void)dim, (void)a, (void)b, (void)t, (void)e;
+    return 0;
+}
+static int no_loss_sums(void *c, void *b, daecl_slice x, daecl_slice a, size_t r, size_t sr,
+                        size_t d, float s, daecl_slice g, daecl_slice gs, daecl_slice ns,
+                        daecl_err *e)
+{
+    (void)c, (void)b, (void)x, (void)a, (void)r, (void)sr, (void)d, (void)s, (void)g, (void)gs;
+    (void)ns, (void)e;
+    return 0;
+}
+
 enum { RUN_ALL, RUN_GEMM_ONLY, RUN_ELEMENTWISE_ONLY };
 
 static void select_ops(daecl_run *r, int which)
@@ -108,6 +123,11 @@ static void select_ops(daecl_run *r, int which)
         wrapped.optim_update = no_update;
         wrapped.corrupt = no_corrupt;
         wrapped.lik_loss_grad = no_loss;
+        /* the fused ops are element-wise too; a NULL slot stays NULL */
+        if (wrapped.act_grad_col_sum)
+            wrapped.act_grad_col_sum = no_act_grad_col_sum;
+        if (wrapped.lik_loss_grad_sums)
+            wrapped.lik_loss_grad_sums = no_loss_sums;
     }
     r->s->be = &wrapped;
 }

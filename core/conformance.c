@@ -893,30 +893,85 @@ static void case_likelihood(conf *c)
          sizeof names / sizeof names[0] - on_device);
 }
 
+/* The fused loss (ABI 2.1: lik_loss_grad_sums) of each built-in
+ * likelihood against the reference's lik_loss_grad, col_sum of its
+ * gradient and its nll rows: grad within 1e-6, the column sums within
+ * 1e-5, and the sum of nll_sums against the first sum_rows rows' nll. */
+static void case_likelihood_sums(conf *c)
+{
+    if (!c->dut.ops->lik_loss_grad_sums)
+        skip(c, "%s does not fuse the loss with its sums: the core runs lik_loss_grad, col_sum "
+                "and sum", c->dut.name);
+    static const char *const names[] = {"bernoulli", "gaussian", "gaussian_learned"};
+    static const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {17, 1001, 17}, {9, 40, 0}};
+    size_t on_device = 0;
+    for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
+        size_t mark = c->n_held;
+        const daecl_plugin *p = builtin(c, DAECL_KIND_LIKELIHOOD, names[l]);
+        unsigned k = ((const daecl_likelihood_ops *)p->ops)->params_per_dim;
+        float packed[DAECL_MAX_PACKED_PARAMS];
+        size_t n_packed = pack(p, packed, 0);
+        void *bd = bind_on(c, &c->dut, p, packed, n_packed);
+        if (!bd)
+            continue;
+        on_device++;
+        void *br = bind_on(c, &c->ref, p, packed, n_packed);
+        if (!br)
+            fail(c, "the cpu reference did not bind %s", p->name);
+        for (size_t s = 0; s < CASES(shapes, 2); s++) {
+            size_t inner = c->n_held;
+            size_t rows = shapes[s][0], dim = shapes[s][1], sum_rows = shapes[s][2];
+            size_t n = rows * dim, na = n * k;
+            float scale = 1.0f / (float)rows;
+            float *x, *a;
+            lik_inputs(c, names[l], k, rows, dim, &x, &a, 190 + s);
+            pair px = pair_of(c, x, n), pa = pair_of(c, a, na), pg = pair_of(c, NULL, na + 2);
+            pair ps = pair_of(c, NULL, k * dim + 3), pn = pair_of(c, NULL, rows + 1);
+            pair pt = pair_of(c, NULL, 2), pd = pair_of(c, NULL, dim + 1);
+            const side *r = &c->ref, *d = &c->dut;
+            CALL(r, lik_loss_grad, br, S(px.r, 0), S(pa.r, 0), rows, dim, scale, S(pn.r, 1),
+                 S(pg.r, 2));
+            CALL(r, col_sum, S(pg.r, 2), rows, k * dim, 0.0f, S(ps.r, 1));
+            CALL(r, sum, S(pn.r, 1), sum_rows, S(pt.r, 0));
+            CALL(d, lik_loss_grad_sums, bd, S(px.d, 0), S(pa.d, 0), rows, sum_rows, dim, scale,
+                 S(pg.d, 2), S(ps.d, 1), S(pd.d, 1));
+            CALL(d, sum, S(pd.d, 1), dim, S(pt.d, 0));
+            expect_close(c, &pg, 1e-6, 1, "lik_loss_grad_sums grad");
+            expect_close(c, &ps, 1e-5, 1, "lik_loss_grad_sums grad_sums");
+            expect_close(c, &pt, 1e-5, 1, "lik_loss_grad_sums: the sum of nll_sums");
+            release_to(c, inner);
+        }
+        release_to(c, mark);
+    }
+    pass(c, "%zu built-in likelihoods: grad within 1e-6, its column sums and the loss of the "
+            "first rows within 1e-5 of lik_loss_grad, col_sum and sum", on_device);
+}
+
 /* ---- the runner -------------------------------------------------------------------------- */
 
 static const struct {
     const char *name;
     void (*run)(conf *c);
 } cases[] = {
-    { "memory", case_memory },
-    { "fill", case_fill },
-    { "copy", case_copy },
-    { "refusals", case_refusals },
-    { "gemm", case_gemm },
-    { "gemm_beta0", case_gemm_beta0 },
-    { "gemm_k0", case_gemm_k0 },
-    { "bias_act", case_bias_act },
-    { "act_extremes", case_act_extremes },
-    { "act_grad", case_act_grad },
-    { "col_sum", case_col_sum },
-    { "act_grad_col_sum", case_act_grad_col_sum },
-    { "sum", case_sum },
-    { "gather", case_gather },
-    { "softmax_xent", case_softmax_xent },
-    { "optim_update", case_optim_update },
-    { "corrupt", case_corrupt },
-    { "likelihood", case_likelihood },
+    {"memory", case_memory},
+    {"fill", case_fill},
+    {"copy", case_copy},
+    {"refusals", case_refusals},
+    {"gemm", case_gemm},
+    {"gemm_beta0", case_gemm_beta0},
+    {"gemm_k0", case_gemm_k0},
+    {"bias_act", case_bias_act},
+    {"act_extremes", case_act_extremes},
+    {"act_grad", case_act_grad},
+    {"col_sum", case_col_sum},
+    {"act_grad_col_sum", case_act_grad_col_sum},
+    {"sum", case_sum},
+    {"gather", case_gather},
+    {"softmax_xent", case_softmax_xent},
+    {"optim_update", case_optim_update},
+    {"corrupt", case_corrupt},
+    {"likelihood", case_likelihood},
+    {"likelihood_sums", case_likelihood_sums},
 };
 
 size_t daecl_conformance_count(void)

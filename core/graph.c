@@ -32,7 +32,8 @@ int daecl_graph_create(daecl_session *s, const daecl_model *m, uint32_t batch_ma
         (rc = daecl_session_alloc(s, acts, "activations", &g->acts, err)) ||
         (rc = daecl_session_alloc(s, delta, "backward buffer 1", &g->delta[0], err)) ||
         (rc = daecl_session_alloc(s, delta, "backward buffer 2", &g->delta[1], err)) ||
-        (rc = daecl_session_alloc(s, g->rows_max, "per-row losses", &g->nll, err)) ||
+        (rc = daecl_session_alloc(s, g->rows_max > m->dim ? g->rows_max : m->dim,
+                                  "per-row losses", &g->nll, err)) ||
         (rc = daecl_session_alloc(s, (size_t)g->rows_max * m->dim, "corrupted batch", &g->input,
                                   err)))
         goto fail;
@@ -83,6 +84,7 @@ static daecl_slice out_rows(const daecl_graph *g, uint32_t l, size_t row0)
 static int forward_path(daecl_graph *g, daecl_slice x, size_t n, size_t row0, uint32_t last,
                         uint32_t skip0, uint32_t skip1, daecl_err *err)
 {
+    g->top_bias_ready = 0; /* a new pass: the last loss's sums are stale */
     const daecl_backend_ops *be = g->s->be;
     void *ctx = g->s->ctx;
     const daecl_model *m = g->m;
@@ -161,6 +163,19 @@ int daecl_graph_loss_rows(daecl_graph *g, daecl_slice clean, size_t n, daecl_sli
     daecl_slice a = daecl_graph_layer_out(g, m->n_layers - 1);
     daecl_slice grad = mean_rows ? daecl_at(g->delta[0], 0) : daecl_at(NULL, 0);
     float scale = mean_rows ? 1.0f / (float)mean_rows : 0.0f;
+    g->top_bias_ready = 0;
+    if (mean_rows && daecl_session_fuses_loss(g->s)) {
+        /* the gradient, the output layer's bias gradient and the nll per
+         * dimension in one pass; the loss is the sum of those dim values */
+        const daecl_dense *top = &m->layers[m->n_layers - 1];
+        int rc = daecl_session_loss_grad_sums(g->s, clean, a, n, sum_rows, m->dim, scale, grad,
+                                              daecl_at(g->grads, top->b_off),
+                                              daecl_at(g->nll, 0), err);
+        if (rc)
+            return rc;
+        g->top_bias_ready = 1;
+        return g->s->be->sum(g->s->ctx, daecl_at(g->nll, 0), m->dim, loss_dst, err);
+    }
     int rc = daecl_session_loss_grad(g->s, clean, a, n, m->dim, scale,
                                      daecl_at(g->nll, 0), grad, err);
     if (rc)
@@ -208,8 +223,10 @@ int daecl_graph_backward(daecl_graph *g, daecl_slice x, size_t n, daecl_err *err
                           ly->in, err);
         if (rc)
             return rc;
-        /* db (out) = sum over rows of dZ, unless the fused op below gave it */
-        if (l == m->n_layers - 1 || !be->act_grad_col_sum) {
+        /* db (out) = sum over rows of dZ, unless a fused op gave it: the
+         * loss for the output layer, act_grad_col_sum for the others */
+        int top = l == m->n_layers - 1;
+        if (top ? !g->top_bias_ready : !be->act_grad_col_sum) {
             rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err);
             if (rc)
                 return rc;
@@ -368,7 +385,8 @@ int daecl_graph_backward_update(daecl_graph *g, daecl_slice x, size_t n, const d
         const daecl_dense *ly = &m->layers[l];
         daecl_slice dz = daecl_at(g->delta[cur], 0), in = layer_in(g, x, l);
         daecl_slice w = daecl_at(g->params, ly->w_off);
-        if ((l == m->n_layers - 1 || !be->act_grad_col_sum) &&
+        int top = l == m->n_layers - 1;
+        if ((top ? !g->top_bias_ready : !be->act_grad_col_sum) &&
             (rc = be->col_sum(ctx, dz, n, ly->out, 0.0f, daecl_at(g->grads, ly->b_off), err)))
             return rc;
         if (l > 0) { /* dH (n, in) = dZ (n, out) W (out, in), with the old W */

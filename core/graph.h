@@ -20,7 +20,9 @@ typedef struct daecl_graph {
     daecl_buf *acts;     /* layer l's output (rows_max, out_l) at act_off[l] */
     size_t act_off[DAECL_MAX_DENSE];
     daecl_buf *delta[2]; /* (rows_max, max_width) each: backward ping-pong */
-    daecl_buf *nll;      /* (rows_max): per-row loss of the last batch */
+    daecl_buf *nll;      /* (max(rows_max, dim)): per-row loss of the last batch, or
+                          * its loss per dimension where the loss is fused */
+    int top_bias_ready;  /* the last loss wrote the output layer's bias gradient */
     daecl_buf *input;    /* (rows_max, D): the corrupted copy of a batch */
     double lr;           /* the next update's learning rate (daecl_graph_set_lr); < 0: unset */
 } daecl_graph;
@@ -56,7 +58,10 @@ int daecl_graph_forward_rows(daecl_graph *g, daecl_slice x, size_t n, size_t row
 daecl_slice daecl_graph_output_row(const daecl_graph *g, size_t row);
 
 /* Loss of the last forward pass against the clean batch: per-row nll into
- * g->nll, their sum into loss_dst[0]; with mean_rows > 0, dL/dA into
+ * g->nll (per-dimension sums instead where the backend fuses the loss with
+ * its gradient's sums, backend.h: lik_loss_grad_sums; the output layer's
+ * bias gradient is then written here, not in backward), their sum into
+ * loss_dst[0]; with mean_rows > 0, dL/dA into
  * delta[0] for the loss sum divided by mean_rows (the rows of the global
  * batch these n belong to: n on one device, more when replicas share the
  * batch); 0: no gradient. */

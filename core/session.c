@@ -256,6 +256,36 @@ int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size
     return 0;
 }
 
+/* The fused loss walks each dimension down the rows, one work-item per
+ * dimension: on a GPU that reads adjacent columns together and saves two
+ * launches, but POCL's CPU device runs it scalar, and R1 trained 8-13%
+ * slower with it than with the row kernel, col_sum and sum (quiet,
+ * alternating runs, 2026-12-05). So CPU devices keep the three ops. */
+int daecl_session_fuses_loss(const daecl_session *s)
+{
+    if (!s->likelihood_bound || !s->be->lik_loss_grad_sums)
+        return 0;
+    /* DAECL_FUSED_LOSS=always|never overrides the choice (a test hook:
+     * docs/testing.md); anything else leaves it to the device type */
+    const char *force = getenv("DAECL_FUSED_LOSS");
+    if (force && strcmp(force, "always") == 0)
+        return 1;
+    if (force && strcmp(force, "never") == 0)
+        return 0;
+    return strcmp(s->device.type, "cpu") != 0;
+}
+
+int daecl_session_loss_grad_sums(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,
+                                 size_t sum_rows, size_t dim, float scale, daecl_slice grad,
+                                 daecl_slice grad_sums, daecl_slice nll_sums, daecl_err *err)
+{
+    if (!daecl_session_fuses_loss(s))
+        return daecl_err_set(err, DAECL_ENOTSUP, "the fused loss ran on a backend or likelihood "
+                             "without it; this is a bug in daecl, please report it");
+    return s->be->lik_loss_grad_sums(s->ctx, s->likelihood_bound, x, a, n_rows, sum_rows, dim,
+                                     scale, grad, grad_sums, nll_sums, err);
+}
+
 int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
                        daecl_slice mean, daecl_err *err)
 {

@@ -50,6 +50,14 @@ int daecl_session_corrupt(daecl_session *s, daecl_slice x, daecl_slice xt, size_
 int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,
                             size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
                             daecl_err *err);
+/* Whether the likelihood runs on the device, the backend fuses its loss
+ * and gradient with their sums (backend.h: lik_loss_grad_sums) and the
+ * device is not a CPU (where the unfused ops are faster); then
+ * daecl_session_loss_grad_sums runs that op. */
+int daecl_session_fuses_loss(const daecl_session *s);
+int daecl_session_loss_grad_sums(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,
+                                 size_t sum_rows, size_t dim, float scale, daecl_slice grad,
+                                 daecl_slice grad_sums, daecl_slice nll_sums, daecl_err *err);
 int daecl_session_mean(daecl_session *s, daecl_slice a, size_t n_rows, size_t dim,
                        daecl_slice mean, daecl_err *err);
 /* out (n_rows, dim) ~ p(x | a): the backend's lik_sample where it has one

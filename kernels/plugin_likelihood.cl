@@ -90,6 +90,78 @@ __kernel void daecl_lik_loss_grad(__global const float *x, ulong x_off,
         nll_rows[nll_off + r] = isfinite(ls[0]) ? ls[0] + lc[0] : ls[0];
 }
 
+/* The loss, gradient and sums of a training step (backend.h:
+ * lik_loss_grad_sums). Work-item j takes dimension j down the rows in
+ * order: grad (n_rows, k*dim) = scale * dnll/da; grad_sums[c*dim + j] = the
+ * sum over the rows of grad's parameter c of dimension j; nll_sums[j] =
+ * element j's nll summed over the first sum_rows rows. Adjacent work-items
+ * read and write adjacent columns. Global dim. */
+__kernel void daecl_lik_loss_grad_sums(__global const float *x, ulong x_off,
+                                       __global const float *a, ulong a_off, ulong n_rows,
+                                       ulong sum_rows, ulong dim, float scale,
+                                       __global float *grad, ulong grad_off,
+                                       __global float *grad_sums, ulong gs_off,
+                                       __global float *nll_sums, ulong ns_off,
+                                       __global const float *params)
+{
+    ulong j = get_global_id(0);
+    if (j >= dim)
+        return;
+    /* the sums in (s, c) pairs, one per parameter of the dimension: plain
+     * variables, not arrays, so each stays in a register */
+    float ns = 0.0f, nc = 0.0f, s0 = 0.0f, c0 = 0.0f;
+#if DAECL_LIK_K > 1
+    float s1 = 0.0f, c1 = 0.0f;
+#endif
+#if DAECL_LIK_K > 2
+    float s2 = 0.0f, c2 = 0.0f;
+#endif
+#if DAECL_LIK_K > 3
+    float s3 = 0.0f, c3 = 0.0f;
+#endif
+    __global const float *xp = x + x_off + j;
+    __global const float *ap = a + a_off;
+    __global float *gp = grad + grad_off + j;
+    for (ulong r = 0; r < n_rows; r++) {
+        float xj = xp[r * dim];
+        daecl_f4 aj = lik_gather(ap + r * DAECL_LIK_K * dim, dim, j);
+        if (r < sum_rows)
+            lik_acc_add(&ns, &nc, daecl_lik_nll(xj, aj, params));
+        daecl_f4 g = daecl_lik_grad(xj, aj, params);
+        __global float *gr = gp + r * DAECL_LIK_K * dim;
+        float v = scale * g.x;
+        gr[0] = v;
+        lik_acc_add(&s0, &c0, v);
+#if DAECL_LIK_K > 1
+        v = scale * g.y;
+        gr[dim] = v;
+        lik_acc_add(&s1, &c1, v);
+#endif
+#if DAECL_LIK_K > 2
+        v = scale * g.z;
+        gr[2 * dim] = v;
+        lik_acc_add(&s2, &c2, v);
+#endif
+#if DAECL_LIK_K > 3
+        v = scale * g.w;
+        gr[3 * dim] = v;
+        lik_acc_add(&s3, &c3, v);
+#endif
+    }
+    __global float *gs = grad_sums + gs_off + j;
+    gs[0] = isfinite(s0) ? s0 + c0 : s0;
+#if DAECL_LIK_K > 1
+    gs[dim] = isfinite(s1) ? s1 + c1 : s1;
+#endif
+#if DAECL_LIK_K > 2
+    gs[2 * dim] = isfinite(s2) ? s2 + c2 : s2;
+#endif
+#if DAECL_LIK_K > 3
+    gs[3 * dim] = isfinite(s3) ? s3 + c3 : s3;
+#endif
+    nll_sums[ns_off + j] = isfinite(ns) ? ns + nc : ns;
+}
+
 /* mean (n_rows, dim) = E[x | a]. Global (dim, n_rows). */
 __kernel void daecl_lik_mean_rows(__global const float *a, ulong a_off, ulong n_rows, ulong dim,
                                   __global float *mean, ulong mean_off,

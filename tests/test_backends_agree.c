@@ -1,6 +1,7 @@
 /* daecl tests — whole training runs agree across backends and data paths:
  * 200 steps on the opencl backend against the cpu reference (losses within
  * 1e-4 relative at every logged step), streamed data against resident data,
+ * the fused loss of GPUs forced onto POCL against both,
  * a corruption plugin without device code (run on the host around the
  * device) against the same plugin on the cpu backend, and the row-granular
  * block and patch_mask on both backends, where data.shape reaches them.
@@ -111,6 +112,37 @@ static void test_opencl_and_cpu_agree_for_200_steps(void **state)
     free(dir);
 }
 
+/* The fused loss (backend.h: lik_loss_grad_sums; the graph takes it on
+ * GPUs, DAECL_FUSED_LOSS=always forces it on POCL): the output layer's bias
+ * gradient from the loss kernel and the loss summed per dimension. It
+ * trains like the cpu reference, and its losses are not the unfused
+ * opencl run's bits (they are summed in another order), so the path ran. */
+static void test_the_fused_loss_trains_like_the_reference(void **state)
+{
+    (void)state;
+    if (!have_opencl())
+        skip();
+    char *dir = experiment("fused");
+    double a[64], b[64], f[64];
+    const char *cpu[] = {"backend.plugin=cpu"}, *ocl[] = {"backend.plugin=opencl"};
+    size_t na = losses(dir, "cpu", cpu, 1, a, 64);
+    setenv("DAECL_FUSED_LOSS", "never", 1);
+    size_t nb = losses(dir, "unfused", ocl, 1, b, 64);
+    setenv("DAECL_FUSED_LOSS", "always", 1);
+    size_t nf = losses(dir, "fused", ocl, 1, f, 64);
+    unsetenv("DAECL_FUSED_LOSS");
+    assert_int_equal(na, 20);
+    compare(a, na, f, nf, 1e-4);
+    compare(b, nb, f, nf, 1e-4);
+    size_t differ = 0;
+    for (size_t i = 0; i < nf; i++)
+        differ += memcmp(&b[i], &f[i], sizeof b[i]) != 0;
+    if (differ == 0)
+        fail_msg("the fused and unfused opencl runs logged the same bits at every step: "
+                 "DAECL_FUSED_LOSS=always did not reach the fused loss");
+    free(dir);
+}
+
 static void test_streamed_data_trains_like_resident_data(void **state)
 {
     (void)state;
@@ -194,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opencl_and_cpu_agree_for_200_steps),
+        cmocka_unit_test(test_the_fused_loss_trains_like_the_reference),
         cmocka_unit_test(test_streamed_data_trains_like_resident_data),
         cmocka_unit_test(test_host_fallback_plugin_trains_like_the_reference),
         cmocka_unit_test(test_row_granular_corruptions_train_alike_everywhere),

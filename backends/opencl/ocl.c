@@ -453,6 +453,7 @@ static const daecl_backend_ops ops = {
     .lik_mean = daecl__ocl_lik_mean,
     .lik_sample = daecl__ocl_lik_sample,
     .act_grad_col_sum = daecl__ocl_act_grad_col_sum,
+    .lik_loss_grad_sums = daecl__ocl_lik_loss_grad_sums,
 };
 
 /* Schema order is what ocl_device.c reads: platform, type, index, binaries,

@@ -370,6 +370,10 @@ int daecl__ocl_corrupt(void *ctx, void *bound, daecl_slice x, daecl_slice xt, si
 int daecl__ocl_lik_loss_grad(void *ctx, void *bound, daecl_slice x, daecl_slice a, size_t n_rows,
                              size_t dim, float scale, daecl_slice nll_rows, daecl_slice grad,
                              daecl_err *err);
+int daecl__ocl_lik_loss_grad_sums(void *ctx, void *bound, daecl_slice x, daecl_slice a,
+                                  size_t n_rows, size_t sum_rows, size_t dim, float scale,
+                                  daecl_slice grad, daecl_slice grad_sums, daecl_slice nll_sums,
+                                  daecl_err *err);
 int daecl__ocl_lik_mean(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,
                         daecl_slice mean, daecl_err *err);
 int daecl__ocl_lik_sample(void *ctx, void *bound, daecl_slice a, size_t n_rows, size_t dim,

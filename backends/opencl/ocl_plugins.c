@@ -12,7 +12,7 @@
 #include "plugin_head_cl.h"       /* plugin_head_src: prelude + philox.h */
 #include "plugin_likelihood_cl.h" /* likelihood_tmpl_src */
 
-enum { K_CORRUPT = 0, K_LOSS_GRAD = 0, K_MEAN = 1, K_SAMPLE = 2, MAX_KERNELS = 3 };
+enum { K_CORRUPT = 0, K_LOSS_GRAD = 0, K_MEAN = 1, K_SAMPLE = 2, K_LOSS_GRAD_SUMS = 3, MAX_KERNELS = 4 };
 enum { CORRUPT_RUN = 16 }; /* elements per work-item: kernels/plugin_corruption.cl's */
 
 /* A bound plugin: its program, kernels and parameters on the device. */
@@ -134,8 +134,11 @@ int daecl__ocl_bind(void *ctx, const daecl_plugin *plugin, const float *params, 
             (rc = daecl__ocl_kernel_create(o, b->program, "daecl_lik_mean_rows", &b->kern[K_MEAN],
                                            err)))
             goto fail;
-        rc = daecl__ocl_kernel_create(o, b->program, "daecl_lik_sample_rows", &b->kern[K_SAMPLE],
-                                      err);
+        if ((rc = daecl__ocl_kernel_create(o, b->program, "daecl_lik_sample_rows",
+                                           &b->kern[K_SAMPLE], err)))
+            goto fail;
+        rc = daecl__ocl_kernel_create(o, b->program, "daecl_lik_loss_grad_sums",
+                                      &b->kern[K_LOSS_GRAD_SUMS], err);
     }
     if (rc)
         goto fail;
@@ -275,6 +278,51 @@ int daecl__ocl_lik_loss_grad(void *ctx, void *bp, daecl_slice x, daecl_slice a, 
     if ((rc = daecl__ocl_mul(o, n_rows, local, &global, "lik_loss_grad", err)))
         return rc;
     return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
+}
+
+int daecl__ocl_lik_loss_grad_sums(void *ctx, void *bp, daecl_slice x, daecl_slice a,
+                                  size_t n_rows, size_t sum_rows, size_t dim, float scale,
+                                  daecl_slice grad, daecl_slice grad_sums, daecl_slice nll_sums,
+                                  daecl_err *err)
+{
+    daecl__ocl *o = ctx;
+    const char *op = "lik_loss_grad_sums";
+    bound *b = bound_of(o, bp, DAECL_KIND_LIKELIHOOD, op, err);
+    if (!b)
+        return DAECL_EINVAL;
+    size_t n, na, nk;
+    int rc;
+    if (sum_rows > n_rows)
+        return daecl__ocl_fail(o->host, err, DAECL_EINVAL,
+                               "opencl backend: %s was asked to sum %zu of %zu rows; " DAECL__OCL_BUG,
+                               op, sum_rows, n_rows);
+    if ((rc = daecl__ocl_mul(o, n_rows, dim, &n, op, err)) ||
+        (rc = daecl__ocl_mul(o, n, b->k, &na, op, err)) ||
+        (rc = daecl__ocl_mul(o, dim, b->k, &nk, op, err)) ||
+        (rc = daecl__ocl_span(o, x, n, op, "x", err)) ||
+        (rc = daecl__ocl_span(o, a, na, op, "a", err)) ||
+        (rc = daecl__ocl_span(o, grad, na, op, "grad", err)) ||
+        (rc = daecl__ocl_span(o, grad_sums, nk, op, "grad_sums", err)) ||
+        (rc = daecl__ocl_span(o, nll_sums, dim, op, "nll_sums", err)))
+        return rc;
+    if (dim == 0)
+        return 0;
+    /* x (n_rows, dim), a and grad (n_rows, k*dim), grad_sums (k*dim),
+     * nll_sums (dim); zero rows leave zero sums. */
+    cl_mem xm = x.buf->mem, am = a.buf->mem, gm = grad.buf->mem, sm = grad_sums.buf->mem,
+           nm = nll_sums.buf->mem;
+    cl_ulong x_off_elems = x.off, a_off_elems = a.off, rows = n_rows, summed = sum_rows,
+             cols = dim, g_off_elems = grad.off, s_off_elems = grad_sums.off,
+             n_off_elems = nll_sums.off;
+    cl_float s = scale;
+    daecl__ocl_arg args[] = {DAECL__ARG(xm),          DAECL__ARG(x_off_elems), DAECL__ARG(am),
+                             DAECL__ARG(a_off_elems), DAECL__ARG(rows),        DAECL__ARG(summed),
+                             DAECL__ARG(cols),        DAECL__ARG(s),           DAECL__ARG(gm),
+                             DAECL__ARG(g_off_elems), DAECL__ARG(sm),          DAECL__ARG(s_off_elems),
+                             DAECL__ARG(nm),          DAECL__ARG(n_off_elems), DAECL__ARG(b->params)};
+    size_t global = dim;
+    return daecl__ocl_launch(o, &b->kern[K_LOSS_GRAD_SUMS], args, DAECL__NARGS(args), 1, &global,
+                             NULL, err);
 }
 
 int daecl__ocl_lik_mean(void *ctx, void *bp, daecl_slice a, size_t n_rows, size_t dim,

@@ -232,6 +232,18 @@ typedef struct daecl_backend_ops {
     int (*act_grad_col_sum)(void *ctx, daecl_slice dh, daecl_slice h, size_t n_rows, size_t dim,
                             daecl_act act, float beta, daecl_slice dst, daecl_err *err);
 
+    /* A likelihood's loss and gradient for a training step with the sums
+     * the step needs, in one pass over (x, a) (bind group: bound is a
+     * likelihood bind() gave): grad (n_rows, k*dim) = scale * dnll/da, as
+     * lik_loss_grad gives it; grad_sums (k*dim) = the column sums of grad,
+     * the output layer's bias gradient; nll_sums (dim) = for each dimension
+     * j, element j's nll summed over the first sum_rows rows (sum_rows <=
+     * n_rows), so the sum of nll_sums is those rows' loss. */
+    int (*lik_loss_grad_sums)(void *ctx, void *bound, daecl_slice x, daecl_slice a,
+                              size_t n_rows, size_t sum_rows, size_t dim, float scale,
+                              daecl_slice grad, daecl_slice grad_sums, daecl_slice nll_sums,
+                              daecl_err *err);
+
     /* ABI 2.2 and later append here. */
 } daecl_backend_ops;
 

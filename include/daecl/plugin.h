@@ -24,7 +24,8 @@ extern "C" {
 /* Major must equal the core's; a plugin's minor must not be newer. 2.0: the
  * backend table's required core and optional groups, backend tooling by
  * extension, element sizes on arrays, va_list forms in the host table.
- * 2.1: the backend table's optional fused ops (act_grad_col_sum). */
+ * 2.1: the backend table's optional fused ops (act_grad_col_sum,
+ * lik_loss_grad_sums). */
 #define DAECL_ABI_MAJOR 2
 #define DAECL_ABI_MINOR 1
 
