@@ -107,6 +107,13 @@ static int no_loss_sums(void *c, void *b, daecl_slice x, daecl_slice a, size_t r
     return 0;
 }
 
+static int no_update_split(void *c, const daecl_optim_step *s, size_t nd, daecl_slice w,
+                           daecl_slice g, daecl_slice s1, daecl_slice s2, size_t n, daecl_err *e)
+{
+    (void)c, (void)s, (void)nd, (void)w, (void)g, (void)s1, (void)s2, (void)n, (void)e;
+    return 0;
+}
+
 enum { RUN_ALL, RUN_GEMM_ONLY, RUN_ELEMENTWISE_ONLY };
 
 static void select_ops(daecl_run *r, int which)
@@ -128,6 +135,8 @@ static void select_ops(daecl_run *r, int which)
             wrapped.act_grad_col_sum = no_act_grad_col_sum;
         if (wrapped.lik_loss_grad_sums)
             wrapped.lik_loss_grad_sums = no_loss_sums;
+        if (wrapped.optim_update_split)
+            wrapped.optim_update_split = no_update_split;
     }
     r->s->be = &wrapped;
 }

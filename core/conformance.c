@@ -947,6 +947,57 @@ static void case_likelihood_sums(conf *c)
             "first rows within 1e-5 of lik_loss_grad, col_sum and sum", on_device);
 }
 
+/* optim_update_split (ABI 2.1) against two optim_update calls on the
+ * reference, the first n_decay parameters with the step's decay and the
+ * rest without: boundaries at 0, inside and at the end of a run of 8, and
+ * at the end. */
+static void case_optim_update_split(conf *c)
+{
+    if (!c->dut.ops->optim_update_split)
+        skip(c, "%s does not fuse the weights' and the biases' updates: the core makes two "
+                "optim_update calls", c->dut.name);
+    const daecl_optim_step steps[] = {
+        {.kind = DAECL_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f, .weight_decay = 1e-2f},
+        {.kind = DAECL_OPTIM_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+         .weight_decay = 1e-2f},
+        {.kind = DAECL_OPTIM_ADAMW, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+         .weight_decay = 1e-1f},
+    };
+    static const size_t n = 1001, splits[] = {0, 13, 16, 500, 1001};
+    for (size_t z = 0; z < CASES(splits, 3); z++)
+        for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            size_t mark = c->n_held, nd = splits[z];
+            float *w = random_floats(c, n + 3, 220 + s + 10 * z, -1, 1);
+            pair pw = pair_of(c, w, n + 3), pg = pair_of(c, NULL, n),
+                 p1 = pair_of(c, NULL, n + 3), p2 = pair_of(c, NULL, n + 3);
+            int adam = steps[s].kind != DAECL_OPTIM_SGD;
+            for (int t = 1; t <= 2; t++) {
+                float *g = random_floats(c, n, 230 + 10 * s + (uint64_t)t, -2, 2);
+                CALL(&c->ref, write, pg.r, 0, g, n * sizeof(float));
+                CALL(&c->dut, write, pg.d, 0, g, n * sizeof(float));
+                daecl_optim_step st = steps[s];
+                st.bias_corr1 = adam ? 1.0f - powf(st.beta1, (float)t) : 0.0f;
+                st.bias_corr2 = adam ? 1.0f - powf(st.beta2, (float)t) : 0.0f;
+                const side *r = &c->ref;
+                daecl_slice s2r = adam ? S(p2.r, 0) : NONE, s2d = adam ? S(p2.d, 0) : NONE;
+                CALL(r, optim_update, &st, S(pw.r, 0), S(pg.r, 0), S(p1.r, 0), s2r, nd);
+                daecl_optim_step nodecay = st;
+                nodecay.weight_decay = 0.0f;
+                daecl_slice s2rb = adam ? S(p2.r, nd) : NONE;
+                CALL(r, optim_update, &nodecay, S(pw.r, nd), S(pg.r, nd), S(p1.r, nd), s2rb,
+                     n - nd);
+                CALL(&c->dut, optim_update_split, &st, nd, S(pw.d, 0), S(pg.d, 0), S(p1.d, 0),
+                     s2d, n);
+            }
+            expect_close(c, &pw, 1e-5, 1, "optim_update_split w");
+            expect_close(c, &p1, 1e-5, 1, "optim_update_split s1");
+            expect_close(c, &p2, 1e-5, 1, "optim_update_split s2");
+            release_to(c, mark);
+        }
+    pass(c, "SGD with momentum, Adam and AdamW with decay on the first 0, 13, 16, 500 and 1001 "
+            "of 1001 parameters over 2 steps, within 1e-5 of two optim_update calls");
+}
+
 /* ---- the runner -------------------------------------------------------------------------- */
 
 static const struct {
@@ -969,6 +1020,7 @@ static const struct {
     {"gather", case_gather},
     {"softmax_xent", case_softmax_xent},
     {"optim_update", case_optim_update},
+    {"optim_update_split", case_optim_update_split},
     {"corrupt", case_corrupt},
     {"likelihood", case_likelihood},
     {"likelihood_sums", case_likelihood_sums},

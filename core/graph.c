@@ -305,10 +305,14 @@ int daecl_graph_update(daecl_graph *g, const daecl_config *cfg, uint64_t t, daec
         .bias_corr1 = (float)(1.0 - pow(cfg->optimizer.beta1, (double)t)),
         .bias_corr2 = (float)(1.0 - pow(cfg->optimizer.beta2, (double)t)),
     };
-    /* Weights with decay, then biases without: two contiguous ranges, or,
-     * without decay, one update over every parameter (one launch). */
+    /* Weights with decay, then biases without: two contiguous ranges, in
+     * one launch where the backend has optim_update_split; without decay,
+     * one update over every parameter. */
     daecl_slice s1 = daecl_at(g->state1, 0), s2 = daecl_at(g->state2, 0);
     int split = step.weight_decay != 0.0f;
+    if (split && be->optim_update_split) /* both ranges in one launch */
+        return be->optim_update_split(ctx, &step, m->n_weights, daecl_at(g->params, 0),
+                                      daecl_at(g->grads, 0), s1, s2, m->n_params, err);
     rc = be->optim_update(ctx, &step, daecl_at(g->params, 0), daecl_at(g->grads, 0), s1, s2,
                           split ? m->n_weights : m->n_params, err);
     if (rc || !split)

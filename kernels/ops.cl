@@ -323,18 +323,22 @@ OPTIM_RULE(float8, optim_rule8)
  * uses them. Global ceil(n / RUN). */
 __kernel void optim_update(__global float *w, ulong w_off, __global const float *g, ulong g_off,
                            __global float *s1, ulong s1_off, __global float *s2, ulong s2_off,
-                           ulong n, uint kind, uint nesterov, float lr, float mu, float wd,
-                           float b1, float b2, float eps, float bc1, float bc2)
+                           ulong n, ulong n_decay, uint kind, uint nesterov, float lr,
+                           float mu, float wd, float b1, float b2, float eps, float bc1,
+                           float bc2)
 {
     ulong i0 = get_global_id(0) * RUN;
     uint len = run_len(i0, 0, 1, n);
     int use1 = kind != OPTIM_SGD || mu != 0.0f, use2 = kind != OPTIM_SGD;
     __global float *wp = w + w_off + i0, *p1 = s1 + s1_off + i0, *p2 = s2 + s2_off + i0;
     __global const float *gp = g + g_off + i0;
-    if (len == RUN) {
+    /* weight decay on parameters below n_decay only; a run that straddles
+     * n_decay takes the scalar path */
+    if (len == RUN && (i0 + RUN <= n_decay || i0 >= n_decay)) {
+        float wdr = i0 < n_decay ? wd : 0.0f;
         float8 m1 = use1 ? vload8(0, p1) : (float8)0.0f, m2 = use2 ? vload8(0, p2) : (float8)0.0f;
         float8 wn = optim_rule8(vload8(0, wp), vload8(0, gp), &m1, &m2, kind, nesterov, lr, mu,
-                                wd, b1, b2, eps, bc1, bc2);
+                                wdr, b1, b2, eps, bc1, bc2);
         if (use1)
             vstore8(m1, 0, p1);
         if (use2)
@@ -344,8 +348,8 @@ __kernel void optim_update(__global float *w, ulong w_off, __global const float 
     }
     for (uint t = 0; t < len; t++) {
         float m1 = use1 ? p1[t] : 0.0f, m2 = use2 ? p2[t] : 0.0f;
-        float wn = optim_rule(wp[t], gp[t], &m1, &m2, kind, nesterov, lr, mu, wd, b1, b2, eps,
-                              bc1, bc2);
+        float wn = optim_rule(wp[t], gp[t], &m1, &m2, kind, nesterov, lr, mu,
+                              i0 + t < n_decay ? wd : 0.0f, b1, b2, eps, bc1, bc2);
         if (use1)
             p1[t] = m1;
         if (use2)

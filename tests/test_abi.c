@@ -152,7 +152,8 @@ PIN(daecl_backend_ops, lik_sample, 200);
 /* 2.1: fused ops */
 PIN(daecl_backend_ops, act_grad_col_sum, 208);
 PIN(daecl_backend_ops, lik_loss_grad_sums, 216);
-SIZE(daecl_backend_ops, 224);
+PIN(daecl_backend_ops, optim_update_split, 224);
+SIZE(daecl_backend_ops, 232);
 PIN(daecl_ext_devices, size, 0);
 PIN(daecl_ext_devices, list_devices, 8);
 SIZE(daecl_ext_devices, 16);

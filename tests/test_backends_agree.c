@@ -143,6 +143,29 @@ static void test_the_fused_loss_trains_like_the_reference(void **state)
     free(dir);
 }
 
+/* SGD with momentum and a strong weight decay: the opencl backend updates
+ * the weights (with decay) and the biases (without) in one
+ * optim_update_split launch, the cpu backend in two optim_update calls; the
+ * runs agree (decaying the biases too, on one side only, made them differ
+ * by 1.4e-4 at step 10). */
+static void test_weight_decay_in_one_update_trains_like_two(void **state)
+{
+    (void)state;
+    if (!have_opencl())
+        skip();
+    char *dir = experiment("decay");
+    double a[64], b[64];
+    const char *cpu[] = {"backend.plugin=cpu", "optimizer={name: sgd, lr: 0.1, momentum: 0.9, "
+                                               "weight_decay: 0.1}"};
+    const char *ocl[] = {"backend.plugin=opencl", "optimizer={name: sgd, lr: 0.1, momentum: "
+                                                  "0.9, weight_decay: 0.1}"};
+    size_t na = losses(dir, "cpu", cpu, 2, a, 64);
+    size_t nb = losses(dir, "opencl", ocl, 2, b, 64);
+    assert_int_equal(na, 20);
+    compare(a, na, b, nb, 1e-4);
+    free(dir);
+}
+
 static void test_streamed_data_trains_like_resident_data(void **state)
 {
     (void)state;
@@ -227,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opencl_and_cpu_agree_for_200_steps),
         cmocka_unit_test(test_the_fused_loss_trains_like_the_reference),
+        cmocka_unit_test(test_weight_decay_in_one_update_trains_like_two),
         cmocka_unit_test(test_streamed_data_trains_like_resident_data),
         cmocka_unit_test(test_host_fallback_plugin_trains_like_the_reference),
         cmocka_unit_test(test_row_granular_corruptions_train_alike_everywhere),

@@ -454,6 +454,7 @@ static const daecl_backend_ops ops = {
     .lik_sample = daecl__ocl_lik_sample,
     .act_grad_col_sum = daecl__ocl_act_grad_col_sum,
     .lik_loss_grad_sums = daecl__ocl_lik_loss_grad_sums,
+    .optim_update_split = daecl__ocl_optim_update_split,
 };
 
 /* Schema order is what ocl_device.c reads: platform, type, index, binaries,

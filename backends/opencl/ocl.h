@@ -396,6 +396,9 @@ int daecl__ocl_gather(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, 
                       daecl_slice out, daecl_err *err);
 int daecl__ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice w, daecl_slice g,
                             daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err);
+int daecl__ocl_optim_update_split(void *ctx, const daecl_optim_step *step, size_t n_decay,
+                                  daecl_slice w, daecl_slice g, daecl_slice s1, daecl_slice s2,
+                                  size_t n, daecl_err *err);
 int daecl__ocl_softmax_xent(void *ctx, daecl_slice logits, daecl_slice labels, size_t n_rows,
                             size_t n_classes, float scale, daecl_slice loss_rows, daecl_slice grad,
                             daecl_err *err);

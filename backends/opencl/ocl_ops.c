@@ -294,10 +294,10 @@ int daecl__ocl_gather(void *ctx, daecl_slice data, size_t dim, daecl_slice idx, 
                              NULL, err);
 }
 
-int daecl__ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice w, daecl_slice g,
-                            daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err)
+/* optim_update with weight decay on the first n_decay parameters only. */
+static int update(daecl__ocl *o, const daecl_optim_step *step, size_t n_decay, daecl_slice w,
+                  daecl_slice g, daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err)
 {
-    daecl__ocl *o = ctx;
     if (!step || step->kind > DAECL_OPTIM_ADAMW)
         return daecl__ocl_fail(o->host, err, DAECL_EINVAL,
                                "opencl backend: optim_update was given %s; " DAECL__OCL_BUG,
@@ -322,19 +322,39 @@ int daecl__ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice
     cl_mem wm = w.buf->mem, gm = g.buf->mem;
     cl_mem m1 = use_s1 ? s1.buf->mem : wm, m2 = adam ? s2.buf->mem : wm;
     cl_ulong w_off_elems = w.off, g_off_elems = g.off, s1_off_elems = use_s1 ? s1.off : 0,
-             s2_off_elems = adam ? s2.off : 0, count = n;
+             s2_off_elems = adam ? s2.off : 0, count = n, decayed = n_decay;
     cl_uint kind = step->kind, nesterov = step->nesterov != 0;
     cl_float lr = step->lr, mu = step->momentum, wd = step->weight_decay, b1 = step->beta1,
              b2 = step->beta2, eps = step->eps, bc1 = step->bias_corr1, bc2 = step->bias_corr2;
     daecl__ocl_arg args[] = {
         DAECL__ARG(wm),    DAECL__ARG(w_off_elems),  DAECL__ARG(gm),       DAECL__ARG(g_off_elems),
         DAECL__ARG(m1),    DAECL__ARG(s1_off_elems), DAECL__ARG(m2),       DAECL__ARG(s2_off_elems),
-        DAECL__ARG(count), DAECL__ARG(kind),         DAECL__ARG(nesterov), DAECL__ARG(lr),
+        DAECL__ARG(count), DAECL__ARG(decayed),      DAECL__ARG(kind),     DAECL__ARG(nesterov),
+        DAECL__ARG(lr),
         DAECL__ARG(mu),    DAECL__ARG(wd),           DAECL__ARG(b1),       DAECL__ARG(b2),
         DAECL__ARG(eps),   DAECL__ARG(bc1),          DAECL__ARG(bc2)};
     const daecl__ocl_kernel *k = &o->kern[DAECL__K_OPTIM_UPDATE];
     size_t global = runs(n), local = spread(o, k, global);
     return daecl__ocl_launch(o, k, args, DAECL__NARGS(args), 1, &global, &local, err);
+}
+
+int daecl__ocl_optim_update(void *ctx, const daecl_optim_step *step, daecl_slice w, daecl_slice g,
+                            daecl_slice s1, daecl_slice s2, size_t n, daecl_err *err)
+{
+    return update(ctx, step, n, w, g, s1, s2, n, err);
+}
+
+int daecl__ocl_optim_update_split(void *ctx, const daecl_optim_step *step, size_t n_decay,
+                                  daecl_slice w, daecl_slice g, daecl_slice s1, daecl_slice s2,
+                                  size_t n, daecl_err *err)
+{
+    daecl__ocl *o = ctx;
+    if (n_decay > n)
+        return daecl__ocl_fail(o->host, err, DAECL_EINVAL,
+                               "opencl backend: optim_update_split was given %zu decayed of %zu "
+                               "parameters; " DAECL__OCL_BUG,
+                               n_decay, n);
+    return update(o, step, n_decay, w, g, s1, s2, n, err);
 }
 
 int daecl__ocl_mat_scale(daecl__ocl *o, daecl_slice c, size_t m, size_t n, size_t ldc, float beta,

@@ -244,6 +244,13 @@ typedef struct daecl_backend_ops {
                               daecl_slice grad, daecl_slice grad_sums, daecl_slice nll_sums,
                               daecl_err *err);
 
+    /* optim_update over n parameters where only the first n_decay (<= n)
+     * take the step's weight decay and the rest none: a model's weights,
+     * then its biases, which the core otherwise updates in two calls. */
+    int (*optim_update_split)(void *ctx, const daecl_optim_step *step, size_t n_decay,
+                              daecl_slice w, daecl_slice g, daecl_slice s1, daecl_slice s2,
+                              size_t n, daecl_err *err);
+
     /* ABI 2.2 and later append here. */
 } daecl_backend_ops;
 

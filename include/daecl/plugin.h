@@ -25,7 +25,7 @@ extern "C" {
  * backend table's required core and optional groups, backend tooling by
  * extension, element sizes on arrays, va_list forms in the host table.
  * 2.1: the backend table's optional fused ops (act_grad_col_sum,
- * lik_loss_grad_sums). */
+ * lik_loss_grad_sums, optim_update_split). */
 #define DAECL_ABI_MAJOR 2
 #define DAECL_ABI_MINOR 1
 
