@@ -21,7 +21,7 @@
  * block, C = beta * C + t (C = t when beta is 0, so NaN in C does not
  * survive), for the later blocks C = C + t. The k blocks depend on k alone
  * and are the same for both ISAs, so the AVX2 and AVX-512 kernels give the
- * same bits, on any thread count (tests/test_backend_cpu.c checks both).
+ * same bits, on any thread count (tests/test_cpu_gemm.c checks both).
  *
  * Why not OpenBLAS alone: Debian 12's OpenBLAS 0.3.21 predates AMD's Zen 4
  * and Zen 5, runs its AVX2 Haswell kernel on them, and so leaves half of an

@@ -116,7 +116,7 @@ int daecl__cpu_gemm(daecl_pool *pool, daecl_cpu_gemm_ws *ws, daecl_cpu_gemm_kind
         return 0;
     /* beta == 0 must ignore C's old contents, NaN included: OpenBLAS's
      * gemm_beta kernels store zeros for beta == 0 rather than scale by it
-     * (tests/test_backend_cpu.c checks it on the machine that runs the
+     * (tests/test_cpu_gemm.c checks it on the machine that runs the
      * suite). Zeroing here as well cost 5% of a training step. */
     if (k == 0) {
         if (beta == 0.0f)
