@@ -35,6 +35,23 @@ static int bind_plugin(daecl_session *s, const daecl_plugin_cfg *pc, void **boun
     return 0;
 }
 
+/* Whether to fuse the loss on this device. The fused loss walks each
+ * dimension down the rows, one work-item per dimension: on a GPU that
+ * reads adjacent columns together and saves two launches, but POCL's CPU
+ * device runs it scalar, and R1 trained 8-13% slower with it than with the
+ * row kernel, col_sum and sum (quiet, alternating runs, 2026-12-05). So
+ * CPU devices keep the three ops. DAECL_FUSED_LOSS=always|never overrides
+ * the choice (a test hook: docs/testing.md). Decided once, at open. */
+static int fuse_loss_on(const daecl_device_info *device)
+{
+    const char *force = getenv("DAECL_FUSED_LOSS");
+    if (force && strcmp(force, "always") == 0)
+        return 1;
+    if (force && strcmp(force, "never") == 0)
+        return 0;
+    return strcmp(device->type, "cpu") != 0;
+}
+
 int daecl_session_create(const daecl_config *cfg, const daecl_plugin_cfg *backend,
                          daecl_session **out, daecl_err *err)
 {
@@ -54,6 +71,7 @@ int daecl_session_create(const daecl_config *cfg, const daecl_plugin_cfg *backen
     if (rc)
         goto fail;
     s->be->describe(s->ctx, &s->device, sizeof s->device);
+    s->fuse_loss_here = fuse_loss_on(&s->device);
     s->corruption = cfg->corruption.plugin;
     s->corruption_cfg = &cfg->corruption;
     s->likelihood = cfg->likelihood.plugin;
@@ -256,23 +274,9 @@ int daecl_session_loss_grad(daecl_session *s, daecl_slice x, daecl_slice a, size
     return 0;
 }
 
-/* The fused loss walks each dimension down the rows, one work-item per
- * dimension: on a GPU that reads adjacent columns together and saves two
- * launches, but POCL's CPU device runs it scalar, and R1 trained 8-13%
- * slower with it than with the row kernel, col_sum and sum (quiet,
- * alternating runs, 2026-12-05). So CPU devices keep the three ops. */
 int daecl_session_fuses_loss(const daecl_session *s)
 {
-    if (!s->likelihood_bound || !s->be->lik_loss_grad_sums)
-        return 0;
-    /* DAECL_FUSED_LOSS=always|never overrides the choice (a test hook:
-     * docs/testing.md); anything else leaves it to the device type */
-    const char *force = getenv("DAECL_FUSED_LOSS");
-    if (force && strcmp(force, "always") == 0)
-        return 1;
-    if (force && strcmp(force, "never") == 0)
-        return 0;
-    return strcmp(s->device.type, "cpu") != 0;
+    return s->fuse_loss_here && s->likelihood_bound && s->be->lik_loss_grad_sums;
 }
 
 int daecl_session_loss_grad_sums(daecl_session *s, daecl_slice x, daecl_slice a, size_t n_rows,

@@ -21,6 +21,7 @@ typedef struct daecl_session {
     const daecl_plugin *likelihood;
     const daecl_plugin_cfg *likelihood_cfg;
     void *likelihood_bound;
+    int fuse_loss_here; /* the device is one to fuse the loss on (daecl_session_fuses_loss) */
     /* Host staging for the fallback, grown on demand: stage[i] holds
      * stage_floats[i] floats. */
     float *stage[4];
