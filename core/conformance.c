@@ -598,6 +598,35 @@ static void case_softmax_xent(conf *c)
     pass(c, "loss and gradient, together and alone, logits in [-40, 40], within 1e-5");
 }
 
+/* Step t (1-based) of st: Adam's bias corrections for it. */
+static daecl_optim_step optim_step_at(daecl_optim_step st, int t)
+{
+    int adam = st.kind != DAECL_OPTIM_SGD;
+    st.bias_corr1 = adam ? 1.0f - powf(st.beta1, (float)t) : 0.0f;
+    st.bias_corr2 = adam ? 1.0f - powf(st.beta2, (float)t) : 0.0f;
+    return st;
+}
+
+/* The same n fresh gradients on both sides. */
+static void both_gradients(conf *c, pair *pg, size_t n, uint64_t seed)
+{
+    float *g = random_floats(c, n, seed, -2, 2);
+    CALL(&c->ref, write, pg->r, 0, g, n * sizeof(float));
+    CALL(&c->dut, write, pg->d, 0, g, n * sizeof(float));
+}
+
+/* Parameters and both states alike on the two sides, within 1e-5. */
+static void expect_optim_state(conf *c, pair *pw, pair *p1, pair *p2, const char *op)
+{
+    char what[64];
+    const char *names[] = {"w", "s1", "s2"};
+    pair *ps[] = {pw, p1, p2};
+    for (int i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "%s %s", op, names[i]);
+        expect_close(c, ps[i], 1e-5, 1, what);
+    }
+}
+
 static void case_optim_update(conf *c)
 {
     const daecl_optim_step steps[] = {
@@ -621,18 +650,12 @@ static void case_optim_update(conf *c)
                  p1 = pair_of(c, NULL, n + 3 + 3), p2 = pair_of(c, NULL, n + 3);
             int adam = steps[s].kind != DAECL_OPTIM_SGD, uses1 = adam || steps[s].momentum != 0;
             for (int t = 1; t <= 3; t++) {
-                float *g = random_floats(c, n + 1, 130 + 10 * s + (uint64_t)t, -2, 2);
-                CALL(&c->ref, write, pg.r, 0, g, (n + 1) * sizeof(float));
-                CALL(&c->dut, write, pg.d, 0, g, (n + 1) * sizeof(float));
-                daecl_optim_step st = steps[s];
-                st.bias_corr1 = adam ? 1.0f - powf(st.beta1, (float)t) : 0.0f;
-                st.bias_corr2 = adam ? 1.0f - powf(st.beta2, (float)t) : 0.0f;
+                both_gradients(c, &pg, n + 1, 130 + 10 * s + (uint64_t)t);
+                daecl_optim_step st = optim_step_at(steps[s], t);
                 BOTH(optim_update, &st, SL(pw, 2), SL(pg, 1), uses1 ? SL(p1, 3) : NONE,
                      adam ? SL(p2, 0) : NONE, n);
             }
-            expect_close(c, &pw, 1e-5, 1, "optim_update w");
-            expect_close(c, &p1, 1e-5, 1, "optim_update s1");
-            expect_close(c, &p2, 1e-5, 1, "optim_update s2");
+            expect_optim_state(c, &pw, &p1, &p2, "optim_update");
             release_to(c, mark);
         }
     pass(c, "SGD (plain, momentum with decay, Nesterov), Adam and AdamW over 3 steps, at 1001, "
@@ -972,12 +995,8 @@ static void case_optim_update_split(conf *c)
                  p1 = pair_of(c, NULL, n + 3), p2 = pair_of(c, NULL, n + 3);
             int adam = steps[s].kind != DAECL_OPTIM_SGD;
             for (int t = 1; t <= 2; t++) {
-                float *g = random_floats(c, n, 230 + 10 * s + (uint64_t)t, -2, 2);
-                CALL(&c->ref, write, pg.r, 0, g, n * sizeof(float));
-                CALL(&c->dut, write, pg.d, 0, g, n * sizeof(float));
-                daecl_optim_step st = steps[s];
-                st.bias_corr1 = adam ? 1.0f - powf(st.beta1, (float)t) : 0.0f;
-                st.bias_corr2 = adam ? 1.0f - powf(st.beta2, (float)t) : 0.0f;
+                both_gradients(c, &pg, n, 230 + 10 * s + (uint64_t)t);
+                daecl_optim_step st = optim_step_at(steps[s], t);
                 const side *r = &c->ref;
                 daecl_slice s2r = adam ? S(p2.r, 0) : NONE, s2d = adam ? S(p2.d, 0) : NONE;
                 CALL(r, optim_update, &st, S(pw.r, 0), S(pg.r, 0), S(p1.r, 0), s2r, nd);
@@ -989,9 +1008,7 @@ static void case_optim_update_split(conf *c)
                 CALL(&c->dut, optim_update_split, &st, nd, S(pw.d, 0), S(pg.d, 0), S(p1.d, 0),
                      s2d, n);
             }
-            expect_close(c, &pw, 1e-5, 1, "optim_update_split w");
-            expect_close(c, &p1, 1e-5, 1, "optim_update_split s1");
-            expect_close(c, &p2, 1e-5, 1, "optim_update_split s2");
+            expect_optim_state(c, &pw, &p1, &p2, "optim_update_split");
             release_to(c, mark);
         }
     pass(c, "SGD with momentum, Adam and AdamW with decay on the first 0, 13, 16, 500 and 1001 "
