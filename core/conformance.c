@@ -856,6 +856,29 @@ static void lik_samples(conf *c, const daecl_plugin *p, pair *pa, pair *pm, size
     }
 }
 
+/* A built-in likelihood bound on both sides, with its packed parameters. */
+typedef struct lik_pair {
+    const daecl_plugin *p;
+    unsigned k; /* params_per_dim */
+    float packed[DAECL_MAX_PACKED_PARAMS];
+    void *r, *d; /* bound on the reference and on the device under test */
+} lik_pair;
+
+/* Binds likelihood `name` on both sides: 0 when the device under test runs
+ * it on the host (there is nothing of the device's to compare), else 1. */
+static int bind_likelihood(conf *c, const char *name, lik_pair *lp)
+{
+    lp->p = builtin(c, DAECL_KIND_LIKELIHOOD, name);
+    lp->k = ((const daecl_likelihood_ops *)lp->p->ops)->params_per_dim;
+    size_t n_packed = pack(lp->p, lp->packed, 0);
+    lp->r = NULL;
+    if (!(lp->d = bind_on(c, &c->dut, lp->p, lp->packed, n_packed)))
+        return 0;
+    if (!(lp->r = bind_on(c, &c->ref, lp->p, lp->packed, n_packed)))
+        fail(c, "the cpu reference did not bind %s", lp->p->name);
+    return 1;
+}
+
 static void case_likelihood(conf *c)
 {
     static const char *const names[] = {"bernoulli", "gaussian", "gaussian_learned"};
@@ -864,18 +887,13 @@ static void case_likelihood(conf *c)
     int sampled = c->dut.ops->lik_sample != NULL;
     for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
         size_t mark = c->n_held;
-        const daecl_plugin *p = builtin(c, DAECL_KIND_LIKELIHOOD, names[l]);
-        unsigned k = ((const daecl_likelihood_ops *)p->ops)->params_per_dim;
-        float packed[DAECL_MAX_PACKED_PARAMS];
-        size_t n_packed = pack(p, packed, 0);
-        struct {
-            void *r, *d;
-        } bound = {NULL, NULL};
-        if (!(bound.d = bind_on(c, &c->dut, p, packed, n_packed)))
+        lik_pair bound;
+        if (!bind_likelihood(c, names[l], &bound))
             continue;
         on_device++;
-        if (!(bound.r = bind_on(c, &c->ref, p, packed, n_packed)))
-            fail(c, "the cpu reference did not bind %s", p->name);
+        const daecl_plugin *p = bound.p;
+        unsigned k = bound.k;
+        const float *packed = bound.packed;
         for (size_t s = 0; s < CASES(shapes, 2); s++) {
             size_t rows = shapes[s][0], dim = shapes[s][1], n = rows * dim, na = n * k;
             float *x, *a;
@@ -930,17 +948,12 @@ static void case_likelihood_sums(conf *c)
     size_t on_device = 0;
     for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
         size_t mark = c->n_held;
-        const daecl_plugin *p = builtin(c, DAECL_KIND_LIKELIHOOD, names[l]);
-        unsigned k = ((const daecl_likelihood_ops *)p->ops)->params_per_dim;
-        float packed[DAECL_MAX_PACKED_PARAMS];
-        size_t n_packed = pack(p, packed, 0);
-        void *bd = bind_on(c, &c->dut, p, packed, n_packed);
-        if (!bd)
+        lik_pair bound;
+        if (!bind_likelihood(c, names[l], &bound))
             continue;
         on_device++;
-        void *br = bind_on(c, &c->ref, p, packed, n_packed);
-        if (!br)
-            fail(c, "the cpu reference did not bind %s", p->name);
+        unsigned k = bound.k;
+        void *br = bound.r, *bd = bound.d;
         for (size_t s = 0; s < CASES(shapes, 2); s++) {
             size_t inner = c->n_held;
             size_t rows = shapes[s][0], dim = shapes[s][1], sum_rows = shapes[s][2];
